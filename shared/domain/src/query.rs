@@ -1,0 +1,109 @@
+//! `GET /v1/tasks` query parameters, validated.
+
+use crate::submission::{FieldError, check_host, check_user};
+use crate::task::{Status, TaskType};
+
+/// The largest page.
+pub const MAX_LIMIT: usize = 100;
+/// The page size when none is given.
+pub const DEFAULT_LIMIT: usize = 25;
+
+/// A validated list query.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only tasks in this status.
+    pub status: Option<Status>,
+    /// Only tasks of this user.
+    pub user: Option<String>,
+    /// Only tasks of this type.
+    pub task_type: Option<TaskType>,
+    /// Only tasks on this device host.
+    pub device: Option<String>,
+    /// Page size, 1 to [`MAX_LIMIT`].
+    pub limit: usize,
+    /// The opaque cursor of the previous page.
+    pub next: Option<String>,
+}
+
+impl ListQuery {
+    /// Parses query parameters (already percent-decoded). Unknown parameters are an error,
+    /// so a typo such as `stauts=` is not silently ignored.
+    pub fn parse<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, FieldError> {
+        let mut q = ListQuery {
+            limit: DEFAULT_LIMIT,
+            ..Default::default()
+        };
+        let bad = |field: &str, message: &str| FieldError {
+            code: "invalid_field",
+            field: field.to_owned(),
+            message: message.to_owned(),
+        };
+        for (k, v) in params {
+            match k {
+                "status" => {
+                    q.status = Some(Status::parse(v).ok_or_else(|| {
+                        bad("status", "must be pending, running, succeeded or failed")
+                    })?)
+                }
+                "user" => {
+                    check_user(v)?;
+                    q.user = Some(v.to_owned());
+                }
+                "type" => {
+                    q.task_type = Some(TaskType::parse(v).ok_or_else(|| {
+                        bad("type", "must be code-coverage-start or code-coverage-end")
+                    })?)
+                }
+                "device" => {
+                    check_host(v).map_err(|_| bad("device", "must be a host name or IP"))?;
+                    q.device = Some(v.to_owned());
+                }
+                "limit" => {
+                    q.limit = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                        .ok_or_else(|| bad("limit", "must be an integer from 1 to 100"))?
+                }
+                "next" => {
+                    if v.is_empty() || v.len() > 2048 {
+                        return Err(bad("next", "is not a cursor from this API"));
+                    }
+                    q.next = Some(v.to_owned());
+                }
+                other => {
+                    let field: String = other.chars().take(64).flat_map(char::escape_default).collect();
+                    return Err(FieldError {
+                        code: "unknown_field",
+                        message: format!("{field} is not a known query parameter"),
+                        field,
+                    });
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_limits_parse() {
+        let q = ListQuery::parse([("status", "running"), ("user", "bob"), ("limit", "100")])
+            .expect("valid");
+        assert_eq!(q.status, Some(Status::Running));
+        assert_eq!(q.user.as_deref(), Some("bob"));
+        assert_eq!(q.limit, 100);
+    }
+
+    #[test]
+    fn out_of_range_limits_and_unknown_parameters_are_named() {
+        assert_eq!(ListQuery::parse([("limit", "101")]).unwrap_err().field, "limit");
+        assert_eq!(ListQuery::parse([("limit", "0")]).unwrap_err().field, "limit");
+        assert_eq!(ListQuery::parse([("stauts", "x")]).unwrap_err().field, "stauts");
+    }
+}

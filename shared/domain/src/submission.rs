@@ -1,0 +1,617 @@
+//! Parsing and validating a `POST /v1/tasks` body into typed values, naming the bad field.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::id::TaskId;
+use crate::task::{Priority, TaskType};
+
+/// The largest accepted request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The most modules one task may name.
+pub const MAX_MODULES: usize = 32;
+
+/// A field that failed validation: its JSON path, a stable code and a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// `invalid_json`, `missing_field`, `invalid_field` or `unknown_field`.
+    pub code: &'static str,
+    /// The JSON path, such as `data.modules[1]`; empty for the body itself.
+    pub field: String,
+    /// What is wrong, without echoing secrets.
+    pub message: String,
+}
+
+impl FieldError {
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            code: "invalid_field",
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn missing(field: impl Into<String>) -> Self {
+        let field = field.into();
+        FieldError {
+            code: "missing_field",
+            message: format!("{field} is required"),
+            field,
+        }
+    }
+}
+
+/// A daemon name: `^[a-z][a-z0-9_-]{0,31}$`. Only such names ever reach a device command.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ModuleName(String);
+
+impl ModuleName {
+    /// Parses a module name, or says why it is not one.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let b = s.as_bytes();
+        if b.is_empty() || b.len() > 32 {
+            return Err("must be 1 to 32 characters");
+        }
+        if !b[0].is_ascii_lowercase() {
+            return Err("must start with a lowercase letter");
+        }
+        if !b
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+        {
+            return Err("may hold only a-z, 0-9, '_' and '-'");
+        }
+        Ok(ModuleName(s.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ModuleName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ModuleName::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How an end task flushes counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Flush {
+    /// SIGUSR1 → `__gcov_dump`; traffic keeps flowing.
+    #[default]
+    Signal,
+    /// `bigstart restart <module>`; interrupts traffic.
+    Restart,
+}
+
+/// A secret (password or private key). Its `Debug` and `Display` never show it; it is
+/// serialised only into the queue message.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that must use it (the SSH auth call).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// How to log in to the device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    /// Password (answered to keyboard-interactive too).
+    Password(Secret),
+    /// An OpenSSH private key, PEM text.
+    PrivateKey(Secret),
+}
+
+/// The device's address and access. Credentials live only here and in the queue message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAccess {
+    /// Host name or IP address.
+    pub host: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login user.
+    pub username: String,
+    /// Password or key.
+    pub credential: Credential,
+    /// The expected host key fingerprint (`SHA256:...`), when the user pins one.
+    pub host_key_sha256: Option<String>,
+}
+
+/// A validated submission.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Submission {
+    /// Label.
+    pub name: Option<String>,
+    /// The user named in the body (honoured only without auth).
+    pub user: Option<String>,
+    /// Queue.
+    pub priority: Priority,
+    /// Kind.
+    pub task_type: TaskType,
+    /// Device and credentials.
+    pub device: DeviceAccess,
+    /// Daemons, unique, in the order given.
+    pub modules: Vec<ModuleName>,
+    /// For an end task: the start task's id.
+    pub session: Option<TaskId>,
+    /// Flush mode.
+    pub flush: Flush,
+    /// Webhook URL.
+    pub webhook: Option<String>,
+}
+
+impl Submission {
+    /// The submission without its secrets, as canonical JSON: what an Idempotency-Key's
+    /// replay must match. The secret is left out so that it is never stored, even hashed.
+    pub fn fingerprint(&self) -> String {
+        serde_json::json!({
+            "name": self.name, "user": self.user, "priority": self.priority,
+            "type": self.task_type, "host": self.device.host, "port": self.device.port,
+            "username": self.device.username, "host_key_sha256": self.device.host_key_sha256,
+            "auth": match self.device.credential { Credential::Password(_) => "password", Credential::PrivateKey(_) => "private_key" },
+            "modules": self.modules, "session": self.session, "flush": self.flush,
+            "webhook": self.webhook,
+        })
+        .to_string()
+    }
+}
+
+/// Parses and validates a request body (already known to be at most [`MAX_BODY_BYTES`]).
+pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| FieldError {
+        code: "invalid_json",
+        field: String::new(),
+        message: format!("the body is not valid JSON: {e}"),
+    })?;
+    let Value::Object(top) = value else {
+        return Err(FieldError::invalid("", "the body must be a JSON object"));
+    };
+    reject_unknown(
+        &top,
+        "",
+        &["name", "user", "priority", "type", "data", "notify"],
+    )?;
+
+    let task_type = match top.get("type") {
+        None | Some(Value::Null) => return Err(FieldError::missing("type")),
+        Some(Value::String(s)) => TaskType::parse(s).ok_or_else(|| {
+            FieldError::invalid(
+                "type",
+                "must be \"code-coverage-start\" or \"code-coverage-end\"",
+            )
+        })?,
+        Some(_) => return Err(FieldError::invalid("type", "must be a string")),
+    };
+    let name = opt_text(&top, "name", "name", 200)?;
+    let user = opt_string(&top, "user", "user")?
+        .map(|u| check_user(&u).map(|_| u))
+        .transpose()?;
+    let priority = match opt_string(&top, "priority", "priority")? {
+        None => Priority::Normal,
+        Some(p) => Priority::parse(&p)
+            .ok_or_else(|| FieldError::invalid("priority", "must be \"high\" or \"normal\""))?,
+    };
+
+    let data = match top.get("data") {
+        None | Some(Value::Null) => return Err(FieldError::missing("data")),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(FieldError::invalid("data", "must be an object")),
+    };
+    reject_unknown(data, "data", &["device", "modules", "session", "flush"])?;
+    let device = parse_device(data)?;
+    let modules = parse_modules(data)?;
+    let session = match opt_string(data, "session", "data.session")? {
+        None => None,
+        Some(_) if task_type == TaskType::CoverageStart => {
+            return Err(FieldError::invalid(
+                "data.session",
+                "only a code-coverage-end task names a session",
+            ));
+        }
+        Some(s) => Some(
+            TaskId::parse(&s)
+                .ok_or_else(|| FieldError::invalid("data.session", "must be a task id"))?,
+        ),
+    };
+    let flush = match opt_string(data, "flush", "data.flush")? {
+        None => Flush::Signal,
+        Some(f) if f == "signal" => Flush::Signal,
+        Some(f) if f == "restart" => Flush::Restart,
+        Some(_) => {
+            return Err(FieldError::invalid(
+                "data.flush",
+                "must be \"signal\" or \"restart\"",
+            ));
+        }
+    };
+    let webhook = match top.get("notify") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(n)) => {
+            reject_unknown(n, "notify", &["webhook"])?;
+            match opt_text(n, "webhook", "notify.webhook", 2048)? {
+                None => None,
+                Some(url) => Some(check_webhook(url)?),
+            }
+        }
+        Some(_) => return Err(FieldError::invalid("notify", "must be an object")),
+    };
+
+    Ok(Submission {
+        name,
+        user,
+        priority,
+        task_type,
+        device,
+        modules,
+        session,
+        flush,
+        webhook,
+    })
+}
+
+fn parse_device(data: &Map<String, Value>) -> Result<DeviceAccess, FieldError> {
+    let dev = match data.get("device") {
+        None | Some(Value::Null) => return Err(FieldError::missing("data.device")),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(FieldError::invalid("data.device", "must be an object")),
+    };
+    reject_unknown(
+        dev,
+        "data.device",
+        &[
+            "host",
+            "port",
+            "username",
+            "password",
+            "private_key",
+            "host_key_sha256",
+        ],
+    )?;
+    let host = opt_string(dev, "host", "data.device.host")?
+        .ok_or_else(|| FieldError::missing("data.device.host"))?;
+    check_host(&host)?;
+    let port = match dev.get("port") {
+        None | Some(Value::Null) => 22,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(p @ 1..=65535) => p as u16,
+            _ => {
+                return Err(FieldError::invalid(
+                    "data.device.port",
+                    "must be an integer from 1 to 65535",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(FieldError::invalid(
+                "data.device.port",
+                "must be an integer from 1 to 65535",
+            ));
+        }
+    };
+    let username = opt_string(dev, "username", "data.device.username")?
+        .ok_or_else(|| FieldError::missing("data.device.username"))?;
+    if username.is_empty()
+        || username.len() > 64
+        || !username
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'@'))
+    {
+        return Err(FieldError::invalid(
+            "data.device.username",
+            "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-', '@'",
+        ));
+    }
+    // Secrets are checked for presence and shape only; messages never quote them.
+    let password = secret(dev, "password", "data.device.password", 1024)?;
+    let key = secret(dev, "private_key", "data.device.private_key", 16 * 1024)?;
+    let credential = match (password, key) {
+        (Some(p), None) => Credential::Password(p),
+        (None, Some(k)) => {
+            if !k.expose().contains("PRIVATE KEY-----") {
+                return Err(FieldError::invalid(
+                    "data.device.private_key",
+                    "must be an OpenSSH or PEM private key",
+                ));
+            }
+            Credential::PrivateKey(k)
+        }
+        (None, None) => {
+            return Err(FieldError {
+                code: "missing_field",
+                field: "data.device.password".into(),
+                message: "data.device.password or data.device.private_key is required".into(),
+            });
+        }
+        (Some(_), Some(_)) => {
+            return Err(FieldError::invalid(
+                "data.device.private_key",
+                "give either password or private_key, not both",
+            ));
+        }
+    };
+    let host_key_sha256 = opt_string(dev, "host_key_sha256", "data.device.host_key_sha256")?;
+    if let Some(fp) = &host_key_sha256 {
+        check_fingerprint(fp)?;
+    }
+    Ok(DeviceAccess {
+        host,
+        port,
+        username,
+        credential,
+        host_key_sha256,
+    })
+}
+
+fn parse_modules(data: &Map<String, Value>) -> Result<Vec<ModuleName>, FieldError> {
+    let list = match data.get("modules") {
+        None | Some(Value::Null) => return Err(FieldError::missing("data.modules")),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            return Err(FieldError::invalid(
+                "data.modules",
+                "must be a list of module names",
+            ));
+        }
+    };
+    if list.is_empty() || list.len() > MAX_MODULES {
+        return Err(FieldError::invalid(
+            "data.modules",
+            format!("must name 1 to {MAX_MODULES} modules"),
+        ));
+    }
+    let mut out: Vec<ModuleName> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let field = format!("data.modules[{i}]");
+        let Value::String(s) = v else {
+            return Err(FieldError::invalid(field, "must be a string"));
+        };
+        let m = ModuleName::parse(s).map_err(|why| {
+            FieldError::invalid(&field, format!("is not a module name: it {why}"))
+        })?;
+        if out.contains(&m) {
+            return Err(FieldError::invalid(field, "is named twice"));
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
+fn reject_unknown(m: &Map<String, Value>, at: &str, known: &[&str]) -> Result<(), FieldError> {
+    match m.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => {
+            let field = if at.is_empty() {
+                printable(k)
+            } else {
+                format!("{at}.{}", printable(k))
+            };
+            Err(FieldError {
+                code: "unknown_field",
+                message: format!("{field} is not a known field"),
+                field,
+            })
+        }
+    }
+}
+
+/// Shows a user-given key safely in an error: at most 64 characters, control characters escaped.
+fn printable(s: &str) -> String {
+    s.chars().take(64).flat_map(char::escape_default).collect()
+}
+
+fn opt_string(m: &Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, FieldError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            if s.chars().any(|c| c.is_control()) {
+                return Err(FieldError::invalid(
+                    field,
+                    "must not contain control characters",
+                ));
+            }
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(FieldError::invalid(field, "must be a string")),
+    }
+}
+
+fn opt_text(
+    m: &Map<String, Value>,
+    key: &str,
+    field: &str,
+    max_chars: usize,
+) -> Result<Option<String>, FieldError> {
+    let s = opt_string(m, key, field)?;
+    if let Some(s) = &s
+        && s.chars().count() > max_chars
+    {
+        return Err(FieldError::invalid(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    Ok(s)
+}
+
+fn secret(
+    m: &Map<String, Value>,
+    key: &str,
+    field: &str,
+    max: usize,
+) -> Result<Option<Secret>, FieldError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(FieldError::invalid(field, "must not be empty"))
+        }
+        Some(Value::String(s)) if s.len() > max => Err(FieldError::invalid(
+            field,
+            format!("must be at most {max} bytes"),
+        )),
+        Some(Value::String(s)) if s.contains('\0') => {
+            Err(FieldError::invalid(field, "must not contain NUL"))
+        }
+        Some(Value::String(s)) => Ok(Some(Secret::new(s.clone()))),
+        Some(_) => Err(FieldError::invalid(field, "must be a string")),
+    }
+}
+
+/// A user name: 1 to 64 characters of `A-Za-z0-9._@-`.
+pub fn check_user(u: &str) -> Result<(), FieldError> {
+    if u.is_empty()
+        || u.len() > 64
+        || !u
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'@'))
+    {
+        return Err(FieldError::invalid(
+            "user",
+            "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-', '@'",
+        ));
+    }
+    Ok(())
+}
+
+/// A host: a DNS name or an IPv4/IPv6 literal, at most 253 characters.
+pub fn check_host(h: &str) -> Result<(), FieldError> {
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && !h.starts_with(['-', '.'])
+        && h
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::invalid(
+            "data.device.host",
+            "must be a host name or an IP address",
+        ))
+    }
+}
+
+fn check_fingerprint(fp: &str) -> Result<(), FieldError> {
+    let body = fp.strip_prefix("SHA256:").unwrap_or("");
+    let ok = (43..=44).contains(&body.len())
+        && body
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::invalid(
+            "data.device.host_key_sha256",
+            "must be an OpenSSH SHA256 fingerprint such as SHA256:abc...",
+        ))
+    }
+}
+
+fn check_webhook(url: String) -> Result<String, FieldError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace) => {
+            Ok(url)
+        }
+        _ => Err(FieldError::invalid(
+            "notify.webhook",
+            "must be an http or https URL",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(data: &str) -> String {
+        format!(
+            r#"{{"type":"code-coverage-start","user":"alice","data":{{"device":{{"host":"10.0.0.1","username":"root","password":"pw"}},"modules":["tmm","mcpd"]{data}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_minimal_start_task_parses_with_defaults() {
+        let s = parse_submission(body("").as_bytes()).expect("valid");
+        assert_eq!(s.device.port, 22);
+        assert_eq!(s.priority, Priority::Normal);
+        assert_eq!(s.flush, Flush::Signal);
+        assert_eq!(s.modules.len(), 2);
+    }
+
+    #[test]
+    fn a_hostile_module_name_is_named_by_its_index() {
+        let b = r#"{"type":"code-coverage-start","data":{"device":{"host":"h","username":"u","password":"p"},"modules":["tmm","tmm; touch /tmp/x"]}}"#;
+        let e = parse_submission(b.as_bytes()).unwrap_err();
+        assert_eq!(e.field, "data.modules[1]");
+        assert_eq!(e.code, "invalid_field");
+    }
+
+    #[test]
+    fn a_start_task_may_not_name_a_session() {
+        let e = parse_submission(body(r#","session":"01ARZ3NDEKTSV4RRFFQ69G5FAV""#).as_bytes())
+            .unwrap_err();
+        assert_eq!(e.field, "data.session");
+    }
+
+    #[test]
+    fn errors_never_quote_the_password() {
+        let b = r#"{"type":"code-coverage-start","data":{"device":{"host":"h","username":"u","password":"canary-3141","port":"x"},"modules":["tmm"]}}"#;
+        let e = parse_submission(b.as_bytes()).unwrap_err();
+        assert!(!format!("{e:?} {e}").contains("canary-3141"));
+        let ok = parse_submission(body("").replace("\"pw\"", "\"canary-3141\"").as_bytes())
+            .expect("valid");
+        assert!(!format!("{ok:?}").contains("canary-3141"));
+        assert!(!ok.fingerprint().contains("canary-3141"));
+    }
+
+    #[test]
+    fn module_names_follow_the_pattern() {
+        for good in ["tmm", "a", "bd_2-x", "a234567890123456789012345678901"] {
+            assert!(ModuleName::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Tmm",
+            "1tmm",
+            "tmm;",
+            "a b",
+            "../x",
+            "a2345678901234567890123456789012x",
+            "tmm\n",
+        ] {
+            assert!(ModuleName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
