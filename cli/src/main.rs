@@ -1,6 +1,27 @@
 //! The `ccaas` command line: offline reports and task calls against the API.
 
+mod report;
+
+use clap::{Parser, Subcommand};
+
+/// Code Coverage as a Service.
+#[derive(Debug, Parser)]
+#[command(name = "ccaas", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build coverage reports from the .gcno/.gcda files under build directories.
+    Report(report::ReportArgs),
+}
+
 fn main() {
-    eprintln!("ccaas: no command yet");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Report(args) => report::run(args),
+    };
+    std::process::exit(code);
 }

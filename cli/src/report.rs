@@ -1,0 +1,317 @@
+//! `ccaas report DIR... -o OUT`: finds .gcno/.gcda files, runs the gcov engine, and writes
+//! `coverage.info`, `cobertura.xml`, `summary.json` and `badge.svg` into OUT.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ccaas_gcov::{Input, Options, SourceReader};
+use clap::Args;
+
+/// Arguments of `ccaas report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Build directories to search (recursively) for .gcno and .gcda files.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Output directory (created if missing).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Directory that relative source paths (after --prefix-strip) are joined to; also where
+    /// sources are read for exclusion markers.
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<PathBuf>,
+    /// Keep only source files matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Drop source files matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Remove this many leading components from recorded source paths (like GCOV_PREFIX_STRIP).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub prefix_strip: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Do not read sources for LCOV_EXCL_* / GCOVR_EXCL_* markers.
+    #[arg(long)]
+    pub no_markers: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Reads sources from disk, for exclusion markers.
+struct DiskSources;
+
+impl SourceReader for DiskSources {
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        fs::read(path).ok()
+    }
+}
+
+enum Bytes {
+    Map(memmap2::Mmap),
+    Vec(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Map(m) => m,
+            Bytes::Vec(v) => v,
+        }
+    }
+}
+
+fn load(path: &Path) -> std::io::Result<Bytes> {
+    let f = fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len >= 64 * 1024 {
+        // SAFETY: the file is only read; a concurrent writer could change what we read, which the
+        // parser tolerates (it never trusts the contents).
+        let m = unsafe { memmap2::Mmap::map(&f)? };
+        Ok(Bytes::Map(m))
+    } else {
+        Ok(Bytes::Vec(fs::read(path)?))
+    }
+}
+
+/// Every .gcno and .gcda under `dir`.
+fn walk(dir: &Path, notes: &mut Vec<PathBuf>, data: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d)? {
+            let entry = entry?;
+            let ft = entry.file_type()?;
+            let p = entry.path();
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() {
+                match p.extension().and_then(|e| e.to_str()) {
+                    Some("gcno") => notes.push(p),
+                    Some("gcda") => data.push(p),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pairs data files with notes files: same directory and stem first; otherwise the same path
+/// relative to the searched directories; otherwise a unique notes file with the same stem.
+fn pair(dirs: &[PathBuf], notes: &[PathBuf], data: &[PathBuf]) -> (Vec<Vec<usize>>, Vec<PathBuf>) {
+    let mut by_stem_path: HashMap<PathBuf, usize> = HashMap::new();
+    let mut by_rel: HashMap<PathBuf, usize> = HashMap::new();
+    let mut by_name: HashMap<std::ffi::OsString, Vec<usize>> = HashMap::new();
+    let rel = |p: &Path| -> Option<PathBuf> {
+        dirs.iter()
+            .find_map(|d| p.strip_prefix(d).ok().map(|r| r.with_extension("")))
+    };
+    for (i, n) in notes.iter().enumerate() {
+        by_stem_path.insert(n.with_extension(""), i);
+        if let Some(r) = rel(n) {
+            by_rel.entry(r).or_insert(i);
+        }
+        if let Some(stem) = n.file_stem() {
+            by_name.entry(stem.to_os_string()).or_default().push(i);
+        }
+    }
+    let mut groups = vec![Vec::new(); notes.len()];
+    let mut orphans = Vec::new();
+    for (j, d) in data.iter().enumerate() {
+        let hit = by_stem_path
+            .get(&d.with_extension(""))
+            .or_else(|| rel(d).and_then(|r| by_rel.get(&r)))
+            .copied()
+            .or_else(|| match d.file_stem().and_then(|s| by_name.get(s)) {
+                Some(v) if v.len() == 1 => Some(v[0]),
+                _ => None,
+            });
+        match hit {
+            Some(i) => groups[i].push(j),
+            None => orphans.push(d.clone()),
+        }
+    }
+    (groups, orphans)
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(args: ReportArgs) -> i32 {
+    match run_inner(&args) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("ccaas report: error: {msg}");
+            2
+        }
+    }
+}
+
+fn run_inner(args: &ReportArgs) -> Result<i32, String> {
+    let t0 = Instant::now();
+    let progress = !args.quiet;
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .map_err(|e| format!("cannot start {n} threads: {e}"))?;
+    }
+    let mut notes_paths = Vec::new();
+    let mut data_paths = Vec::new();
+    for d in &args.dirs {
+        if !d.is_dir() {
+            return Err(format!("{} is not a directory", d.display()));
+        }
+        walk(d, &mut notes_paths, &mut data_paths)
+            .map_err(|e| format!("reading {}: {e}", d.display()))?;
+    }
+    notes_paths.sort();
+    data_paths.sort();
+    if notes_paths.is_empty() {
+        return Err(format!(
+            "no .gcno files under {} (compile with --coverage)",
+            args.dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let (groups, orphans) = pair(&args.dirs, &notes_paths, &data_paths);
+    if progress {
+        eprintln!(
+            "ccaas report: {} .gcno, {} .gcda under {} director{}",
+            notes_paths.len(),
+            data_paths.len(),
+            args.dirs.len(),
+            if args.dirs.len() == 1 { "y" } else { "ies" }
+        );
+    }
+    let mut warnings: Vec<String> = orphans
+        .iter()
+        .map(|o| format!("{}: no matching .gcno found; skipped", o.display()))
+        .collect();
+
+    // Load everything (memory maps for large files).
+    let load_all = |paths: &[PathBuf]| -> Vec<Option<Bytes>> {
+        use rayon::prelude::*;
+        paths.par_iter().map(|p| load(p).ok()).collect()
+    };
+    let notes_bytes = load_all(&notes_paths);
+    let data_bytes = load_all(&data_paths);
+    let notes_names: Vec<String> = notes_paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let data_names: Vec<String> = data_paths.iter().map(|p| p.display().to_string()).collect();
+    let mut data_lists: Vec<Vec<(&str, &[u8])>> = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let mut v = Vec::with_capacity(g.len());
+        for &j in g {
+            match &data_bytes[j] {
+                Some(b) => v.push((data_names[j].as_str(), &b[..])),
+                None => warnings.push(format!("{}: cannot read; skipped", data_names[j])),
+            }
+        }
+        data_lists.push(v);
+    }
+    let mut inputs = Vec::with_capacity(notes_paths.len());
+    for (i, nb) in notes_bytes.iter().enumerate() {
+        match nb {
+            Some(b) => inputs.push(Input {
+                notes_name: &notes_names[i],
+                notes: b,
+                data: &data_lists[i],
+            }),
+            None => warnings.push(format!("{}: cannot read; skipped", notes_names[i])),
+        }
+    }
+    let opts = Options {
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        prefix_strip: args.prefix_strip,
+        source_root: args.source_root.as_ref().map(|p| p.display().to_string()),
+        source_reader: if args.no_markers {
+            None
+        } else {
+            Some(Arc::new(DiskSources))
+        },
+    };
+    let (cov, engine_warnings) = ccaas_gcov::build(&inputs, &opts).map_err(|e| e.to_string())?;
+    warnings.extend(engine_warnings.into_iter().map(|w| w.message));
+    if progress {
+        eprintln!(
+            "ccaas report: {} source files solved in {:.2}s",
+            cov.files.len(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    fs::create_dir_all(&args.output)
+        .map_err(|e| format!("creating {}: {e}", args.output.display()))?;
+    let create = |name: &str| -> Result<BufWriter<fs::File>, String> {
+        let p = args.output.join(name);
+        fs::File::create(&p)
+            .map(|f| BufWriter::with_capacity(1 << 20, f))
+            .map_err(|e| format!("creating {}: {e}", p.display()))
+    };
+    let (r1, (r2, (r3, r4))) = rayon::join(
+        || ccaas_gcov::lcov::write(&cov, "", create("coverage.info")?).map_err(|e| e.to_string()),
+        || {
+            rayon::join(
+                || {
+                    ccaas_gcov::cobertura::write(&cov, create("cobertura.xml")?)
+                        .map_err(|e| e.to_string())
+                },
+                || {
+                    rayon::join(
+                        || {
+                            ccaas_gcov::summary::write(&cov, create("summary.json")?)
+                                .map_err(|e| e.to_string())
+                        },
+                        || {
+                            ccaas_gcov::badge::write(&cov, create("badge.svg")?)
+                                .map_err(|e| e.to_string())
+                        },
+                    )
+                },
+            )
+        },
+    );
+    r1?;
+    r2?;
+    r3?;
+    r4?;
+
+    for w in &warnings {
+        eprintln!("ccaas report: warning: {w}");
+    }
+    let t = cov.totals;
+    if progress {
+        eprintln!(
+            "ccaas report: lines {}/{} ({:.2}%), functions {}/{} ({:.2}%), branches {}/{} ({:.2}%) -> {} in {:.2}s",
+            t.lines.hit,
+            t.lines.total,
+            t.lines.percent(),
+            t.functions.hit,
+            t.functions.total,
+            t.functions.percent(),
+            t.branches.hit,
+            t.branches.total,
+            t.branches.percent(),
+            args.output.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    if cov.files.is_empty() {
+        eprintln!("ccaas report: error: no coverage data could be read");
+        return Ok(1);
+    }
+    let _ = std::io::stderr().is_terminal();
+    Ok(0)
+}

@@ -1,0 +1,8 @@
+//! badge writer (todo).
+use crate::error::Result;
+use crate::model::Coverage;
+use std::io::Write;
+/// Writes badge.
+pub fn write<W: Write>(_cov: &Coverage, _out: W) -> Result<()> {
+    Ok(())
+}
