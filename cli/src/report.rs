@@ -260,12 +260,15 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
             .map(|f| BufWriter::with_capacity(1 << 20, f))
             .map_err(|e| format!("creating {}: {e}", p.display()))
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (r1, (r2, (r3, r4))) = rayon::join(
         || ccaas_gcov::lcov::write(&cov, "", create("coverage.info")?).map_err(|e| e.to_string()),
         || {
             rayon::join(
                 || {
-                    ccaas_gcov::cobertura::write(&cov, create("cobertura.xml")?)
+                    ccaas_gcov::cobertura::write(&cov, now, create("cobertura.xml")?)
                         .map_err(|e| e.to_string())
                 },
                 || {
