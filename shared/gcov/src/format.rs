@@ -271,8 +271,8 @@ mod tests {
             122
         );
         assert_eq!(
-            Version::decode(u32::from_be_bytes(*b"B14*")).unwrap().num,
-            111
+            Version::decode(u32::from_be_bytes(*b"B13*")).unwrap().num,
+            113
         );
         assert_eq!(
             Version::decode(u32::from_be_bytes(*b"A93*")).unwrap().num,
