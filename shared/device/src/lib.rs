@@ -1,1 +1,33 @@
 //! The device driver: talks to a BIG-IP over SSH and runs the coverage session protocol.
+//!
+//! - [`DeviceTarget`] says how to reach a device, [`DeviceProfile`] where it keeps things.
+//! - [`Device`] is the session protocol (`identify`, `start`, `end`); [`SshDevice`] implements
+//!   it over SSH (russh), [`MemoryDevice`] in memory for unit tests of callers.
+//! - [`HostKeyPins`] stores the host keys pinned on first use ([`MemoryPins`] in memory).
+//! - [`DeviceError`] says whether a failure is retryable and gives a stable code.
+//!
+//! See `docs/device.md`.
+
+pub mod archive;
+pub mod error;
+pub mod log;
+pub mod memory;
+pub mod names;
+pub mod pins;
+pub mod profile;
+pub mod session;
+pub mod ssh;
+pub mod target;
+
+pub use archive::{ArchiveStats, ArchiveValidator, validate_archive};
+pub use error::DeviceError;
+pub use log::CommandRecord;
+pub use memory::MemoryDevice;
+pub use names::{is_valid_module, validate_modules};
+pub use pins::{HostKeyPins, MemoryPins, PinError};
+pub use profile::{DeviceProfile, PidScope};
+pub use session::{
+    BuildInfo, Device, EndFacts, Flush, ModuleEnd, ModuleStart, ProcStart, SessionFacts, SshDevice,
+    Warning,
+};
+pub use target::{Credentials, DeviceTarget, Limits, Timeouts};

@@ -1,0 +1,233 @@
+//! The driver's one error type: retryable or permanent, with a stable code.
+
+use std::time::Duration;
+
+/// What failed while talking to a device.
+///
+/// Messages never hold credentials. [`DeviceError::is_retryable`] splits transient faults
+/// (network, timeouts, resets) from permanent ones (auth, host key, bad input, no data), and
+/// [`DeviceError::code`] gives a stable machine-readable string for task records.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The TCP connection could not be made.
+    #[error("device {addr} unreachable")]
+    Unreachable {
+        /// `host:port`.
+        addr: String,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stage did not finish within its time limit.
+    #[error("timed out during {stage} after {after:?}")]
+    Timeout {
+        /// `connect`, `handshake`, `auth`, `command`, `idle`, or `operation`.
+        stage: &'static str,
+        /// The limit that ran out.
+        after: Duration,
+    },
+    /// The connection or a channel broke before the work finished.
+    #[error("connection lost: {detail}")]
+    Reset {
+        /// What was going on.
+        detail: String,
+        /// The SSH error, when there is one.
+        #[source]
+        source: Option<russh::Error>,
+    },
+    /// The device refused every credential we could offer.
+    #[error("authentication failed for user {user}: {detail}")]
+    AuthFailed {
+        /// The login name (not a secret).
+        user: String,
+        /// Why (no secret in it).
+        detail: String,
+    },
+    /// The host key differs from the pinned or given fingerprint.
+    #[error("host key mismatch: expected {expected}, device offered {actual}")]
+    HostKeyMismatch {
+        /// The pinned or given `SHA256:…` fingerprint.
+        expected: String,
+        /// What the device offered.
+        actual: String,
+    },
+    /// The host-key pin store could not be read or written.
+    #[error("host key pin store failed: {detail}")]
+    PinStore {
+        /// What failed.
+        detail: String,
+        /// The store's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A module name does not match `^[a-z][a-z0-9_-]{0,31}$`.
+    #[error("invalid module name {name:?}")]
+    InvalidModule {
+        /// The offending name, escaped and cut to 64 chars.
+        name: String,
+    },
+    /// A valid module name that the device does not run.
+    #[error("unknown module {module}: no such daemon running on the device")]
+    UnknownModule {
+        /// The module.
+        module: String,
+    },
+    /// No `.gcda` file was found for any module.
+    #[error("no instrumented data (.gcda) found on the device")]
+    NoData,
+    /// The archive grew past the byte cap.
+    #[error("archive larger than the cap of {limit} bytes")]
+    TooLarge {
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// The archive is malformed, truncated or holds a hostile entry.
+    #[error("bad archive: {reason}")]
+    BadArchive {
+        /// Which check failed.
+        reason: String,
+    },
+    /// A device command exited non-zero where that means failure.
+    #[error("command {command:?} failed with exit {exit:?}: {stderr_tail}")]
+    CommandFailed {
+        /// The command (from a fixed template; no secrets).
+        command: String,
+        /// The exit status, if any.
+        exit: Option<u32>,
+        /// The end of its stderr.
+        stderr_tail: String,
+    },
+    /// The device answered something the protocol does not expect.
+    #[error("unexpected device output: {detail}")]
+    Protocol {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The target or profile is unusable (bad key, bad path template, ...).
+    #[error("invalid configuration: {detail}")]
+    Config {
+        /// What is wrong (no secret in it).
+        detail: String,
+    },
+    /// The caller's archive sink failed to take the bytes.
+    #[error("archive sink failed")]
+    Sink(#[source] std::io::Error),
+    /// Another SSH-level failure.
+    #[error("ssh error")]
+    Ssh(#[source] russh::Error),
+}
+
+impl DeviceError {
+    /// Whether the same operation may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            DeviceError::Unreachable { .. }
+                | DeviceError::Timeout { .. }
+                | DeviceError::Reset { .. }
+                | DeviceError::PinStore { .. }
+                | DeviceError::Sink(_)
+                | DeviceError::Ssh(_)
+        )
+    }
+
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeviceError::Unreachable { .. } => "unreachable",
+            DeviceError::Timeout { .. } => "timeout",
+            DeviceError::Reset { .. } => "reset",
+            DeviceError::AuthFailed { .. } => "auth_failed",
+            DeviceError::HostKeyMismatch { .. } => "host_key_mismatch",
+            DeviceError::PinStore { .. } => "pin_store",
+            DeviceError::InvalidModule { .. } => "invalid_module",
+            DeviceError::UnknownModule { .. } => "unknown_module",
+            DeviceError::NoData => "no_data",
+            DeviceError::TooLarge { .. } => "too_large",
+            DeviceError::BadArchive { .. } => "bad_archive",
+            DeviceError::CommandFailed { .. } => "command_failed",
+            DeviceError::Protocol { .. } => "protocol",
+            DeviceError::Config { .. } => "config",
+            DeviceError::Sink(_) => "sink",
+            DeviceError::Ssh(_) => "ssh",
+        }
+    }
+
+    pub(crate) fn reset(detail: impl Into<String>) -> Self {
+        DeviceError::Reset {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+}
+
+impl From<russh::Error> for DeviceError {
+    fn from(e: russh::Error) -> Self {
+        use russh::Error as E;
+        match e {
+            E::Disconnect
+            | E::HUP
+            | E::IO(_)
+            | E::SendError
+            | E::RecvError
+            | E::ConnectionTimeout
+            | E::KeepaliveTimeout
+            | E::InactivityTimeout
+            | E::Elapsed(_) => DeviceError::Reset {
+                detail: e.to_string(),
+                source: Some(e),
+            },
+            other => DeviceError::Ssh(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_are_retryable_and_input_failures_are_not() {
+        let retry = [
+            DeviceError::Timeout {
+                stage: "connect",
+                after: Duration::from_secs(1),
+            },
+            DeviceError::reset("x"),
+            DeviceError::Unreachable {
+                addr: "h:1".into(),
+                source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            },
+        ];
+        for e in &retry {
+            assert!(e.is_retryable(), "{e}");
+        }
+        let permanent = [
+            DeviceError::AuthFailed {
+                user: "u".into(),
+                detail: "d".into(),
+            },
+            DeviceError::HostKeyMismatch {
+                expected: "a".into(),
+                actual: "b".into(),
+            },
+            DeviceError::UnknownModule { module: "m".into() },
+            DeviceError::NoData,
+            DeviceError::TooLarge { limit: 1 },
+        ];
+        let codes: Vec<_> = permanent.iter().map(|e| e.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "auth_failed",
+                "host_key_mismatch",
+                "unknown_module",
+                "no_data",
+                "too_large"
+            ]
+        );
+        for e in &permanent {
+            assert!(!e.is_retryable(), "{e}");
+        }
+    }
+}
