@@ -101,11 +101,10 @@ pub fn parse(name: &str, data: &[u8]) -> Result<Data> {
             break;
         }
         let raw_len = c.u32("record length")?;
-        // GCC 12+: a negative counter length means "|len| bytes of zero counters, not stored".
-        let all_zero = v >= 120
-            && tag & 0xff00_0000 == 0x0100_0000
-            && tag != TAG_FUNCTION
-            && (raw_len as i32) < 0;
+        // GCC 11+: a negative counter length means "|len| units of zero counters, not stored"
+        // (units: bytes since GCC 12, 4-byte words before).
+        let all_zero =
+            tag & 0xff00_0000 == 0x0100_0000 && tag != TAG_FUNCTION && (raw_len as i32) < 0;
         let len_bytes = if all_zero { 0 } else { c.length_bytes(raw_len) };
         if len_bytes > c.remaining() as u64 {
             return Err(c.corrupt(
@@ -139,7 +138,8 @@ pub fn parse(name: &str, data: &[u8]) -> Result<Data> {
                 return Err(c.corrupt(rec_start, "arc counters outside a function"));
             };
             let arcs = if all_zero {
-                let n = (raw_len as i32).unsigned_abs() / 8;
+                let n = (c.length_bytes((raw_len as i32).unsigned_abs()) / 8)
+                    .min(u64::from(u32::MAX)) as u32;
                 Counters::Zero(n)
             } else {
                 let n = (len_bytes / 8) as u32;
