@@ -241,6 +241,7 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         } else {
             Some(Arc::new(DiskSources))
         },
+        ..Options::default()
     };
     let (cov, engine_warnings) = ccaas_gcov::build(&inputs, &opts).map_err(|e| e.to_string())?;
     warnings.extend(engine_warnings.into_iter().map(|w| w.message));

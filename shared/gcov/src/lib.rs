@@ -63,6 +63,9 @@ pub struct Options {
     pub source_root: Option<String>,
     /// Reads sources for `LCOV_EXCL_*` / `GCOVR_EXCL_*` markers; no exclusions when `None`.
     pub source_reader: Option<Arc<dyn SourceReader>>,
+    /// Whose line-count rules to follow (gcov's or llvm-cov's); detected per notes file by
+    /// default.
+    pub flavor: solve::Flavor,
 }
 
 impl std::fmt::Debug for Options {
@@ -73,6 +76,7 @@ impl std::fmt::Debug for Options {
             .field("prefix_strip", &self.prefix_strip)
             .field("source_root", &self.source_root)
             .field("source_reader", &self.source_reader.is_some())
+            .field("flavor", &self.flavor)
             .finish()
     }
 }
@@ -116,7 +120,7 @@ pub fn build(inputs: &[Input<'_>], opts: &Options) -> Result<(Coverage, Vec<Warn
     )?;
     let results: Vec<(Option<merge::MappedUnit>, Vec<Warning>)> = inputs
         .par_iter()
-        .map(|input| unit(input, &filter))
+        .map(|input| unit(input, &filter, opts.flavor))
         .collect();
     let mut warnings = Vec::new();
     let mut units = Vec::with_capacity(results.len());
@@ -146,6 +150,7 @@ pub fn build(inputs: &[Input<'_>], opts: &Options) -> Result<(Coverage, Vec<Warn
 fn unit(
     input: &Input<'_>,
     filter: &filter::PathFilter,
+    flavor: solve::Flavor,
 ) -> (Option<merge::MappedUnit>, Vec<Warning>) {
     let mut warnings = Vec::new();
     let notes = match gcno::parse(input.notes_name, input.notes) {
@@ -194,6 +199,7 @@ fn unit(
         &notes,
         &counts,
         !input.data.is_empty(),
+        flavor,
         &mut msgs,
     ) {
         Ok(u) => u,

@@ -63,6 +63,30 @@ pub struct UnitFunction {
     pub blocks_executed: u32,
 }
 
+/// Whose rules turn block counts into line counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// Decide per notes file: [`Flavor::Llvm`] when [`is_llvm`] says so, else [`Flavor::Gcc`].
+    #[default]
+    Auto,
+    /// gcov 12 (GCC): lines get their blocks only on the last line of a location, entry and
+    /// exit blocks excluded, group functions kept apart, branches sorted by destination.
+    Gcc,
+    /// `llvm-cov gcov` (clang's `--coverage`): every line of a block gets the block, no group
+    /// functions, cycles cancelled one augmenting cycle at a time, branches in record order.
+    Llvm,
+}
+
+/// Whether a notes file was written by clang/LLVM: LLVM stores the file stamp as every
+/// function's CFG checksum, which GCC never does.
+pub fn is_llvm(notes: &Notes) -> bool {
+    !notes.functions.is_empty()
+        && notes
+            .functions
+            .iter()
+            .all(|f| f.cfg_checksum == notes.stamp)
+}
+
 /// Work limit of the per-line cycle search, in steps per line.
 const CYCLE_BUDGET: u64 = 20_000_000;
 const NONE: u32 = u32::MAX;
@@ -76,8 +100,14 @@ pub fn solve(
     notes: &Notes,
     counts: &[u64],
     has_data: bool,
+    flavor: Flavor,
     warnings: &mut Vec<String>,
 ) -> Result<UnitCoverage> {
+    let llvm = match flavor {
+        Flavor::Auto => is_llvm(notes),
+        Flavor::Gcc => false,
+        Flavor::Llvm => true,
+    };
     let exit_block_is_one = notes.version.num >= 48;
     // ---- TU-wide flat graph: blocks and arcs of all non-artificial functions.
     let mut fn_block_base: Vec<u32> = Vec::with_capacity(notes.functions.len());
@@ -94,8 +124,11 @@ pub fn solve(
         let n = f.counters as usize;
         let fcounts = counts.get(counter_off..counter_off + n).unwrap_or(&[]);
         counter_off += n;
-        g.add_function(f, fn_block_base[fi], fcounts, exit_block_is_one);
-        if !f.artificial && !g.solve_function(fn_block_base[fi], f.blocks, exit_block_is_one) {
+        g.add_function(f, fn_block_base[fi], fcounts, !llvm);
+        if llvm {
+            g.llvm_propagate(fn_block_base[fi], f.blocks, exit_block_is_one);
+        } else if !f.artificial && !g.solve_function(fn_block_base[fi], f.blocks, exit_block_is_one)
+        {
             warnings.push(format!(
                 "{notes_name}: graph is unsolvable for '{}'",
                 f.name
@@ -110,7 +143,7 @@ pub fn solve(
     let mut first_at: HashMap<(u32, u32), usize> = HashMap::new();
     let mut is_group = vec![false; notes.functions.len()];
     for (fi, f) in notes.functions.iter().enumerate() {
-        if f.artificial {
+        if f.artificial || llvm {
             continue;
         }
         match first_at.get(&(f.source, f.start_line)) {
@@ -151,6 +184,22 @@ pub fn solve(
             while li < f.locations.len() && f.locations[li].block == b {
                 let loc = f.locations[li];
                 li += 1;
+                if llvm {
+                    // llvm-cov: every line of the block, in record order, gets the block.
+                    for &ln in f.location_lines(&loc) {
+                        entries.push(Entry {
+                            source: loc.source,
+                            line: ln,
+                            inst: 0,
+                            seq: entries.len() as u32,
+                            count: 0,
+                            block: base + b,
+                            unexecuted: bcount == 0,
+                        });
+                        g.last_line[gb] = (loc.source, ln);
+                    }
+                    continue;
+                }
                 sorted_lines.clear();
                 sorted_lines.extend_from_slice(f.location_lines(&loc));
                 sorted_lines.sort_unstable();
@@ -190,7 +239,7 @@ pub fn solve(
                 }
             }
         }
-        if f.counters > 0 || !has_data {
+        if llvm || f.counters > 0 || !has_data {
             functions.push(UnitFunction {
                 source: f.source,
                 name: f.name.clone(),
@@ -234,26 +283,38 @@ pub fn solve(
                 provisional = provisional.wrapping_add(e.count);
                 unexecuted |= e.unexecuted;
             } else {
+                if llvm {
+                    unexecuted |= e.unexecuted;
+                }
                 blocks.push(e.block);
             }
             i += 1;
         }
         let count = if blocks.is_empty() {
-            provisional
+            Ok(provisional)
+        } else if llvm {
+            g.llvm_line_count(&blocks, &mut cyc)
         } else {
             g.line_count(&blocks, &mut cyc)
-                .map_err(|what| Error::Budget {
-                    file: notes_name.to_string(),
-                    function: format!(
-                        "line {line} of {}",
-                        notes.sources.get(source as usize).map_or("?", |s| s)
-                    ),
-                    what,
-                })?
         };
+        let count = count.map_err(|what| Error::Budget {
+            file: notes_name.to_string(),
+            function: format!(
+                "line {line} of {}",
+                notes.sources.get(source as usize).map_or("?", |s| s)
+            ),
+            what,
+        })?;
         // Branches of the line.
         let br_from = out.branches.len();
         for &b in &blocks {
+            if llvm {
+                let r = g.succ(b);
+                if g.last_line[b as usize] == (source, line) && r.len() > 1 {
+                    out.branches.extend(r.map(|a| g.arc_count[a]));
+                }
+                continue;
+            }
             for a in g.succ(b) {
                 if !g.unconditional[a] && !g.call_non_return(a) {
                     out.branches.push(g.arc_count[a]);
@@ -318,6 +379,10 @@ struct Graph {
     num_pred: Vec<i64>,
     mark: Vec<u32>,
     generation: u32,
+    /// (source, line) of each block's last line in record order (llvm-cov's `getLastLine`).
+    last_line: Vec<(u32, u32)>,
+    traversable: Vec<bool>,
+    incoming: Vec<u32>,
     // arcs
     arc_src: Vec<u32>,
     arc_dst: Vec<u32>,
@@ -343,6 +408,9 @@ impl Graph {
             num_pred: vec![0; blocks],
             mark: vec![0; blocks],
             generation: 0,
+            last_line: vec![(NONE, NONE); blocks],
+            traversable: vec![false; blocks],
+            incoming: vec![NONE; blocks],
             arc_src: Vec::with_capacity(arcs),
             arc_dst: Vec::with_capacity(arcs),
             arc_flags: Vec::with_capacity(arcs),
@@ -371,7 +439,7 @@ impl Graph {
         f: &crate::gcno::NoteFunction,
         base: u32,
         counts: &[u64],
-        _exit1: bool,
+        sort_by_dst: bool,
     ) {
         let a0 = self.arc_src.len();
         let mut ci = 0usize;
@@ -429,10 +497,11 @@ impl Graph {
                 }
             }
             // Stable sort of the block's arcs by destination.
-            if !range
-                .clone()
-                .zip(range.clone().skip(1))
-                .all(|(x, y)| self.arc_dst[x] <= self.arc_dst[y])
+            if sort_by_dst
+                && !range
+                    .clone()
+                    .zip(range.clone().skip(1))
+                    .all(|(x, y)| self.arc_dst[x] <= self.arc_dst[y])
             {
                 let mut idx: Vec<usize> = range.clone().collect();
                 idx.sort_by_key(|&a| self.arc_dst[a]);
@@ -601,6 +670,102 @@ impl Graph {
         blocks.clone().all(|b| self.block_valid[b as usize])
     }
 
+    /// llvm-cov's `propagateCounts`: a depth-first walk over the spanning tree (plus a fake
+    /// exit→entry tree arc) that sets every tree arc to the absolute excess of the subtree below
+    /// it. Unlike flow solving, this gives llvm-cov's numbers also when the counters do not
+    /// conserve flow (a longjmp out of a block that clang did not mark). Block counts are the
+    /// sums of their out-arcs, as llvm-cov keeps them.
+    fn llvm_propagate(&mut self, base: u32, nb: u32, exit_is_one: bool) {
+        const FAKE: usize = usize::MAX;
+        if nb >= 2 {
+            let entry = base;
+            let exit = if exit_is_one { base + 1 } else { base + nb - 1 };
+            let mut visited = vec![false; nb as usize];
+            // (block, arc it was reached by, reached through its destination, next index, excess)
+            let mut stack: Vec<(u32, Option<usize>, bool, usize, u64)> = Vec::new();
+            for start in base..base + nb {
+                stack.push((start, None, false, 0, 0));
+                while let Some(&(v, pred, in_dst, i, excess)) = stack.last() {
+                    if i == 0 {
+                        let seen = &mut visited[(v - base) as usize];
+                        if *seen {
+                            stack.pop();
+                            continue;
+                        }
+                        *seen = true;
+                    }
+                    let preds = self.preds(v);
+                    let n_pred = preds.len() + usize::from(v == entry);
+                    let succs = self.succ(v);
+                    let n_succ = succs.len() + usize::from(v == exit);
+                    if i < n_pred {
+                        let e = if i < preds.len() {
+                            self.pred_list[preds.start + i] as usize
+                        } else {
+                            FAKE
+                        };
+                        stack.last_mut().expect("non-empty").3 += 1;
+                        if Some(e) != pred {
+                            let on_tree = e == FAKE || self.arc_flags[e] & ARC_ON_TREE != 0;
+                            if on_tree {
+                                let src = if e == FAKE { exit } else { self.arc_src[e] };
+                                stack.push((src, Some(e), false, 0, 0));
+                            } else {
+                                stack.last_mut().expect("non-empty").4 =
+                                    excess.wrapping_add(self.arc_count[e] as u64);
+                            }
+                        }
+                    } else if i < n_pred + n_succ {
+                        let k = i - n_pred;
+                        let e = if k < succs.len() {
+                            succs.start + k
+                        } else {
+                            FAKE
+                        };
+                        stack.last_mut().expect("non-empty").3 += 1;
+                        if Some(e) != pred {
+                            let on_tree = e == FAKE || self.arc_flags[e] & ARC_ON_TREE != 0;
+                            if on_tree {
+                                let dst = if e == FAKE { entry } else { self.arc_dst[e] };
+                                stack.push((dst, Some(e), true, 0, 0));
+                            } else {
+                                stack.last_mut().expect("non-empty").4 =
+                                    excess.wrapping_sub(self.arc_count[e] as u64);
+                            }
+                        }
+                    } else {
+                        let mut ex = excess;
+                        if (ex as i64) < 0 {
+                            ex = ex.wrapping_neg();
+                        }
+                        if let Some(e) = pred {
+                            if e != FAKE {
+                                self.arc_count[e] = ex as i64;
+                                self.arc_valid[e] = true;
+                            }
+                        }
+                        stack.pop();
+                        if let Some(parent) = stack.last_mut() {
+                            parent.4 = if in_dst {
+                                parent.4.wrapping_sub(ex)
+                            } else {
+                                parent.4.wrapping_add(ex)
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        for b in base..base + nb {
+            let c = self
+                .succ(b)
+                .map(|a| self.arc_count[a])
+                .fold(0i64, i64::wrapping_add);
+            self.block_count[b as usize] = c;
+            self.block_valid[b as usize] = true;
+        }
+    }
+
     /// gcov's `find_exception_blocks`: blocks reachable from the entry only through fake or
     /// throw arcs are exceptional.
     fn find_exception_blocks(&mut self, base: u32, nb: u32) {
@@ -657,6 +822,135 @@ impl Graph {
         }
         if internal {
             count = count.wrapping_add(self.cycles(blocks, cyc)?);
+        }
+        Ok(count)
+    }
+
+    /// llvm-cov's `collectSourceLine` count: the entry block contributes its out-arcs, other
+    /// blocks the arcs entering from blocks not on the line; then the loops on the line.
+    fn llvm_line_count(
+        &mut self,
+        blocks: &[u32],
+        cyc: &mut CycleScratch,
+    ) -> std::result::Result<i64, &'static str> {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.mark.iter_mut().for_each(|m| *m = 0);
+            self.generation = 1;
+        }
+        let gen_ = self.generation;
+        for &b in blocks {
+            self.mark[b as usize] = gen_;
+        }
+        let mut count = 0i64;
+        for &b in blocks {
+            if self.is_entry(b) {
+                for a in self.succ(b) {
+                    count = count.wrapping_add(self.arc_count[a]);
+                }
+            } else {
+                for p in self.preds(b) {
+                    let a = self.pred_list[p] as usize;
+                    if self.mark[self.arc_src[a] as usize] != gen_ {
+                        count = count.wrapping_add(self.arc_count[a]);
+                    }
+                }
+            }
+            for a in self.succ(b) {
+                self.cs_count[a] = self.arc_count[a];
+            }
+        }
+        Ok(count.wrapping_add(self.llvm_cycles(blocks, cyc)?))
+    }
+
+    fn is_entry(&self, b: u32) -> bool {
+        // Arcs out of entry blocks carry ENTRY_SRC; a block with no arcs is not an entry that
+        // matters here (it contributes nothing either way).
+        self.succ(b)
+            .next()
+            .is_some_and(|a| self.arc_flags[a] & ENTRY_SRC != 0)
+    }
+
+    /// llvm-cov's `getCyclesCount`: repeatedly find one cycle among the line's blocks by depth
+    /// first search and cancel its smallest remaining arc count.
+    fn llvm_cycles(
+        &mut self,
+        blocks: &[u32],
+        s: &mut CycleScratch,
+    ) -> std::result::Result<i64, &'static str> {
+        const MARK: u32 = NONE - 1;
+        let mut count = 0i64;
+        let mut steps = 0u64;
+        loop {
+            for &b in blocks {
+                self.traversable[b as usize] = true;
+                self.incoming[b as usize] = NONE;
+            }
+            let mut d = 0i64;
+            'starts: for &start in blocks {
+                if !self.traversable[start as usize] {
+                    continue;
+                }
+                s.dfs.clear();
+                s.dfs.push((start, 0));
+                self.incoming[start as usize] = MARK;
+                while let Some(&(u, i)) = s.dfs.last() {
+                    steps += 1;
+                    if steps > CYCLE_BUDGET {
+                        return Err("cycle search");
+                    }
+                    let r = self.succ(u);
+                    if i as usize == r.len() {
+                        self.traversable[u as usize] = false;
+                        s.dfs.pop();
+                        continue;
+                    }
+                    if let Some(top) = s.dfs.last_mut() {
+                        top.1 += 1;
+                    }
+                    let a = r.start + i as usize;
+                    let w = self.arc_dst[a];
+                    if self.cs_count[a] == 0 || !self.traversable[w as usize] || w == u {
+                        continue;
+                    }
+                    if self.incoming[w as usize] == NONE {
+                        self.incoming[w as usize] = a as u32;
+                        s.dfs.push((w, 0));
+                        continue;
+                    }
+                    // A cycle w -> ... -> u -> w.
+                    let mut min = self.cs_count[a] as u64;
+                    let mut v = u;
+                    while v != w {
+                        let ia = self.incoming[v as usize] as usize;
+                        min = min.min(self.cs_count[ia] as u64);
+                        v = self.arc_src[ia];
+                    }
+                    self.cs_count[a] = (self.cs_count[a] as u64).wrapping_sub(min) as i64;
+                    let mut v = u;
+                    while v != w {
+                        let ia = self.incoming[v as usize] as usize;
+                        self.cs_count[ia] = (self.cs_count[ia] as u64).wrapping_sub(min) as i64;
+                        v = self.arc_src[ia];
+                    }
+                    d = min as i64;
+                    // Leave the blocks still on the stack traversable; they are reset above.
+                    for &(x, _) in s.dfs.iter() {
+                        self.traversable[x as usize] = false;
+                    }
+                    break 'starts;
+                }
+                if d > 0 {
+                    break;
+                }
+            }
+            for &b in blocks {
+                self.traversable[b as usize] = false;
+            }
+            if d == 0 {
+                break;
+            }
+            count = count.wrapping_add(d);
         }
         Ok(count)
     }
@@ -762,6 +1056,7 @@ struct CycleScratch {
     lists: Vec<Vec<u32>>,
     stack: Vec<Frame>,
     work: Vec<u32>,
+    dfs: Vec<(u32, u32)>,
 }
 
 impl CycleScratch {
