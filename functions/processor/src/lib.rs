@@ -1,1 +1,74 @@
-//! Processor function.
+//! The processor function's SQS handling: one span per message, partial batch failures,
+//! and FIFO order kept per message group. The task's life is in [`ccaas_app::Worker`].
+
+use std::collections::HashSet;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use ccaas_app::{Disposition, TaskRunner, TaskStore, Worker};
+use tracing::{Instrument, info_span, warn};
+
+/// The worker the processor runs in production (until the device runner lands).
+pub type ProductionWorker =
+    Worker<ccaas_aws::DynamoTaskStore, ccaas_app::ports::NotImplementedRunner>;
+
+/// The production wiring.
+pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> ProductionWorker {
+    Worker {
+        store: ccaas_aws::DynamoTaskStore::new(clients.dynamodb.clone(), &config.tasks_table),
+        runner: ccaas_app::ports::NotImplementedRunner,
+        config: ccaas_app::WorkerConfig {
+            lease_secs: config.lease_secs,
+            max_receives: config.max_receives,
+        },
+    }
+}
+
+/// Handles a batch and reports the messages to redeliver. Never returns an error: an error
+/// would make SQS redeliver the whole batch, including the messages that succeeded.
+///
+/// On FIFO queues a failure in a message group also fails the group's later messages
+/// unprocessed, so one device's tasks never run out of order.
+pub async fn handle_batch<S: TaskStore, R: TaskRunner>(
+    worker: &Worker<S, R>,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    let mut failed_groups: HashSet<String> = HashSet::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let group = message.attributes.get("MessageGroupId").cloned();
+        if let Some(g) = &group
+            && failed_groups.contains(g)
+        {
+            response.add_failure(id);
+            continue;
+        }
+        let span = info_span!("message", message_id = %id, receive_count = receive_count(&message));
+        let disposition = handle_message(worker, &message).instrument(span).await;
+        if let Disposition::Retry(reason) = disposition {
+            warn!(message_id = %id, reason = %reason, "message left for redelivery");
+            if let Some(g) = group {
+                failed_groups.insert(g);
+            }
+            response.add_failure(id);
+        }
+    }
+    response
+}
+
+async fn handle_message<S: TaskStore, R: TaskRunner>(
+    worker: &Worker<S, R>,
+    message: &SqsMessage,
+) -> Disposition {
+    let body = message.body.as_deref().unwrap_or("");
+    worker.handle(body, receive_count(message)).await
+}
+
+/// `ApproximateReceiveCount`, 1 when absent.
+pub fn receive_count(message: &SqsMessage) -> u32 {
+    message
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}

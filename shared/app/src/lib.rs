@@ -1,1 +1,26 @@
-//! Use cases and role traits.
+//! The ccaas use cases (the task API and the task worker) and the role traits they drive:
+//! [`TaskStore`], [`TaskQueue`], [`LogStore`] and [`TaskRunner`]. No AWS and no Lambda types.
+
+pub mod api;
+pub mod error;
+pub mod memory;
+pub mod ports;
+pub mod view;
+pub mod worker;
+
+pub use api::{Accepted, Api, Caller};
+pub use error::Error;
+pub use ports::{
+    Created, IdempotencyRecord, LogStore, Page, RunError, TaskQueue, TaskRunner, TaskStore,
+};
+pub use worker::{Disposition, Worker, WorkerConfig};
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

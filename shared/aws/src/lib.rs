@@ -1,1 +1,65 @@
-//! AWS adapters.
+//! AWS adapters of the role traits: DynamoDB task store, SQS task queue, S3 logs; plus the
+//! typed [`Config`] every binary reads from the environment and the SDK client set.
+
+pub mod attr;
+pub mod config;
+pub mod dynamo;
+pub mod s3;
+pub mod sqs;
+
+pub use config::{Clients, Config, ConfigError};
+pub use dynamo::DynamoTaskStore;
+pub use s3::S3Logs;
+pub use sqs::SqsTaskQueue;
+
+/// The errors of this crate; at the role-trait boundary they become [`ccaas_app::Error`].
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// An SDK call failed (network, emulator down, throttling, service error).
+    #[error("{operation} failed")]
+    Sdk {
+        /// The SDK operation, such as `dynamodb:PutItem`.
+        operation: &'static str,
+        /// The SDK's error with its full chain.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored item could not be decoded.
+    #[error("stored item is not valid: {0}")]
+    Decode(String),
+}
+
+impl AwsError {
+    fn sdk<E>(operation: &'static str, e: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        AwsError::Sdk {
+            operation,
+            source: Box::new(e),
+        }
+    }
+
+    /// The use-case error for a failure of `backend`.
+    fn into_app(self, backend: &'static str) -> ccaas_app::Error {
+        match self {
+            AwsError::Decode(m) => ccaas_app::Error::Corrupt(m),
+            e => ccaas_app::Error::Unavailable {
+                backend,
+                source: Box::new(e),
+            },
+        }
+    }
+}
+
+/// Starts JSON logging to stdout, filtered by `RUST_LOG` (default `info`). Credentials never
+/// reach a log: the types that hold them redact themselves and no request body is logged.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .try_init();
+}

@@ -17,8 +17,8 @@ impl TaskId {
     /// Builds an id from a Unix time in milliseconds and 80 random bits (the caller supplies
     /// both, so this crate stays free of clocks and randomness).
     pub fn from_parts(unix_ms: u64, random: u128) -> Self {
-        let value: u128 = ((unix_ms as u128 & 0xFFFF_FFFF_FFFF) << 80)
-            | (random & ((1u128 << 80) - 1));
+        let value: u128 =
+            ((unix_ms as u128 & 0xFFFF_FFFF_FFFF) << 80) | (random & ((1u128 << 80) - 1));
         let mut out = [0u8; TASK_ID_LEN];
         for (i, slot) in out.iter_mut().enumerate() {
             let shift = 5 * (TASK_ID_LEN - 1 - i);

@@ -74,7 +74,11 @@ impl ListQuery {
                     q.next = Some(v.to_owned());
                 }
                 other => {
-                    let field: String = other.chars().take(64).flat_map(char::escape_default).collect();
+                    let field: String = other
+                        .chars()
+                        .take(64)
+                        .flat_map(char::escape_default)
+                        .collect();
                     return Err(FieldError {
                         code: "unknown_field",
                         message: format!("{field} is not a known query parameter"),
@@ -102,8 +106,17 @@ mod tests {
 
     #[test]
     fn out_of_range_limits_and_unknown_parameters_are_named() {
-        assert_eq!(ListQuery::parse([("limit", "101")]).unwrap_err().field, "limit");
-        assert_eq!(ListQuery::parse([("limit", "0")]).unwrap_err().field, "limit");
-        assert_eq!(ListQuery::parse([("stauts", "x")]).unwrap_err().field, "stauts");
+        assert_eq!(
+            ListQuery::parse([("limit", "101")]).unwrap_err().field,
+            "limit"
+        );
+        assert_eq!(
+            ListQuery::parse([("limit", "0")]).unwrap_err().field,
+            "limit"
+        );
+        assert_eq!(
+            ListQuery::parse([("stauts", "x")]).unwrap_err().field,
+            "stauts"
+        );
     }
 }

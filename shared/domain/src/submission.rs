@@ -429,7 +429,11 @@ fn printable(s: &str) -> String {
     s.chars().take(64).flat_map(char::escape_default).collect()
 }
 
-fn opt_string(m: &Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, FieldError> {
+fn opt_string(
+    m: &Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<String>, FieldError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
@@ -507,8 +511,7 @@ pub fn check_host(h: &str) -> Result<(), FieldError> {
     let ok = !h.is_empty()
         && h.len() <= 253
         && !h.starts_with(['-', '.'])
-        && h
-            .bytes()
+        && h.bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':'));
     if ok {
         Ok(())

@@ -1,0 +1,86 @@
+//! `ccaas-local`: the whole service in one process for local runs. It serves the HTTP API
+//! through the submit function's own handler, polls the SQS queues (high first) into the
+//! processor's own batch handler, and serves the report site from S3 under `/site/`.
+#![recursion_limit = "256"]
+
+mod poller;
+mod server;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tracing::{error, info};
+
+#[tokio::main]
+async fn main() {
+    ccaas_aws::init_tracing();
+    let config = match ccaas_aws::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ccaas-local: {e} (run `eval \"$(localstack/up)\"` first)");
+            std::process::exit(2);
+        }
+    };
+    let clients = ccaas_aws::Clients::new(&config).await;
+    let listener = match tokio::net::TcpListener::bind(&config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ccaas-local: cannot listen on {}: {e}", config.listen);
+            std::process::exit(2);
+        }
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let state = Arc::new(server::State {
+        api: ccaas_submit::wire(&config, &clients),
+        s3: clients.s3.clone(),
+        bucket: config.bucket.clone(),
+    });
+    let worker = ccaas_processor::wire(&config, &clients);
+    let poller = tokio::spawn(poller::run(
+        poller::Poller {
+            sqs: clients.sqs.clone(),
+            queues: vec![config.high_queue_url.clone(), config.queue_url.clone()],
+            retry_delay: config.retry_delay,
+            worker,
+        },
+        stop_rx.clone(),
+    ));
+    info!(listen = %config.listen, "ccaas-local ready");
+    println!("ccaas-local listening on http://{}", config.listen);
+
+    let mut stop = stop_rx.clone();
+    let served = axum::serve(listener, server::router(state)).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    if let Err(e) = served.await {
+        error!(error = %e, "server failed");
+    }
+    let _ = poller.await;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

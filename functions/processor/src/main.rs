@@ -1,0 +1,24 @@
+//! The processor Lambda: SQS batches of task messages. A thin main over [`ccaas_processor`].
+#![recursion_limit = "256"]
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    ccaas_aws::init_tracing();
+    let config = ccaas_aws::Config::from_env()?;
+    let clients = ccaas_aws::Clients::new(&config).await;
+    let worker = Arc::new(ccaas_processor::wire(&config, &clients));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        async move {
+            Ok::<SqsBatchResponse, Error>(
+                ccaas_processor::handle_batch(&worker, event.payload).await,
+            )
+        }
+    }))
+    .await
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Creates, idempotently, exactly the AWS resources of resources.json on an emulator
+(moto_server or LocalStack), then prints the environment to export. Progress goes to stderr;
+stdout carries only `export` lines."""
+import json
+import os
+import sys
+
+import boto3
+from botocore.config import Config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def log(*a):
+    print(*a, file=sys.stderr)
+
+
+def main():
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    with open(os.path.join(HERE, "resources.json")) as f:
+        res = json.load(f)
+    region = res["region"]
+    kw = dict(
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        config=Config(retries={"max_attempts": 10, "mode": "standard"}),
+    )
+    ddb, sqs, s3 = (boto3.client(s, **kw) for s in ("dynamodb", "sqs", "s3"))
+    env = {}
+
+    existing = set(ddb.list_tables()["TableNames"])
+    for t in res["tables"]:
+        if t["name"] not in existing:
+            attrs = {t["hash_key"]}
+            for ix in t["indexes"]:
+                attrs |= {ix["hash_key"], ix["range_key"]}
+            args = dict(
+                TableName=t["name"],
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": t["hash_key"], "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
+                SSESpecification={"Enabled": True},
+            )
+            if t["indexes"]:
+                args["GlobalSecondaryIndexes"] = [
+                    {
+                        "IndexName": ix["name"],
+                        "KeySchema": [
+                            {"AttributeName": ix["hash_key"], "KeyType": "HASH"},
+                            {"AttributeName": ix["range_key"], "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                    for ix in t["indexes"]
+                ]
+            ddb.create_table(**args)
+            ddb.get_waiter("table_exists").wait(TableName=t["name"])
+            if t["ttl_attribute"]:
+                ddb.update_time_to_live(
+                    TableName=t["name"],
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": t["ttl_attribute"]},
+                )
+            log(f"created table {t['name']}")
+        env[t["env"]] = t["name"]
+
+    for q in res["queues"]:
+        common = {"FifoQueue": "true", "SqsManagedSseEnabled": "true"}
+        dlq_url = sqs.create_queue(QueueName=q["dlq"], Attributes=dict(common))["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attrs = dict(
+            common,
+            VisibilityTimeout=str(q["visibility_timeout"]),
+            RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": q["max_receive_count"]}),
+        )
+        try:
+            url = sqs.create_queue(QueueName=q["name"], Attributes=attrs)["QueueUrl"]
+        except sqs.exceptions.QueueNameExists:
+            url = sqs.get_queue_url(QueueName=q["name"])["QueueUrl"]
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={k: v for k, v in attrs.items() if k != "FifoQueue"})
+        env[q["env"]] = url
+        log(f"queue {q['name']} ready")
+
+    b = res["bucket"]
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=b["name"])
+        else:
+            s3.create_bucket(Bucket=b["name"], CreateBucketConfiguration={"LocationConstraint": region})
+        log(f"created bucket {b['name']}")
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    s3.put_bucket_website(
+        Bucket=b["name"],
+        WebsiteConfiguration={
+            "IndexDocument": {"Suffix": b["index_document"]},
+            "ErrorDocument": {"Key": b["error_document"]},
+        },
+    )
+    env[b["env"]] = b["name"]
+
+    out = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": kw["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": kw["aws_secret_access_key"],
+        **env,
+    }
+    for k, v in out.items():
+        print(f"export {k}='{v}'")
+
+
+if __name__ == "__main__":
+    main()

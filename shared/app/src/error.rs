@@ -1,0 +1,39 @@
+//! The one error type of the use cases; the HTTP and SQS boundaries map it to responses.
+
+use ccaas_domain::FieldError;
+
+/// What can go wrong in a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; the field is named.
+    #[error("invalid request: {0}")]
+    Invalid(#[source] FieldError),
+    /// No such task (or not the caller's to see).
+    #[error("task not found")]
+    NotFound,
+    /// The Idempotency-Key was used before with another body.
+    #[error("the Idempotency-Key was already used with a different body")]
+    IdempotencyConflict,
+    /// A conditional write lost: someone else changed the task first.
+    #[error("the task changed concurrently")]
+    Conflict,
+    /// The store, queue or log backend did not answer. Retryable.
+    #[error("{backend} is unavailable")]
+    Unavailable {
+        /// `task store`, `task queue` or `log store`.
+        backend: &'static str,
+        /// The backend's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored item could not be read back (a bug or a hand-edited item).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// Whether retrying later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. } | Error::Conflict)
+    }
+}

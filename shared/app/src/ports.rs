@@ -1,0 +1,142 @@
+//! The role traits the use cases drive. Adapters (DynamoDB, SQS, S3, SSH) implement them;
+//! [`crate::memory`] holds in-memory twins for unit tests.
+
+use std::future::Future;
+
+use ccaas_domain::{DeviceAccess, ListQuery, Priority, Status, Task, TaskId, TaskMessage};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// What an Idempotency-Key maps to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// `<user>#<key>`: keys are scoped per user (user names never hold `#`).
+    pub scope: String,
+    /// The task the first request created.
+    pub task_id: TaskId,
+    /// The first request's [`ccaas_domain::Submission::fingerprint`] (no secrets in it).
+    pub fingerprint: String,
+}
+
+/// The outcome of [`TaskStore::create`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// The task (and its idempotency record) were written.
+    New,
+    /// The idempotency record already existed; nothing was written.
+    KeyExists,
+}
+
+/// One page of a listing, newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    /// The tasks of this page.
+    pub tasks: Vec<Task>,
+    /// The opaque cursor of the next page, if there is one.
+    pub next: Option<String>,
+}
+
+/// Where tasks live (DynamoDB `tasks` in production).
+pub trait TaskStore: Send + Sync {
+    /// Writes a new task, and its idempotency record in the same atomic write when given.
+    /// Idempotent through the record: a second call with the same scope writes nothing and
+    /// returns [`Created::KeyExists`]. Errors: [`Error::Unavailable`]; [`Error::Conflict`] if
+    /// the task id already exists.
+    fn create(
+        &self,
+        task: &Task,
+        idem: Option<&IdempotencyRecord>,
+    ) -> impl Future<Output = Result<Created, Error>> + Send;
+
+    /// Reads a task. Read-only. Errors: [`Error::Unavailable`], [`Error::Corrupt`].
+    fn get(&self, id: &TaskId) -> impl Future<Output = Result<Option<Task>, Error>> + Send;
+
+    /// Reads an idempotency record by scope. Read-only. Errors: [`Error::Unavailable`].
+    fn idempotency(
+        &self,
+        scope: &str,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, Error>> + Send;
+
+    /// Lists tasks newest first with the query's filters, one page at a time. Read-only.
+    /// Errors: [`Error::Invalid`] for a cursor this store did not make, [`Error::Unavailable`].
+    fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Page, Error>> + Send;
+
+    /// Replaces the task's mutable state (status, version, updated, lease, result, error)
+    /// with `next`'s, only if the stored task still has `expected` (status, version).
+    /// Not idempotent by design: a repeat finds the new version and returns
+    /// [`Error::Conflict`]. Errors: [`Error::Conflict`], [`Error::Unavailable`].
+    fn write_status(
+        &self,
+        next: &Task,
+        expected: (Status, u64),
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Where task messages wait for a worker (two SQS FIFO queues in production).
+pub trait TaskQueue: Send + Sync {
+    /// Sends the message to the priority's queue, grouped by device host and deduplicated by
+    /// task id, so a repeat within the queue's dedup window is a no-op.
+    /// Errors: [`Error::Unavailable`].
+    fn enqueue(
+        &self,
+        message: &TaskMessage,
+        priority: Priority,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Where command logs live (S3 `logs/<task-id>.jsonl` in production).
+pub trait LogStore: Send + Sync {
+    /// Reads a task's command log, `None` before one is written. Read-only.
+    /// Errors: [`Error::Unavailable`].
+    fn read_log(&self, id: &TaskId) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+
+    /// Writes (replaces) a task's command log. Idempotent: the same bytes give the same object.
+    /// Errors: [`Error::Unavailable`].
+    fn write_log(
+        &self,
+        id: &TaskId,
+        jsonl: Vec<u8>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// A failure of the device work, classified for the worker.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RunError {
+    /// Whether a later delivery may succeed (device unreachable, timeout, AWS down).
+    pub retryable: bool,
+    /// Stable code, such as `not_implemented`, `auth_failed`, `unreachable`.
+    pub code: String,
+    /// For people; never holds a secret.
+    pub message: String,
+}
+
+/// Does a task's device work (start or end a coverage session).
+pub trait TaskRunner: Send + Sync {
+    /// Runs the task and returns its `result`. Must be safe to call again after a crash at any
+    /// point (every stage idempotent). Errors: a classified [`RunError`].
+    fn run(
+        &self,
+        task: &Task,
+        device: &DeviceAccess,
+    ) -> impl Future<Output = Result<serde_json::Value, RunError>> + Send;
+}
+
+/// The runner used until the device work lands: every task fails with `not_implemented`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotImplementedRunner;
+
+impl TaskRunner for NotImplementedRunner {
+    async fn run(
+        &self,
+        task: &Task,
+        _device: &DeviceAccess,
+    ) -> Result<serde_json::Value, RunError> {
+        Err(RunError {
+            retryable: false,
+            code: "not_implemented".into(),
+            message: format!("{} is not implemented yet", task.task_type.as_str()),
+        })
+    }
+}

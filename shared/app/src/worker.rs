@@ -1,0 +1,227 @@
+//! The task worker: takes one queue message through the task's life under a lease.
+
+use ccaas_domain::{Status, Task, TaskError, TaskId, TaskMessage, rfc3339};
+use tracing::{info, warn};
+
+use crate::ports::{RunError, TaskRunner, TaskStore};
+use crate::{Error, now_ms};
+
+/// Worker settings.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// How long a `running` task is held before another delivery may take it over. Set it to
+    /// the processor's timeout: a worker that is still alive never loses its lease.
+    pub lease_secs: u64,
+    /// The queues' `maxReceiveCount`: on that delivery a retryable failure becomes final.
+    pub max_receives: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            lease_secs: 900,
+            max_receives: 5,
+        }
+    }
+}
+
+/// What to do with the message after [`Worker::handle`].
+#[derive(Debug)]
+pub enum Disposition {
+    /// Delete the message: the task reached a terminal state (now or before).
+    Ack,
+    /// Leave the message for redelivery (a batch item failure), with the reason.
+    Retry(RetryReason),
+}
+
+/// Why a message is left for redelivery.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryReason {
+    /// Another delivery holds the task's lease.
+    #[error("another worker holds the lease until {0}")]
+    LeaseHeld(u64),
+    /// The device work failed in a way that may pass.
+    #[error("retryable failure: {0}")]
+    Run(#[source] RunError),
+    /// The store did not answer or a write raced.
+    #[error("store: {0}")]
+    Store(#[source] Error),
+    /// The message body is not a task message.
+    #[error("unreadable message: {0}")]
+    Poison(String),
+}
+
+/// The worker over a store and a runner.
+#[derive(Clone, Debug)]
+pub struct Worker<S, R> {
+    /// Where tasks live.
+    pub store: S,
+    /// What does the device work.
+    pub runner: R,
+    /// Lease and retry settings.
+    pub config: WorkerConfig,
+}
+
+impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
+    /// Handles one message body on its `receive_count`-th delivery. Never panics on any body.
+    ///
+    /// Order of side effects: the pending→running write (with a lease) comes before any device
+    /// work, so a duplicate delivery finds the lease and does no work twice; the terminal write
+    /// comes after the work, so a crash in between leaves a lease that expires and a message
+    /// that is redelivered, never a lost task.
+    pub async fn handle(&self, body: &str, receive_count: u32) -> Disposition {
+        let message: TaskMessage = match serde_json::from_str(body) {
+            Ok(m) => m,
+            Err(e) => {
+                // serde's message may quote a value, so only its position is kept.
+                let why = format!(
+                    "{:?} error at line {} column {}",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                );
+                return self.poison(body, receive_count, why).await;
+            }
+        };
+        let id = message.task_id.clone();
+        let task = match self.store.get(&id).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                warn!(task_id = %id, "message for an unknown task; dropping it");
+                return Disposition::Ack;
+            }
+            Err(e) => return Disposition::Retry(RetryReason::Store(e)),
+        };
+
+        let now = now_ms();
+        let running = match self.take(task, now).await {
+            Ok(Some(t)) => t,
+            Ok(None) => return Disposition::Ack,
+            Err(d) => return d,
+        };
+
+        match self.runner.run(&running, &message.device).await {
+            Ok(result) => self.finish(&running, Ok(result)).await,
+            Err(e) if !e.retryable => self.finish(&running, Err(e)).await,
+            Err(e) if receive_count >= self.config.max_receives => {
+                // The last delivery: record the failure, and still report it so SQS moves the
+                // message to the DLQ for inspection.
+                warn!(task_id = %id, error = %e, "retries exhausted");
+                let _ = self.finish(&running, Err(e.clone())).await;
+                Disposition::Retry(RetryReason::Run(e))
+            }
+            Err(e) => {
+                // Release the lease so the redelivery can take the task over at once.
+                let mut next = running.clone();
+                next.version += 1;
+                next.lease_until = Some(now_ms() / 1000);
+                next.updated = rfc3339(now_ms());
+                if let Err(we) = self
+                    .store
+                    .write_status(&next, (Status::Running, running.version))
+                    .await
+                {
+                    warn!(task_id = %id, error = %we, "could not release the lease");
+                }
+                Disposition::Retry(RetryReason::Run(e))
+            }
+        }
+    }
+
+    /// Takes the task under a lease: `Ok(None)` when it is already terminal.
+    async fn take(&self, task: Task, now: u64) -> Result<Option<Task>, Disposition> {
+        let now_s = now / 1000;
+        match task.status {
+            Status::Succeeded | Status::Failed => {
+                info!(task_id = %task.id, status = task.status.as_str(), "duplicate delivery of a finished task");
+                return Ok(None);
+            }
+            Status::Running => {
+                let until = task.lease_until.unwrap_or(0);
+                if until > now_s {
+                    return Err(Disposition::Retry(RetryReason::LeaseHeld(until)));
+                }
+                info!(task_id = %task.id, "taking over an expired lease");
+            }
+            Status::Pending => {}
+        }
+        let mut next = task.clone();
+        next.status = Status::Running;
+        next.version += 1;
+        next.lease_until = Some(now_s + self.config.lease_secs);
+        next.updated = rfc3339(now);
+        match self
+            .store
+            .write_status(&next, (task.status, task.version))
+            .await
+        {
+            Ok(()) => Ok(Some(next)),
+            // Someone else moved it first: their delivery owns it now.
+            Err(Error::Conflict) => Err(Disposition::Retry(RetryReason::LeaseHeld(now_s))),
+            Err(e) => Err(Disposition::Retry(RetryReason::Store(e))),
+        }
+    }
+
+    /// Writes the terminal state.
+    async fn finish(
+        &self,
+        running: &Task,
+        outcome: Result<serde_json::Value, RunError>,
+    ) -> Disposition {
+        let mut next = running.clone();
+        next.version += 1;
+        next.lease_until = None;
+        next.updated = rfc3339(now_ms());
+        match outcome {
+            Ok(result) => {
+                next.status = Status::Succeeded;
+                next.result = Some(result);
+            }
+            Err(e) => {
+                next.status = Status::Failed;
+                next.error = Some(TaskError {
+                    code: e.code,
+                    message: e.message,
+                });
+            }
+        }
+        match self
+            .store
+            .write_status(&next, (Status::Running, running.version))
+            .await
+        {
+            Ok(()) => {
+                info!(task_id = %next.id, status = next.status.as_str(), "task finished");
+                Disposition::Ack
+            }
+            Err(e) => Disposition::Retry(RetryReason::Store(e)),
+        }
+    }
+
+    /// An unreadable body: retried until the DLQ takes it; on the last delivery the task it
+    /// names (if any) is marked failed.
+    async fn poison(&self, body: &str, receive_count: u32, why: String) -> Disposition {
+        if receive_count >= self.config.max_receives
+            && let Some(id) = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("task_id")?.as_str().and_then(TaskId::parse))
+            && let Ok(Some(task)) = self.store.get(&id).await
+            && !task.status.is_terminal()
+        {
+            let mut next = task.clone();
+            next.status = Status::Failed;
+            next.version += 1;
+            next.lease_until = None;
+            next.updated = rfc3339(now_ms());
+            next.error = Some(TaskError {
+                code: "bad_message".into(),
+                message: "the task's queue message could not be read".into(),
+            });
+            let _ = self
+                .store
+                .write_status(&next, (task.status, task.version))
+                .await;
+        }
+        Disposition::Retry(RetryReason::Poison(why))
+    }
+}

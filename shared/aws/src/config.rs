@@ -1,0 +1,155 @@
+//! The one typed configuration of every ccaas binary, read from the environment, and the
+//! AWS SDK clients built from it once per process.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+/// A missing or malformed environment variable, named.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    /// A variable is set to something unusable.
+    #[error("environment variable {name} is invalid: {why}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// Settings shared by the submit and processor functions and `ccaas-local`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `CCAAS_TASKS_TABLE`: the DynamoDB `tasks` table.
+    pub tasks_table: String,
+    /// `CCAAS_DEVICES_TABLE`: the DynamoDB `devices` table.
+    pub devices_table: String,
+    /// `CCAAS_QUEUE_URL`: the normal FIFO queue.
+    pub queue_url: String,
+    /// `CCAAS_HIGH_QUEUE_URL`: the high-priority FIFO queue.
+    pub high_queue_url: String,
+    /// `CCAAS_BUCKET`: the report site bucket.
+    pub bucket: String,
+    /// `CCAAS_API_URL` (optional): base of self links; relative links when unset.
+    pub api_url: String,
+    /// `CCAAS_SITE_URL` (optional): base of report links.
+    pub site_url: String,
+    /// `CCAAS_LEASE_SECS` (default 900): how long a running task is held.
+    pub lease_secs: u64,
+    /// `CCAAS_MAX_RECEIVES` (default 5): the queues' maxReceiveCount.
+    pub max_receives: u32,
+    /// `CCAAS_AWS_TIMEOUT_SECS` (default 10): the limit of one AWS call, retries included.
+    pub aws_timeout: Duration,
+    /// `CCAAS_LISTEN` (default `127.0.0.1:3000`): where `ccaas-local` serves HTTP.
+    pub listen: String,
+    /// `CCAAS_RETRY_DELAY_SECS` (default 2): how soon `ccaas-local` redelivers a failed
+    /// message (on AWS the queue's visibility timeout decides).
+    pub retry_delay: Duration,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration through `get` (testable without touching the environment).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let req = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let num = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    name,
+                    why: format!("{v:?} is not a whole number"),
+                }),
+            }
+        };
+        Ok(Config {
+            tasks_table: req("CCAAS_TASKS_TABLE")?,
+            devices_table: req("CCAAS_DEVICES_TABLE")?,
+            queue_url: req("CCAAS_QUEUE_URL")?,
+            high_queue_url: req("CCAAS_HIGH_QUEUE_URL")?,
+            bucket: req("CCAAS_BUCKET")?,
+            api_url: get("CCAAS_API_URL").unwrap_or_default(),
+            site_url: get("CCAAS_SITE_URL").unwrap_or_default(),
+            lease_secs: num("CCAAS_LEASE_SECS", 900)?,
+            max_receives: num("CCAAS_MAX_RECEIVES", 5)? as u32,
+            aws_timeout: Duration::from_secs(num("CCAAS_AWS_TIMEOUT_SECS", 10)?.max(1)),
+            listen: get("CCAAS_LISTEN")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "127.0.0.1:3000".into()),
+            retry_delay: Duration::from_secs(num("CCAAS_RETRY_DELAY_SECS", 2)?),
+        })
+    }
+}
+
+/// The SDK clients, built once per process and shared by reference.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// DynamoDB.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// S3 (path-style, which emulators need and AWS accepts).
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    /// Builds the clients from the standard AWS environment (`AWS_ENDPOINT_URL` included),
+    /// with timeouts so a dead backend gives a prompt error instead of a hang.
+    pub async fn new(config: &Config) -> Self {
+        let attempt = (config.aws_timeout / 3).max(Duration::from_secs(1));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(attempt)
+            .operation_timeout(config.aws_timeout)
+            .build();
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&shared)
+                .force_path_style(true)
+                .build(),
+        );
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            sqs: aws_sdk_sqs::Client::new(&shared),
+            s3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let e =
+            Config::from_lookup(|k| (k != "CCAAS_BUCKET").then(|| "x".to_string())).unwrap_err();
+        assert!(e.to_string().contains("CCAAS_BUCKET"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_number_is_named() {
+        let e = Config::from_lookup(|k| {
+            Some(if k == "CCAAS_LEASE_SECS" { "soon" } else { "x" }.to_string())
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("CCAAS_LEASE_SECS"), "{e}");
+    }
+}

@@ -1,0 +1,404 @@
+//! The DynamoDB `tasks` table behind [`TaskStore`]: conditional writes, idempotency records
+//! in the same table, and GSI queries with opaque cursors.
+//!
+//! Layout: key `id` (S). A task item carries `kind = "task"`, `status`, `user` and `device`,
+//! the hash keys of the GSIs `by-kind`, `by-status`, `by-user` and `by-device`, each sorted
+//! by `id` (ids sort by creation time). An idempotency record is an item with id
+//! `idem#<user>#<key>` and none of those attributes, so it appears in no index.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use ccaas_app::ports::{Created, IdempotencyRecord, Page};
+use ccaas_app::{Error, TaskStore};
+use ccaas_domain::{FieldError, ListQuery, Status, Task, TaskId};
+use serde_json::Value;
+
+use crate::AwsError;
+use crate::attr::{from_item, to_attr, to_item};
+
+const BACKEND: &str = "task store";
+/// Idempotency records expire after a day (DynamoDB TTL attribute `expires_at`).
+const IDEM_TTL_SECS: u64 = 24 * 3600;
+
+/// The names of the table's indexes, in one place (the template and `localstack/` agree).
+pub const INDEXES: [(&str, &str); 4] = [
+    ("by-kind", "kind"),
+    ("by-status", "status"),
+    ("by-user", "user"),
+    ("by-device", "device"),
+];
+
+/// The task store on one DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoTaskStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoTaskStore {
+    /// A store on `table`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoTaskStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn task_item(task: &Task) -> Result<HashMap<String, AttributeValue>, Error> {
+        let mut v = serde_json::to_value(task).map_err(|e| Error::Corrupt(e.to_string()))?;
+        if let Value::Object(m) = &mut v {
+            m.insert("kind".into(), Value::String("task".into()));
+        }
+        Ok(to_item(v))
+    }
+
+    fn decode(item: &HashMap<String, AttributeValue>) -> Result<Task, Error> {
+        let v = from_item(item).map_err(|e| e.into_app(BACKEND))?;
+        serde_json::from_value(v).map_err(|e| Error::Corrupt(format!("task item: {e}")))
+    }
+}
+
+fn bad_cursor() -> Error {
+    Error::Invalid(FieldError {
+        code: "invalid_field",
+        field: "next".into(),
+        message: "is not a cursor from this API for this query".into(),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The index and hash value that serve a query: the most selective filter wins.
+fn plan(q: &ListQuery) -> (&'static str, &'static str, String) {
+    if let Some(d) = &q.device {
+        ("by-device", "device", d.clone())
+    } else if let Some(u) = &q.user {
+        ("by-user", "user", u.clone())
+    } else if let Some(s) = q.status {
+        ("by-status", "status", s.as_str().to_owned())
+    } else {
+        ("by-kind", "kind", "task".to_owned())
+    }
+}
+
+/// Encodes a LastEvaluatedKey as an opaque cursor bound to its index.
+fn encode_cursor(index: &str, key: &HashMap<String, AttributeValue>) -> Result<String, Error> {
+    let mut m = serde_json::Map::new();
+    m.insert("i".into(), Value::String(index.into()));
+    for (k, v) in key {
+        let AttributeValue::S(s) = v else {
+            return Err(Error::Corrupt("non-string key attribute".into()));
+        };
+        m.insert(k.clone(), Value::String(s.clone()));
+    }
+    Ok(hex(Value::Object(m).to_string().as_bytes()))
+}
+
+/// Decodes a cursor, accepting only one made for this index and hash value.
+fn decode_cursor(
+    cursor: &str,
+    index: &str,
+    hash_attr: &str,
+    hash_value: &str,
+) -> Result<HashMap<String, AttributeValue>, Error> {
+    let bytes = unhex(cursor).ok_or_else(bad_cursor)?;
+    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Err(bad_cursor());
+    };
+    if m.get("i").and_then(Value::as_str) != Some(index)
+        || m.get(hash_attr).and_then(Value::as_str) != Some(hash_value)
+        || m.get("id")
+            .and_then(Value::as_str)
+            .and_then(TaskId::parse)
+            .is_none()
+        || m.len() != 3
+    {
+        return Err(bad_cursor());
+    }
+    Ok(m.into_iter()
+        .filter(|(k, _)| k != "i")
+        .map(|(k, v)| (k, to_attr(v)))
+        .collect())
+}
+
+impl TaskStore for DynamoTaskStore {
+    async fn create(
+        &self,
+        task: &Task,
+        idem: Option<&IdempotencyRecord>,
+    ) -> Result<Created, Error> {
+        let item = Self::task_item(task)?;
+        let Some(rec) = idem else {
+            let r = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(id)")
+                .send()
+                .await;
+            return match r {
+                Ok(_) => Ok(Created::New),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Err(Error::Conflict)
+                }
+                Err(e) => Err(AwsError::sdk("dynamodb:PutItem", e).into_app(BACKEND)),
+            };
+        };
+        // Task and idempotency record in one transaction: either both exist or neither.
+        let expires = task.id.unix_ms() / 1000 + IDEM_TTL_SECS;
+        let mut rec_item = to_item(serde_json::json!({
+            "task_id": rec.task_id, "fingerprint": rec.fingerprint, "expires_at": expires,
+        }));
+        rec_item.insert(
+            "id".into(),
+            AttributeValue::S(format!("idem#{}", rec.scope)),
+        );
+        let put = |item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(id)")
+                .build()
+                .map_err(|e| AwsError::sdk("dynamodb:Put", e).into_app(BACKEND))
+        };
+        let r = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put(rec_item)?).build())
+            .transact_items(TransactWriteItem::builder().put(put(item)?).build())
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(Created::New),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(Created::KeyExists)
+            }
+            Err(e) => Err(AwsError::sdk("dynamodb:TransactWriteItems", e).into_app(BACKEND)),
+        }
+    }
+
+    async fn get(&self, id: &TaskId) -> Result<Option<Task>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("dynamodb:GetItem", e).into_app(BACKEND))?;
+        out.item().map(Self::decode).transpose()
+    }
+
+    async fn idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(format!("idem#{scope}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("dynamodb:GetItem", e).into_app(BACKEND))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let v = from_item(item).map_err(|e| e.into_app(BACKEND))?;
+        let task_id = v
+            .get("task_id")
+            .and_then(Value::as_str)
+            .and_then(TaskId::parse)
+            .ok_or_else(|| Error::Corrupt("idempotency record without task id".into()))?;
+        Ok(Some(IdempotencyRecord {
+            scope: scope.to_owned(),
+            task_id,
+            fingerprint: v
+                .get("fingerprint")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        }))
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Page, Error> {
+        let (index, hash_attr, hash_value) = plan(q);
+        let mut start = match &q.next {
+            Some(c) => Some(decode_cursor(c, index, hash_attr, &hash_value)?),
+            None => None,
+        };
+        let mut filters = Vec::new();
+        let mut names = HashMap::from([("#h".to_string(), hash_attr.to_string())]);
+        let mut values = HashMap::from([(":h".to_string(), AttributeValue::S(hash_value))]);
+        let mut add = |attr: &str, value: Option<String>| {
+            if let Some(v) = value
+                && attr != hash_attr
+            {
+                let n = filters.len();
+                filters.push(format!("#f{n} = :f{n}"));
+                names.insert(format!("#f{n}"), attr.to_string());
+                values.insert(format!(":f{n}"), AttributeValue::S(v));
+            }
+        };
+        add("status", q.status.map(|s| s.as_str().to_owned()));
+        add("user", q.user.clone());
+        add("type", q.task_type.map(|t| t.as_str().to_owned()));
+        add("device", q.device.clone());
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+
+        // Each round reads at most the rows still wanted, so the last evaluated key is always
+        // exactly the last row returned (or skipped by the filter): no loss, no duplicates.
+        let mut tasks = Vec::new();
+        loop {
+            let want = (q.limit - tasks.len()) as i32;
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#h = :h")
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(want)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
+            for item in out.items() {
+                tasks.push(Self::decode(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(k) if tasks.len() < q.limit => start = Some(k.clone()),
+                Some(k) => {
+                    return Ok(Page {
+                        tasks,
+                        next: Some(encode_cursor(index, k)?),
+                    });
+                }
+                None => return Ok(Page { tasks, next: None }),
+            }
+        }
+    }
+
+    async fn write_status(&self, next: &Task, expected: (Status, u64)) -> Result<(), Error> {
+        let mut sets = vec!["#st = :st", "version = :v", "updated = :u"];
+        let mut removes = Vec::new();
+        let mut values = HashMap::from([
+            (
+                ":st".to_string(),
+                AttributeValue::S(next.status.as_str().into()),
+            ),
+            (
+                ":v".to_string(),
+                AttributeValue::N(next.version.to_string()),
+            ),
+            (":u".to_string(), AttributeValue::S(next.updated.clone())),
+            (
+                ":es".to_string(),
+                AttributeValue::S(expected.0.as_str().into()),
+            ),
+            (":ev".to_string(), AttributeValue::N(expected.1.to_string())),
+        ]);
+        let mut optional = |attr: &'static str, set: &'static str, v: Option<Value>| match v {
+            Some(v) => {
+                sets.push(set);
+                values.insert(format!(":{attr}"), to_attr(v));
+            }
+            None => removes.push(attr),
+        };
+        optional(
+            "lease_until",
+            "lease_until = :lease_until",
+            next.lease_until.map(Value::from),
+        );
+        optional("result", "#res = :result", next.result.clone());
+        optional(
+            "error",
+            "#err = :error",
+            next.error
+                .as_ref()
+                .and_then(|e| serde_json::to_value(e).ok()),
+        );
+        let mut expr = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            let removes: Vec<&str> = removes
+                .iter()
+                .map(|r| match *r {
+                    "result" => "#res",
+                    "error" => "#err",
+                    other => other,
+                })
+                .collect();
+            expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(next.id.to_string()))
+            .update_expression(expr)
+            .condition_expression("#st = :es AND version = :ev")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#res", "result")
+            .expression_attribute_names("#err", "error")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::Conflict)
+            }
+            Err(e) => Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_only_for_its_own_query() {
+        let key = HashMap::from([
+            (
+                "id".to_string(),
+                AttributeValue::S("01ARZ3NDEKTSV4RRFFQ69G5FAV".into()),
+            ),
+            ("user".to_string(), AttributeValue::S("alice".into())),
+        ]);
+        let c = encode_cursor("by-user", &key).expect("encodes");
+        assert_eq!(
+            decode_cursor(&c, "by-user", "user", "alice").expect("decodes"),
+            key
+        );
+        assert!(decode_cursor(&c, "by-user", "user", "bob").is_err());
+        assert!(decode_cursor(&c, "by-status", "status", "alice").is_err());
+        assert!(decode_cursor("zz", "by-user", "user", "alice").is_err());
+        assert!(decode_cursor(&hex(b"{\"i\":\"by-user\"}"), "by-user", "user", "alice").is_err());
+    }
+}
