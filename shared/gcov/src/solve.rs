@@ -87,8 +87,9 @@ pub fn is_llvm(notes: &Notes) -> bool {
             .all(|f| f.cfg_checksum == notes.stamp)
 }
 
-/// Work limit of the per-line cycle search, in steps per line.
-const CYCLE_BUDGET: u64 = 20_000_000;
+/// Work limit of the cycle searches of one translation unit, in steps (real files need a tiny
+/// fraction; a hostile graph gets an error instead of a hang).
+const CYCLE_BUDGET: u64 = 200_000_000;
 const NONE: u32 = u32::MAX;
 const BIG: i64 = u32::MAX as i64;
 
@@ -880,7 +881,6 @@ impl Graph {
     ) -> std::result::Result<i64, &'static str> {
         const MARK: u32 = NONE - 1;
         let mut count = 0i64;
-        let mut steps = 0u64;
         loop {
             for &b in blocks {
                 self.traversable[b as usize] = true;
@@ -895,8 +895,8 @@ impl Graph {
                 s.dfs.push((start, 0));
                 self.incoming[start as usize] = MARK;
                 while let Some(&(u, i)) = s.dfs.last() {
-                    steps += 1;
-                    if steps > CYCLE_BUDGET {
+                    s.steps += 1;
+                    if s.steps > CYCLE_BUDGET {
                         return Err("cycle search");
                     }
                     let r = self.succ(u);
@@ -919,6 +919,7 @@ impl Graph {
                         continue;
                     }
                     // A cycle w -> ... -> u -> w.
+                    s.steps += 2 * s.dfs.len() as u64;
                     let mut min = self.cs_count[a] as u64;
                     let mut v = u;
                     while v != w {
@@ -964,7 +965,6 @@ impl Graph {
     ) -> std::result::Result<i64, &'static str> {
         let gen_ = self.generation;
         let mut count = 0i64;
-        let mut steps = 0u64;
         for &start in blocks {
             s.path.clear();
             s.blocked.clear();
@@ -972,8 +972,8 @@ impl Graph {
             s.stack.clear();
             self.enter(start, s);
             while let Some(top) = s.stack.last_mut() {
-                steps += 1;
-                if steps > CYCLE_BUDGET {
+                s.steps += 1 + s.path.len() as u64;
+                if s.steps > CYCLE_BUDGET {
                     return Err("cycle search");
                 }
                 if top.next < top.end {
@@ -1057,6 +1057,7 @@ struct CycleScratch {
     stack: Vec<Frame>,
     work: Vec<u32>,
     dfs: Vec<(u32, u32)>,
+    steps: u64,
 }
 
 impl CycleScratch {

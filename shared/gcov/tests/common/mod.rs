@@ -2,6 +2,8 @@
 //! JSON output as the oracle.
 #![allow(dead_code)]
 
+pub mod synth;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
