@@ -64,25 +64,25 @@ impl PathFilter {
             let keep = comps.len().saturating_sub(self.prefix_strip).max(1);
             p = comps[comps.len() - keep..].join("/");
         }
-        if let Some(root) = &self.source_root {
-            if !p.starts_with('/') {
-                p = canonicalize(&format!("{root}/{p}"));
-            }
+        if let Some(root) = &self.source_root
+            && !p.starts_with('/')
+        {
+            p = canonicalize(&format!("{root}/{p}"));
         }
         p
     }
 
     /// Whether a mapped path is kept by the include/exclude globs.
     pub fn keep(&self, path: &str) -> bool {
-        if let Some(inc) = &self.include {
-            if !inc.is_match(path) {
-                return false;
-            }
+        if let Some(inc) = &self.include
+            && !inc.is_match(path)
+        {
+            return false;
         }
-        if let Some(exc) = &self.exclude {
-            if exc.is_match(path) {
-                return false;
-            }
+        if let Some(exc) = &self.exclude
+            && exc.is_match(path)
+        {
+            return false;
         }
         true
     }

@@ -193,15 +193,17 @@ pub fn check_header(notes_name: &str, notes: &Notes, data_name: &str, data: &Dat
         });
     }
     // GCC 12 writes 0 in the notes' checksum word; compare only when both carry one.
-    if let (Some(a), Some(b)) = (notes.checksum, data.checksum) {
-        if a != 0 && b != 0 && a != b {
-            return Err(Error::ChecksumMismatch {
-                notes: notes_name.to_string(),
-                data: data_name.to_string(),
-                notes_checksum: a,
-                data_checksum: b,
-            });
-        }
+    if let (Some(a), Some(b)) = (notes.checksum, data.checksum)
+        && a != 0
+        && b != 0
+        && a != b
+    {
+        return Err(Error::ChecksumMismatch {
+            notes: notes_name.to_string(),
+            data: data_name.to_string(),
+            notes_checksum: a,
+            data_checksum: b,
+        });
     }
     Ok(())
 }

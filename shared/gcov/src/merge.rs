@@ -27,10 +27,13 @@ pub struct MergeNote {
     pub negative_lines: u32,
 }
 
+/// One unit's share of a file: (unit index, source index in the unit, line range in the unit).
+type Part = (usize, u32, usize, usize);
+
 /// Merges units into a coverage report (totals computed).
 pub fn merge(units: &[MappedUnit]) -> (Coverage, Vec<MergeNote>) {
     // path -> list of (unit, source index, line range in unit.lines)
-    let mut by_path: HashMap<&str, Vec<(usize, u32, usize, usize)>> = HashMap::new();
+    let mut by_path: HashMap<&str, Vec<Part>> = HashMap::new();
     for (ui, mu) in units.iter().enumerate() {
         let lines = &mu.unit.lines;
         let mut seen = vec![false; mu.paths.len()];
@@ -51,18 +54,18 @@ pub fn merge(units: &[MappedUnit]) -> (Coverage, Vec<MergeNote>) {
         }
         // Files that only define functions (no lines) still get an entry.
         for f in &mu.unit.functions {
-            if let Some(Some(p)) = mu.paths.get(f.source as usize) {
-                if !seen[f.source as usize] {
-                    seen[f.source as usize] = true;
-                    by_path
-                        .entry(p.as_str())
-                        .or_default()
-                        .push((ui, f.source, 0, 0));
-                }
+            if let Some(Some(p)) = mu.paths.get(f.source as usize)
+                && !seen[f.source as usize]
+            {
+                seen[f.source as usize] = true;
+                by_path
+                    .entry(p.as_str())
+                    .or_default()
+                    .push((ui, f.source, 0, 0));
             }
         }
     }
-    let mut paths: Vec<(&str, Vec<(usize, u32, usize, usize)>)> = by_path.into_iter().collect();
+    let mut paths: Vec<(&str, Vec<Part>)> = by_path.into_iter().collect();
     paths.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let merged: Vec<(String, FileCoverage, u32)> = paths
         .par_iter()
@@ -86,7 +89,7 @@ pub fn merge(units: &[MappedUnit]) -> (Coverage, Vec<MergeNote>) {
     (cov, notes)
 }
 
-fn merge_file(units: &[MappedUnit], parts: &[(usize, u32, usize, usize)]) -> (FileCoverage, u32) {
+fn merge_file(units: &[MappedUnit], parts: &[Part]) -> (FileCoverage, u32) {
     // Gather (line, unit order, index) and sort by line, stable in unit order.
     let n: usize = parts.iter().map(|p| p.3 - p.2).sum();
     let mut refs: Vec<(u32, u32, u32)> = Vec::with_capacity(n);

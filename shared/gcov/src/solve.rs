@@ -225,18 +225,19 @@ pub fn solve(
                     });
                     last = Some((loc.source, ln, inst));
                 }
-                if b != 0 && b + 1 != nb {
-                    if let Some((source, line, inst)) = last {
-                        entries.push(Entry {
-                            source,
-                            line,
-                            inst,
-                            seq: entries.len() as u32,
-                            count: 0,
-                            block: base + b,
-                            unexecuted: false,
-                        });
-                    }
+                if b != 0
+                    && b + 1 != nb
+                    && let Some((source, line, inst)) = last
+                {
+                    entries.push(Entry {
+                        source,
+                        line,
+                        inst,
+                        seq: entries.len() as u32,
+                        count: 0,
+                        block: base + b,
+                        unexecuted: false,
+                    });
                 }
             }
         }
@@ -739,11 +740,11 @@ impl Graph {
                         if (ex as i64) < 0 {
                             ex = ex.wrapping_neg();
                         }
-                        if let Some(e) = pred {
-                            if e != FAKE {
-                                self.arc_count[e] = ex as i64;
-                                self.arc_valid[e] = true;
-                            }
+                        if let Some(e) = pred
+                            && e != FAKE
+                        {
+                            self.arc_count[e] = ex as i64;
+                            self.arc_valid[e] = true;
                         }
                         stack.pop();
                         if let Some(parent) = stack.last_mut() {
@@ -1016,10 +1017,10 @@ impl Graph {
                             if w < start || self.cs_count[a] <= 0 || self.mark[w as usize] != gen_ {
                                 continue;
                             }
-                            if let Some(ix) = s.blocked.iter().position(|&x| x == w) {
-                                if !s.lists[ix].contains(&frame.v) {
-                                    s.lists[ix].push(frame.v);
-                                }
+                            if let Some(ix) = s.blocked.iter().position(|&x| x == w)
+                                && !s.lists[ix].contains(&frame.v)
+                            {
+                                s.lists[ix].push(frame.v);
                             }
                         }
                     }
