@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufWriter, IsTerminal};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -209,13 +209,17 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         .map(|p| p.display().to_string())
         .collect();
     let data_names: Vec<String> = data_paths.iter().map(|p| p.display().to_string()).collect();
+    let mut unreadable = 0usize;
     let mut data_lists: Vec<Vec<(&str, &[u8])>> = Vec::with_capacity(groups.len());
     for g in &groups {
         let mut v = Vec::with_capacity(g.len());
         for &j in g {
             match &data_bytes[j] {
                 Some(b) => v.push((data_names[j].as_str(), &b[..])),
-                None => warnings.push(format!("{}: cannot read; skipped", data_names[j])),
+                None => {
+                    unreadable += 1;
+                    warnings.push(format!("{}: cannot read; skipped", data_names[j]));
+                }
             }
         }
         data_lists.push(v);
@@ -228,7 +232,10 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
                 notes: b,
                 data: &data_lists[i],
             }),
-            None => warnings.push(format!("{}: cannot read; skipped", notes_names[i])),
+            None => {
+                unreadable += 1;
+                warnings.push(format!("{}: cannot read; skipped", notes_names[i]));
+            }
         }
     }
     let opts = Options {
@@ -244,6 +251,7 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         ..Options::default()
     };
     let (cov, engine_warnings) = ccaas_gcov::build(&inputs, &opts).map_err(|e| e.to_string())?;
+    let bad_inputs = unreadable + engine_warnings.iter().filter(|w| w.error.is_some()).count();
     warnings.extend(engine_warnings.into_iter().map(|w| w.message));
     if progress {
         eprintln!(
@@ -316,6 +324,12 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         eprintln!("ccaas report: error: no coverage data could be read");
         return Ok(1);
     }
-    let _ = std::io::stderr().is_terminal();
+    if bad_inputs > 0 {
+        eprintln!(
+            "ccaas report: error: {bad_inputs} input file{} could not be used (listed above); the report covers the rest",
+            if bad_inputs == 1 { "" } else { "s" }
+        );
+        return Ok(1);
+    }
     Ok(0)
 }

@@ -166,7 +166,7 @@ fn data_written_under_gcov_prefix_is_paired_by_relative_path() {
 }
 
 #[test]
-fn a_corrupt_notes_file_is_a_warning_and_the_rest_is_still_reported() {
+fn a_corrupt_notes_file_is_named_fails_the_command_and_the_rest_is_still_reported() {
     let t = tempfile::tempdir().unwrap();
     let build = t.path().join("build");
     build_and_run(&build, &[]);
@@ -178,7 +178,7 @@ fn a_corrupt_notes_file_is_a_warning_and_the_rest_is_still_reported() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    assert!(o.status.success());
+    assert_eq!(o.status.code(), Some(1), "bad input must fail the command");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("warning") && err.contains("junk.gcno") && err.contains("not a gcov"),
