@@ -1,0 +1,340 @@
+//! Test helpers: start/stop the real-sshd BIG-IP simulator, poke its daemons, and a small TCP
+//! proxy for fault injection.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ccaas_device::{Credentials, DeviceProfile, DeviceTarget, Timeouts};
+
+/// The sim scripts' directory.
+pub fn sim_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../localstack/bigip-sim")
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One running simulator, stopped (and its root removed) on drop.
+pub struct Sim {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub host_key_sha256: String,
+    pub modules: Vec<String>,
+    pub root: String,
+    pub private_key: String,
+}
+
+impl Sim {
+    /// Starts a simulator on a free port with extra `up` arguments.
+    pub fn up(extra: &[&str]) -> Sim {
+        for _ in 0..3 {
+            let port = free_port();
+            let root = format!("/tmp/ccaas-device-test-{port}");
+            let out = Command::new(sim_dir().join("up"))
+                .args(["--port", &port.to_string(), "--root", &root])
+                .args(extra)
+                .output()
+                .expect("run localstack/bigip-sim/up");
+            if !out.status.success() {
+                eprintln!("up failed: {}", String::from_utf8_lossy(&out.stderr));
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("up prints JSON");
+            let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_string();
+            return Sim {
+                host: s("host"),
+                port: v["port"].as_u64().unwrap() as u16,
+                username: s("username"),
+                password: s("password"),
+                host_key_sha256: s("host_key_sha256"),
+                modules: v["modules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.as_str().unwrap().to_string())
+                    .collect(),
+                root: s("root"),
+                private_key: s("private_key"),
+            };
+        }
+        panic!("the simulator did not start");
+    }
+
+    pub fn profile(&self) -> DeviceProfile {
+        DeviceProfile::simulator(&self.root)
+    }
+
+    /// A target with the password and the known host key.
+    pub fn password_target(&self) -> DeviceTarget {
+        DeviceTarget {
+            host: self.host.clone(),
+            port: self.port,
+            username: self.username.clone(),
+            auth: Credentials::Password(self.password.clone()),
+            host_key_sha256: Some(self.host_key_sha256.clone()),
+        }
+    }
+
+    /// A target with the client private key and the known host key.
+    pub fn key_target(&self) -> DeviceTarget {
+        DeviceTarget {
+            auth: Credentials::PrivateKey {
+                pem: std::fs::read_to_string(&self.private_key).unwrap(),
+                passphrase: None,
+            },
+            ..self.password_target()
+        }
+    }
+
+    /// The same target, through another port (a proxy).
+    pub fn via(&self, port: u16) -> DeviceTarget {
+        DeviceTarget {
+            port,
+            ..self.password_target()
+        }
+    }
+
+    /// Sends one request line to a daemon and returns its reply.
+    pub fn poke(&self, module: &str, line: &str) -> String {
+        let port: u16 = std::fs::read_to_string(format!("{}/run/{module}.port", self.root))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        writeln!(s, "{line}").unwrap();
+        let mut reply = String::new();
+        BufReader::new(s).read_line(&mut reply).unwrap();
+        reply.trim().to_string()
+    }
+
+    /// Runs the sim's own `bigstart` (as root, like the sim's admin).
+    pub fn bigstart(&self, args: &[&str]) {
+        let st = Command::new(format!("{}/bin/bigstart", self.root))
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "bigstart {args:?}");
+    }
+
+    /// "Reboots" the device: kills sshd and its sessions, restarts daemons and sshd.
+    pub fn reboot(&self) {
+        let st = Command::new(sim_dir().join("reboot"))
+            .args(["--root", &self.root])
+            .status()
+            .unwrap();
+        assert!(st.success(), "reboot");
+    }
+
+    /// The sim's sshd log.
+    pub fn sshd_log(&self) -> String {
+        std::fs::read_to_string(format!("{}/log/sshd.log", self.root)).unwrap_or_default()
+    }
+
+    /// Whether the sshd log mentions `needle`, waiting up to 10 s for sshd to write it (its
+    /// privilege-separated children log through the monitor, a little after the fact).
+    pub fn sshd_logged(&self, needle: &str) -> bool {
+        for _ in 0..100 {
+            if self.sshd_log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// A module's GCOV_PREFIX dir.
+    pub fn gcov_dir(&self, module: &str) -> String {
+        format!("{}/shared/gcov/{module}", self.root)
+    }
+
+    /// Gives a path in the sim to the login user (the sim's daemons run as that user).
+    pub fn chown(&self, path: &str) {
+        let st = Command::new("chown")
+            .args(["-R", &format!("{0}:{0}", self.username), path])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = Command::new(sim_dir().join("down"))
+            .args(["--root", &self.root, "--purge"])
+            .output();
+    }
+}
+
+/// Short timeouts for tests.
+pub fn quick_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(3),
+        handshake: Duration::from_secs(3),
+        auth: Duration::from_secs(5),
+        command: Duration::from_secs(20),
+        idle: Duration::from_secs(5),
+        flush: Duration::from_secs(20),
+        operation: Duration::from_secs(120),
+        keepalive: Duration::from_secs(2),
+    }
+}
+
+/// What the proxy does to the server-to-client stream.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Forward both ways.
+    None,
+    /// Accept connections but never answer (nor forward).
+    Silent,
+    /// Forward, then stop forwarding server-to-client after this many bytes (keep the
+    /// connection open).
+    StallAfter(u64),
+    /// Forward, then close both sides after this many server-to-client bytes.
+    ResetAfter(u64),
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `127.0.0.1:upstream`, one fault for every connection.
+pub struct Proxy {
+    pub port: u16,
+    fault: Arc<Mutex<Fault>>,
+    /// Server-to-client bytes forwarded, over all connections.
+    pub down_bytes: Arc<AtomicU64>,
+    /// When the last stall or reset happened.
+    pub fault_at: Arc<Mutex<Option<Instant>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    pub fn start(upstream: u16, fault: Fault) -> Proxy {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let fault = Arc::new(Mutex::new(fault));
+        let down_bytes = Arc::new(AtomicU64::new(0));
+        let fault_at = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (f2, d2, a2, s2) = (fault.clone(), down_bytes.clone(), fault_at.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                if s2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = c else { continue };
+                let fault = *f2.lock().unwrap();
+                let (d, a) = (d2.clone(), a2.clone());
+                std::thread::spawn(move || serve(client, upstream, fault, d, a));
+            }
+        });
+        Proxy {
+            port,
+            fault,
+            down_bytes,
+            fault_at,
+            stop,
+        }
+    }
+
+    pub fn set_fault(&self, f: Fault) {
+        *self.fault.lock().unwrap() = f;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: u16,
+    fault: Fault,
+    down: Arc<AtomicU64>,
+    fault_at: Arc<Mutex<Option<Instant>>>,
+) {
+    use std::io::Read;
+    if let Fault::Silent = fault {
+        // Hold the socket open, read and drop what comes, say nothing.
+        let mut c = client;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        return;
+    }
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
+    let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = c_read.read(&mut buf) {
+            if n == 0 || s_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = s_write.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut s_read, mut c_write) = (server, client);
+    let mut sent: u64 = 0;
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = match s_read.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let limit = match fault {
+            Fault::StallAfter(l) | Fault::ResetAfter(l) => l,
+            _ => u64::MAX,
+        };
+        let room = limit.saturating_sub(sent) as usize;
+        let take = n.min(room);
+        if take > 0 && c_write.write_all(&buf[..take]).is_err() {
+            break;
+        }
+        sent += take as u64;
+        down.fetch_add(take as u64, Ordering::SeqCst);
+        if take < n {
+            *fault_at.lock().unwrap() = Some(Instant::now());
+            match fault {
+                Fault::ResetAfter(_) => {
+                    let _ = c_write.shutdown(std::net::Shutdown::Both);
+                    let _ = s_read.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                _ => {
+                    // Stall: keep both sockets open and forward nothing more, until the client
+                    // goes away.
+                    let mut probe = [0u8; 1];
+                    let _ = c_write.set_read_timeout(None);
+                    let _ = c_write.peek(&mut probe);
+                    loop {
+                        std::thread::sleep(Duration::from_millis(200));
+                        match c_write.peek(&mut probe) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = c_write.shutdown(std::net::Shutdown::Write);
+}
