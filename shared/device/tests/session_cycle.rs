@@ -1,0 +1,223 @@
+//! Whole coverage sessions against the simulator: start, traffic, end, and what gcov makes of
+//! the collected files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use ccaas_device::{Device, DeviceProfile, Flush, MemoryPins, SshDevice};
+use common::{Sim, quick_timeouts};
+
+fn device(sim: &Sim) -> SshDevice<Arc<MemoryPins>> {
+    SshDevice::new(sim.password_target(), sim.profile(), Arc::default())
+        .with_timeouts(quick_timeouts())
+}
+
+fn modules(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Unpacks the archive and runs `gcov --json-format` on every `.gcda`; returns
+/// `function name -> execution count` for the whole archive.
+fn gcov_functions(archive: &[u8], dir: &Path) -> HashMap<String, u64> {
+    let gz = flate2::read::GzDecoder::new(archive);
+    tar::Archive::new(gz).unpack(dir).unwrap();
+    let mut out = HashMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "gcda") {
+                let o = Command::new("gcov")
+                    .args(["--json-format", "--stdout"])
+                    .arg(p.file_name().unwrap())
+                    .current_dir(p.parent().unwrap())
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                for line in String::from_utf8_lossy(&o.stdout).lines() {
+                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                    for f in v["files"].as_array().unwrap() {
+                        for func in f["functions"].as_array().unwrap() {
+                            let name = func["name"].as_str().unwrap().to_string();
+                            let n = func["execution_count"].as_u64().unwrap();
+                            *out.entry(name).or_insert(0) += n;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_session_collects_exactly_the_paths_poked_after_start() {
+    let sim = Sim::up(&[]);
+    let d = device(&sim);
+    // Traffic before the session must not count.
+    assert_eq!(sim.poke("tmm", "route 10.1.2.3"), "internal");
+    assert_eq!(sim.poke("mcpd", "get color"), "ERR not found");
+
+    let session = d.start(&modules(&["tmm", "mcpd"])).await.unwrap();
+    assert_eq!(session.build.build_id, "17.1.0-0.0.16-1234567");
+    assert_eq!(session.modules.len(), 2);
+    assert!(session.modules.iter().all(|m| m.pids.len() == 1));
+
+    assert_eq!(sim.poke("tmm", "add 2 40"), "42");
+    assert_eq!(sim.poke("mcpd", "set color blue"), "stored");
+
+    let mut archive = Vec::new();
+    let end = d.end(&session, Flush::Signal, &mut archive).await.unwrap();
+    assert!(end.warnings.is_empty(), "{:?}", end.warnings);
+    assert!(end.modules.iter().all(|m| !m.restarted && !m.stopped && m.gcda_files == 2));
+    assert_eq!(end.archive.bytes, archive.len() as u64);
+    assert_eq!(end.archive.gcda_files, 4);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let f = gcov_functions(&archive, tmp.path());
+    assert!(f["cmd_add"] >= 1, "{f:?}");
+    assert!(f["cmd_set"] >= 1, "{f:?}");
+    assert_eq!(f["cmd_route"], 0, "poked before start, so reset: {f:?}");
+    assert_eq!(f["cmd_get"], 0, "poked before start, so reset: {f:?}");
+    // The .gcno travelled beside the .gcda.
+    assert!(tmp.path().join("tmm").exists() && tmp.path().join("mcpd").exists());
+
+    let log = d.take_log();
+    assert!(log.iter().any(|r| r.command.starts_with("kill -USR2 -- ")));
+    assert!(log.iter().any(|r| r.command.starts_with("kill -USR1 -- ")));
+    assert!(log.iter().any(|r| r.command.starts_with("tar -czf - -C ")));
+    let json = serde_json::to_string(&log).unwrap();
+    assert!(!json.contains(&sim.password), "the command log holds the password");
+}
+
+#[tokio::test]
+async fn a_daemon_restarted_mid_session_is_flagged_and_its_new_counts_are_collected() {
+    let sim = Sim::up(&[]);
+    let d = device(&sim);
+    let session = d.start(&modules(&["tmm", "mcpd"])).await.unwrap();
+    sim.bigstart(&["restart", "mcpd"]);
+    assert_eq!(sim.poke("mcpd", "get nothing"), "ERR not found");
+    let mut archive = Vec::new();
+    let end = d.end(&session, Flush::Signal, &mut archive).await.unwrap();
+    let mcpd = end.modules.iter().find(|m| m.module == "mcpd").unwrap();
+    let tmm = end.modules.iter().find(|m| m.module == "tmm").unwrap();
+    assert!(mcpd.restarted && !tmm.restarted);
+    assert!(end
+        .warnings
+        .iter()
+        .any(|w| w.code == "restarted" && w.module.as_deref() == Some("mcpd")));
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(gcov_functions(&archive, tmp.path())["cmd_get"] >= 1);
+}
+
+#[tokio::test]
+async fn flush_by_restart_collects_the_counts_written_at_exit_without_a_restart_warning() {
+    let sim = Sim::up(&[]);
+    let d = device(&sim);
+    let session = d.start(&modules(&["tmm"])).await.unwrap();
+    assert_eq!(sim.poke("tmm", "route 8.8.8.8"), "external via gateway");
+    let mut archive = Vec::new();
+    let end = d.end(&session, Flush::Restart, &mut archive).await.unwrap();
+    assert!(end.warnings.is_empty(), "{:?}", end.warnings);
+    let tmp = tempfile::tempdir().unwrap();
+    let f = gcov_functions(&archive, tmp.path());
+    assert!(f["cmd_route"] >= 1 && f["cmd_add"] == 0, "{f:?}");
+    assert!(d.take_log().iter().any(|r| r.command == "bigstart restart tmm"));
+}
+
+#[tokio::test]
+async fn a_module_the_device_does_not_run_is_unknown_and_nothing_is_reset() {
+    let sim = Sim::up(&[]);
+    let d = device(&sim);
+    let e = d.start(&modules(&["tmm", "bd"])).await.unwrap_err();
+    assert_eq!(e.code(), "unknown_module");
+    assert!(!e.is_retryable());
+    assert!(!d.take_log().iter().any(|r| r.command.starts_with("kill")));
+}
+
+#[tokio::test]
+async fn a_device_without_coverage_data_gives_no_data() {
+    let sim = Sim::up(&[]);
+    let mut profile = sim.profile();
+    // A prefix where nothing is ever written.
+    profile.gcov_dir_template = format!("{}/empty/{{module}}", sim.root);
+    let d = SshDevice::new(sim.password_target(), profile, Arc::new(MemoryPins::new()))
+        .with_timeouts(quick_timeouts());
+    let s = d.start(&modules(&["tmm"])).await.unwrap();
+    let e = d.end(&s, Flush::Signal, &mut Vec::new()).await.unwrap_err();
+    assert_eq!(e.code(), "no_data");
+    assert!(!e.is_retryable());
+}
+
+#[tokio::test]
+async fn ten_thousand_hostile_module_names_are_rejected_before_anything_is_sent() {
+    use rand::{Rng, SeedableRng};
+    let sim = Sim::up(&[]);
+    let canary = format!("{}/home/canary", sim.root);
+    let d = device(&sim);
+    let payloads = [
+        format!("tmm;touch {canary}"),
+        format!("tmm && touch {canary}"),
+        format!("$(touch {canary})"),
+        format!("`touch {canary}`"),
+        format!("tmm\ntouch {canary}"),
+        format!("tmm|touch {canary}"),
+        format!("tmm'; touch {canary}; '"),
+        format!("tmm\"; touch {canary}; \""),
+        format!("../../{canary}"),
+        "-rf".into(),
+        "TMM".into(),
+        "tmm ".into(),
+        String::new(),
+        "a".repeat(33),
+        "tmm\0".into(),
+        "tmm\u{202e}".into(),
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let alphabet: Vec<char> = "abc;|&$`'\"\\ \n\t()<>*?[]{}!#~/.-_=+%^@ĀЖ😀\0".chars().collect();
+    let mut names: Vec<String> = payloads.to_vec();
+    while names.len() < 10_000 {
+        let len = rng.random_range(1..48);
+        let mut s: String = (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+        if ccaas_device::is_valid_module(&s) {
+            s.push(';');
+        }
+        names.push(s);
+    }
+    for n in &names {
+        let e = d.start(std::slice::from_ref(n)).await.unwrap_err();
+        assert_eq!(e.code(), "invalid_module", "{n:?}");
+        // Also hidden among valid names.
+        let e = d.start(&[("tmm".to_string()), n.clone()]).await.unwrap_err();
+        assert_eq!(e.code(), "invalid_module", "{n:?}");
+    }
+    assert!(d.take_log().is_empty(), "a command was sent");
+    assert!(!Path::new(&canary).exists());
+    // The device was never even logged into.
+    assert!(!sim.sshd_log().contains("Accepted"));
+}
+
+#[tokio::test]
+async fn a_symlink_planted_in_the_coverage_dir_fails_the_collect_as_a_bad_archive() {
+    let sim = Sim::up(&[]);
+    let d = device(&sim);
+    let s = d.start(&modules(&["tmm"])).await.unwrap();
+    let link = format!("{}/evil.gcda", sim.gcov_dir("tmm"));
+    std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+    let e = d.end(&s, Flush::Signal, &mut Vec::new()).await.unwrap_err();
+    assert_eq!(e.code(), "bad_archive", "{e}");
+    assert!(!e.is_retryable());
+}
+
+#[tokio::test]
+async fn the_builtin_bigip_profile_names_the_real_paths() {
+    let p = DeviceProfile::bigip();
+    assert_eq!(p.gcov_dir("tmm"), "/shared/gcov/tmm");
+    assert_eq!(p.version_file, "/VERSION");
+}
