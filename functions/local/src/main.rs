@@ -42,6 +42,7 @@ async fn main() {
             sqs: clients.sqs.clone(),
             queues: vec![config.high_queue_url.clone(), config.queue_url.clone()],
             retry_delay: config.retry_delay,
+            visibility: std::time::Duration::from_secs(config.lease_secs) + config.retry_delay,
             worker,
         },
         stop_rx.clone(),

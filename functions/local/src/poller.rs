@@ -19,6 +19,9 @@ pub struct Poller {
     pub queues: Vec<String>,
     /// Visibility given to a failed message before it is redelivered.
     pub retry_delay: Duration,
+    /// Visibility of a received message: the task lease plus the retry delay, so a message
+    /// whose worker died comes back soon after its lease expires.
+    pub visibility: Duration,
     /// The processor's worker.
     pub worker: ProductionWorker,
 }
@@ -70,6 +73,7 @@ async fn poll_once(p: &Poller, url: &str) -> Result<usize, aws_sdk_sqs::Error> {
         .queue_url(url)
         .max_number_of_messages(10)
         .wait_time_seconds(0)
+        .visibility_timeout(p.visibility.as_secs().min(43_200) as i32)
         .message_system_attribute_names(MessageSystemAttributeName::All)
         .send()
         .await?;

@@ -1,0 +1,97 @@
+//! R7/R8: partial batch failures from the processor's own handler.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemoryStore};
+use ccaas_app::{Api, Caller, RunError, TaskRunner, Worker, WorkerConfig};
+use ccaas_domain::{DeviceAccess, Task};
+
+/// Fails (retryably) the tasks on the hosts it is told to fail.
+struct FailHosts(Vec<String>);
+
+impl TaskRunner for FailHosts {
+    async fn run(&self, t: &Task, _d: &DeviceAccess) -> Result<serde_json::Value, RunError> {
+        if self.0.contains(&t.device) {
+            Err(RunError {
+                retryable: true,
+                code: "unreachable".into(),
+                message: "down".into(),
+            })
+        } else {
+            Ok(serde_json::json!({}))
+        }
+    }
+}
+
+async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
+    let api = Api {
+        store: store.clone(),
+        queue: MemoryQueue::default(),
+        logs: MemoryLogs::default(),
+        base_url: String::new(),
+    };
+    let mut event = SqsEvent::default();
+    for (i, host) in hosts.iter().enumerate() {
+        let body = format!(
+            r#"{{"type":"code-coverage-start","data":{{"device":{{"host":"{host}","username":"u","password":"p"}},"modules":["tmm"]}}}}"#
+        );
+        api.submit(&Caller::Anonymous, None, body.as_bytes())
+            .await
+            .unwrap();
+        let (msg, _) = api.queue.sent().last().cloned().unwrap();
+        let mut m = SqsMessage::default();
+        m.message_id = Some(i.to_string());
+        m.body = Some(serde_json::to_string(&msg).unwrap());
+        m.attributes = HashMap::from([
+            ("ApproximateReceiveCount".to_string(), "1".to_string()),
+            ("MessageGroupId".to_string(), host.to_string()),
+        ]);
+        event.records.push(m);
+    }
+    event
+}
+
+fn failures(resp: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    resp.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn records_3_and_7_failing_are_exactly_the_batch_item_failures() {
+    let store = MemoryStore::default();
+    let hosts: Vec<String> = (0..10).map(|i| format!("dev{i}")).collect();
+    let refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    let event = batch(&refs, &store).await;
+    let worker = Worker {
+        store: store.clone(),
+        runner: FailHosts(vec!["dev3".into(), "dev7".into()]),
+        config: WorkerConfig::default(),
+    };
+    let resp = ccaas_processor::handle_batch(&worker, event).await;
+    assert_eq!(failures(&resp), vec!["3", "7"]);
+    let json = serde_json::to_value(&resp).unwrap();
+    assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "3");
+}
+
+#[tokio::test]
+async fn a_failure_in_a_fifo_group_fails_the_rest_of_that_group_unprocessed() {
+    let store = MemoryStore::default();
+    let event = batch(&["a", "b", "bad", "a", "bad", "b"], &store).await;
+    let worker = Worker {
+        store: store.clone(),
+        runner: FailHosts(vec!["bad".into()]),
+        config: WorkerConfig::default(),
+    };
+    let resp = ccaas_processor::handle_batch(&worker, event).await;
+    assert_eq!(failures(&resp), vec!["2", "4"]);
+    // The second "bad" message was never taken: its task is still pending.
+    let pending = store
+        .all()
+        .into_iter()
+        .filter(|t| t.status == ccaas_domain::Status::Pending)
+        .count();
+    assert_eq!(pending, 1);
+}

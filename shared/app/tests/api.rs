@@ -1,0 +1,191 @@
+//! The task API use cases against the in-memory twins.
+
+use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemoryStore};
+use ccaas_app::{Api, Caller, Error};
+
+fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs> {
+    Api {
+        store: MemoryStore::default(),
+        queue: MemoryQueue::default(),
+        logs: MemoryLogs::default(),
+        base_url: "http://api".into(),
+    }
+}
+
+const START: &str = r#"{"type":"code-coverage-start","user":"alice","priority":"high","data":{"device":{"host":"10.1.1.1","username":"root","password":"canary-pw-77"},"modules":["tmm"]}}"#;
+
+#[tokio::test]
+async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials() {
+    let api = api();
+    let acc = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .expect("accepted");
+    assert_eq!(acc.view.status, "pending");
+    assert_eq!(
+        acc.view.selflink,
+        format!("http://api/v1/tasks/{}", acc.view.id)
+    );
+    let sent = api.queue.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0.task_id.as_str(), acc.view.id);
+    assert_eq!(sent[0].1, ccaas_domain::Priority::High);
+    let stored = api.store.all();
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !serde_json::to_string(&stored[0])
+            .unwrap()
+            .contains("canary-pw-77")
+    );
+}
+
+#[tokio::test]
+async fn a_verified_caller_overrides_the_user_in_the_body() {
+    let api = api();
+    let acc = api
+        .submit(&Caller::Verified("carol".into()), None, START.as_bytes())
+        .await
+        .expect("accepted");
+    assert_eq!(api.get(&acc.view.id).await.expect("found").user, "carol");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_and_body_return_the_same_task() {
+    let api = api();
+    let first = api
+        .submit(&Caller::Anonymous, Some("k-1"), START.as_bytes())
+        .await
+        .expect("ok");
+    for _ in 0..4 {
+        let again = api
+            .submit(&Caller::Anonymous, Some("k-1"), START.as_bytes())
+            .await
+            .expect("ok");
+        assert_eq!(again.view.id, first.view.id);
+        assert!(again.replayed);
+    }
+    assert_eq!(api.store.len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_with_another_body_is_a_conflict() {
+    let api = api();
+    api.submit(&Caller::Anonymous, Some("k-2"), START.as_bytes())
+        .await
+        .expect("ok");
+    let other = START.replace("\"tmm\"", "\"mcpd\"");
+    let e = api
+        .submit(&Caller::Anonymous, Some("k-2"), other.as_bytes())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::IdempotencyConflict), "{e:?}");
+    assert_eq!(api.store.len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_between_the_store_write_and_the_send_is_healed_by_the_retry() {
+    let api = api();
+    api.queue.fail_next(1);
+    let e = api
+        .submit(&Caller::Anonymous, Some("k-3"), START.as_bytes())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
+    assert_eq!(api.queue.sent().len(), 0);
+    assert_eq!(
+        api.store.len(),
+        1,
+        "the task was written before the send failed"
+    );
+    let retry = api
+        .submit(&Caller::Anonymous, Some("k-3"), START.as_bytes())
+        .await
+        .expect("ok");
+    assert_eq!(api.queue.sent().len(), 1);
+    assert_eq!(api.queue.sent()[0].0.task_id.as_str(), retry.view.id);
+    assert_eq!(api.store.len(), 1);
+}
+
+#[tokio::test]
+async fn without_a_key_an_unsent_task_is_marked_failed_not_left_pending() {
+    let api = api();
+    api.queue.fail_next(1);
+    api.submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .unwrap_err();
+    let t = &api.store.all()[0];
+    assert_eq!(t.status, ccaas_domain::Status::Failed);
+    assert_eq!(t.error.as_ref().unwrap().code, "enqueue_failed");
+}
+
+#[tokio::test]
+async fn an_unavailable_store_is_reported_as_unavailable() {
+    let api = api();
+    api.store.set_down(true);
+    let e = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable() && matches!(e, Error::Unavailable { .. }));
+    assert!(matches!(
+        api.get("01ARZ3NDEKTSV4RRFFQ69G5FAV").await,
+        Err(Error::Unavailable { .. })
+    ));
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_are_the_same_not_found() {
+    let api = api();
+    assert!(matches!(
+        api.get("01ARZ3NDEKTSV4RRFFQ69G5FAV").await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(api.get("../../etc").await, Err(Error::NotFound)));
+    assert!(matches!(api.log("nope").await, Err(Error::NotFound)));
+}
+
+#[tokio::test]
+async fn the_log_is_empty_until_one_is_written() {
+    let api = api();
+    let acc = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .expect("ok");
+    assert_eq!(api.log(&acc.view.id).await.expect("log"), Vec::<u8>::new());
+}
+
+#[tokio::test]
+async fn paging_returns_every_task_once_newest_first() {
+    let api = api();
+    let mut ids = Vec::new();
+    for _ in 0..23 {
+        ids.push(
+            api.submit(&Caller::Anonymous, None, START.as_bytes())
+                .await
+                .unwrap()
+                .view
+                .id,
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut params = vec![("limit", "5".to_string())];
+        if let Some(n) = &next {
+            params.push(("next", n.clone()));
+        }
+        let page = api
+            .list(params.iter().map(|(k, v)| (*k, v.as_str())))
+            .await
+            .expect("page");
+        assert!(page.count <= 5);
+        seen.extend(page.collection.into_iter().map(|i| i.id));
+        match page.next {
+            Some(n) => next = Some(n),
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(seen, ids);
+}
