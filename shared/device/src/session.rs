@@ -555,6 +555,15 @@ impl<P: HostKeyPins> SshDevice<P> {
     }
 }
 
+/// Disconnects politely after a success; after a failure just drops the connection (which
+/// aborts its socket), so a dead or stalled peer cannot delay the error.
+async fn finish<T>(c: Conn, r: Result<T, DeviceError>) -> Result<T, DeviceError> {
+    if r.is_ok() {
+        c.close().await;
+    }
+    r
+}
+
 struct ArchiveSink<'a> {
     sink: &'a mut (dyn AsyncWrite + Unpin + Send),
     validator: Option<ArchiveValidator>,
@@ -612,8 +621,7 @@ impl<P: HostKeyPins> Device for SshDevice<P> {
         self.bounded(async {
             let c = self.connect().await?;
             let r = self.identify_on(&c).await;
-            c.close().await;
-            r
+            finish(c, r).await
         })
         .await
     }
@@ -623,8 +631,7 @@ impl<P: HostKeyPins> Device for SshDevice<P> {
         self.bounded(async {
             let c = self.connect().await?;
             let r = self.start_on(&c, &modules).await;
-            c.close().await;
-            r
+            finish(c, r).await
         })
         .await
     }
@@ -640,8 +647,7 @@ impl<P: HostKeyPins> Device for SshDevice<P> {
         self.bounded(async {
             let c = self.connect().await?;
             let r = self.end_on(&c, session, &modules, flush, sink).await;
-            c.close().await;
-            r
+            finish(c, r).await
         })
         .await
     }

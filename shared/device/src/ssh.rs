@@ -204,6 +204,10 @@ impl Conn {
                 stage: "auth",
                 after: timeouts.auth,
             }),
+            // russh reports a connection lost during auth as a plain failure.
+            Ok(Err(DeviceError::AuthFailed { .. })) if conn.handle.is_closed() => {
+                Err(DeviceError::reset("connection lost during authentication"))
+            }
             Ok(Err(e)) => Err(e),
             Ok(Ok(())) => Ok(conn),
         }

@@ -338,3 +338,57 @@ fn serve(
     }
     let _ = c_write.shutdown(std::net::Shutdown::Write);
 }
+
+/// Writes `bytes` of incompressible (xorshift) data to `path`, owned by the sim's login user.
+pub fn write_random_file(sim: &Sim, path: &str, bytes: u64) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ bytes;
+    let mut left = bytes;
+    let mut buf = vec![0u8; 1 << 16];
+    while left > 0 {
+        for c in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    f.flush().unwrap();
+    drop(f);
+    sim.chown(path);
+}
+
+/// A sink for `end` that a slow task reads: returns the writer, and a handle that yields the
+/// byte count read. `on_bytes` runs once, when the reader has seen that many bytes.
+pub fn slow_reader(
+    chunk_delay: Duration,
+    trigger: Option<(u64, Box<dyn FnOnce() + Send>)>,
+) -> (tokio::io::DuplexStream, tokio::task::JoinHandle<u64>) {
+    use tokio::io::AsyncReadExt;
+    let (w, mut r) = tokio::io::duplex(64 << 10);
+    let h = tokio::spawn(async move {
+        let mut trigger = trigger;
+        let mut total = 0u64;
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n as u64,
+            }
+            if let Some((at, _)) = &trigger {
+                if total >= *at {
+                    let (_, f) = trigger.take().unwrap();
+                    tokio::task::spawn_blocking(f);
+                }
+            }
+            if !chunk_delay.is_zero() {
+                tokio::time::sleep(chunk_delay).await;
+            }
+        }
+        total
+    });
+    (w, h)
+}
