@@ -163,15 +163,26 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
     }
     let mut notes_paths = Vec::new();
     let mut data_paths = Vec::new();
+    // Canonical directories, so that overlapping arguments (`build build/sub`) find each file
+    // once instead of counting it twice.
+    let mut dirs = Vec::with_capacity(args.dirs.len());
     for d in &args.dirs {
         if !d.is_dir() {
             return Err(format!("{} is not a directory", d.display()));
         }
+        dirs.push(
+            d.canonicalize()
+                .map_err(|e| format!("reading {}: {e}", d.display()))?,
+        );
+    }
+    for d in &dirs {
         walk(d, &mut notes_paths, &mut data_paths)
             .map_err(|e| format!("reading {}: {e}", d.display()))?;
     }
     notes_paths.sort();
+    notes_paths.dedup();
     data_paths.sort();
+    data_paths.dedup();
     if notes_paths.is_empty() {
         return Err(format!(
             "no .gcno files under {} (compile with --coverage)",
@@ -182,7 +193,7 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
                 .join(", ")
         ));
     }
-    let (groups, orphans) = pair(&args.dirs, &notes_paths, &data_paths);
+    let (groups, orphans) = pair(&dirs, &notes_paths, &data_paths);
     if progress {
         eprintln!(
             "ccaas report: {} .gcno, {} .gcda under {} director{}",

@@ -137,6 +137,27 @@ fn report_sums_the_same_sources_from_two_build_directories() {
 }
 
 #[test]
+fn overlapping_directory_arguments_do_not_count_files_twice() {
+    let t = tempfile::tempdir().unwrap();
+    let build = t.path().join("build");
+    build_and_run(&build, &[]);
+    let out = t.path().join("out");
+    let same = format!("{}/.", build.display());
+    let o = ccaas(&[
+        "report",
+        build.to_str().unwrap(),
+        &same,
+        t.path().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info = fs::read_to_string(out.join("coverage.info")).unwrap();
+    assert_eq!(line_count(&info, "/tricky.c", 23), Some(10));
+}
+
+#[test]
 fn data_written_under_gcov_prefix_is_paired_by_relative_path() {
     let t = tempfile::tempdir().unwrap();
     let build = t.path().join("build");

@@ -98,6 +98,8 @@ fn lossy(b: &[u8]) -> String {
 }
 
 struct Interner<'a> {
+    /// The last name looked up (consecutive records nearly always name the same file).
+    last: Option<(&'a [u8], u32)>,
     raw: HashMap<&'a [u8], u32>,
     canon: HashMap<String, u32>,
     names: Vec<String>,
@@ -105,7 +107,13 @@ struct Interner<'a> {
 
 impl<'a> Interner<'a> {
     fn get(&mut self, raw: &'a [u8]) -> u32 {
+        if let Some((r, i)) = self.last
+            && r == raw
+        {
+            return i;
+        }
         if let Some(&i) = self.raw.get(raw) {
+            self.last = Some((raw, i));
             return i;
         }
         let canon = format::canonicalize(&String::from_utf8_lossy(raw));
@@ -119,6 +127,7 @@ impl<'a> Interner<'a> {
             }
         };
         self.raw.insert(raw, idx);
+        self.last = Some((raw, idx));
         idx
     }
 }
@@ -163,6 +172,7 @@ pub fn parse(name: &str, data: &[u8]) -> Result<Notes> {
     }
 
     let mut names = Interner {
+        last: None,
         raw: HashMap::new(),
         canon: HashMap::new(),
         names: Vec::new(),
