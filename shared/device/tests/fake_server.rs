@@ -1,0 +1,218 @@
+//! Protocol corners that OpenSSH does not produce on demand, against an in-process russh
+//! server: keyboard-interactive prompt handling, a silent auth, EOF before exit status.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ccaas_device::{Credentials, Device, DeviceProfile, DeviceTarget, MemoryPins, SshDevice, Timeouts};
+use russh::server::{Auth, Msg, Response, Server as _, Session};
+use russh::{Channel, ChannelId};
+
+const PASSWORD: &str = "canary-secret-9d1e";
+const VERSION: &str = "Product: BIG-IP\nVersion: 17.1.0\nBuild: 0.0.16\n";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    /// An empty InfoRequest first, then a password prompt.
+    EmptyThenPassword,
+    /// A prompt that is not a password prompt.
+    UnexpectedPrompt,
+    /// A password prompt and a second, echoed question in the same request.
+    MixedPrompts,
+    /// Never answers the auth request.
+    SilentAuth,
+    /// Accepts; the command's EOF comes well before its exit status (3).
+    EofBeforeExit,
+}
+
+#[derive(Clone)]
+struct Fake {
+    scenario: Scenario,
+    /// Every keyboard-interactive response the server received.
+    responses: Arc<Mutex<Vec<String>>>,
+    round: Arc<Mutex<u32>>,
+}
+
+impl russh::server::Server for Fake {
+    type Handler = Fake;
+    fn new_client(&mut self, _: Option<std::net::SocketAddr>) -> Fake {
+        self.clone()
+    }
+}
+
+fn prompts(p: &[(&'static str, bool)]) -> Auth {
+    Auth::Partial {
+        name: "".into(),
+        instructions: "".into(),
+        prompts: p
+            .iter()
+            .map(|(s, e)| (std::borrow::Cow::Borrowed(*s), *e))
+            .collect::<Vec<_>>()
+            .into(),
+    }
+}
+
+impl russh::server::Handler for Fake {
+    type Error = russh::Error;
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        _user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let answers: Vec<String> = response
+            .map(|r| r.map(|b| String::from_utf8_lossy(&b).into_owned()).collect())
+            .unwrap_or_default();
+        self.responses.lock().unwrap().extend(answers.iter().cloned());
+        let round = {
+            let mut r = self.round.lock().unwrap();
+            *r += 1;
+            *r
+        };
+        Ok(match (self.scenario, round) {
+            (Scenario::SilentAuth, _) => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Auth::reject()
+            }
+            (Scenario::EmptyThenPassword, 1) => prompts(&[]),
+            (Scenario::EmptyThenPassword, 2) => {
+                assert!(answers.is_empty(), "an empty request must get an empty response");
+                prompts(&[("Password: ", false)])
+            }
+            (Scenario::EmptyThenPassword, _) if answers == [PASSWORD] => Auth::Accept,
+            (Scenario::UnexpectedPrompt, 1) => prompts(&[("Verification code: ", false)]),
+            (Scenario::MixedPrompts, 1) => prompts(&[("Password: ", false), ("Favourite colour? ", true)]),
+            (Scenario::EofBeforeExit, 1) => prompts(&[("Password: ", false)]),
+            (Scenario::EofBeforeExit, _) if answers == [PASSWORD] => Auth::Accept,
+            _ => Auth::reject(),
+        })
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        session.data(channel, VERSION.as_bytes().to_vec())?;
+        session.eof(channel)?;
+        let h = session.handle();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = h.data(channel, b"late".to_vec()).await;
+            let _ = h.exit_status_request(channel, 3).await;
+            let _ = h.close(channel).await;
+        });
+        Ok(())
+    }
+}
+
+struct Running {
+    port: u16,
+    responses: Arc<Mutex<Vec<String>>>,
+}
+
+async fn serve(scenario: Scenario) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("host");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key_path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let key = russh::keys::load_secret_key(&key_path, None).unwrap();
+    let config = Arc::new(russh::server::Config {
+        keys: vec![key],
+        auth_rejection_time: Duration::from_millis(10),
+        auth_rejection_time_initial: Some(Duration::from_millis(0)),
+        ..Default::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let responses = Arc::new(Mutex::new(Vec::new()));
+    let mut fake = Fake {
+        scenario,
+        responses: responses.clone(),
+        round: Arc::new(Mutex::new(0)),
+    };
+    tokio::spawn(async move {
+        let _ = fake.run_on_socket(config, &listener).await;
+    });
+    Running { port, responses }
+}
+
+fn device(port: u16, timeouts: Timeouts) -> SshDevice<Arc<MemoryPins>> {
+    let target = DeviceTarget {
+        host: "127.0.0.1".into(),
+        port,
+        username: "root".into(),
+        auth: Credentials::Password(PASSWORD.into()),
+        host_key_sha256: None,
+    };
+    SshDevice::new(target, DeviceProfile::bigip(), Arc::new(MemoryPins::new())).with_timeouts(timeouts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_info_request_gets_an_empty_answer_and_then_the_password_prompt_gets_the_secret() {
+    let s = serve(Scenario::EmptyThenPassword).await;
+    device(s.port, Timeouts::default()).check().await.unwrap();
+    assert_eq!(*s.responses.lock().unwrap(), [PASSWORD]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unexpected_prompt_fails_auth_and_never_receives_the_secret() {
+    let s = serve(Scenario::UnexpectedPrompt).await;
+    let e = device(s.port, Timeouts::default()).check().await.unwrap_err();
+    assert_eq!(e.code(), "auth_failed");
+    assert!(e.to_string().contains("Verification code"), "{e}");
+    assert!(!e.to_string().contains(PASSWORD));
+    assert!(!s.responses.lock().unwrap().iter().any(|r| r.contains(PASSWORD)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_prompt_mixed_with_another_question_is_not_answered() {
+    let s = serve(Scenario::MixedPrompts).await;
+    let e = device(s.port, Timeouts::default()).check().await.unwrap_err();
+    assert_eq!(e.code(), "auth_failed");
+    assert!(s.responses.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_auth_fails_retryably_within_the_auth_timeout_plus_a_second() {
+    let s = serve(Scenario::SilentAuth).await;
+    let t = Timeouts {
+        auth: Duration::from_secs(2),
+        ..Timeouts::default()
+    };
+    let t0 = Instant::now();
+    let e = device(s.port, t.clone()).check().await.unwrap_err();
+    let took = t0.elapsed();
+    assert_eq!(e.code(), "timeout", "{e}");
+    assert!(e.is_retryable());
+    assert!(took < t.auth + Duration::from_secs(1), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exit_status_after_eof_is_still_recorded() {
+    let s = serve(Scenario::EofBeforeExit).await;
+    let d = device(s.port, Timeouts::default());
+    let e = d.identify().await.unwrap_err();
+    assert_eq!(e.code(), "command_failed", "{e}");
+    let log = d.take_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].exit, Some(3));
+    assert!(log[0].stdout_tail.ends_with("late"), "{:?}", log[0].stdout_tail);
+}
