@@ -333,14 +333,19 @@ pub fn solve(
                 let prev_start = prev.br_start as usize;
                 let prev_len = prev.br_len as usize;
                 // The previous line's branches end at br_from.
-                let new: Vec<i64> = out.branches.drain(br_from..).collect();
-                for (k, c) in new.into_iter().enumerate() {
-                    if k < prev_len {
-                        out.branches[prev_start + k] = out.branches[prev_start + k].wrapping_add(c);
-                    } else {
-                        out.branches.push(c);
-                    }
+                // Add the new branches into the previous ones index by index; the ones beyond
+                // the previous count extend the line (they are already at the tail).
+                let n_new = out.branches.len() - br_from;
+                let overlap = n_new.min(prev_len);
+                for k in 0..overlap {
+                    let c = out.branches[br_from + k];
+                    out.branches[prev_start + k] = out.branches[prev_start + k].wrapping_add(c);
                 }
+                // Move the non-overlapping rest down to follow the previous branches.
+                out.branches
+                    .copy_within(br_from + overlap.., prev_start + prev_len);
+                out.branches
+                    .truncate(prev_start + prev_len + (n_new - overlap));
                 prev.br_len = (out.branches.len() - prev_start) as u32;
             }
             _ => out.lines.push(UnitLine {
