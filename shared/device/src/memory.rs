@@ -16,11 +16,12 @@ use crate::session::{
 use crate::target::Limits;
 
 type FailFn = Box<dyn Fn() -> DeviceError + Send + Sync>;
+/// A module's processes and its files (path relative to the module dir → bytes).
+type ModuleState = (Vec<ProcStart>, BTreeMap<String, Vec<u8>>);
 
 #[derive(Default)]
 struct State {
-    /// Module → (pids, files as path relative to the module dir → bytes).
-    modules: BTreeMap<String, (Vec<ProcStart>, BTreeMap<String, Vec<u8>>)>,
+    modules: BTreeMap<String, ModuleState>,
     next_pid: u32,
     fail_next: Vec<FailFn>,
     log: Vec<CommandRecord>,

@@ -18,7 +18,11 @@ async fn keyboard_interactive_with_the_password_logs_in_and_reads_the_build() {
     let build = d.identify().await.unwrap();
     assert_eq!(build.product, "BIG-IP");
     assert_eq!(build.build_id, "17.1.0-0.0.16-1234567");
-    assert!(sim.sshd_logged("Accepted keyboard-interactive/pam"), "{}", sim.sshd_log());
+    assert!(
+        sim.sshd_logged("Accepted keyboard-interactive/pam"),
+        "{}",
+        sim.sshd_log()
+    );
     let log = d.take_log();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].exit, Some(0));
@@ -76,13 +80,18 @@ async fn a_host_key_mismatch_aborts_before_any_auth_and_is_permanent() {
         host_key_sha256: Some("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
         ..sim.password_target()
     };
-    let e = device(&sim, t, Arc::default()).identify().await.unwrap_err();
+    let e = device(&sim, t, Arc::default())
+        .identify()
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "host_key_mismatch", "{e}");
     assert!(!e.is_retryable());
     assert!(e.to_string().contains(&sim.host_key_sha256));
     let log = sim.sshd_log();
     assert!(
-        !log.contains("keyboard-interactive") && !log.contains("Accepted") && !log.contains("Failed"),
+        !log.contains("keyboard-interactive")
+            && !log.contains("Accepted")
+            && !log.contains("Failed"),
         "an auth attempt reached sshd:\n{log}"
     );
 }
@@ -112,18 +121,26 @@ async fn the_first_key_seen_is_pinned_and_a_changed_key_is_refused() {
         .args(["--port", &port.to_string(), "--root", &root])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let guard = SimRoot(root.clone());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = DeviceTarget {
         auth: Credentials::Password(v["password"].as_str().unwrap().to_string()),
         ..t
     };
-    let e = SshDevice::new(t, ccaas_device::DeviceProfile::simulator(&root), pins.clone())
-        .with_timeouts(quick_timeouts())
-        .check()
-        .await
-        .unwrap_err();
+    let e = SshDevice::new(
+        t,
+        ccaas_device::DeviceProfile::simulator(&root),
+        pins.clone(),
+    )
+    .with_timeouts(quick_timeouts())
+    .check()
+    .await
+    .unwrap_err();
     assert_eq!(e.code(), "host_key_mismatch");
     assert_eq!(
         pins.pinned("127.0.0.1", port).await.unwrap().as_deref(),

@@ -4,11 +4,22 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ccaas_device::{Credentials, Device, DeviceProfile, DeviceTarget, MemoryPins, SshDevice, Timeouts};
+use ccaas_device::{
+    Credentials, Device, DeviceProfile, DeviceTarget, MemoryPins, SshDevice, Timeouts,
+};
 use russh::server::{Auth, Msg, Response, Server as _, Session};
 use russh::{Channel, ChannelId};
 
 const PASSWORD: &str = "canary-secret-9d1e";
+/// The fake server's host key: generated for these tests only, protects nothing.
+const HOST_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACBW9V0HfdwDfTNAUPHNxUUZRlFMaT/GNdGKPb3Rbks6JgAAAKDnJKwR5ySs
+EQAAAAtzc2gtZWQyNTUxOQAAACBW9V0HfdwDfTNAUPHNxUUZRlFMaT/GNdGKPb3Rbks6Jg
+AAAEDhMcqV8viYRQ4LD7zUKZFZSZQcTvyK/6yzI23SZcsdbFb1XQd93AN9M0BQ8c3FRRlG
+UUxpP8Y10Yo9vdFuSzomAAAAGWZha2Utc2VydmVyLXRlc3QtaG9zdC1rZXkBAgME
+-----END OPENSSH PRIVATE KEY-----
+";
 const VERSION: &str = "Product: BIG-IP\nVersion: 17.1.0\nBuild: 0.0.16\n";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -62,9 +73,15 @@ impl russh::server::Handler for Fake {
         response: Option<Response<'a>>,
     ) -> Result<Auth, Self::Error> {
         let answers: Vec<String> = response
-            .map(|r| r.map(|b| String::from_utf8_lossy(&b).into_owned()).collect())
+            .map(|r| {
+                r.map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
-        self.responses.lock().unwrap().extend(answers.iter().cloned());
+        self.responses
+            .lock()
+            .unwrap()
+            .extend(answers.iter().cloned());
         let round = {
             let mut r = self.round.lock().unwrap();
             *r += 1;
@@ -77,12 +94,17 @@ impl russh::server::Handler for Fake {
             }
             (Scenario::EmptyThenPassword, 1) => prompts(&[]),
             (Scenario::EmptyThenPassword, 2) => {
-                assert!(answers.is_empty(), "an empty request must get an empty response");
+                assert!(
+                    answers.is_empty(),
+                    "an empty request must get an empty response"
+                );
                 prompts(&[("Password: ", false)])
             }
             (Scenario::EmptyThenPassword, _) if answers == [PASSWORD] => Auth::Accept,
             (Scenario::UnexpectedPrompt, 1) => prompts(&[("Verification code: ", false)]),
-            (Scenario::MixedPrompts, 1) => prompts(&[("Password: ", false), ("Favourite colour? ", true)]),
+            (Scenario::MixedPrompts, 1) => {
+                prompts(&[("Password: ", false), ("Favourite colour? ", true)])
+            }
             (Scenario::EofBeforeExit, 1) => prompts(&[("Password: ", false)]),
             (Scenario::EofBeforeExit, _) if answers == [PASSWORD] => Auth::Accept,
             _ => Auth::reject(),
@@ -125,15 +147,7 @@ struct Running {
 }
 
 async fn serve(scenario: Scenario) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let key_path = dir.path().join("host");
-    let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key_path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let key = russh::keys::load_secret_key(&key_path, None).unwrap();
+    let key = russh::keys::decode_secret_key(HOST_KEY, None).unwrap();
     let config = Arc::new(russh::server::Config {
         keys: vec![key],
         auth_rejection_time: Duration::from_millis(10),
@@ -162,7 +176,8 @@ fn device(port: u16, timeouts: Timeouts) -> SshDevice<Arc<MemoryPins>> {
         auth: Credentials::Password(PASSWORD.into()),
         host_key_sha256: None,
     };
-    SshDevice::new(target, DeviceProfile::bigip(), Arc::new(MemoryPins::new())).with_timeouts(timeouts)
+    SshDevice::new(target, DeviceProfile::bigip(), Arc::new(MemoryPins::new()))
+        .with_timeouts(timeouts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,17 +190,29 @@ async fn an_empty_info_request_gets_an_empty_answer_and_then_the_password_prompt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unexpected_prompt_fails_auth_and_never_receives_the_secret() {
     let s = serve(Scenario::UnexpectedPrompt).await;
-    let e = device(s.port, Timeouts::default()).check().await.unwrap_err();
+    let e = device(s.port, Timeouts::default())
+        .check()
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "auth_failed");
     assert!(e.to_string().contains("Verification code"), "{e}");
     assert!(!e.to_string().contains(PASSWORD));
-    assert!(!s.responses.lock().unwrap().iter().any(|r| r.contains(PASSWORD)));
+    assert!(
+        !s.responses
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains(PASSWORD))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_prompt_mixed_with_another_question_is_not_answered() {
     let s = serve(Scenario::MixedPrompts).await;
-    let e = device(s.port, Timeouts::default()).check().await.unwrap_err();
+    let e = device(s.port, Timeouts::default())
+        .check()
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "auth_failed");
     assert!(s.responses.lock().unwrap().is_empty());
 }
@@ -214,5 +241,9 @@ async fn an_exit_status_after_eof_is_still_recorded() {
     let log = d.take_log();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].exit, Some(3));
-    assert!(log[0].stdout_tail.ends_with("late"), "{:?}", log[0].stdout_tail);
+    assert!(
+        log[0].stdout_tail.ends_with("late"),
+        "{:?}",
+        log[0].stdout_tail
+    );
 }

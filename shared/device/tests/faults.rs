@@ -35,7 +35,10 @@ async fn a_silent_server_fails_retryably_within_the_handshake_timeout_plus_a_sec
     let took = t0.elapsed();
     assert_eq!(e.code(), "timeout", "{e}");
     assert!(e.is_retryable());
-    assert!(took < timeouts().handshake + Duration::from_secs(1), "{took:?}");
+    assert!(
+        took < timeouts().handshake + Duration::from_secs(1),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]
@@ -52,8 +55,12 @@ async fn a_refused_connection_is_unreachable_and_retryable() {
 #[tokio::test]
 async fn a_stall_after_one_mebibyte_aborts_within_the_idle_timeout_plus_a_second() {
     let sim = Sim::up(&[]);
-    let direct = SshDevice::new(sim.password_target(), sim.profile(), Arc::new(MemoryPins::new()))
-        .with_timeouts(timeouts());
+    let direct = SshDevice::new(
+        sim.password_target(),
+        sim.profile(),
+        Arc::new(MemoryPins::new()),
+    )
+    .with_timeouts(timeouts());
     let s = direct.start(&modules()).await.unwrap();
     write_random_file(&sim, &format!("{}/big.gcda", sim.gcov_dir("tmm")), 8 << 20);
 
@@ -65,7 +72,10 @@ async fn a_stall_after_one_mebibyte_aborts_within_the_idle_timeout_plus_a_second
     let after_stall = stalled_at.elapsed();
     assert_eq!(e.code(), "timeout", "{e}");
     assert!(e.is_retryable());
-    assert!(after_stall < timeouts().idle + Duration::from_secs(1), "{after_stall:?}");
+    assert!(
+        after_stall < timeouts().idle + Duration::from_secs(1),
+        "{after_stall:?}"
+    );
     assert!(validate_archive(&out, &Limits::default(), &modules()).is_err());
 }
 
@@ -73,8 +83,12 @@ async fn a_stall_after_one_mebibyte_aborts_within_the_idle_timeout_plus_a_second
 async fn a_reset_at_random_offsets_never_yields_a_truncated_success() {
     use rand::{Rng, SeedableRng};
     let sim = Sim::up(&[]);
-    let direct = SshDevice::new(sim.password_target(), sim.profile(), Arc::new(MemoryPins::new()))
-        .with_timeouts(timeouts());
+    let direct = SshDevice::new(
+        sim.password_target(),
+        sim.profile(),
+        Arc::new(MemoryPins::new()),
+    )
+    .with_timeouts(timeouts());
     let s = direct.start(&modules()).await.unwrap();
     let big = 2u64 << 20;
     write_random_file(&sim, &format!("{}/big.gcda", sim.gcov_dir("tmm")), big);
@@ -82,7 +96,10 @@ async fn a_reset_at_random_offsets_never_yields_a_truncated_success() {
     // A clean run through the proxy measures the whole conversation.
     let proxy = Proxy::start(sim.port, Fault::None);
     let mut out = Vec::new();
-    via(&sim, &proxy).end(&s, Flush::Signal, &mut out).await.unwrap();
+    via(&sim, &proxy)
+        .end(&s, Flush::Signal, &mut out)
+        .await
+        .unwrap();
     let total = proxy.down_bytes.load(std::sync::atomic::Ordering::SeqCst);
     assert!(total > big, "{total}");
 
@@ -96,7 +113,11 @@ async fn a_reset_at_random_offsets_never_yields_a_truncated_success() {
         match via(&sim, &proxy).end(&s, Flush::Signal, &mut out).await {
             Err(e) => {
                 failures += 1;
-                assert!(e.is_retryable(), "cut at {off} of {total}: {e} ({})", e.code());
+                assert!(
+                    e.is_retryable(),
+                    "cut at {off} of {total}: {e} ({})",
+                    e.code()
+                );
             }
             Ok(facts) => {
                 // Only acceptable when the cut fell after everything that matters: then the
@@ -114,8 +135,12 @@ async fn a_reset_at_random_offsets_never_yields_a_truncated_success() {
 #[tokio::test]
 async fn a_device_reboot_mid_collect_fails_retryably_and_the_retry_succeeds() {
     let sim = Arc::new(Sim::up(&[]));
-    let d = SshDevice::new(sim.password_target(), sim.profile(), Arc::new(MemoryPins::new()))
-        .with_timeouts(timeouts());
+    let d = SshDevice::new(
+        sim.password_target(),
+        sim.profile(),
+        Arc::new(MemoryPins::new()),
+    )
+    .with_timeouts(timeouts());
     let s = d.start(&modules()).await.unwrap();
     write_random_file(&sim, &format!("{}/big.gcda", sim.gcov_dir("tmm")), 64 << 20);
 
@@ -137,7 +162,11 @@ async fn a_device_reboot_mid_collect_fails_retryably_and_the_retry_succeeds() {
         let mut out = Vec::new();
         match d.end(&s, Flush::Signal, &mut out).await {
             Ok(facts) => {
-                assert!(facts.modules.iter().all(|m| m.restarted), "{:?}", facts.modules);
+                assert!(
+                    facts.modules.iter().all(|m| m.restarted),
+                    "{:?}",
+                    facts.modules
+                );
                 assert!(validate_archive(&out, &Limits::default(), &modules()).is_ok());
                 return;
             }

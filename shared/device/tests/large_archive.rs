@@ -26,19 +26,27 @@ async fn a_512_mib_archive_to_a_slow_reader_stays_under_256_mib_and_a_cap_overru
         ..quick_timeouts()
     };
     let modules = vec!["tmm".to_string()];
-    let d = SshDevice::new(sim.password_target(), sim.profile(), Arc::new(MemoryPins::new()))
-        .with_timeouts(timeouts.clone());
+    let d = SshDevice::new(
+        sim.password_target(),
+        sim.profile(),
+        Arc::new(MemoryPins::new()),
+    )
+    .with_timeouts(timeouts.clone());
     let s = d.start(&modules).await.unwrap();
     let size: u64 = 512 << 20;
     write_random_file(&sim, &format!("{}/big.gcda", sim.gcov_dir("tmm")), size);
 
     // Over the cap: too_large, permanent, and the stream stops there.
-    let capped = SshDevice::new(sim.password_target(), sim.profile(), Arc::new(MemoryPins::new()))
-        .with_timeouts(timeouts)
-        .with_limits(Limits {
-            archive_bytes: 32 << 20,
-            ..Limits::default()
-        });
+    let capped = SshDevice::new(
+        sim.password_target(),
+        sim.profile(),
+        Arc::new(MemoryPins::new()),
+    )
+    .with_timeouts(timeouts)
+    .with_limits(Limits {
+        archive_bytes: 32 << 20,
+        ..Limits::default()
+    });
     let (sink, reader) = slow_reader(Duration::ZERO, None);
     let mut sink = sink;
     let e = capped.end(&s, Flush::Signal, &mut sink).await.unwrap_err();
@@ -58,5 +66,8 @@ async fn a_512_mib_archive_to_a_slow_reader_stays_under_256_mib_and_a_cap_overru
     assert!(facts.archive.unpacked_bytes > size);
     let peak = peak_rss_kib();
     assert!(peak < 256 * 1024, "peak RSS {peak} KiB");
-    eprintln!("peak RSS {peak} KiB for a {} byte archive", facts.archive.bytes);
+    eprintln!(
+        "peak RSS {peak} KiB for a {} byte archive",
+        facts.archive.bytes
+    );
 }

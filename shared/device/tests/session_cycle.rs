@@ -75,7 +75,11 @@ async fn a_session_collects_exactly_the_paths_poked_after_start() {
     let mut archive = Vec::new();
     let end = d.end(&session, Flush::Signal, &mut archive).await.unwrap();
     assert!(end.warnings.is_empty(), "{:?}", end.warnings);
-    assert!(end.modules.iter().all(|m| !m.restarted && !m.stopped && m.gcda_files == 2));
+    assert!(
+        end.modules
+            .iter()
+            .all(|m| !m.restarted && !m.stopped && m.gcda_files == 2)
+    );
     assert_eq!(end.archive.bytes, archive.len() as u64);
     assert_eq!(end.archive.gcda_files, 4);
 
@@ -93,7 +97,10 @@ async fn a_session_collects_exactly_the_paths_poked_after_start() {
     assert!(log.iter().any(|r| r.command.starts_with("kill -USR1 -- ")));
     assert!(log.iter().any(|r| r.command.starts_with("tar -czf - -C ")));
     let json = serde_json::to_string(&log).unwrap();
-    assert!(!json.contains(&sim.password), "the command log holds the password");
+    assert!(
+        !json.contains(&sim.password),
+        "the command log holds the password"
+    );
 }
 
 #[tokio::test]
@@ -108,10 +115,11 @@ async fn a_daemon_restarted_mid_session_is_flagged_and_its_new_counts_are_collec
     let mcpd = end.modules.iter().find(|m| m.module == "mcpd").unwrap();
     let tmm = end.modules.iter().find(|m| m.module == "tmm").unwrap();
     assert!(mcpd.restarted && !tmm.restarted);
-    assert!(end
-        .warnings
-        .iter()
-        .any(|w| w.code == "restarted" && w.module.as_deref() == Some("mcpd")));
+    assert!(
+        end.warnings
+            .iter()
+            .any(|w| w.code == "restarted" && w.module.as_deref() == Some("mcpd"))
+    );
     let tmp = tempfile::tempdir().unwrap();
     assert!(gcov_functions(&archive, tmp.path())["cmd_get"] >= 1);
 }
@@ -128,7 +136,11 @@ async fn flush_by_restart_collects_the_counts_written_at_exit_without_a_restart_
     let tmp = tempfile::tempdir().unwrap();
     let f = gcov_functions(&archive, tmp.path());
     assert!(f["cmd_route"] >= 1 && f["cmd_add"] == 0, "{f:?}");
-    assert!(d.take_log().iter().any(|r| r.command == "bigstart restart tmm"));
+    assert!(
+        d.take_log()
+            .iter()
+            .any(|r| r.command == "bigstart restart tmm")
+    );
 }
 
 #[tokio::test]
@@ -180,11 +192,15 @@ async fn ten_thousand_hostile_module_names_are_rejected_before_anything_is_sent(
         "tmm\u{202e}".into(),
     ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let alphabet: Vec<char> = "abc;|&$`'\"\\ \n\t()<>*?[]{}!#~/.-_=+%^@ĀЖ😀\0".chars().collect();
+    let alphabet: Vec<char> = "abc;|&$`'\"\\ \n\t()<>*?[]{}!#~/.-_=+%^@ĀЖ😀\0"
+        .chars()
+        .collect();
     let mut names: Vec<String> = payloads.to_vec();
     while names.len() < 10_000 {
         let len = rng.random_range(1..48);
-        let mut s: String = (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+        let mut s: String = (0..len)
+            .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+            .collect();
         if ccaas_device::is_valid_module(&s) {
             s.push(';');
         }
@@ -194,7 +210,10 @@ async fn ten_thousand_hostile_module_names_are_rejected_before_anything_is_sent(
         let e = d.start(std::slice::from_ref(n)).await.unwrap_err();
         assert_eq!(e.code(), "invalid_module", "{n:?}");
         // Also hidden among valid names.
-        let e = d.start(&[("tmm".to_string()), n.clone()]).await.unwrap_err();
+        let e = d
+            .start(&[("tmm".to_string()), n.clone()])
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "invalid_module", "{n:?}");
     }
     assert!(d.take_log().is_empty(), "a command was sent");

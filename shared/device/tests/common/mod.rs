@@ -54,7 +54,11 @@ impl Sim {
                 continue;
             }
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("up prints JSON");
-            let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_string();
+            let s = |k: &str| {
+                v[k].as_str()
+                    .unwrap_or_else(|| panic!("{k} in {v}"))
+                    .to_string()
+            };
             return Sim {
                 host: s("host"),
                 port: v["port"].as_u64().unwrap() as u16,
@@ -227,7 +231,12 @@ impl Proxy {
         let down_bytes = Arc::new(AtomicU64::new(0));
         let fault_at = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
-        let (f2, d2, a2, s2) = (fault.clone(), down_bytes.clone(), fault_at.clone(), stop.clone());
+        let (f2, d2, a2, s2) = (
+            fault.clone(),
+            down_bytes.clone(),
+            fault_at.clone(),
+            stop.clone(),
+        );
         std::thread::spawn(move || {
             for c in l.incoming() {
                 if s2.load(Ordering::SeqCst) {
@@ -378,11 +387,10 @@ pub fn slow_reader(
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n as u64,
             }
-            if let Some((at, _)) = &trigger {
-                if total >= *at {
-                    let (_, f) = trigger.take().unwrap();
-                    tokio::task::spawn_blocking(f);
-                }
+            if trigger.as_ref().is_some_and(|(at, _)| total >= *at)
+                && let Some((_, f)) = trigger.take()
+            {
+                tokio::task::spawn_blocking(f);
             }
             if !chunk_delay.is_zero() {
                 tokio::time::sleep(chunk_delay).await;
