@@ -6,7 +6,8 @@ use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use ccaas_gcov::{Input, Options, SourceReader};
 use clap::Args;
@@ -261,7 +262,40 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         },
         ..Options::default()
     };
-    let (cov, engine_warnings) = ccaas_gcov::build(&inputs, &opts).map_err(|e| e.to_string())?;
+    // Progress: after the first second, a line every second with the units solved so far.
+    let done = Arc::new(AtomicUsize::new(0));
+    let counter = done.clone();
+    let opts = Options {
+        on_unit_done: Some(Arc::new(move || {
+            _ = counter.fetch_add(1, Ordering::Relaxed)
+        })),
+        ..opts
+    };
+    let total = inputs.len();
+    let finished = AtomicBool::new(false);
+    let (cov, engine_warnings) = std::thread::scope(|scope| {
+        if progress {
+            scope.spawn(|| {
+                let start = Instant::now();
+                let mut next = Duration::from_secs(1);
+                while !finished.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if start.elapsed() >= next {
+                        eprintln!(
+                            "ccaas report: {}/{total} units solved ({:.0}s)",
+                            done.load(Ordering::Relaxed),
+                            t0.elapsed().as_secs_f64()
+                        );
+                        next += Duration::from_secs(1);
+                    }
+                }
+            });
+        }
+        let r = ccaas_gcov::build(&inputs, &opts);
+        finished.store(true, Ordering::Relaxed);
+        r
+    })
+    .map_err(|e| e.to_string())?;
     let bad_inputs = unreadable + engine_warnings.iter().filter(|w| w.error.is_some()).count();
     warnings.extend(engine_warnings.into_iter().map(|w| w.message));
     if progress {

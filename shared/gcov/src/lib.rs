@@ -66,6 +66,8 @@ pub struct Options {
     /// Whose line-count rules to follow (gcov's or llvm-cov's); detected per notes file by
     /// default.
     pub flavor: solve::Flavor,
+    /// Called once after each input unit is solved (from worker threads), for progress display.
+    pub on_unit_done: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for Options {
             .field("source_root", &self.source_root)
             .field("source_reader", &self.source_reader.is_some())
             .field("flavor", &self.flavor)
+            .field("on_unit_done", &self.on_unit_done.is_some())
             .finish()
     }
 }
@@ -120,7 +123,13 @@ pub fn build(inputs: &[Input<'_>], opts: &Options) -> Result<(Coverage, Vec<Warn
     )?;
     let results: Vec<(Option<merge::MappedUnit>, Vec<Warning>)> = inputs
         .par_iter()
-        .map(|input| unit(input, &filter, opts.flavor))
+        .map(|input| {
+            let r = unit(input, &filter, opts.flavor);
+            if let Some(f) = &opts.on_unit_done {
+                f();
+            }
+            r
+        })
         .collect();
     let mut warnings = Vec::new();
     let mut units = Vec::with_capacity(results.len());
