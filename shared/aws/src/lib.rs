@@ -52,14 +52,27 @@ impl AwsError {
     }
 }
 
+/// Crates whose TRACE events dump raw HTTP bodies: an SQS receive carries the device
+/// credentials of a task message, so those events are dropped whatever `RUST_LOG` says.
+const WIRE_TARGETS: [&str; 5] = ["aws_smithy", "aws_sigv4", "hyper", "h2", "reqwest"];
+
 /// Starts JSON logging to stdout, filtered by `RUST_LOG` (default `info`). Credentials never
-/// reach a log: the types that hold them redact themselves and no request body is logged.
+/// reach a log: the types that hold them redact themselves, no request body is logged, and
+/// the wire-level TRACE events of the HTTP stack ([`WIRE_TARGETS`]) are always dropped.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+
+    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let wire = filter_fn(|meta| {
+        *meta.level() != tracing::Level::TRACE
+            || !WIRE_TARGETS.iter().any(|t| meta.target().starts_with(t))
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
-        .try_init();
+        .with_filter(env.and(wire));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }

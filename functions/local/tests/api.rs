@@ -1,0 +1,194 @@
+//! The v1 API contract through `ccaas-local` on the real emulator.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{Emulator, spawn_app, start_body, unique};
+use reqwest::StatusCode;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_task_is_accepted_stored_listed_by_every_filter_and_fails_as_not_implemented() {
+    let emu = Emulator::shared();
+    let app = spawn_app(emu, &[]).await;
+    let user = unique("alice");
+    let host = format!("{}.lab", unique("bigip"));
+    let r = app.post(start_body(&user, &host, "pw"), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let body = r.json();
+    let id = body["id"].as_str().expect("id").to_string();
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["type"], "code-coverage-start");
+    let location = r.headers["location"].to_str().unwrap();
+    assert_eq!(location, format!("{}/v1/tasks/{id}", app.base));
+    assert_eq!(body["selflink"], location);
+
+    let got = app.get(&format!("/v1/tasks/{id}")).await;
+    assert_eq!(got.status, StatusCode::OK);
+    let task = got.json();
+    assert_eq!(task["user"], user.as_str());
+    assert_eq!(task["device"], host.as_str());
+    assert_eq!(task["modules"], serde_json::json!(["tmm", "mcpd"]));
+    assert_eq!(task["name"], "nightly");
+    assert!(task.get("password").is_none());
+
+    for query in [
+        format!("user={user}"),
+        format!("device={host}"),
+        format!("device={host}&type=code-coverage-start"),
+        format!("user={user}&device={host}"),
+    ] {
+        let list = app.get(&format!("/v1/tasks?{query}")).await.json();
+        assert_eq!(list["count"], 1, "{query}: {list}");
+        assert_eq!(list["collection"][0]["id"], id.as_str());
+    }
+    let none = app
+        .get(&format!("/v1/tasks?device={host}&type=code-coverage-end"))
+        .await
+        .json();
+    assert_eq!(none["count"], 0);
+
+    let done = app.wait_terminal(&id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["error"]["code"], "not_implemented");
+    let failed = app
+        .get(&format!("/v1/tasks?status=failed&user={user}"))
+        .await
+        .json();
+    assert_eq!(failed["collection"][0]["id"], id.as_str());
+    let by_status = app.get("/v1/tasks?status=failed&limit=100").await.json();
+    assert!(
+        by_status["collection"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "failed")
+    );
+
+    let log = app.get(&format!("/v1/tasks/{id}/log")).await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert_eq!(log.headers["content-type"], "application/x-ndjson");
+    assert_eq!(log.text, "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_over_250_tasks_loses_and_repeats_nothing() {
+    let emu = Emulator::shared();
+    let app = spawn_app(emu, &[]).await;
+    let user = unique("pager");
+    let mut made = HashSet::new();
+    for i in 0..250 {
+        let r = app
+            .post(start_body(&user, &format!("dev{i}"), "pw"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        made.insert(r.json()["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(made.len(), 250);
+
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut path = format!("/v1/tasks?user={user}&limit=7");
+        if let Some(n) = &next {
+            path.push_str(&format!("&next={n}"));
+        }
+        let page = app.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let page = page.json();
+        let rows = page["collection"].as_array().unwrap();
+        assert!(rows.len() <= 7);
+        assert_eq!(page["count"].as_u64().unwrap() as usize, rows.len());
+        seen.extend(rows.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        pages += 1;
+        match page["next"].as_str() {
+            Some(n) => next = Some(n.to_string()),
+            None => break,
+        }
+        assert!(pages < 100, "paging does not end");
+    }
+    let unique_seen: HashSet<_> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), 250, "no duplicates");
+    assert_eq!(unique_seen, made, "no loss");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cursor_from_another_query_or_a_forged_one_is_a_400() {
+    let emu = Emulator::shared();
+    let app = spawn_app(emu, &[]).await;
+    let user = unique("cursor");
+    for i in 0..3 {
+        app.post(start_body(&user, &format!("c{i}"), "pw"), None)
+            .await;
+    }
+    let page = app
+        .get(&format!("/v1/tasks?user={user}&limit=1"))
+        .await
+        .json();
+    let next = page["next"].as_str().expect("a next cursor").to_string();
+    for path in [
+        format!("/v1/tasks?user=someone-else&next={next}"),
+        format!("/v1/tasks?status=pending&next={next}"),
+        "/v1/tasks?next=7b7d".to_string(),
+        "/v1/tasks?next=not-hex".to_string(),
+    ] {
+        let r = app.get(&path).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text);
+        assert_eq!(r.json()["error"]["field"], "next");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_idempotency_key_returns_the_same_task_and_another_body_is_a_409() {
+    let emu = Emulator::shared();
+    let app = spawn_app(emu, &[]).await;
+    let user = unique("idem");
+    let body = start_body(&user, "idem-host", "pw");
+    let key = unique("key");
+    let first = app.post(body.clone(), Some(&key)).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let id = first.json()["id"].as_str().unwrap().to_string();
+    for _ in 0..4 {
+        let again = app.post(body.clone(), Some(&key)).await;
+        assert_eq!(again.status, StatusCode::ACCEPTED);
+        assert_eq!(again.json()["id"], id.as_str());
+    }
+    let other = app
+        .post(start_body(&user, "other-host", "pw"), Some(&key))
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.text);
+    assert_eq!(other.json()["error"]["code"], "idempotency_conflict");
+    let list = app.get(&format!("/v1/tasks?user={user}")).await.json();
+    assert_eq!(list["count"], 1, "one task for five calls");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_routes_ids_and_methods_get_json_errors() {
+    let emu = Emulator::shared();
+    let app = spawn_app(emu, &[]).await;
+    for (path, status) in [
+        (
+            "/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/v1/tasks/..%2F..%2Fetc%2Fpasswd", StatusCode::NOT_FOUND),
+        (
+            "/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV/log",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/v2/tasks", StatusCode::NOT_FOUND),
+        ("/v1/tasks?limit=1000", StatusCode::BAD_REQUEST),
+        ("/v1/tasks?status=done", StatusCode::BAD_REQUEST),
+        ("/v1/tasks?stauts=failed", StatusCode::BAD_REQUEST),
+        ("/v1/tasks?user=%ff", StatusCode::BAD_REQUEST),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text);
+        assert!(r.json()["error"]["code"].is_string(), "{path}");
+    }
+}

@@ -1,0 +1,114 @@
+//! The emulator stopped mid-run, and a canary password that must appear nowhere.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Emulator, spawn_app, start_body, unique};
+use reqwest::StatusCode;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_emulator_stopped_the_api_says_503_and_the_work_resumes_after() {
+    let emu = Emulator::private();
+    let app = spawn_app(
+        &emu,
+        &[("CCAAS_LEASE_SECS", "2"), ("CCAAS_AWS_TIMEOUT_SECS", "3")],
+    )
+    .await;
+    let user = unique("outage");
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let r = app
+            .post(start_body(&user, &format!("o{i}"), "pw"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        ids.push(r.json()["id"].as_str().unwrap().to_string());
+    }
+
+    // Freeze the emulator while the worker is busy with those tasks.
+    emu.signal("STOP");
+    let r = app.post(start_body(&user, "during", "pw"), None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.json()["error"]["code"], "unavailable");
+    assert!(r.headers.contains_key("retry-after"));
+    let g = app.get(&format!("/v1/tasks/{}", ids[0])).await;
+    assert_eq!(g.status, StatusCode::SERVICE_UNAVAILABLE, "{}", g.text);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    emu.signal("CONT");
+
+    // Every accepted task reaches a terminal state; none is left running.
+    for id in &ids {
+        let t = app.wait_terminal(id, Duration::from_secs(90)).await;
+        assert_eq!(t["error"]["code"], "not_implemented", "{t}");
+    }
+    let after = app.post(start_body(&user, "after", "pw"), None).await;
+    assert_eq!(after.status, StatusCode::ACCEPTED);
+    let id = after.json()["id"].as_str().unwrap().to_string();
+    app.wait_terminal(&id, Duration::from_secs(30)).await;
+    let running = app
+        .get(&format!("/v1/tasks?user={user}&status=running"))
+        .await
+        .json();
+    assert_eq!(running["count"], 0, "{running}");
+    assert!(!app.logs().contains("panicked"), "ccaas-local panicked");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_password_appears_in_no_item_no_response_and_no_trace_log() {
+    let emu = Emulator::private();
+    let app = spawn_app(&emu, &[("RUST_LOG", "trace")]).await;
+    let canary = unique("canary-secret");
+    let user = unique("canary");
+    let mut responses = Vec::new();
+
+    let r = app
+        .post(start_body(&user, "c1", &canary), Some("canary-key"))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    responses.push(r.text);
+    responses.push(
+        app.post(start_body(&user, "c1", &canary), Some("canary-key"))
+            .await
+            .text,
+    );
+    // Bad input carrying the canary: the error must not echo it.
+    let bad = start_body(&user, "c1", &canary).replace("\"port\":22", "\"port\":\"x\"");
+    responses.push(app.post(bad, None).await.text);
+    let bad = start_body(&user, "c1", &canary).replace("\"tmm\"", &format!("\"{canary}\""));
+    responses.push(app.post(bad, None).await.text);
+    let key_body = start_body(&user, "c2", "x").replace(
+        r#""password":"x""#,
+        &format!(r#""private_key":"-----BEGIN OPENSSH PRIVATE KEY-----\n{canary}\n-----END OPENSSH PRIVATE KEY-----\n""#),
+    );
+    let r = app.post(key_body, None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id2 = r.json()["id"].as_str().unwrap().to_string();
+    responses.push(r.text);
+
+    for id in [&id, &id2] {
+        let done = app.wait_terminal(id, Duration::from_secs(30)).await;
+        responses.push(done.to_string());
+        responses.push(app.get(&format!("/v1/tasks/{id}/log")).await.text);
+    }
+    responses.push(app.get(&format!("/v1/tasks?user={user}")).await.text);
+
+    for r in &responses {
+        assert!(!r.contains(&canary), "a response echoes the secret: {r}");
+    }
+    for table in ["CCAAS_TASKS_TABLE", "CCAAS_DEVICES_TABLE"] {
+        let items = emu.dump_table(&emu.var(table)).await;
+        assert!(!items.is_empty() || table == "CCAAS_DEVICES_TABLE");
+        for item in items {
+            assert!(!item.contains(&canary), "{table} holds the secret: {item}");
+        }
+    }
+    let logs = app.logs();
+    assert!(logs.contains("TRACE"), "the log runs at TRACE");
+    let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(&canary)).collect();
+    assert!(
+        leaks.is_empty(),
+        "the TRACE log holds the secret: {:.600}",
+        leaks.join("\n")
+    );
+}
