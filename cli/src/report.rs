@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ccaas_gcov::{Input, Options, SourceReader};
+use ccaas_gcov::{Builder, Input, Options, SolvedUnit, SourceReader};
 use clap::Args;
+use rayon::prelude::*;
 
 /// Arguments of `ccaas report`.
 #[derive(Debug, Args)]
@@ -142,6 +143,50 @@ fn pair(dirs: &[PathBuf], notes: &[PathBuf], data: &[PathBuf]) -> (Vec<Vec<usize
     (groups, orphans)
 }
 
+/// Reads one notes file and its data files and solves the unit. Returns the messages for
+/// files that could not be read.
+fn solve_one(
+    builder: &Builder,
+    notes_path: &Path,
+    data_idx: &[usize],
+    data_paths: &[PathBuf],
+) -> (Option<SolvedUnit>, Vec<String>) {
+    let mut unread = Vec::new();
+    let notes_name = notes_path.display().to_string();
+    let notes = match load(notes_path) {
+        Ok(b) => b,
+        Err(e) => {
+            unread.push(format!("{notes_name}: cannot read ({e}); skipped"));
+            return (None, unread);
+        }
+    };
+    let mut names = Vec::with_capacity(data_idx.len());
+    let mut bytes = Vec::with_capacity(data_idx.len());
+    for &j in data_idx {
+        match load(&data_paths[j]) {
+            Ok(b) => {
+                names.push(data_paths[j].display().to_string());
+                bytes.push(b);
+            }
+            Err(e) => unread.push(format!(
+                "{}: cannot read ({e}); skipped",
+                data_paths[j].display()
+            )),
+        }
+    }
+    let data: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| n.as_str())
+        .zip(bytes.iter().map(|b| &b[..]))
+        .collect();
+    let input = Input {
+        notes_name: &notes_name,
+        notes: &notes,
+        data: &data,
+    };
+    (Some(builder.unit(&input)), unread)
+}
+
 /// Runs the command; returns the process exit code.
 pub fn run(args: ReportArgs) -> i32 {
     match run_inner(&args) {
@@ -209,47 +254,6 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         .map(|o| format!("{}: no matching .gcno found; skipped", o.display()))
         .collect();
 
-    // Load everything (memory maps for large files).
-    let load_all = |paths: &[PathBuf]| -> Vec<Option<Bytes>> {
-        use rayon::prelude::*;
-        paths.par_iter().map(|p| load(p).ok()).collect()
-    };
-    let notes_bytes = load_all(&notes_paths);
-    let data_bytes = load_all(&data_paths);
-    let notes_names: Vec<String> = notes_paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let data_names: Vec<String> = data_paths.iter().map(|p| p.display().to_string()).collect();
-    let mut unreadable = 0usize;
-    let mut data_lists: Vec<Vec<(&str, &[u8])>> = Vec::with_capacity(groups.len());
-    for g in &groups {
-        let mut v = Vec::with_capacity(g.len());
-        for &j in g {
-            match &data_bytes[j] {
-                Some(b) => v.push((data_names[j].as_str(), &b[..])),
-                None => {
-                    unreadable += 1;
-                    warnings.push(format!("{}: cannot read; skipped", data_names[j]));
-                }
-            }
-        }
-        data_lists.push(v);
-    }
-    let mut inputs = Vec::with_capacity(notes_paths.len());
-    for (i, nb) in notes_bytes.iter().enumerate() {
-        match nb {
-            Some(b) => inputs.push(Input {
-                notes_name: &notes_names[i],
-                notes: b,
-                data: &data_lists[i],
-            }),
-            None => {
-                unreadable += 1;
-                warnings.push(format!("{}: cannot read; skipped", notes_names[i]));
-            }
-        }
-    }
     let opts = Options {
         include: args.include.clone(),
         exclude: args.exclude.clone(),
@@ -262,18 +266,13 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         },
         ..Options::default()
     };
-    // Progress: after the first second, a line every second with the units solved so far.
-    let done = Arc::new(AtomicUsize::new(0));
-    let counter = done.clone();
-    let opts = Options {
-        on_unit_done: Some(Arc::new(move || {
-            _ = counter.fetch_add(1, Ordering::Relaxed)
-        })),
-        ..opts
-    };
-    let total = inputs.len();
+    let builder = Builder::new(&opts).map_err(|e| e.to_string())?;
+    // Each worker reads one unit's files, solves it and drops the bytes before the next, so
+    // memory holds the solved units, not every notes file at once.
+    let done = AtomicUsize::new(0);
     let finished = AtomicBool::new(false);
-    let (cov, engine_warnings) = std::thread::scope(|scope| {
+    let total = notes_paths.len();
+    let solved: Vec<(Option<SolvedUnit>, Vec<String>)> = std::thread::scope(|scope| {
         if progress {
             scope.spawn(|| {
                 let start = Instant::now();
@@ -291,11 +290,25 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
                 }
             });
         }
-        let r = ccaas_gcov::build(&inputs, &opts);
+        let r = (0..total)
+            .into_par_iter()
+            .map(|i| {
+                let r = solve_one(&builder, &notes_paths[i], &groups[i], &data_paths);
+                done.fetch_add(1, Ordering::Relaxed);
+                r
+            })
+            .collect();
         finished.store(true, Ordering::Relaxed);
         r
-    })
-    .map_err(|e| e.to_string())?;
+    });
+    let mut units = Vec::with_capacity(solved.len());
+    let mut unreadable = 0usize;
+    for (u, unread) in solved {
+        unreadable += unread.len();
+        warnings.extend(unread);
+        units.extend(u);
+    }
+    let (cov, engine_warnings) = builder.finish(units);
     let bad_inputs = unreadable + engine_warnings.iter().filter(|w| w.error.is_some()).count();
     warnings.extend(engine_warnings.into_iter().map(|w| w.message));
     if progress {
@@ -311,7 +324,7 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
     let create = |name: &str| -> Result<BufWriter<fs::File>, String> {
         let p = args.output.join(name);
         fs::File::create(&p)
-            .map(|f| BufWriter::with_capacity(1 << 20, f))
+            .map(|f| BufWriter::with_capacity(256 << 10, f))
             .map_err(|e| format!("creating {}: {e}", p.display()))
     };
     let now = std::time::SystemTime::now()

@@ -64,7 +64,11 @@ fn common_dir<'a>(paths: impl Iterator<Item = &'a str>) -> String {
                     .zip(dir.bytes())
                     .take_while(|(a, b)| a == b)
                     .count();
-                let cut = cur[..n].rfind('/').map_or(0, |i| i + 1);
+                // Cut after a '/' (ASCII, so always on a character boundary).
+                let cut = cur.as_bytes()[..n]
+                    .iter()
+                    .rposition(|&b| b == b'/')
+                    .map_or(0, |i| i + 1);
                 &cur[..cut]
             }
         });
@@ -197,4 +201,24 @@ fn write_class<W: Write>(w: &mut W, rel: &str, f: &FileCoverage) -> std::io::Res
     }
     writeln!(w, "          </lines>")?;
     writeln!(w, "        </class>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_directory_is_cut_on_separators_even_with_multibyte_names() {
+        let paths = ["/src/шa/x.c", "/src/шb/y.c"];
+        assert_eq!(common_dir(paths.iter().copied()), "/src/");
+        let paths = ["/a/ш/x.c", "/a/щ/y.c"];
+        assert_eq!(common_dir(paths.iter().copied()), "/a/");
+        assert_eq!(common_dir(["x.c", "/y.c"].iter().copied()), "");
+    }
+
+    #[test]
+    fn xml_special_characters_are_escaped() {
+        assert_eq!(escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
+        assert_eq!(escape("plain"), "plain");
+    }
 }

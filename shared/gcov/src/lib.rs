@@ -113,46 +113,84 @@ impl Warning {
 
 /// Reads, solves and merges every input into one coverage model. Inputs are processed in
 /// parallel on the current rayon pool. Bad files become warnings; the rest is still reported.
-/// Fails only on invalid options (a bad glob).
+/// Fails only on invalid options (a bad glob). Same as [`Builder`] with every input at once.
 pub fn build(inputs: &[Input<'_>], opts: &Options) -> Result<(Coverage, Vec<Warning>)> {
-    let filter = filter::PathFilter::new(
-        &opts.include,
-        &opts.exclude,
-        opts.prefix_strip,
-        opts.source_root.as_deref(),
-    )?;
-    let results: Vec<(Option<merge::MappedUnit>, Vec<Warning>)> = inputs
-        .par_iter()
-        .map(|input| {
-            let r = unit(input, &filter, opts.flavor);
-            if let Some(f) = &opts.on_unit_done {
-                f();
-            }
-            r
+    let b = Builder::new(opts)?;
+    let units: Vec<SolvedUnit> = inputs.par_iter().map(|input| b.unit(input)).collect();
+    Ok(b.finish(units))
+}
+
+/// The two halves of [`build`], for callers that want to hold only one unit's bytes at a time:
+/// call [`Builder::unit`] for each input (from any thread, in any order), drop the bytes, then
+/// [`Builder::finish`] with the results.
+pub struct Builder {
+    filter: filter::PathFilter,
+    opts: Options,
+}
+
+/// One solved translation unit (or the warnings that explain why it could not be).
+#[derive(Debug)]
+pub struct SolvedUnit {
+    unit: Option<merge::MappedUnit>,
+    warnings: Vec<Warning>,
+}
+
+impl SolvedUnit {
+    /// The problems found in this unit's files.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+}
+
+impl Builder {
+    /// Compiles the options (fails on a bad glob).
+    pub fn new(opts: &Options) -> Result<Builder> {
+        let filter = filter::PathFilter::new(
+            &opts.include,
+            &opts.exclude,
+            opts.prefix_strip,
+            opts.source_root.as_deref(),
+        )?;
+        Ok(Builder {
+            filter,
+            opts: opts.clone(),
         })
-        .collect();
-    let mut warnings = Vec::new();
-    let mut units = Vec::with_capacity(results.len());
-    for (u, w) in results {
-        warnings.extend(w);
-        units.extend(u);
     }
-    let (mut cov, notes) = merge::merge(&units);
-    drop(units);
-    for n in notes {
-        warnings.push(Warning {
-            input: n.path.clone(),
-            message: format!(
-                "{}: {} lines have a negative summed count (corrupt or racy counters); reported as 0",
-                n.path, n.negative_lines
-            ),
-            error: None,
-        });
+
+    /// Parses, checks and solves one unit; it keeps nothing of the input bytes.
+    pub fn unit(&self, input: &Input<'_>) -> SolvedUnit {
+        let (unit, warnings) = unit(input, &self.filter, self.opts.flavor);
+        if let Some(f) = &self.opts.on_unit_done {
+            f();
+        }
+        SolvedUnit { unit, warnings }
     }
-    if let Some(reader) = &opts.source_reader {
-        apply_markers(&mut cov, reader.as_ref());
+
+    /// Merges the solved units into the model and applies the exclusion markers.
+    pub fn finish(&self, solved: Vec<SolvedUnit>) -> (Coverage, Vec<Warning>) {
+        let mut warnings = Vec::new();
+        let mut units = Vec::with_capacity(solved.len());
+        for s in solved {
+            warnings.extend(s.warnings);
+            units.extend(s.unit);
+        }
+        let (mut cov, notes) = merge::merge(&units);
+        drop(units);
+        for n in notes {
+            warnings.push(Warning {
+                input: n.path.clone(),
+                message: format!(
+                    "{}: {} lines have a negative summed count (corrupt or racy counters); reported as 0",
+                    n.path, n.negative_lines
+                ),
+                error: None,
+            });
+        }
+        if let Some(reader) = &self.opts.source_reader {
+            apply_markers(&mut cov, reader.as_ref());
+        }
+        (cov, warnings)
     }
-    Ok((cov, warnings))
 }
 
 /// Parses and solves one unit, mapping its paths.
@@ -224,8 +262,8 @@ fn unit(
         error: None,
     }));
     let cwd = notes.cwd.as_deref();
-    let paths = unit
-        .sources
+    let mut unit = unit;
+    let paths = std::mem::take(&mut unit.sources)
         .iter()
         .map(|s| {
             let p = filter.map(s, cwd);

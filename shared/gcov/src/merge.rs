@@ -119,7 +119,7 @@ fn merge_file(units: &[MappedUnit], parts: &[Part]) -> (FileCoverage, u32) {
             let l = &u.lines[li as usize];
             count = count.wrapping_add(l.count);
             unexec |= l.unexecuted_block;
-            let br = &u.branches[l.br_start as usize..(l.br_start + l.br_len) as usize];
+            let br = &u.branches[l.br_start as usize..(l.br_start + u32::from(l.br_len)) as usize];
             for (j, &c) in br.iter().enumerate() {
                 if j < wide.len() {
                     wide[j] = wide[j].wrapping_add(c);

@@ -35,7 +35,7 @@ pub struct UnitLine {
     /// First branch in [`UnitCoverage::branches`].
     pub br_start: u32,
     /// Number of branches.
-    pub br_len: u32,
+    pub br_len: u16,
     /// Some non-exceptional block on the line never ran.
     pub unexecuted_block: bool,
 }
@@ -346,19 +346,28 @@ pub fn solve(
                     .copy_within(br_from + overlap.., prev_start + prev_len);
                 out.branches
                     .truncate(prev_start + prev_len + (n_new - overlap));
-                prev.br_len = (out.branches.len() - prev_start) as u32;
+                prev.br_len = branch_len(out.branches.len() - prev_start, notes_name, line)?;
             }
             _ => out.lines.push(UnitLine {
                 source,
                 line,
                 count,
                 br_start: br_from as u32,
-                br_len: n_br as u32,
+                br_len: branch_len(n_br, notes_name, line)?,
                 unexecuted_block: unexecuted,
             }),
         }
     }
     Ok(out)
+}
+
+/// A line's branch count, refused beyond what the model stores per line.
+fn branch_len(n: usize, notes_name: &str, line: u32) -> Result<u16> {
+    u16::try_from(n).map_err(|_| Error::Corrupt {
+        file: notes_name.to_string(),
+        offset: 0,
+        what: format!("{n} branches on line {line}"),
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
