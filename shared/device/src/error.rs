@@ -109,6 +109,13 @@ pub enum DeviceError {
         /// What is wrong (no secret in it).
         detail: String,
     },
+    /// The device and the driver share no key-exchange, host-key, cipher or MAC algorithm
+    /// (an old device may need `SshDevice::with_legacy_algorithms`).
+    #[error("no common SSH algorithm: {detail}")]
+    NoCommonAlgorithm {
+        /// Which kind, and both lists.
+        detail: String,
+    },
     /// The caller's archive sink failed to take the bytes.
     #[error("archive sink failed")]
     Sink(#[source] std::io::Error),
@@ -148,6 +155,7 @@ impl DeviceError {
             DeviceError::CommandFailed { .. } => "command_failed",
             DeviceError::Protocol { .. } => "protocol",
             DeviceError::Config { .. } => "config",
+            DeviceError::NoCommonAlgorithm { .. } => "no_common_algorithm",
             DeviceError::Sink(_) => "sink",
             DeviceError::Ssh(_) => "ssh",
         }
@@ -176,6 +184,9 @@ impl From<russh::Error> for DeviceError {
             | E::Elapsed(_) => DeviceError::Reset {
                 detail: e.to_string(),
                 source: Some(e),
+            },
+            E::NoCommonAlgo { .. } => DeviceError::NoCommonAlgorithm {
+                detail: e.to_string(),
             },
             other => DeviceError::Ssh(other),
         }

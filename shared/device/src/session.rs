@@ -218,6 +218,7 @@ pub struct SshDevice<P> {
     pins: P,
     timeouts: Timeouts,
     limits: Limits,
+    legacy: bool,
     log: Arc<Mutex<Vec<CommandRecord>>>,
 }
 
@@ -239,6 +240,7 @@ impl<P: HostKeyPins> SshDevice<P> {
             pins,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            legacy: false,
             log: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -252,6 +254,14 @@ impl<P: HostKeyPins> SshDevice<P> {
     /// Replaces the limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Also offers the SHA-1 key exchanges (`diffie-hellman-group14-sha1`, `-group-exchange-sha1`,
+    /// `-group1-sha1`) and `hmac-sha1` MACs, for old devices that have nothing better. Off by
+    /// default; set it per device, only where needed.
+    pub fn with_legacy_algorithms(mut self, legacy: bool) -> Self {
+        self.legacy = legacy;
         self
     }
 
@@ -272,6 +282,7 @@ impl<P: HostKeyPins> SshDevice<P> {
             &self.pins,
             &self.timeouts,
             &self.limits,
+            self.legacy,
             self.log.clone(),
         )
         .await

@@ -99,6 +99,7 @@ impl Conn {
         pins: &P,
         timeouts: &Timeouts,
         limits: &Limits,
+        legacy: bool,
         log: Arc<Mutex<Vec<CommandRecord>>>,
     ) -> Result<Conn, DeviceError> {
         let expected = match &target.host_key_sha256 {
@@ -142,6 +143,11 @@ impl Conn {
             keepalive_interval: Some(timeouts.keepalive),
             keepalive_max: 3,
             nodelay: true,
+            preferred: if legacy {
+                legacy_preferred()
+            } else {
+                russh::Preferred::DEFAULT
+            },
             ..Default::default()
         });
         let seen = Arc::new(Mutex::new(None));
@@ -466,6 +472,30 @@ impl Conn {
             self.handle.disconnect(Disconnect::ByApplication, "", "en"),
         )
         .await;
+    }
+}
+
+/// russh's defaults plus the SHA-1 key exchanges and MACs that old devices still need. Only
+/// used for devices flagged as legacy.
+fn legacy_preferred() -> russh::Preferred {
+    use russh::{kex, mac};
+    let mut kexes: Vec<kex::Name> = russh::Preferred::DEFAULT.kex.to_vec();
+    let at = kexes
+        .iter()
+        .position(|k| *k == kex::EXTENSION_SUPPORT_AS_CLIENT)
+        .unwrap_or(kexes.len());
+    for (i, k) in [kex::DH_G14_SHA1, kex::DH_GEX_SHA1, kex::DH_G1_SHA1]
+        .into_iter()
+        .enumerate()
+    {
+        kexes.insert(at + i, k);
+    }
+    let mut macs: Vec<mac::Name> = russh::Preferred::DEFAULT.mac.to_vec();
+    macs.extend([mac::HMAC_SHA1_ETM, mac::HMAC_SHA1]);
+    russh::Preferred {
+        kex: kexes.into(),
+        mac: macs.into(),
+        ..russh::Preferred::DEFAULT
     }
 }
 

@@ -158,3 +158,20 @@ impl Drop for SimRoot {
             .output();
     }
 }
+
+#[tokio::test]
+async fn a_legacy_only_device_needs_the_per_device_legacy_flag() {
+    let sim = Sim::up(&["--legacy-kex"]);
+    let e = device(&sim, sim.password_target(), Arc::default())
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "no_common_algorithm", "{e}");
+    assert!(!e.is_retryable());
+    device(&sim, sim.password_target(), Arc::default())
+        .with_legacy_algorithms(true)
+        .check()
+        .await
+        .unwrap();
+    assert!(sim.sshd_logged("Accepted keyboard-interactive/pam"));
+}

@@ -33,8 +33,12 @@ async fn the_password_appears_nowhere_in_trace_logs_errors_or_the_command_log() 
         .unwrap();
 
     let sim = Sim::up(&[]);
-    let d = SshDevice::new(sim.password_target(), sim.profile(), Arc::new(MemoryPins::new()))
-        .with_timeouts(quick_timeouts());
+    let d = SshDevice::new(
+        sim.password_target(),
+        sim.profile(),
+        Arc::new(MemoryPins::new()),
+    )
+    .with_timeouts(quick_timeouts());
     let s = d.start(&["tmm".to_string()]).await.unwrap();
     sim.poke("tmm", "add 1 1");
     let facts = d.end(&s, Flush::Signal, &mut Vec::new()).await.unwrap();
@@ -50,8 +54,14 @@ async fn the_password_appears_nowhere_in_trace_logs_errors_or_the_command_log() 
     let err = bad.identify().await.unwrap_err();
 
     let logs = String::from_utf8_lossy(&cap.0.lock().unwrap()).into_owned();
-    assert!(logs.contains("userauth_success"), "russh's own log records were not captured");
-    assert!(logs.contains("device command"), "our records were not captured");
+    assert!(
+        logs.contains("userauth_success"),
+        "russh's own log records were not captured"
+    );
+    assert!(
+        logs.contains("device command"),
+        "our records were not captured"
+    );
     let everything = format!(
         "{logs}\n{}\n{}\n{err}\n{err:?}\n{:?}\n{:?}",
         serde_json::to_string(&d.take_log()).unwrap(),
