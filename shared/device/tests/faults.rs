@@ -42,6 +42,27 @@ async fn a_silent_server_fails_retryably_within_the_handshake_timeout_plus_a_sec
 }
 
 #[tokio::test]
+async fn a_silent_auth_on_the_real_sshd_fails_retryably_within_the_auth_timeout_plus_a_second() {
+    let sim = Sim::up(&[]);
+    let proxy = Proxy::start(sim.port, Fault::SilentAfterKex);
+    let d = via(&sim, &proxy);
+    let e = d.identify().await.unwrap_err();
+    let since_kex = proxy
+        .fault_at
+        .lock()
+        .unwrap()
+        .expect("the key exchange went through")
+        .elapsed();
+    assert_eq!(e.code(), "timeout", "{e}");
+    assert!(e.to_string().contains("auth"), "{e}");
+    assert!(e.is_retryable());
+    assert!(
+        since_kex < timeouts().auth + Duration::from_secs(1),
+        "{since_kex:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_connection_is_unreachable_and_retryable() {
     let port = common::free_port();
     let sim = Sim::up(&[]);

@@ -210,6 +210,9 @@ pub enum Fault {
     StallAfter(u64),
     /// Forward, then close both sides after this many server-to-client bytes.
     ResetAfter(u64),
+    /// Forward the key exchange (up to and including the server's NEWKEYS, parsed from the
+    /// clear-text packets), then nothing more from the server: a silent auth.
+    SilentAfterKex,
 }
 
 /// A TCP proxy on 127.0.0.1 in front of `127.0.0.1:upstream`, one fault for every connection.
@@ -269,6 +272,48 @@ impl Drop for Proxy {
     }
 }
 
+/// Copies the server's version line and clear-text packets to the client until (and including)
+/// SSH_MSG_NEWKEYS (21). Returns the bytes copied.
+fn kex_prefix_len(from: &mut TcpStream, to: &mut TcpStream) -> u64 {
+    use std::io::Read;
+    let mut total = 0u64;
+    let mut line = Vec::new();
+    // Version exchange: lines until one starts with "SSH-".
+    loop {
+        let mut b = [0u8; 1];
+        if from.read_exact(&mut b).is_err() {
+            return total;
+        }
+        line.push(b[0]);
+        if b[0] == b'\n' {
+            to.write_all(&line).unwrap();
+            total += line.len() as u64;
+            let done = line.starts_with(b"SSH-");
+            line.clear();
+            if done {
+                break;
+            }
+        }
+    }
+    loop {
+        let mut len = [0u8; 4];
+        if from.read_exact(&mut len).is_err() {
+            return total;
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        let mut body = vec![0u8; n];
+        if from.read_exact(&mut body).is_err() {
+            return total;
+        }
+        to.write_all(&len).unwrap();
+        to.write_all(&body).unwrap();
+        total += 4 + n as u64;
+        if body.get(1) == Some(&21) {
+            return total;
+        }
+    }
+}
+
 fn serve(
     client: TcpStream,
     upstream: u16,
@@ -302,6 +347,19 @@ fn serve(
         let _ = s_write.shutdown(std::net::Shutdown::Write);
     });
     let (mut s_read, mut c_write) = (server, client);
+    if let Fault::SilentAfterKex = fault {
+        let n = kex_prefix_len(&mut s_read, &mut c_write);
+        down.fetch_add(n, Ordering::SeqCst);
+        *fault_at.lock().unwrap() = Some(Instant::now());
+        // Say nothing more; drain the server until the client goes away.
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = s_read.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        return;
+    }
     let mut sent: u64 = 0;
     let mut buf = [0u8; 16384];
     loop {
