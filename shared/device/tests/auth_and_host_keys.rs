@@ -87,6 +87,8 @@ async fn a_host_key_mismatch_aborts_before_any_auth_and_is_permanent() {
     assert_eq!(e.code(), "host_key_mismatch", "{e}");
     assert!(!e.is_retryable());
     assert!(e.to_string().contains(&sim.host_key_sha256));
+    // Wait for sshd to log the end of that connection, then look for any auth attempt.
+    assert!(sim.sshd_logged("[preauth]"), "{}", sim.sshd_log());
     let log = sim.sshd_log();
     assert!(
         !log.contains("keyboard-interactive")
