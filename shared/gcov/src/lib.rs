@@ -5,7 +5,7 @@
 //! notes + data bytes in, a [`Coverage`] model and a list of [`Warning`]s out. Writers for the
 //! lcov tracefile, Cobertura XML, a JSON summary and an SVG badge take the model.
 //!
-//! Modules: [`format`] (encoding), [`gcno`] and [`gcda`] (readers), [`solve`] (gcov's count
+//! Modules: [`format`](mod@format) (encoding), [`gcno`] and [`gcda`] (readers), [`solve`] (gcov's count
 //! reconstruction per translation unit), [`merge`] (sums across units), [`filter`] (paths, globs,
 //! markers), [`model`] (the public model), and the writers [`lcov`], [`cobertura`], [`summary`],
 //! [`badge`].
