@@ -54,7 +54,7 @@ where
             let query = req.uri().query().unwrap_or("").to_owned();
             let params = match parse_query(&query) {
                 Ok(p) => p,
-                Err(resp) => return resp,
+                Err(e) => return error_response(&e),
             };
             let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
             reply(api.list(pairs).await, StatusCode::OK)
@@ -229,26 +229,19 @@ pub fn error_response(e: &Error) -> Response<Body> {
 }
 
 /// Splits and percent-decodes a query string. Bad encoding is a 400 naming the parameter.
-fn parse_query(q: &str) -> Result<Vec<(String, String)>, Response<Body>> {
+fn parse_query(q: &str) -> Result<Vec<(String, String)>, Error> {
+    let bad = |field: String| {
+        Error::Invalid(ccaas_domain::FieldError {
+            code: "invalid_field",
+            field,
+            message: "bad percent-encoding".into(),
+        })
+    };
     let mut out = Vec::new();
     for part in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        let key = percent_decode(k).ok_or_else(|| {
-            json_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                None,
-                "bad percent-encoding",
-            )
-        })?;
-        let value = percent_decode(v).ok_or_else(|| {
-            json_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_field",
-                Some(&truncate(&key, 64)),
-                "bad percent-encoding",
-            )
-        })?;
+        let key = percent_decode(k).ok_or_else(|| bad(String::new()))?;
+        let value = percent_decode(v).ok_or_else(|| bad(truncate(&key, 64)))?;
         out.push((key, value));
     }
     Ok(out)
