@@ -126,10 +126,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore> Api<S, Q, L> {
 
     /// Best effort: a task whose message could not be sent is marked failed.
     async fn fail_orphan(&self, task: &Task) {
-        let mut next = task.clone();
-        next.status = Status::Failed;
-        next.version += 1;
-        next.updated = rfc3339(now_ms());
+        let mut next = task.advance(Status::Failed, now_ms());
         next.error = Some(ccaas_domain::TaskError {
             code: "enqueue_failed".into(),
             message: "the task queue was unavailable; submit again".into(),

@@ -1,6 +1,6 @@
 //! The task worker: takes one queue message through the task's life under a lease.
 
-use ccaas_domain::{Status, Task, TaskError, TaskId, TaskMessage, rfc3339};
+use ccaas_domain::{Status, Task, TaskError, TaskId, TaskMessage};
 use tracing::{info, warn};
 
 use crate::ports::{RunError, TaskRunner, TaskStore};
@@ -112,10 +112,9 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
             }
             Err(e) => {
                 // Release the lease so the redelivery can take the task over at once.
-                let mut next = running.clone();
-                next.version += 1;
-                next.lease_until = Some(now_ms() / 1000);
-                next.updated = rfc3339(now_ms());
+                let now = now_ms();
+                let mut next = running.advance(Status::Running, now);
+                next.lease_until = Some(now / 1000);
                 if let Err(we) = self
                     .store
                     .write_status(&next, (Status::Running, running.version))
@@ -145,11 +144,8 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
             }
             Status::Pending => {}
         }
-        let mut next = task.clone();
-        next.status = Status::Running;
-        next.version += 1;
+        let mut next = task.advance(Status::Running, now);
         next.lease_until = Some(now_s + self.config.lease_secs);
-        next.updated = rfc3339(now);
         match self
             .store
             .write_status(&next, (task.status, task.version))
@@ -168,17 +164,16 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
         running: &Task,
         outcome: Result<serde_json::Value, RunError>,
     ) -> Disposition {
-        let mut next = running.clone();
-        next.version += 1;
+        let mut next = match &outcome {
+            Ok(_) => running.advance(Status::Succeeded, now_ms()),
+            Err(_) => running.advance(Status::Failed, now_ms()),
+        };
         next.lease_until = None;
-        next.updated = rfc3339(now_ms());
         match outcome {
             Ok(result) => {
-                next.status = Status::Succeeded;
                 next.result = Some(result);
             }
             Err(e) => {
-                next.status = Status::Failed;
                 next.error = Some(TaskError {
                     code: e.code,
                     message: e.message,
@@ -208,11 +203,8 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
             && let Ok(Some(task)) = self.store.get(&id).await
             && !task.status.is_terminal()
         {
-            let mut next = task.clone();
-            next.status = Status::Failed;
-            next.version += 1;
+            let mut next = task.advance(Status::Failed, now_ms());
             next.lease_until = None;
-            next.updated = rfc3339(now_ms());
             next.error = Some(TaskError {
                 code: "bad_message".into(),
                 message: "the task's queue message could not be read".into(),

@@ -44,6 +44,17 @@ async fn one_task(store: &MemoryStore) -> String {
     serde_json::to_string(&api.queue.sent()[0].0).unwrap()
 }
 
+/// Moves the only task to running with a lease until `until` (Unix seconds).
+async fn hold_lease(store: &MemoryStore, until: u64) {
+    let t = store.all()[0].clone();
+    let mut next = t.advance(Status::Running, ccaas_app::now_ms());
+    next.lease_until = Some(until);
+    store
+        .write_status(&next, (t.status, t.version))
+        .await
+        .unwrap();
+}
+
 fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, R> {
     Worker {
         store: store.clone(),
@@ -92,12 +103,7 @@ async fn a_delivery_while_the_lease_is_held_is_retried_without_running() {
     let store = MemoryStore::default();
     let msg = one_task(&store).await;
     // Take the lease as a crashed worker would have left it.
-    let mut t = store.all()[0].clone();
-    let expected = (t.status, t.version);
-    t.status = Status::Running;
-    t.version += 1;
-    t.lease_until = Some(ccaas_app::now_ms() / 1000 + 600);
-    store.write_status(&t, expected).await.unwrap();
+    hold_lease(&store, ccaas_app::now_ms() / 1000 + 600).await;
 
     let calls = Arc::new(AtomicUsize::new(0));
     let w = worker(
@@ -119,12 +125,7 @@ async fn a_delivery_while_the_lease_is_held_is_retried_without_running() {
 async fn an_expired_lease_is_taken_over() {
     let store = MemoryStore::default();
     let msg = one_task(&store).await;
-    let mut t = store.all()[0].clone();
-    let expected = (t.status, t.version);
-    t.status = Status::Running;
-    t.version += 1;
-    t.lease_until = Some(ccaas_app::now_ms() / 1000 - 1);
-    store.write_status(&t, expected).await.unwrap();
+    hold_lease(&store, ccaas_app::now_ms() / 1000 - 1).await;
 
     let calls = Arc::new(AtomicUsize::new(0));
     let w = worker(

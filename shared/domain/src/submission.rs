@@ -320,12 +320,7 @@ fn parse_device(data: &Map<String, Value>) -> Result<DeviceAccess, FieldError> {
     };
     let username = opt_string(dev, "username", "data.device.username")?
         .ok_or_else(|| FieldError::missing("data.device.username"))?;
-    if username.is_empty()
-        || username.len() > 64
-        || !username
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'@'))
-    {
+    if !is_account_name(&username) {
         return Err(FieldError::invalid(
             "data.device.username",
             "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-', '@'",
@@ -490,14 +485,17 @@ fn secret(
     }
 }
 
+/// Whether `s` is 1 to 64 characters of `A-Za-z0-9._@-` (task owners and device logins).
+fn is_account_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'@'))
+}
+
 /// A user name: 1 to 64 characters of `A-Za-z0-9._@-`.
 pub fn check_user(u: &str) -> Result<(), FieldError> {
-    if u.is_empty()
-        || u.len() > 64
-        || !u
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'@'))
-    {
+    if !is_account_name(u) {
         return Err(FieldError::invalid(
             "user",
             "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-', '@'",

@@ -177,6 +177,19 @@ pub struct Task {
     pub error: Option<TaskError>,
 }
 
+impl Task {
+    /// The task as the next status write leaves it: `to`, the version bumped by one and the
+    /// update time set. The caller sets lease, result and error, and writes it conditioned on
+    /// this task's (status, version).
+    pub fn advance(&self, to: Status, now_ms: u64) -> Task {
+        let mut next = self.clone();
+        next.status = to;
+        next.version = self.version + 1;
+        next.updated = rfc3339(now_ms);
+        next
+    }
+}
+
 /// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision
 /// (`2026-11-29T10:59:08.123Z`), without a date library.
 pub fn rfc3339(unix_ms: u64) -> String {
