@@ -1,6 +1,7 @@
 //! The `ccaas` command line: offline reports and task calls against the API.
 
 mod report;
+mod task;
 
 use clap::{Parser, Subcommand};
 
@@ -16,12 +17,15 @@ struct Cli {
 enum Command {
     /// Build coverage reports from the .gcno/.gcda files under build directories.
     Report(report::ReportArgs),
+    /// Start and end coverage sessions and follow tasks through the ccaas API.
+    Task(task::TaskArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Report(args) => report::run(args),
+        Command::Task(args) => task::run(args),
     };
     std::process::exit(code);
 }

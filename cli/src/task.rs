@@ -1,0 +1,447 @@
+//! `ccaas task ...`: start and end coverage sessions, and follow tasks, over the HTTP API.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+/// Where the API is, and how to print.
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// Base URL of the ccaas API.
+    #[arg(
+        long,
+        env = "CCAAS_API",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    api: String,
+    /// Print the API's JSON instead of a human summary.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: TaskCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// Reset the daemons' counters and open a coverage session.
+    Start(SessionArgs),
+    /// Collect the counters, publish the report and close the session.
+    End(EndArgs),
+    /// Show one task.
+    Get {
+        /// Task id.
+        id: String,
+    },
+    /// List tasks, newest first.
+    List(ListArgs),
+    /// Print a task's SSH command log (JSON lines).
+    Log {
+        /// Task id.
+        id: String,
+    },
+    /// Wait until a task finishes; exit 0 if it succeeded, 1 if it failed.
+    Wait {
+        /// Task id.
+        id: String,
+        /// Give up after this many seconds (exit 3).
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SessionArgs {
+    /// Device host name or IP.
+    #[arg(long)]
+    host: String,
+    /// Device SSH port.
+    #[arg(long, default_value_t = 22)]
+    port: u16,
+    /// Device login user.
+    #[arg(long, default_value = "root")]
+    user: String,
+    /// File holding the device password (or set CCAAS_DEVICE_PASSWORD).
+    #[arg(long, conflicts_with = "key_file")]
+    password_file: Option<PathBuf>,
+    /// File holding an OpenSSH private key for the device.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Pin the device's host key (`SHA256:...`); without it the first key seen is pinned.
+    #[arg(long)]
+    host_key: Option<String>,
+    /// Daemons, comma-separated (for example tmm,mcpd).
+    #[arg(long, value_delimiter = ',', required = true)]
+    modules: Vec<String>,
+    /// Queue priority.
+    #[arg(long, value_enum, default_value_t = Priority::Normal)]
+    priority: Priority,
+    /// A label for the task.
+    #[arg(long)]
+    name: Option<String>,
+    /// The task's owner (used when the API runs without auth).
+    #[arg(long, env = "USER")]
+    owner: Option<String>,
+    /// Make retries of this call safe: the same key and body return the same task.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Wait for the task to finish, showing progress.
+    #[arg(long)]
+    wait: bool,
+}
+
+#[derive(Debug, Args)]
+struct EndArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The start task's id (default: the device's open session).
+    #[arg(long = "session")]
+    session_id: Option<String>,
+    /// How to flush counters.
+    #[arg(long, value_enum, default_value_t = Flush::Signal)]
+    flush: Flush,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long = "type")]
+    task_type: Option<String>,
+    #[arg(long)]
+    device: Option<String>,
+    /// Rows per page (1-100).
+    #[arg(long, default_value_t = 25)]
+    limit: u32,
+    /// Follow the cursor and print every page.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Priority {
+    High,
+    Normal,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Flush {
+    Signal,
+    Restart,
+}
+
+/// Runs a task subcommand and returns the process exit code.
+pub fn run(args: TaskArgs) -> i32 {
+    let client = match reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return fail(&format!("cannot build an HTTP client: {e}")),
+    };
+    let api = Api {
+        base: args.api.trim_end_matches('/').to_owned(),
+        client,
+        json: args.json,
+    };
+    let result = match args.command {
+        TaskCommand::Start(s) => submit(&api, "code-coverage-start", &s, None, None),
+        TaskCommand::End(e) => submit(
+            &api,
+            "code-coverage-end",
+            &e.session,
+            e.session_id.as_deref(),
+            Some(e.flush),
+        ),
+        TaskCommand::Get { id } => api
+            .get(&format!("/v1/tasks/{}", path_segment(&id)))
+            .map(|t| {
+                api.print_task(&t);
+                0
+            }),
+        TaskCommand::List(l) => list(&api, &l),
+        TaskCommand::Log { id } => api
+            .get_text(&format!("/v1/tasks/{}/log", path_segment(&id)))
+            .map(|t| {
+                print!("{t}");
+                0
+            }),
+        TaskCommand::Wait { id, timeout } => wait(&api, &id, Duration::from_secs(timeout)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(msg) => fail(&msg),
+    }
+}
+
+fn fail(msg: &str) -> i32 {
+    eprintln!("ccaas: {msg}");
+    2
+}
+
+/// Task ids are ASCII; anything else is sent percent-encoded so it cannot change the path.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+struct Api {
+    base: String,
+    client: reqwest::blocking::Client,
+    json: bool,
+}
+
+impl Api {
+    fn get(&self, path: &str) -> Result<Value, String> {
+        let text = self.get_text(path)?;
+        serde_json::from_str(&text).map_err(|e| format!("the API answered with non-JSON: {e}"))
+    }
+
+    fn get_text(&self, path: &str) -> Result<String, String> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .map_err(|e| format!("cannot reach {}: {e}", self.base))?;
+        answer(r)
+    }
+
+    fn print_task(&self, t: &Value) {
+        if self.json {
+            println!("{t}");
+            return;
+        }
+        let s = |k: &str| t[k].as_str().unwrap_or("-").to_owned();
+        println!(
+            "{}  {}  {}  {}",
+            s("id"),
+            s("status"),
+            s("type"),
+            s("device")
+        );
+        if let Some(link) = t["result"]["link"].as_str() {
+            println!("report: {link}");
+        }
+        if let Some(lines) = t["result"]["summary"]["lines"].as_object() {
+            println!(
+                "lines: {}/{} ({}%)",
+                lines.get("covered").unwrap_or(&Value::Null),
+                lines.get("total").unwrap_or(&Value::Null),
+                lines.get("percent").unwrap_or(&Value::Null)
+            );
+        }
+        if let Some(w) = t["result"]["warnings"].as_array() {
+            for w in w {
+                println!(
+                    "warning: {}",
+                    w.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| w.to_string())
+                );
+            }
+        }
+        if t["error"].is_object() {
+            println!(
+                "error: {}: {}",
+                s_of(&t["error"]["code"]),
+                s_of(&t["error"]["message"])
+            );
+        }
+    }
+}
+
+fn s_of(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| v.to_string())
+}
+
+/// Turns a response into its body, or an error naming the API's error code and field.
+fn answer(r: reqwest::blocking::Response) -> Result<String, String> {
+    let status = r.status();
+    let text = r.text().map_err(|e| format!("reading the answer: {e}"))?;
+    if status.is_success() {
+        return Ok(text);
+    }
+    let detail = serde_json::from_str::<Value>(&text)
+        .ok()
+        .map(|v| {
+            let e = &v["error"];
+            match e["field"].as_str() {
+                Some(f) => format!("{} ({f}): {}", s_of(&e["code"]), s_of(&e["message"])),
+                None => format!("{}: {}", s_of(&e["code"]), s_of(&e["message"])),
+            }
+        })
+        .unwrap_or(text);
+    Err(format!("HTTP {}: {detail}", status.as_u16()))
+}
+
+fn read_secret(s: &SessionArgs) -> Result<(&'static str, String), String> {
+    let from_file = |p: &PathBuf| {
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    if let Some(p) = &s.key_file {
+        return Ok(("private_key", from_file(p)?));
+    }
+    if let Some(p) = &s.password_file {
+        return Ok((
+            "password",
+            from_file(p)?.trim_end_matches(['\r', '\n']).to_owned(),
+        ));
+    }
+    match std::env::var("CCAAS_DEVICE_PASSWORD") {
+        Ok(p) if !p.is_empty() => Ok(("password", p)),
+        _ => Err("give --password-file, --key-file, or set CCAAS_DEVICE_PASSWORD".into()),
+    }
+}
+
+fn submit(
+    api: &Api,
+    task_type: &str,
+    s: &SessionArgs,
+    session: Option<&str>,
+    flush: Option<Flush>,
+) -> Result<i32, String> {
+    let (secret_field, secret) = read_secret(s)?;
+    let mut device = json!({"host": s.host, "port": s.port, "username": s.user});
+    device[secret_field] = json!(secret);
+    if let Some(k) = &s.host_key {
+        device["host_key_sha256"] = json!(k);
+    }
+    let mut data = json!({"device": device, "modules": s.modules});
+    if let Some(id) = session {
+        data["session"] = json!(id);
+    }
+    if let Some(f) = flush {
+        data["flush"] = json!(match f {
+            Flush::Signal => "signal",
+            Flush::Restart => "restart",
+        });
+    }
+    let mut body = json!({
+        "type": task_type,
+        "priority": match s.priority { Priority::High => "high", Priority::Normal => "normal" },
+        "data": data,
+    });
+    if let Some(n) = &s.name {
+        body["name"] = json!(n);
+    }
+    if let Some(o) = &s.owner {
+        body["user"] = json!(o);
+    }
+    let mut req = api
+        .client
+        .post(format!("{}/v1/tasks", api.base))
+        .json(&body);
+    if let Some(k) = &s.idempotency_key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let r = req
+        .send()
+        .map_err(|e| format!("cannot reach {}: {e}", api.base))?;
+    let accepted: Value = serde_json::from_str(&answer(r)?)
+        .map_err(|e| format!("the API answered with non-JSON: {e}"))?;
+    let id = accepted["id"].as_str().unwrap_or_default().to_owned();
+    if !s.wait {
+        if api.json {
+            println!("{accepted}");
+        } else {
+            println!(
+                "{id}  {}  {}",
+                s_of(&accepted["status"]),
+                s_of(&accepted["selflink"])
+            );
+        }
+        return Ok(0);
+    }
+    wait(api, &id, Duration::from_secs(6 * 3600))
+}
+
+fn wait(api: &Api, id: &str, timeout: Duration) -> Result<i32, String> {
+    let started = Instant::now();
+    let mut last = String::new();
+    loop {
+        let t = api.get(&format!("/v1/tasks/{}", path_segment(id)))?;
+        let status = s_of(&t["status"]);
+        if status != last {
+            eprintln!("[{:>5}s] {id}: {status}", started.elapsed().as_secs());
+            last = status.clone();
+        } else {
+            eprint!(".");
+            let _ = std::io::stderr().flush();
+        }
+        match status.as_str() {
+            "succeeded" => {
+                api.print_task(&t);
+                return Ok(0);
+            }
+            "failed" => {
+                api.print_task(&t);
+                return Ok(1);
+            }
+            _ => {}
+        }
+        if started.elapsed() > timeout {
+            eprintln!();
+            return Ok(3);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn list(api: &Api, l: &ListArgs) -> Result<i32, String> {
+    let mut next: Option<String> = None;
+    loop {
+        let mut q = vec![format!("limit={}", l.limit)];
+        for (k, v) in [
+            ("status", &l.status),
+            ("user", &l.user),
+            ("type", &l.task_type),
+            ("device", &l.device),
+        ] {
+            if let Some(v) = v {
+                q.push(format!("{k}={}", path_segment(v)));
+            }
+        }
+        if let Some(n) = &next {
+            q.push(format!("next={}", path_segment(n)));
+        }
+        let page = api.get(&format!("/v1/tasks?{}", q.join("&")))?;
+        if api.json {
+            println!("{page}");
+        } else {
+            for t in page["collection"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:<9}  {:<19}  {}  {}",
+                    s_of(&t["id"]),
+                    s_of(&t["status"]),
+                    s_of(&t["type"]),
+                    s_of(&t["user"]),
+                    s_of(&t["timestamp"])
+                );
+            }
+        }
+        match page["next"].as_str() {
+            Some(n) if l.all => next = Some(n.to_owned()),
+            Some(n) => {
+                if !api.json {
+                    eprintln!("more: --all, or the cursor {n}");
+                }
+                return Ok(0);
+            }
+            None => return Ok(0),
+        }
+    }
+}

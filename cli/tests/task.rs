@@ -1,0 +1,180 @@
+//! `ccaas task` against the live local stack: the real emulator and a real `ccaas-local`
+//! (built by `cargo build --workspace --bins`, which `scripts/test-all` runs first).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Local(Child);
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ccaas-local` on a free port against the shared emulator; returns its URL.
+fn spawn_local() -> (Local, String) {
+    let up = Command::new(repo().join("localstack/up"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("localstack/up runs");
+    assert!(up.status.success());
+    let env: Vec<(String, String)> = String::from_utf8_lossy(&up.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bin = Path::new(env!("CARGO_BIN_EXE_ccaas")).with_file_name("ccaas-local");
+    assert!(
+        bin.exists(),
+        "{} is missing: run cargo build --workspace --bins",
+        bin.display()
+    );
+    let child = Command::new(bin)
+        .envs(env)
+        .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CCAAS_RETRY_DELAY_SECS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ccaas-local starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "ccaas-local did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (Local(child), url)
+}
+
+fn ccaas(api: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ccaas"))
+        .arg("task")
+        .args(args)
+        .env("CCAAS_API", api)
+        .env_remove("CCAAS_DEVICE_PASSWORD")
+        .output()
+        .expect("ccaas runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file() {
+    let (_local, api) = spawn_local();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "cli-canary-secret\n").unwrap();
+    let owner = format!("cli-{}", std::process::id());
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+
+    let start = ccaas(
+        &api,
+        &[
+            "--json",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &closed_port,
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--modules",
+            "tmm,mcpd",
+            "--owner",
+            &owner,
+        ],
+    );
+    assert!(start.status.success(), "{}", text(&start));
+    let accepted: serde_json::Value = serde_json::from_slice(&start.stdout).expect("JSON");
+    let id = accepted["id"].as_str().unwrap().to_string();
+
+    // No device answers on that port: the task must end failed, and wait says so (exit 1).
+    let wait = ccaas(&api, &["wait", &id, "--timeout", "120"]);
+    assert_eq!(wait.status.code(), Some(1), "{}", text(&wait));
+    assert!(text(&wait).contains("error:"), "{}", text(&wait));
+
+    let get = ccaas(&api, &["get", &id]);
+    assert!(get.status.success());
+    assert!(
+        text(&get).contains(&id) && text(&get).contains("failed"),
+        "{}",
+        text(&get)
+    );
+
+    let list = ccaas(&api, &["list", "--user", &owner, "--all"]);
+    assert!(list.status.success());
+    assert_eq!(
+        text(&list).lines().filter(|l| l.contains(&id)).count(),
+        1,
+        "{}",
+        text(&list)
+    );
+
+    let log = ccaas(&api, &["log", &id]);
+    assert!(log.status.success(), "{}", text(&log));
+
+    for o in [&start, &wait, &get, &list, &log] {
+        assert!(
+            !text(o).contains("cli-canary-secret"),
+            "the CLI printed the secret"
+        );
+    }
+}
+
+#[test]
+fn the_cli_names_the_bad_field_and_refuses_to_run_without_a_secret() {
+    let (_local, api) = spawn_local();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "x").unwrap();
+    let bad = ccaas(
+        &api,
+        &[
+            "start",
+            "--host",
+            "h",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--modules",
+            "tmm;touch /tmp/x",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("data.modules[0]"), "{}", text(&bad));
+
+    let no_secret = ccaas(&api, &["start", "--host", "h", "--modules", "tmm"]);
+    assert_eq!(no_secret.status.code(), Some(2));
+    assert!(
+        text(&no_secret).contains("--password-file"),
+        "{}",
+        text(&no_secret)
+    );
+
+    let missing = ccaas(&api, &["get", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing).contains("404"), "{}", text(&missing));
+}
