@@ -192,3 +192,64 @@ async fn unknown_routes_ids_and_methods_get_json_errors() {
         assert!(r.json()["error"]["code"].is_string(), "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_site_serves_public_report_objects_and_nothing_private() {
+    let emu = Emulator::shared();
+    let app = spawn_app(emu, &[]).await;
+    let s3 = emu.s3().await;
+    let bucket = emu.var("CCAAS_BUCKET");
+    let id = unique("R");
+    for (key, body, ct) in [
+        (
+            format!("reports/{id}/index.html"),
+            "<h1>report</h1>",
+            "text/html; charset=utf-8",
+        ),
+        (
+            format!("reports/{id}/summary.json"),
+            "{}",
+            "application/json",
+        ),
+        (
+            format!("logs/{id}.jsonl"),
+            "private",
+            "application/x-ndjson",
+        ),
+        (
+            format!("raw/{id}/gcda.tar.gz"),
+            "private",
+            "application/gzip",
+        ),
+    ] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .content_type(ct)
+            .send()
+            .await
+            .expect("put");
+    }
+    let page = app.get(&format!("/site/reports/{id}/index.html")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.text, "<h1>report</h1>");
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    let dir = app.get(&format!("/site/reports/{id}/")).await;
+    assert_eq!(
+        dir.status,
+        StatusCode::OK,
+        "a directory serves its index.html"
+    );
+    for private in [
+        format!("/site/logs/{id}.jsonl"),
+        format!("/site/raw/{id}/gcda.tar.gz"),
+        format!("/site/reports/{id}/../../logs/{id}.jsonl"),
+        format!("/site/reports/{id}/%2e%2e/%2e%2e/raw/{id}/gcda.tar.gz"),
+        format!("/site/reports/{id}/missing.html"),
+    ] {
+        let r = app.get(&private).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{private}: {}", r.text);
+        assert_ne!(r.text, "private");
+    }
+}

@@ -117,6 +117,20 @@ impl Emulator {
         aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
+    /// An S3 client on this emulator (path-style, as emulators need).
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
+            .region(aws_sdk_s3::config::Region::new(self.var("AWS_REGION")))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
     /// Every item of a table, as debug text (for "appears nowhere" checks).
     pub async fn dump_table(&self, table: &str) -> Vec<String> {
         let out = self
