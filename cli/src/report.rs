@@ -1,5 +1,6 @@
 //! `ccaas report DIR... -o OUT`: finds .gcno/.gcda files, runs the gcov engine, and writes
-//! `coverage.info`, `cobertura.xml`, `summary.json` and `badge.svg` into OUT.
+//! `coverage.info`, `cobertura.xml`, `summary.json`, `badge.svg` and the HTML report
+//! (`index.html` and its pages, see `ccaas_report`) into OUT.
 
 use std::collections::HashMap;
 use std::fs;
@@ -357,6 +358,7 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
     r2?;
     r3?;
     r4?;
+    write_html(&args.output, &cov, &warnings)?;
 
     for w in &warnings {
         eprintln!("ccaas report: warning: {w}");
@@ -390,4 +392,32 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// Writes the HTML report into `out`: its pages as they are rendered, `index.html` last.
+fn write_html(out: &Path, cov: &ccaas_gcov::Coverage, warnings: &[String]) -> Result<(), String> {
+    for d in ["d", "f"] {
+        let p = out.join(d);
+        fs::create_dir_all(&p).map_err(|e| format!("creating {}: {e}", p.display()))?;
+    }
+    let opts = ccaas_report::Options {
+        facts: (!warnings.is_empty()).then(|| ccaas_report::Facts {
+            warnings: warnings.to_vec(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let failed = std::sync::Mutex::new(None);
+    let read = |p: &str| fs::read(p).ok();
+    ccaas_report::render_each(cov, &opts, &read, &|f| {
+        let p = out.join(&f.path);
+        if let Err(e) = fs::write(&p, &f.bytes) {
+            let mut first = failed.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert(format!("writing {}: {e}", p.display()));
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
