@@ -37,16 +37,25 @@ async fn main() {
         bucket: config.bucket.clone(),
     });
     let worker = ccaas_processor::wire(&config, &clients);
-    let poller = tokio::spawn(poller::run(
-        poller::Poller {
-            sqs: clients.sqs.clone(),
-            queues: vec![config.high_queue_url.clone(), config.queue_url.clone()],
-            retry_delay: config.retry_delay,
-            visibility: std::time::Duration::from_secs(config.lease_secs) + config.retry_delay,
-            worker,
-        },
-        stop_rx.clone(),
-    ));
+    let poller_stop = stop_rx.clone();
+    let run_poller = config.local_worker;
+    let poller = tokio::spawn(async move {
+        if !run_poller {
+            info!("CCAAS_LOCAL_WORKER=off: serving the API only");
+            return;
+        }
+        poller::run(
+            poller::Poller {
+                sqs: clients.sqs.clone(),
+                queues: vec![config.high_queue_url.clone(), config.queue_url.clone()],
+                retry_delay: config.retry_delay,
+                visibility: std::time::Duration::from_secs(config.lease_secs) + config.retry_delay,
+                worker,
+            },
+            poller_stop,
+        )
+        .await
+    });
     info!(listen = %config.listen, "ccaas-local ready");
     println!("ccaas-local listening on http://{}", config.listen);
 

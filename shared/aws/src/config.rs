@@ -48,6 +48,9 @@ pub struct Config {
     pub aws_timeout: Duration,
     /// `CCAAS_LISTEN` (default `127.0.0.1:3000`): where `ccaas-local` serves HTTP.
     pub listen: String,
+    /// `CCAAS_LOCAL_WORKER` (default `on`): `off` runs `ccaas-local` as the API alone, with no
+    /// queue poller (for API fuzzing, where generated devices must not be contacted).
+    pub local_worker: bool,
     /// `CCAAS_RETRY_DELAY_SECS` (default 2): how soon `ccaas-local` redelivers a failed
     /// message (on AWS the queue's visibility timeout decides).
     pub retry_delay: Duration,
@@ -90,6 +93,16 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "127.0.0.1:3000".into()),
             retry_delay: Duration::from_secs(num("CCAAS_RETRY_DELAY_SECS", 2)?),
+            local_worker: match get("CCAAS_LOCAL_WORKER").as_deref().map(str::trim) {
+                None | Some("") | Some("on") => true,
+                Some("off") => false,
+                Some(v) => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_LOCAL_WORKER",
+                        why: format!("{v:?} is not on or off"),
+                    });
+                }
+            },
         })
     }
 }
