@@ -100,23 +100,41 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
     let node = &tree.files[i];
     let fc = node.cov;
     let src = text.map(split_lines);
-    let last_instrumented = fc.lines.last().map_or(0, |l| l.line as usize);
-    let n = src.as_ref().map_or(0, |s| s.len()).max(last_instrumented);
+    // Every row of the file: each source line, merged with the instrumented lines (also those
+    // past the end of the source, or all of them when the source is missing), in line order.
+    let src_len = src.as_ref().map_or(0, |s| s.len());
+    let mut rows: Vec<(usize, Option<&LineCoverage>)> =
+        Vec::with_capacity(src_len.max(fc.lines.len()));
+    {
+        let mut it = fc.lines.iter().peekable();
+        for line in 1..=src_len {
+            while let Some(l) = it.next_if(|l| (l.line as usize) < line) {
+                rows.push((l.line as usize, Some(l)));
+            }
+            rows.push((line, it.next_if(|l| l.line as usize == line)));
+        }
+        rows.extend(it.map(|l| (l.line as usize, Some(l))));
+        // A corrupt model may repeat a line number: keep the first row of each.
+        rows.dedup_by_key(|r| r.0);
+    }
+    let n = rows.last().map_or(0, |r| r.0);
     let lpp = if opts.lines_per_page == 0 {
         usize::MAX
     } else {
         opts.lines_per_page
     };
-    let parts = n.div_ceil(lpp).max(1);
-    let part_of = |line: usize| (line.max(1) - 1) / lpp;
+    let parts = rows.len().div_ceil(lpp).max(1);
+    let row_of = |line: usize| rows.binary_search_by_key(&line, |r| r.0).ok();
+    let part_of = |line: usize| row_of(line).map_or(0, |r| r / lpp);
 
     // Starts of uncovered runs: a missed line whose previous instrumented line ran (or none).
     let mut starts = Vec::new();
     let mut prev_missed = false;
-    for l in &fc.lines {
+    for &(line, cov) in &rows {
+        let Some(l) = cov else { continue };
         let missed = l.count == 0;
         if missed && !prev_missed {
-            starts.push(l.line as usize);
+            starts.push(line);
         }
         prev_missed = missed;
     }
@@ -127,11 +145,17 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
                 .trim_start_matches("../f/")
         )
     };
+    let part_range = |q: usize| {
+        let chunk = rows.chunks(lpp).nth(q).unwrap_or(&[]);
+        (
+            chunk.first().map_or(0, |r| r.0),
+            chunk.last().map_or(0, |r| r.0),
+        )
+    };
 
     let mut out = Vec::with_capacity(parts);
     for p in 0..parts {
-        let lo = p.saturating_mul(lpp) + 1;
-        let hi = lo.saturating_add(lpp - 1).min(n);
+        let (lo, hi) = part_range(p);
         let next = starts
             .iter()
             .find(|&&s| part_of(s) > p)
@@ -143,28 +167,10 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
             .find(|&&s| part_of(s) < p)
             .map(|&s| at(s))
             .unwrap_or_default();
-        // The lines of this part: every source line, or only the instrumented ones.
-        let first = fc.lines.partition_point(|l| (l.line as usize) < lo);
-        let last = fc.lines.partition_point(|l| (l.line as usize) <= hi);
-        let instrumented = &fc.lines[first..last];
-        let rows: Vec<(usize, Option<&LineCoverage>)> = match &src {
-            Some(_) => {
-                let mut v = Vec::with_capacity(hi + 1 - lo.min(hi + 1));
-                let mut it = instrumented.iter().peekable();
-                for line in lo..=hi {
-                    let cov = it.next_if(|l| l.line as usize == line);
-                    v.push((line, cov));
-                }
-                v
-            }
-            None => instrumented
-                .iter()
-                .map(|l| (l.line as usize, Some(l)))
-                .collect(),
-        };
+        let part_rows = rows.chunks(lpp).nth(p).unwrap_or(&[]);
         let text_of = |line: usize| -> &str {
             src.as_ref()
-                .and_then(|s| s.get(line - 1))
+                .and_then(|s| s.get(line.checked_sub(1)?))
                 .map_or("", |c| c.as_ref())
         };
         let next_start_after = |line: usize| starts.iter().find(|&&s| s > line).copied();
@@ -177,8 +183,7 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
                     span.parts {
                         "Lines: "
                         @for q in 0..parts {
-                            @let qlo = q * lpp + 1;
-                            @let qhi = (qlo + lpp - 1).min(n);
+                            @let (qlo, qhi) = part_range(q);
                             @if q == p { b aria-current="page" { (qlo) "\u{2013}" (qhi) } }
                             @else { a href=(tree.file_href(i, q, true).trim_start_matches("../f/")) { (qlo) "\u{2013}" (qhi) } }
                         }
@@ -201,7 +206,10 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
                     tbody {
                         @for f in &fc.functions {
                             tr {
-                                td.name data-v=(f.name) { a href=(at(f.start_line as usize)) { (f.name) } }
+                                td.name data-v=(f.name) {
+                                    @if row_of(f.start_line as usize).is_some() { a href=(at(f.start_line as usize)) { (f.name) } }
+                                    @else { (f.name) }
+                                }
                                 td data-v=(f.start_line) { (f.start_line) }
                                 td class=(if f.count == 0 { "lo" } else { "hi" }) data-v=(f.count) {
                                     @if f.count == 0 { "\u{2717} " } (f.count)
@@ -214,7 +222,7 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
         } else {
             html! {}
         };
-        let blocks = rows.chunks(BLOCK);
+        let blocks = part_rows.chunks(BLOCK);
         let source = html! {
             h2 id="source" {
                 "Source"
