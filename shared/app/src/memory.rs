@@ -212,3 +212,99 @@ impl LogStore for MemoryLogs {
         Ok(())
     }
 }
+
+/// The report site in maps: objects by key (`reports/<id>/<name>`), the recorded totals, and
+/// how often the site index was regenerated. `fail_after(n)` makes the n+1-th upload fail.
+#[derive(Clone, Default)]
+pub struct MemorySite {
+    inner: Arc<Mutex<SiteState>>,
+}
+
+#[derive(Default)]
+struct SiteState {
+    objects: BTreeMap<String, (Vec<u8>, String)>,
+    order: Vec<String>,
+    reports: BTreeMap<TaskId, crate::ports::SiteTotals>,
+    index_writes: usize,
+    fail_after: Option<usize>,
+}
+
+impl MemorySite {
+    /// Every object by key, with its content type.
+    pub fn objects(&self) -> BTreeMap<String, (Vec<u8>, String)> {
+        lock(&self.inner).objects.clone()
+    }
+
+    /// Every key in the order it was written (repeats included).
+    pub fn write_order(&self) -> Vec<String> {
+        lock(&self.inner).order.clone()
+    }
+
+    /// How many times the site-wide index was regenerated.
+    pub fn index_writes(&self) -> usize {
+        lock(&self.inner).index_writes
+    }
+
+    /// Lets `n` more uploads succeed, then fails every one after (None: never fail).
+    pub fn fail_after(&self, n: Option<usize>) {
+        lock(&self.inner).fail_after = n;
+    }
+
+    fn put(&self, key: String, bytes: Vec<u8>, content_type: String) -> Result<(), Error> {
+        let mut s = lock(&self.inner);
+        match &mut s.fail_after {
+            Some(0) => return Err(down("report site")),
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        s.order.push(key.clone());
+        s.objects.insert(key, (bytes, content_type));
+        Ok(())
+    }
+}
+
+impl crate::ports::ReportSite for MemorySite {
+    async fn publish(
+        &self,
+        id: &TaskId,
+        files: Vec<crate::ports::SiteFile>,
+        totals: crate::ports::SiteTotals,
+    ) -> Result<(), Error> {
+        if let Some(f) = files
+            .iter()
+            .find(|f| !crate::ports::is_site_file_name(&f.name))
+        {
+            return Err(Error::Corrupt(format!(
+                "report file name {:?} is not allowed",
+                f.name
+            )));
+        }
+        if !files.iter().any(|f| f.name == "index.html") {
+            return Err(Error::Corrupt("the report has no index.html".into()));
+        }
+        let (index, rest): (Vec<_>, Vec<_>) =
+            files.into_iter().partition(|f| f.name == "index.html");
+        for f in rest.into_iter().chain(index) {
+            self.put(format!("reports/{id}/{}", f.name), f.bytes, f.content_type)?;
+        }
+        lock(&self.inner).reports.insert(id.clone(), totals);
+        crate::ports::ReportSite::refresh_index(self).await
+    }
+
+    async fn reports(&self) -> Result<Vec<(TaskId, crate::ports::SiteTotals)>, Error> {
+        let s = lock(&self.inner);
+        Ok(s.reports
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect())
+    }
+
+    async fn refresh_index(&self) -> Result<(), Error> {
+        let listed = crate::ports::ReportSite::reports(self).await?;
+        let body: String = listed.iter().map(|(id, _)| format!("{id}\n")).collect();
+        self.put("index.html".into(), body.into_bytes(), "text/html".into())?;
+        lock(&self.inner).index_writes += 1;
+        Ok(())
+    }
+}

@@ -140,3 +140,67 @@ impl TaskRunner for NotImplementedRunner {
         })
     }
 }
+
+/// One file of a report to publish on the site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteFile {
+    /// Path under the report's prefix, made by the renderer or the runner (never user text):
+    /// `[A-Za-z0-9._-]` segments joined by `/`, none of them `.` or `..`.
+    pub name: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The HTTP content type it is served with.
+    pub content_type: String,
+}
+
+/// The totals of a published report, as `(hit, total)` pairs, for the site-wide list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteTotals {
+    /// Lines.
+    pub lines: (u64, u64),
+    /// Functions.
+    pub functions: (u64, u64),
+    /// Branches.
+    pub branches: (u64, u64),
+}
+
+/// Whether `name` may be a [`SiteFile::name`].
+pub fn is_site_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 512
+        && name.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        })
+}
+
+/// The public report site (the S3 website bucket in production): `reports/<task-id>/...` and
+/// the site-wide `index.html` listing every report. Keys are made from the task id and the
+/// renderer's file names only.
+pub trait ReportSite: Send + Sync {
+    /// Publishes the report of task `id`: uploads every file under `reports/<id>/`, the
+    /// report's `index.html` last (so a half-written report is never linked), records
+    /// `totals`, then regenerates the site-wide `index.html`. Idempotent: publishing again
+    /// replaces the same objects and the report is listed once, with the last totals.
+    /// Errors: [`Error::Corrupt`] when a name fails [`is_site_file_name`] or there is no
+    /// `index.html` (then nothing is written); [`Error::Unavailable`] (the report may be
+    /// partly uploaded but is not linked; a retry completes it).
+    fn publish(
+        &self,
+        id: &TaskId,
+        files: Vec<SiteFile>,
+        totals: SiteTotals,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Every published report with its totals, newest first. Read-only.
+    /// Errors: [`Error::Unavailable`].
+    fn reports(&self) -> impl Future<Output = Result<Vec<(TaskId, SiteTotals)>, Error>> + Send;
+
+    /// Rewrites the site-wide `index.html` from the recorded reports. Idempotent.
+    /// Errors: [`Error::Unavailable`].
+    fn refresh_index(&self) -> impl Future<Output = Result<(), Error>> + Send;
+}
