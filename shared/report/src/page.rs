@@ -37,7 +37,7 @@ pub fn frame(
             body data-next=[non_empty(body_attrs.0)] data-prev=[non_empty(body_attrs.1)] {
                 header.top {
                     h1 { (heading) }
-                    nav.crumbs aria-label="breadcrumbs" { (crumbs) }
+                    @if nested { nav.crumbs aria-label="breadcrumbs" { (crumbs) } }
                 }
                 (body)
             }
