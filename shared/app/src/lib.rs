@@ -1,5 +1,6 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
-//! [`TaskStore`], [`TaskQueue`], [`LogStore`] and [`TaskRunner`]. No AWS and no Lambda types.
+//! [`TaskStore`], [`TaskQueue`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
+//! [`ArtifactStore`] and [`ports::ReportSite`]. No AWS and no Lambda types.
 
 pub mod api;
 pub mod error;
@@ -11,7 +12,8 @@ pub mod worker;
 pub use api::{Accepted, Api, Caller};
 pub use error::Error;
 pub use ports::{
-    Created, IdempotencyRecord, LogStore, Page, RunError, TaskQueue, TaskRunner, TaskStore,
+    ArtifactStore, Created, DeviceSession, IdempotencyRecord, LogStore, Opened, Page, RunError,
+    SessionStore, TaskQueue, TaskRunner, TaskStore, device_key,
 };
 pub use worker::{Disposition, Worker, WorkerConfig};
 

@@ -2,12 +2,16 @@
 //! (conditional writes, idempotency records, cursors) so use-case tests mean something.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ccaas_domain::{ListQuery, Priority, Status, Task, TaskId, TaskMessage};
 
 use crate::Error;
-use crate::ports::{Created, IdempotencyRecord, LogStore, Page, TaskQueue, TaskStore};
+use crate::ports::{
+    ArtifactStore, Created, DeviceSession, IdempotencyRecord, LogStore, Opened, Page, SessionStore,
+    TaskQueue, TaskStore,
+};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -213,6 +217,117 @@ impl LogStore for MemoryLogs {
     }
 }
 
+/// Open sessions in a map, with the store's conditional-write contract.
+#[derive(Clone, Default)]
+pub struct MemorySessions {
+    inner: Arc<Mutex<BTreeMap<String, DeviceSession>>>,
+}
+
+impl MemorySessions {
+    /// Every open session by device key.
+    pub fn all(&self) -> BTreeMap<String, DeviceSession> {
+        lock(&self.inner).clone()
+    }
+}
+
+impl SessionStore for MemorySessions {
+    async fn open(&self, device: &str, session: &DeviceSession) -> Result<Opened, Error> {
+        let mut m = lock(&self.inner);
+        match m.get(device) {
+            Some(s) if s.id == session.id => Ok(Opened::Already),
+            Some(s) => Ok(Opened::Busy(s.id.clone())),
+            None => {
+                m.insert(device.to_string(), session.clone());
+                Ok(Opened::New)
+            }
+        }
+    }
+
+    async fn current(&self, device: &str) -> Result<Option<DeviceSession>, Error> {
+        Ok(lock(&self.inner).get(device).cloned())
+    }
+
+    async fn close(&self, device: &str, id: &TaskId) -> Result<bool, Error> {
+        let mut m = lock(&self.inner);
+        if m.get(device).is_some_and(|s| &s.id == id) {
+            m.remove(device);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+/// Private artifacts in a map, keyed as in S3 (`raw/<id>/gcda.tar.gz`, `raw/<id>/facts.json`).
+#[derive(Clone, Default)]
+pub struct MemoryArtifacts {
+    inner: Arc<Mutex<ArtifactState>>,
+}
+
+#[derive(Default)]
+struct ArtifactState {
+    objects: BTreeMap<String, Vec<u8>>,
+    puts: BTreeMap<String, usize>,
+}
+
+impl MemoryArtifacts {
+    /// Every object by key.
+    pub fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        lock(&self.inner).objects.clone()
+    }
+
+    /// How many times `key` was written.
+    pub fn puts(&self, key: &str) -> usize {
+        lock(&self.inner).puts.get(key).copied().unwrap_or(0)
+    }
+
+    fn put(&self, key: String, bytes: Vec<u8>) {
+        let mut s = lock(&self.inner);
+        *s.puts.entry(key.clone()).or_default() += 1;
+        s.objects.insert(key, bytes);
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        lock(&self.inner).objects.get(key).cloned()
+    }
+}
+
+impl ArtifactStore for MemoryArtifacts {
+    async fn put_raw(&self, id: &TaskId, from: &Path) -> Result<(), Error> {
+        let bytes = std::fs::read(from).map_err(|e| Error::Unavailable {
+            backend: "artifact store",
+            source: Box::new(e),
+        })?;
+        self.put(format!("raw/{id}/gcda.tar.gz"), bytes);
+        Ok(())
+    }
+
+    async fn get_raw(&self, id: &TaskId, to: &Path, max_bytes: u64) -> Result<bool, Error> {
+        let Some(bytes) = self.get(&format!("raw/{id}/gcda.tar.gz")) else {
+            return Ok(false);
+        };
+        if bytes.len() as u64 > max_bytes {
+            return Err(Error::Corrupt(
+                "the raw archive is over the size cap".into(),
+            ));
+        }
+        std::fs::write(to, bytes).map_err(|e| Error::Unavailable {
+            backend: "artifact store",
+            source: Box::new(e),
+        })?;
+        Ok(true)
+    }
+
+    async fn put_facts(&self, id: &TaskId, json: Vec<u8>) -> Result<(), Error> {
+        self.put(format!("raw/{id}/facts.json"), json);
+        Ok(())
+    }
+
+    async fn get_facts(&self, id: &TaskId) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.get(&format!("raw/{id}/facts.json")))
+    }
+}
+
 /// The report site in maps: objects by key (`reports/<id>/<name>`), the recorded totals, and
 /// how often the site index was regenerated. `fail_after(n)` makes the n+1-th upload fail.
 #[derive(Clone, Default)]
@@ -306,5 +421,36 @@ impl crate::ports::ReportSite for MemorySite {
         self.put("index.html".into(), body.into_bytes(), "text/html".into())?;
         lock(&self.inner).index_writes += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &TaskId) -> DeviceSession {
+        DeviceSession {
+            id: id.clone(),
+            modules: vec!["tmm".into()],
+            facts: serde_json::json!({}),
+            opened: "2026-11-29T00:00:00.000Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_holds_one_session_and_reopening_or_reclosing_it_changes_nothing() {
+        let s = MemorySessions::default();
+        let (a, b) = (TaskId::from_parts(1, 1), TaskId::from_parts(2, 2));
+        assert_eq!(s.open("h:22", &session(&a)).await.unwrap(), Opened::New);
+        assert_eq!(s.open("h:22", &session(&a)).await.unwrap(), Opened::Already);
+        assert_eq!(
+            s.open("h:22", &session(&b)).await.unwrap(),
+            Opened::Busy(a.clone())
+        );
+        assert_eq!(s.open("h:23", &session(&b)).await.unwrap(), Opened::New);
+        assert!(!s.close("h:22", &b).await.unwrap());
+        assert!(s.close("h:22", &a).await.unwrap());
+        assert!(!s.close("h:22", &a).await.unwrap());
+        assert_eq!(s.current("h:22").await.unwrap(), None);
     }
 }

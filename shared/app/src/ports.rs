@@ -2,6 +2,7 @@
 //! [`crate::memory`] holds in-memory twins for unit tests.
 
 use std::future::Future;
+use std::path::Path;
 
 use ccaas_domain::{DeviceAccess, ListQuery, Priority, Status, Task, TaskId, TaskMessage};
 use serde::{Deserialize, Serialize};
@@ -139,6 +140,97 @@ impl TaskRunner for NotImplementedRunner {
             message: format!("{} is not implemented yet", task.task_type.as_str()),
         })
     }
+}
+
+/// The key of a device in the `devices` table: `<host>:<port>`. A device is an SSH endpoint,
+/// so several simulated devices on one host are distinct; the port is always the part after
+/// the last `:`, so two endpoints never share a key.
+pub fn device_key(host: &str, port: u16) -> String {
+    format!("{host}:{port}")
+}
+
+/// A coverage session open on a device (the `devices` table holds at most one per device).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSession {
+    /// The start task that opened it: the session id.
+    pub id: TaskId,
+    /// The modules it covers.
+    pub modules: Vec<String>,
+    /// What the device driver found at the start (build, pids and start times, core files),
+    /// as the driver's JSON, so `end` can compare.
+    pub facts: serde_json::Value,
+    /// When it was opened, RFC 3339 UTC.
+    pub opened: String,
+}
+
+/// The outcome of [`SessionStore::open`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// The session was recorded.
+    New,
+    /// This same session (same id) was already open: nothing was written.
+    Already,
+    /// Another session is open on the device: nothing was written.
+    Busy(TaskId),
+}
+
+/// Open coverage sessions per device (DynamoDB `devices` in production).
+pub trait SessionStore: Send + Sync {
+    /// Records `session` as the device's open session, only if the device has none open (a
+    /// conditional write). Idempotent per session id: opening the same id again returns
+    /// [`Opened::Already`] and keeps the first record. Another open id gives
+    /// [`Opened::Busy`]. Errors: [`Error::Unavailable`].
+    fn open(
+        &self,
+        device: &str,
+        session: &DeviceSession,
+    ) -> impl Future<Output = Result<Opened, Error>> + Send;
+
+    /// The device's open session, if any. Read-only (a consistent read).
+    /// Errors: [`Error::Unavailable`], [`Error::Corrupt`].
+    fn current(
+        &self,
+        device: &str,
+    ) -> impl Future<Output = Result<Option<DeviceSession>, Error>> + Send;
+
+    /// Closes the device's session `id` (a conditional delete of the session, keeping the rest
+    /// of the device's record such as the pinned host key). Idempotent: returns `false` and
+    /// changes nothing when that session is not open (already closed, or another one is open).
+    /// Errors: [`Error::Unavailable`].
+    fn close(&self, device: &str, id: &TaskId) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+/// Private per-task artifacts of an end task (S3 `raw/<task-id>/` in production). Every key is
+/// made from the task id and a fixed name, never from user input.
+pub trait ArtifactStore: Send + Sync {
+    /// Uploads the collected archive from the local file `from` as `raw/<id>/gcda.tar.gz`.
+    /// Idempotent: the same bytes give the same object; a repeat replaces it.
+    /// Errors: [`Error::Unavailable`] (also when `from` cannot be read).
+    fn put_raw(&self, id: &TaskId, from: &Path) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Downloads `raw/<id>/gcda.tar.gz` into the local file `to` (created or truncated).
+    /// Returns `false` (and writes nothing) when there is none. Read-only on the store.
+    /// Errors: [`Error::Corrupt`] when it is larger than `max_bytes`, [`Error::Unavailable`].
+    fn get_raw(
+        &self,
+        id: &TaskId,
+        to: &Path,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Writes `raw/<id>/facts.json`: what the collect stage found. The end task writes it
+    /// after the archive, so its presence means the collect stage is complete.
+    /// Idempotent (a repeat replaces it). Errors: [`Error::Unavailable`].
+    fn put_facts(
+        &self,
+        id: &TaskId,
+        json: Vec<u8>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Reads `raw/<id>/facts.json`, `None` when the collect stage has not completed.
+    /// Read-only. Errors: [`Error::Unavailable`], [`Error::Corrupt`] past 1 MiB.
+    fn get_facts(&self, id: &TaskId)
+    -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
 }
 
 /// One file of a report to publish on the site.

@@ -1,0 +1,104 @@
+//! The crate's one error type, and how it becomes the worker's [`RunError`].
+
+use ccaas_app::RunError;
+use ccaas_device::DeviceError;
+
+/// What can go wrong while running a coverage task.
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    /// The device driver failed (its code and retryability are kept).
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// A store (sessions, artifacts, report site) failed.
+    #[error("{0}")]
+    Store(#[from] ccaas_app::Error),
+    /// A start task found another session open on the device.
+    #[error(
+        "device {device} already has an open coverage session (started by task {session}); end it first"
+    )]
+    SessionOpen {
+        /// The device key (`host:port`).
+        device: String,
+        /// The open session's id.
+        session: String,
+    },
+    /// An end task found no session to end.
+    #[error("{0}")]
+    NoSession(String),
+    /// The raw archive is hostile, truncated or over a limit.
+    #[error("the raw archive is not usable: {0}")]
+    BadArchive(String),
+    /// The collect stage's record says the archive exists but it does not.
+    #[error("the raw archive of this task is missing")]
+    RawMissing,
+    /// Stored facts could not be read back.
+    #[error("stored session data is unreadable: {0}")]
+    Corrupt(String),
+    /// A local scratch file could not be written or read (disk full, no /tmp).
+    #[error("local scratch file: {0}")]
+    Scratch(#[source] std::io::Error),
+    /// The engine or a writer failed.
+    #[error("the report could not be produced: {0}")]
+    Report(String),
+}
+
+impl CoverageError {
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> String {
+        match self {
+            CoverageError::Device(e) => e.code().to_string(),
+            CoverageError::Store(ccaas_app::Error::Corrupt(_)) => "corrupt".into(),
+            CoverageError::Store(_) => "unavailable".into(),
+            CoverageError::SessionOpen { .. } => "session_open".into(),
+            CoverageError::NoSession(_) => "no_session".into(),
+            CoverageError::BadArchive(_) => "bad_archive".into(),
+            CoverageError::RawMissing => "raw_missing".into(),
+            CoverageError::Corrupt(_) => "corrupt".into(),
+            CoverageError::Scratch(_) => "scratch".into(),
+            CoverageError::Report(_) => "report_failed".into(),
+        }
+    }
+
+    /// Whether a later delivery may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CoverageError::Device(e) => e.is_retryable(),
+            CoverageError::Store(e) => e.is_retryable(),
+            // A missing raw archive next to a facts record means the store lost a write or is
+            // inconsistent for a moment; a retry re-reads it.
+            CoverageError::RawMissing | CoverageError::Scratch(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<CoverageError> for RunError {
+    fn from(e: CoverageError) -> RunError {
+        RunError {
+            retryable: e.is_retryable(),
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_errors_keep_their_code_and_retryability() {
+        let r: RunError = CoverageError::from(DeviceError::Timeout {
+            stage: "command",
+            after: std::time::Duration::from_secs(1),
+        })
+        .into();
+        assert!(r.retryable);
+        assert_eq!(r.code, "timeout");
+        let r: RunError = CoverageError::from(DeviceError::NoData).into();
+        assert!(!r.retryable);
+        assert_eq!(r.code, "no_data");
+        let r: RunError = CoverageError::NoSession("none".into()).into();
+        assert_eq!((r.retryable, r.code.as_str()), (false, "no_session"));
+    }
+}

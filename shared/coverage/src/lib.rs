@@ -1,0 +1,25 @@
+//! The coverage session use case: [`CoverageRunner`] does the device work of start and end
+//! tasks for the [`ccaas_app::Worker`].
+//!
+//! - **start**: check the device's open session, reset the counters on the device, record the
+//!   session (a conditional write: at most one open session per device).
+//! - **end**: find the session, then two stages, each idempotent and restartable:
+//!   1. *collect*: device → `raw/<task-id>/gcda.tar.gz`, then `raw/<task-id>/facts.json`;
+//!   2. *render*: raw archive → gcov engine → report files → `reports/<task-id>/`, `index.html`
+//!      last; then close the session.
+//!
+//! The runner is generic over its roles ([`Connector`], [`ccaas_app::SessionStore`],
+//! [`ccaas_app::ArtifactStore`], [`ccaas_app::ports::ReportSite`], [`ccaas_app::LogStore`]) so the
+//! unit tests run it on in-memory twins. See `docs/design.md` ("Coverage sessions").
+
+pub mod connector;
+pub mod error;
+pub mod render;
+pub mod runner;
+pub mod unpack;
+
+pub use connector::{Connector, SshConnector};
+pub use error::CoverageError;
+pub use render::{Rendered, render};
+pub use runner::{Collected, CoverageRunner, RunnerConfig};
+pub use unpack::{UnpackLimits, Unpacked, unpack};

@@ -1,0 +1,195 @@
+//! Reading a raw `gcda.tar.gz` back into memory with hard caps: entry count, bytes per entry
+//! and bytes in all. Only plain `.gcno` and `.gcda` files under safe relative paths are kept;
+//! links, devices and paths with `..` make the archive unusable. Never panics on any input.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use crate::CoverageError;
+
+/// Caps for [`unpack`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnpackLimits {
+    /// Most archive entries (of any kind) read.
+    pub entries: u64,
+    /// Most bytes of one kept file.
+    pub entry_bytes: u64,
+    /// Most bytes of all kept files together: the memory the unpacked archive may take.
+    pub total_bytes: u64,
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        UnpackLimits {
+            entries: 200_000,
+            entry_bytes: 256 << 20,
+            total_bytes: 1 << 30,
+        }
+    }
+}
+
+/// The coverage files of an archive, by archive path (`<module>/<build path>/x.gcda`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Unpacked {
+    /// `.gcno` files.
+    pub notes: BTreeMap<String, Vec<u8>>,
+    /// `.gcda` files.
+    pub data: BTreeMap<String, Vec<u8>>,
+}
+
+fn bad(why: impl Into<String>) -> CoverageError {
+    CoverageError::BadArchive(why.into())
+}
+
+/// A relative `/`-separated path without empty, `.` or `..` segments and without control
+/// characters.
+fn safe_path(p: &str) -> bool {
+    let p = p.strip_suffix('/').unwrap_or(p);
+    !p.is_empty()
+        && !p.starts_with('/')
+        && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && !p.chars().any(char::is_control)
+}
+
+/// Reads a gzip-compressed tar stream. Errors: [`CoverageError::BadArchive`] for a corrupt,
+/// hostile or over-limit archive.
+pub fn unpack(reader: impl Read, limits: &UnpackLimits) -> Result<Unpacked, CoverageError> {
+    let gz = flate2::read::GzDecoder::new(reader);
+    let mut archive = tar::Archive::new(gz);
+    let mut out = Unpacked::default();
+    let mut total = 0u64;
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("not a tar stream: {e}")))?;
+    for (n, entry) in entries.enumerate() {
+        if n as u64 >= limits.entries {
+            return Err(bad(format!("more than {} entries", limits.entries)));
+        }
+        let mut entry = entry.map_err(|e| bad(format!("entry {n}: {e}")))?;
+        let kind = entry.header().entry_type();
+        let path = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|_| bad(format!("entry {n}: the path is not UTF-8")))?;
+        if !safe_path(&path) {
+            return Err(bad(format!("entry {n}: unsafe path")));
+        }
+        if kind.is_dir() {
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(bad(format!("entry {n} ({path}) is not a plain file")));
+        }
+        let is_notes = path.ends_with(".gcno");
+        if !is_notes && !path.ends_with(".gcda") {
+            continue;
+        }
+        let size = entry
+            .header()
+            .size()
+            .map_err(|e| bad(format!("{path}: {e}")))?;
+        if size > limits.entry_bytes {
+            return Err(bad(format!("{path} is over {} bytes", limits.entry_bytes)));
+        }
+        total = total.saturating_add(size);
+        if total > limits.total_bytes {
+            return Err(bad(format!(
+                "the coverage files are over {} bytes in all",
+                limits.total_bytes
+            )));
+        }
+        // The header's size was checked against the caps before any allocation; `take` keeps a
+        // lying header from reading more.
+        let mut bytes = Vec::with_capacity(size as usize);
+        (&mut entry)
+            .take(size)
+            .read_to_end(&mut bytes)
+            .map_err(|e| bad(format!("{path}: {e}")))?;
+        if bytes.len() as u64 != size {
+            return Err(bad(format!("{path} is truncated")));
+        }
+        if is_notes {
+            out.notes.insert(path, bytes);
+        } else {
+            out.data.insert(path, bytes);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn targz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut t = tar::Builder::new(Vec::new());
+        for (p, b) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(b.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            t.append_data(&mut h, p, *b).unwrap();
+        }
+        let raw = t.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn coverage_files_are_kept_by_path_and_other_files_are_skipped() {
+        let a = targz(&[
+            ("tmm/b/x.gcno", b"notes"),
+            ("tmm/b/x.gcda", b"data"),
+            ("tmm/b/readme.txt", b"skip"),
+        ]);
+        let u = unpack(&a[..], &UnpackLimits::default()).unwrap();
+        assert_eq!(u.notes["tmm/b/x.gcno"], b"notes");
+        assert_eq!(u.data["tmm/b/x.gcda"], b"data");
+        assert_eq!(u.notes.len() + u.data.len(), 2);
+    }
+
+    #[test]
+    fn caps_on_entry_size_total_size_and_count_are_enforced() {
+        let a = targz(&[("m/a.gcda", &[0u8; 100]), ("m/b.gcda", &[0u8; 100])]);
+        let small = |entries, entry_bytes, total_bytes| UnpackLimits {
+            entries,
+            entry_bytes,
+            total_bytes,
+        };
+        assert!(unpack(&a[..], &small(10, 99, 1000)).is_err());
+        assert!(unpack(&a[..], &small(10, 100, 150)).is_err());
+        assert!(unpack(&a[..], &small(1, 100, 1000)).is_err());
+        assert!(unpack(&a[..], &small(2, 100, 200)).is_ok());
+    }
+
+    #[test]
+    fn every_truncation_and_garbage_is_an_error_never_a_panic() {
+        let a = targz(&[("m/a.gcda", &[7u8; 3000]), ("m/a.gcno", &[9u8; 2000])]);
+        for cut in 0..a.len() {
+            let _ = unpack(&a[..cut], &UnpackLimits::default());
+        }
+        assert!(unpack(&a[..a.len() / 2], &UnpackLimits::default()).is_err());
+        assert!(unpack(&b"not gzip at all"[..], &UnpackLimits::default()).is_err());
+    }
+
+    #[test]
+    fn paths_that_climb_out_or_links_are_refused() {
+        assert!(!safe_path("../x.gcda"));
+        assert!(!safe_path("/abs/x.gcda"));
+        assert!(!safe_path("m/../../x.gcda"));
+        assert!(safe_path("m/tmp/build/x.gcda"));
+        let mut t = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        t.append_link(&mut h, "m/x.gcda", "/etc/shadow").unwrap();
+        let raw = t.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).unwrap();
+        let a = gz.finish().unwrap();
+        assert!(matches!(
+            unpack(&a[..], &UnpackLimits::default()),
+            Err(CoverageError::BadArchive(_))
+        ));
+    }
+}

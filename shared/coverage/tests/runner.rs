@@ -1,0 +1,541 @@
+//! The coverage runner through the real worker, on in-memory twins: sessions, stages,
+//! retries after crashes between side effects, and duplicate deliveries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ccaas_app::memory::{MemoryArtifacts, MemoryLogs, MemoryQueue, MemorySessions, MemorySite};
+use ccaas_app::ports::{ArtifactStore, ReportSite, SiteFile, SiteTotals};
+use ccaas_app::{Api, Caller, Disposition, Error, LogStore, SessionStore, Worker, WorkerConfig};
+use ccaas_coverage::{Connector, CoverageRunner, RunnerConfig};
+use ccaas_device::{
+    BuildInfo, CommandRecord, Device, DeviceError, EndFacts, Flush, MemoryDevice, SessionFacts,
+};
+use ccaas_domain::{DeviceAccess, Status, TaskId};
+use tokio::io::AsyncWrite;
+
+const NOTES: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/tricky.gcno");
+const DATA: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/tricky.gcda");
+
+/// A shared in-memory device, handed out by the connector for every task.
+#[derive(Clone)]
+struct Shared(Arc<MemoryDevice>);
+
+impl Device for Shared {
+    async fn identify(&self) -> Result<BuildInfo, DeviceError> {
+        self.0.identify().await
+    }
+    async fn start(&self, modules: &[String]) -> Result<SessionFacts, DeviceError> {
+        self.0.start(modules).await
+    }
+    async fn end(
+        &self,
+        session: &SessionFacts,
+        flush: Flush,
+        sink: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<EndFacts, DeviceError> {
+        self.0.end(session, flush, sink).await
+    }
+    fn take_log(&self) -> Vec<CommandRecord> {
+        self.0.take_log()
+    }
+}
+
+impl Connector for Shared {
+    type Device = Shared;
+    fn device(&self, _access: &DeviceAccess) -> Shared {
+        self.clone()
+    }
+}
+
+/// Fails one chosen call (counted from 1) with "unavailable", to stand for a crash there.
+#[derive(Clone, Default)]
+struct Crash {
+    at: Arc<AtomicUsize>,
+    seen: Arc<AtomicUsize>,
+}
+
+impl Crash {
+    fn arm(&self, nth: usize) {
+        self.seen.store(0, Ordering::SeqCst);
+        self.at.store(nth, Ordering::SeqCst);
+    }
+    fn hit(&self) -> Result<(), Error> {
+        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.at.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable {
+                backend: "test",
+                source: "crash injected here".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Artifacts that crash on a chosen write (`put_raw` and `put_facts` count together).
+#[derive(Clone, Default)]
+struct CrashyArtifacts {
+    inner: MemoryArtifacts,
+    crash: Crash,
+}
+
+impl ArtifactStore for CrashyArtifacts {
+    async fn put_raw(&self, id: &TaskId, from: &std::path::Path) -> Result<(), Error> {
+        self.crash.hit()?;
+        self.inner.put_raw(id, from).await
+    }
+    async fn get_raw(&self, id: &TaskId, to: &std::path::Path, max: u64) -> Result<bool, Error> {
+        self.inner.get_raw(id, to, max).await
+    }
+    async fn put_facts(&self, id: &TaskId, json: Vec<u8>) -> Result<(), Error> {
+        self.crash.hit()?;
+        self.inner.put_facts(id, json).await
+    }
+    async fn get_facts(&self, id: &TaskId) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.get_facts(id).await
+    }
+}
+
+/// Sessions that crash on a chosen `open` or `close`.
+#[derive(Clone, Default)]
+struct CrashySessions {
+    inner: MemorySessions,
+    crash: Crash,
+}
+
+impl SessionStore for CrashySessions {
+    async fn open(
+        &self,
+        device: &str,
+        s: &ccaas_app::DeviceSession,
+    ) -> Result<ccaas_app::Opened, Error> {
+        self.crash.hit()?;
+        self.inner.open(device, s).await
+    }
+    async fn current(&self, device: &str) -> Result<Option<ccaas_app::DeviceSession>, Error> {
+        self.inner.current(device).await
+    }
+    async fn close(&self, device: &str, id: &TaskId) -> Result<bool, Error> {
+        self.crash.hit()?;
+        self.inner.close(device, id).await
+    }
+}
+
+/// A site that crashes on a chosen publish.
+#[derive(Clone, Default)]
+struct CrashySite {
+    inner: MemorySite,
+    crash: Crash,
+}
+
+impl ReportSite for CrashySite {
+    async fn publish(&self, id: &TaskId, f: Vec<SiteFile>, t: SiteTotals) -> Result<(), Error> {
+        self.crash.hit()?;
+        self.inner.publish(id, f, t).await
+    }
+    async fn reports(&self) -> Result<Vec<(TaskId, SiteTotals)>, Error> {
+        self.inner.reports().await
+    }
+    async fn refresh_index(&self) -> Result<(), Error> {
+        self.inner.refresh_index().await
+    }
+}
+
+type Runner = CoverageRunner<Shared, CrashySessions, CrashyArtifacts, CrashySite, MemoryLogs>;
+
+struct Rig {
+    api: Api<ccaas_app::memory::MemoryStore, MemoryQueue, MemoryLogs>,
+    worker: Arc<Worker<ccaas_app::memory::MemoryStore, Runner>>,
+    device: Arc<MemoryDevice>,
+}
+
+fn rig() -> Rig {
+    let store = ccaas_app::memory::MemoryStore::default();
+    let logs = MemoryLogs::default();
+    let device = Arc::new(MemoryDevice::bigip());
+    let runner = CoverageRunner {
+        connector: Shared(device.clone()),
+        sessions: CrashySessions::default(),
+        artifacts: CrashyArtifacts::default(),
+        site: CrashySite::default(),
+        logs: logs.clone(),
+        config: RunnerConfig {
+            site_url: "http://site.test".into(),
+            ..RunnerConfig::default()
+        },
+    };
+    Rig {
+        api: Api {
+            store: store.clone(),
+            queue: MemoryQueue::default(),
+            logs,
+            base_url: String::new(),
+        },
+        worker: Arc::new(Worker {
+            store,
+            runner,
+            config: WorkerConfig {
+                lease_secs: 900,
+                max_receives: 5,
+            },
+        }),
+        device,
+    }
+}
+
+impl Rig {
+    /// Submits a task through the API and returns its id and queue message body.
+    async fn submit(&self, ty: &str, extra: &str) -> (TaskId, String) {
+        let body = format!(
+            r#"{{"type":"{ty}","data":{{"device":{{"host":"bigip1","port":22,"username":"root","password":"canary-pw-9f3"}},"modules":["tmm","mcpd"]{extra}}}}}"#
+        );
+        let accepted = self
+            .api
+            .submit(&Caller::Anonymous, None, body.as_bytes())
+            .await
+            .expect("accepted");
+        let msg = self.api.queue.sent().last().expect("sent").0.clone();
+        assert_eq!(msg.task_id.to_string(), accepted.view.id.to_string());
+        (msg.task_id.clone(), serde_json::to_string(&msg).unwrap())
+    }
+
+    async fn task(&self, id: &TaskId) -> ccaas_domain::Task {
+        use ccaas_app::TaskStore;
+        self.api.store.get(id).await.unwrap().expect("task")
+    }
+
+    fn runner(&self) -> &Runner {
+        &self.worker.runner
+    }
+
+    /// The daemons run and dump their counters, as a test suite would make them.
+    fn dump(&self) {
+        self.device.put_file("tmm", "b/tricky.gcno", NOTES);
+        self.device.put_file("tmm", "b/tricky.gcda", DATA);
+    }
+
+    /// Starts a session and returns the start task's id.
+    async fn started(&self) -> TaskId {
+        let (id, body) = self.submit("code-coverage-start", "").await;
+        assert!(matches!(
+            self.worker.handle(&body, 1).await,
+            Disposition::Ack
+        ));
+        assert_eq!(self.task(&id).await.status, Status::Succeeded);
+        id
+    }
+
+    fn report_objects(&self, id: &TaskId) -> Vec<(String, Vec<u8>)> {
+        let prefix = format!("reports/{id}/");
+        self.runner()
+            .site
+            .inner
+            .objects()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, (b, _))| (k, b))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_session_from_start_to_end_publishes_the_report_and_gives_the_design_result() {
+    let r = rig();
+    let start = r.started().await;
+    let started = r.task(&start).await.result.unwrap();
+    assert_eq!(started["session"], start.to_string());
+    assert_eq!(started["build"], "17.1.0-0.0.16");
+    assert_eq!(started["modules"], serde_json::json!(["tmm", "mcpd"]));
+    r.dump();
+
+    let (end, body) = r
+        .submit("code-coverage-end", &format!(r#","session":"{start}""#))
+        .await;
+    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    let t = r.task(&end).await;
+    assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+    let res = t.result.unwrap();
+    let base = format!("http://site.test/reports/{end}/");
+    assert_eq!(res["link"], format!("{base}index.html"));
+    assert_eq!(res["files"]["lcov"], format!("{base}coverage.info"));
+    assert_eq!(res["files"]["cobertura"], format!("{base}cobertura.xml"));
+    assert_eq!(res["files"]["json"], format!("{base}summary.json"));
+    assert_eq!(res["files"]["badge"], format!("{base}badge.svg"));
+    let lines = &res["summary"]["lines"];
+    assert!(lines["covered"].as_u64().unwrap() > 0);
+    assert!(lines["covered"].as_u64() <= lines["total"].as_u64());
+    assert!(res["summary"]["functions"]["total"].as_u64().unwrap() > 0);
+    assert!(res["warnings"].is_array());
+
+    // The report is on the site with index.html written last, and the raw data is kept.
+    let order = r.runner().site.inner.write_order();
+    let mine: Vec<&String> = order
+        .iter()
+        .filter(|k| k.starts_with(&format!("reports/{end}/")))
+        .collect();
+    assert_eq!(
+        mine.last().map(|k| k.as_str()),
+        Some(format!("reports/{end}/index.html").as_str())
+    );
+    let raw = r.runner().artifacts.inner.objects();
+    assert!(raw.contains_key(&format!("raw/{end}/gcda.tar.gz")));
+    assert!(raw.contains_key(&format!("raw/{end}/facts.json")));
+    // The session is closed, the command log is written, and the secret is nowhere.
+    assert!(r.runner().sessions.inner.all().is_empty());
+    let log = r.runner().logs.read_log(&end).await.unwrap().expect("log");
+    assert!(String::from_utf8_lossy(&log).contains("end"));
+    let everything = format!(
+        "{:?}{:?}{:?}{:?}",
+        r.api.store.all(),
+        raw,
+        r.runner().site.inner.objects(),
+        String::from_utf8_lossy(&log)
+    );
+    assert!(!everything.contains("canary-pw-9f3"));
+}
+
+#[tokio::test]
+async fn a_second_start_on_a_busy_device_fails_as_session_open_without_touching_it() {
+    let r = rig();
+    let first = r.started().await;
+    let (second, body) = r.submit("code-coverage-start", "").await;
+    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    let t = r.task(&second).await;
+    assert_eq!(t.status, Status::Failed);
+    let e = t.error.unwrap();
+    assert_eq!(e.code, "session_open");
+    assert!(e.message.contains(&first.to_string()), "{}", e.message);
+    assert_eq!(r.device.calls(), (1, 0), "no second reset");
+    assert_eq!(
+        r.runner().sessions.inner.all()["bigip1:22"].id,
+        first,
+        "the first session is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_retried_start_after_its_session_was_recorded_succeeds_with_the_same_session() {
+    let r = rig();
+    let (id, _) = r.submit("code-coverage-start", "").await;
+    let task = r.task(&id).await;
+    let access = r.api.queue.sent()[0].0.device.clone();
+    use ccaas_app::TaskRunner;
+    let a = r.runner().run(&task, &access).await.unwrap();
+    let b = r.runner().run(&task, &access).await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(r.device.calls(), (1, 0), "the retry does not reset again");
+}
+
+#[tokio::test]
+async fn a_crash_between_the_reset_and_the_session_write_is_healed_by_the_retry() {
+    let r = rig();
+    r.runner().sessions.crash.arm(1);
+    let (id, body) = r.submit("code-coverage-start", "").await;
+    assert!(matches!(
+        r.worker.handle(&body, 1).await,
+        Disposition::Retry(_)
+    ));
+    assert!(r.runner().sessions.inner.all().is_empty());
+    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert_eq!(r.task(&id).await.status, Status::Succeeded);
+    assert_eq!(r.runner().sessions.inner.all()["bigip1:22"].id, id);
+    assert_eq!(r.device.calls(), (2, 0), "the retry reset again");
+}
+
+#[tokio::test]
+async fn an_end_without_an_open_session_fails_as_no_session() {
+    let r = rig();
+    let (id, body) = r.submit("code-coverage-end", "").await;
+    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    let t = r.task(&id).await;
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.unwrap().code, "no_session");
+
+    let _open = r.started().await;
+    let other = TaskId::from_parts(1, 7);
+    let (id, body) = r
+        .submit("code-coverage-end", &format!(r#","session":"{other}""#))
+        .await;
+    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    assert_eq!(r.task(&id).await.error.unwrap().code, "no_session");
+    assert_eq!(r.device.calls().1, 0, "nothing collected");
+    assert_eq!(r.runner().sessions.inner.all().len(), 1, "still open");
+}
+
+/// Runs one end task with a crash armed at `nth` call of the chosen store, then retries.
+async fn end_with_crash(arm: impl Fn(&Rig)) -> (Rig, TaskId) {
+    let r = rig();
+    let _ = r.started().await;
+    r.dump();
+    let (id, body) = r.submit("code-coverage-end", "").await;
+    arm(&r);
+    assert!(matches!(
+        r.worker.handle(&body, 1).await,
+        Disposition::Retry(_)
+    ));
+    assert_eq!(r.task(&id).await.status, Status::Running);
+    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    let t = r.task(&id).await;
+    assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+    assert!(r.runner().sessions.inner.all().is_empty());
+    (r, id)
+}
+
+/// The report bytes of an end task that ran without any crash, for comparison.
+async fn clean_report() -> Vec<(String, Vec<u8>)> {
+    let r = rig();
+    let _ = r.started().await;
+    r.dump();
+    let (id, body) = r.submit("code-coverage-end", "").await;
+    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    r.report_objects(&id)
+}
+
+/// The coverage numbers match a crash-free run's (the pages also show the session's times,
+/// which differ between the two rigs, so only the timeless files are compared byte for byte).
+fn same_coverage(clean: &[(String, Vec<u8>)], got: &[(String, Vec<u8>)]) {
+    assert_eq!(clean.len(), got.len(), "same set of files");
+    for ((a, x), (b, y)) in clean.iter().zip(got) {
+        assert_eq!(a.rsplit('/').next(), b.rsplit('/').next());
+        if ["coverage.info", "summary.json", "badge.svg"]
+            .iter()
+            .any(|n| a.ends_with(n))
+        {
+            assert!(x == y, "{b} differs from the crash-free run");
+        }
+    }
+}
+
+/// Runs the end task once more (as a redelivery after a lost status write would) and checks
+/// that every published byte stays the same.
+async fn rerun_gives_identical_bytes(r: &Rig, id: &TaskId) {
+    let before = r.report_objects(id);
+    let task = r.task(id).await;
+    let access = r.api.queue.sent().last().unwrap().0.device.clone();
+    use ccaas_app::TaskRunner;
+    r.runner().run(&task, &access).await.expect("re-run");
+    assert!(before == r.report_objects(id), "identical report bytes");
+}
+
+#[tokio::test]
+async fn a_crash_between_collect_and_the_raw_upload_recollects_and_loses_no_data() {
+    let (r, id) = end_with_crash(|r| r.runner().artifacts.crash.arm(1)).await;
+    assert_eq!(
+        r.device.calls().1,
+        2,
+        "collected again: end deletes nothing"
+    );
+    same_coverage(&clean_report().await, &r.report_objects(&id));
+    rerun_gives_identical_bytes(&r, &id).await;
+}
+
+#[tokio::test]
+async fn a_crash_between_the_raw_upload_and_its_facts_record_recollects() {
+    let (r, id) = end_with_crash(|r| r.runner().artifacts.crash.arm(2)).await;
+    assert_eq!(r.device.calls().1, 2);
+    same_coverage(&clean_report().await, &r.report_objects(&id));
+    rerun_gives_identical_bytes(&r, &id).await;
+}
+
+#[tokio::test]
+async fn a_crash_between_the_stages_renders_from_the_stored_archive_with_identical_bytes() {
+    let (r, id) = end_with_crash(|r| r.runner().site.crash.arm(1)).await;
+    assert_eq!(r.device.calls().1, 1, "the collect stage is not repeated");
+    same_coverage(&clean_report().await, &r.report_objects(&id));
+    rerun_gives_identical_bytes(&r, &id).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_publishing_and_before_the_close_republishes_the_same_bytes() {
+    let r = rig();
+    let _ = r.started().await;
+    r.dump();
+    let (id, body) = r.submit("code-coverage-end", "").await;
+    r.runner().sessions.crash.arm(1);
+    assert!(matches!(
+        r.worker.handle(&body, 1).await,
+        Disposition::Retry(_)
+    ));
+    let first = r.report_objects(&id);
+    assert!(!first.is_empty());
+    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert!(r.report_objects(&id) == first, "identical report bytes");
+    assert_eq!(r.device.calls().1, 1);
+    assert!(r.runner().sessions.inner.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_crash_after_the_close_and_before_the_status_write_still_succeeds_on_retry() {
+    let r = rig();
+    let _ = r.started().await;
+    r.dump();
+    let (id, _) = r.submit("code-coverage-end", "").await;
+    let task = r.task(&id).await;
+    let access = r.api.queue.sent().last().unwrap().0.device.clone();
+    use ccaas_app::TaskRunner;
+    let a = r.runner().run(&task, &access).await.unwrap();
+    // The process died before the worker wrote `succeeded`; the session is already closed.
+    assert!(r.runner().sessions.inner.all().is_empty());
+    let b = r.runner().run(&task, &access).await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(r.device.calls().1, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_duplicate_deliveries_of_one_end_task_collect_once() {
+    let r = rig();
+    let _ = r.started().await;
+    r.dump();
+    let (id, body) = r.submit("code-coverage-end", "").await;
+    let writes_before = r.api.store.status_writes();
+    let mut handles = Vec::new();
+    for _ in 0..100 {
+        let w = r.worker.clone();
+        let b = body.clone();
+        handles.push(tokio::spawn(async move { w.handle(&b, 1).await }));
+    }
+    for h in handles {
+        let _ = h.await.unwrap();
+    }
+    // Deliveries that found the lease held are redelivered later; they then find it finished.
+    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert_eq!(r.task(&id).await.status, Status::Succeeded);
+    assert_eq!(r.device.calls().1, 1, "one collect");
+    assert_eq!(
+        r.runner()
+            .artifacts
+            .inner
+            .puts(&format!("raw/{id}/gcda.tar.gz")),
+        1
+    );
+    assert_eq!(
+        r.api.store.status_writes() - writes_before,
+        2,
+        "pending→running and running→succeeded, once each"
+    );
+}
+
+#[tokio::test]
+async fn a_retryable_device_failure_is_retried_and_a_permanent_one_fails_the_task() {
+    let r = rig();
+    r.device.fail_next(|| DeviceError::Timeout {
+        stage: "connect",
+        after: std::time::Duration::from_secs(1),
+    });
+    let (id, body) = r.submit("code-coverage-start", "").await;
+    assert!(matches!(
+        r.worker.handle(&body, 1).await,
+        Disposition::Retry(_)
+    ));
+    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert_eq!(r.task(&id).await.status, Status::Succeeded);
+
+    let r = rig();
+    let (id, body) = r.submit("code-coverage-start", "").await;
+    r.device.fail_next(|| DeviceError::NoData);
+    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    let t = r.task(&id).await;
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.unwrap().code, "no_data");
+    assert!(r.runner().sessions.inner.all().is_empty());
+}
