@@ -5,6 +5,7 @@ pub mod attr;
 pub mod config;
 pub mod dynamo;
 pub mod s3;
+pub mod site;
 pub mod sqs;
 
 pub use config::{Clients, Config, ConfigError};

@@ -1,0 +1,276 @@
+//! `S3Site` against a real emulator (a private moto_server started through `localstack/up`):
+//! a rendered report is uploaded under `reports/<id>/` with its content types and cache
+//! headers, the site index lists every report newest first with its totals, republishing
+//! replaces, and unsafe names write nothing.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use ccaas_app::Error;
+use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals};
+use ccaas_aws::site::S3Site;
+use ccaas_domain::TaskId;
+use ccaas_gcov::{Coverage, FileCoverage, FunctionCoverage, LineCoverage};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A moto_server of this test alone, stopped when dropped.
+struct Emulator {
+    env: Vec<(String, String)>,
+    port: u16,
+}
+
+impl Emulator {
+    fn private() -> Emulator {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let out = Command::new(repo().join("localstack/up"))
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("localstack/up runs");
+        assert!(out.status.success(), "localstack/up failed");
+        let env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect();
+        Emulator { env, port }
+    }
+
+    fn var(&self, k: &str) -> String {
+        self.env
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{k} not in the emulator env"))
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
+            .region(aws_sdk_s3::config::Region::new(self.var("AWS_REGION")))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    fn site(&self) -> S3Site {
+        S3Site::new(self.s3(), self.var("CCAAS_BUCKET"))
+    }
+
+    async fn keys(&self) -> Vec<String> {
+        let out = self
+            .s3()
+            .list_objects_v2()
+            .bucket(self.var("CCAAS_BUCKET"))
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect()
+    }
+
+    async fn get(&self, key: &str) -> (String, String, String) {
+        let o = self
+            .s3()
+            .get_object()
+            .bucket(self.var("CCAAS_BUCKET"))
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+        let ct = o.content_type().unwrap_or("").to_string();
+        let cc = o.cache_control().unwrap_or("").to_string();
+        let body = o.body.collect().await.unwrap().to_vec();
+        (ct, cc, String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("localstack/down"))
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            )
+            .status();
+    }
+}
+
+/// A small report rendered by ccaas-report, with a hostile file name inside.
+fn rendered() -> (Vec<SiteFile>, SiteTotals) {
+    let mut fc = FileCoverage {
+        lines: vec![
+            LineCoverage {
+                line: 1,
+                count: 2,
+                branches: (0, 2),
+                unexecuted_block: false,
+            },
+            LineCoverage {
+                line: 2,
+                count: 0,
+                branches: (0, 0),
+                unexecuted_block: false,
+            },
+        ],
+        branches: vec![1, 0],
+        functions: vec![FunctionCoverage {
+            name: "main".into(),
+            start_line: 1,
+            start_column: 0,
+            end_line: 2,
+            end_column: 0,
+            count: 1,
+        }],
+        totals: Default::default(),
+    };
+    fc.compute_totals();
+    let mut cov = Coverage::default();
+    cov.files.insert("src/a.c".into(), fc.clone());
+    cov.files
+        .insert("src/sub/<script>alert(1)</script>.c".into(), fc);
+    cov.compute_totals();
+    let files = ccaas_report::render(&cov, &ccaas_report::Options::default(), &|_: &str| {
+        Some(b"int main() {\n  return 0;\n}\n".to_vec())
+    });
+    let t = cov.totals;
+    let totals = SiteTotals {
+        lines: (t.lines.hit, t.lines.total),
+        functions: (t.functions.hit, t.functions.total),
+        branches: (t.branches.hit, t.branches.total),
+    };
+    let files = files
+        .into_iter()
+        .map(|f| SiteFile {
+            name: f.path,
+            bytes: f.bytes,
+            content_type: f.content_type.to_string(),
+        })
+        .collect();
+    (files, totals)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_report_is_served_with_its_content_types_and_cache_headers() {
+    let emu = Emulator::private();
+    let site = emu.site();
+    let id = TaskId::from_parts(1_764_417_300_000, 7);
+    let (files, totals) = rendered();
+    site.publish(&id, files.clone(), totals).await.unwrap();
+
+    for f in &files {
+        let (ct, cc, body) = emu.get(&format!("reports/{id}/{}", f.name)).await;
+        assert_eq!(ct, f.content_type, "{}", f.name);
+        let want_cc = if f.name == "index.html" {
+            "no-cache"
+        } else {
+            "public, max-age=300"
+        };
+        assert_eq!(cc, want_cc, "{}", f.name);
+        assert_eq!(body.as_bytes(), &f.bytes[..], "{}", f.name);
+    }
+    // Keys come from the task id and the renderer's numbered names only.
+    for k in emu.keys().await {
+        assert!(
+            k == "index.html"
+                || k.starts_with(&format!("reports/{id}/"))
+                || k.starts_with(&format!("site/reports/{id}/")),
+            "unexpected key {k}"
+        );
+        assert!(!k.contains('<') && !k.contains("script"), "{k}");
+    }
+    let (ct, cc, index) = emu.get("index.html").await;
+    assert_eq!(ct, "text/html; charset=utf-8");
+    assert_eq!(cc, "no-cache");
+    assert!(index.contains(&format!("href=\"reports/{id}/index.html\"")));
+    assert!(index.contains("2025-11-29 11:55 UTC"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_site_index_lists_every_report_once_newest_first_with_its_latest_totals() {
+    let emu = Emulator::private();
+    let site = emu.site();
+    let (files, totals) = rendered();
+    let old = TaskId::from_parts(1_700_000_000_000, 1);
+    let new = TaskId::from_parts(1_760_000_000_000, 2);
+    site.publish(&old, files.clone(), totals).await.unwrap();
+    site.publish(&new, files.clone(), totals).await.unwrap();
+    let other = SiteTotals {
+        lines: (9, 10),
+        functions: (1, 1),
+        branches: (0, 0),
+    };
+    site.publish(&old, files, other).await.unwrap();
+
+    assert_eq!(
+        site.reports().await.unwrap(),
+        vec![(new.clone(), totals), (old.clone(), other)]
+    );
+    let (_, _, index) = emu.get("index.html").await;
+    let (pn, po) = (
+        index.find(&new.to_string()).expect("new listed"),
+        index.find(&old.to_string()).expect("old listed"),
+    );
+    assert!(pn < po, "newest first");
+    assert_eq!(
+        index.matches(&format!("reports/{old}/index.html")).count(),
+        1
+    );
+    assert!(
+        index.contains("9 / 10"),
+        "latest totals of the republished report"
+    );
+    assert!(index.contains("90.0%"));
+    let records = emu
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| k.starts_with(&format!("site/reports/{old}/")))
+        .count();
+    assert_eq!(records, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_names_and_reports_without_an_index_write_nothing() {
+    let emu = Emulator::private();
+    let site = emu.site();
+    let id = TaskId::from_parts(1_764_417_300_000, 9);
+    let (files, totals) = rendered();
+    for bad in [
+        "../index.html",
+        "/etc/passwd",
+        "a/../../b",
+        "a b.html",
+        "x\u{0}.html",
+    ] {
+        let mut with_bad = files.clone();
+        with_bad.push(SiteFile {
+            name: bad.into(),
+            bytes: b"x".to_vec(),
+            content_type: "text/html".into(),
+        });
+        let r = site.publish(&id, with_bad, totals).await;
+        assert!(matches!(r, Err(Error::Corrupt(_))), "{bad:?}: {r:?}");
+    }
+    let no_index: Vec<SiteFile> = files
+        .into_iter()
+        .filter(|f| f.name != "index.html")
+        .collect();
+    let r = site.publish(&id, no_index, totals).await;
+    assert!(matches!(r, Err(Error::Corrupt(_))));
+    assert_eq!(emu.keys().await, Vec::<String>::new());
+}
