@@ -149,30 +149,54 @@ fn count_cells(t: &Totals) -> Markup {
     }
 }
 
-/// The directory tree below `d` (all descendants, indented), or nothing when there is none.
+/// The directory tree below `d`, or nothing when there is none. Chains of directories that
+/// hold no file and one subdirectory (`usr/lib/gcc/...`) are folded into their first
+/// directory that holds files or branches, so the table shows only directories worth a row.
 fn dir_table(tree: &Tree<'_>, d: usize, nested: bool) -> Markup {
     let base = tree.dirs[d].depth;
     let end = (d + 1..tree.dirs.len())
         .find(|&k| tree.dirs[k].depth <= base)
         .unwrap_or(tree.dirs.len());
-    if d + 1 >= end {
+    let shown = |k: usize| {
+        let n = &tree.dirs[k];
+        !n.files.is_empty() || n.subdirs.len() != 1
+    };
+    let rows: Vec<usize> = (d + 1..end).filter(|&k| shown(k)).collect();
+    if rows.is_empty() {
         return html! {};
     }
-    let prefix_len = if d == 0 {
-        0
-    } else {
-        tree.dirs[d].rel.len() + 1
+    // A row's parent row: its nearest shown ancestor below `d` (or `d`).
+    let parent_row = |k: usize| {
+        let mut up = tree.dirs[k].parent;
+        while let Some(u) = up {
+            if u == d || shown(u) {
+                return u;
+            }
+            up = tree.dirs[u].parent;
+        }
+        d
+    };
+    let level = |k: usize| {
+        let mut n = 0;
+        let mut p = parent_row(k);
+        while p != d {
+            n += 1;
+            p = parent_row(p);
+        }
+        n
     };
     html! {
         h2 id="dirs" { "Directories" }
         table.t.sortable aria-labelledby="dirs" {
             (table_head("Directory"))
             tbody {
-                @for k in d + 1..end {
+                @for k in rows {
                     @let node = &tree.dirs[k];
-                    @let name = node.rel.get(prefix_len..).unwrap_or(&node.rel);
+                    @let p = parent_row(k);
+                    @let cut = if p == 0 { 0 } else { tree.dirs[p].rel.len() + 1 };
+                    @let name = node.rel.get(cut..).unwrap_or(&node.rel);
                     tr {
-                        td.name data-v=(name) style={ "padding-left:" (node.depth - base) "em" } {
+                        td.name data-v=(node.rel) style={ "padding-left:" (level(k) + 1) "em" } {
                             a href=(tree.dir_href(k, nested)) { (name) "/" }
                         }
                         (count_cells(&node.totals))
