@@ -84,7 +84,10 @@ fn main() {
     }
     let cov = parse(&std::fs::read_to_string(&args[1]).expect("read the tracefile"));
     let sizes: Vec<usize> = if args.len() > 3 {
-        args[3..].iter().map(|s| s.parse().expect("a number")).collect()
+        args[3..]
+            .iter()
+            .map(|s| s.parse().expect("a number"))
+            .collect()
     } else {
         vec![ccaas_report::DEFAULT_LINES_PER_PAGE, 0]
     };
