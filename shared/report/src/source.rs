@@ -176,21 +176,33 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
         let next_start_after = |line: usize| starts.iter().find(|&&s| s > line).copied();
 
         let tools = html! {
+            @if parts > 1 {
+                p.parts {
+                    "Parts of this file: "
+                    @for q in 0..parts {
+                        @let (qlo, qhi) = part_range(q);
+                        @if q == p { b aria-current="page" { (qlo) "\u{2013}" (qhi) } }
+                        @else { a href=(tree.file_href(i, q, true).trim_start_matches("../f/")) { (qlo) "\u{2013}" (qhi) } }
+                        " "
+                    }
+                }
+            }
+            p.legend {
+                "\u{2717} missed line (hatched) \u{00B7} ~ partly run (a block or branch never ran) \u{00B7} branches: + taken, \u{2212} never taken, # not executed (hover for counts)"
+            }
             div.tools role="toolbar" aria-label="navigation" {
                 button type="button" data-jump="-1" title="previous uncovered block (key p)" { "\u{25B2} previous uncovered" }
                 button type="button" data-jump="1" title="next uncovered block (key n)" { "\u{25BC} next uncovered" }
                 @if parts > 1 {
-                    span.parts {
-                        "Lines: "
-                        @for q in 0..parts {
-                            @let (qlo, qhi) = part_range(q);
-                            @if q == p { b aria-current="page" { (qlo) "\u{2013}" (qhi) } }
-                            @else { a href=(tree.file_href(i, q, true).trim_start_matches("../f/")) { (qlo) "\u{2013}" (qhi) } }
-                        }
+                    @if p > 0 {
+                        @let (qlo, qhi) = part_range(p - 1);
+                        a href=(tree.file_href(i, p - 1, true).trim_start_matches("../f/")) { "\u{25C0} lines " (qlo) "\u{2013}" (qhi) }
                     }
-                }
-                span.legend {
-                    "\u{2717} missed line (hatched) \u{00B7} ~ partly run (a block or branch never ran) \u{00B7} branches: + taken, \u{2212} never taken, # not executed"
+                    span { "part " (p + 1) " of " (parts) }
+                    @if p + 1 < parts {
+                        @let (qlo, qhi) = part_range(p + 1);
+                        a href=(tree.file_href(i, p + 1, true).trim_start_matches("../f/")) { "lines " (qlo) "\u{2013}" (qhi) " \u{25B6}" }
+                    }
                 }
             }
         };
