@@ -24,7 +24,7 @@
       rows.forEach(function (r) { body.appendChild(r); });
     });
   });
-  var starts = document.querySelectorAll(".l.s");
+  var starts = document.querySelectorAll(".blk>.s");
   function jump(dir) {
     var bar = document.querySelector(".tools");
     var top = bar ? bar.getBoundingClientRect().bottom + 2 : 2;

@@ -12,7 +12,7 @@ use crate::{HTML, Options, OutFile};
 
 /// Lines per content-visibility block (the browser skips layout of blocks out of view).
 const BLOCK: usize = 250;
-/// Pixel height of one source line (must match `.l` in report.css).
+/// Pixel height of one source line (must match `.blk>div` in report.css).
 const LINE_PX: usize = 16;
 /// Branch markers drawn per line; more are summarised.
 const MAX_MARKERS: usize = 10;
@@ -74,20 +74,27 @@ fn kind(fc: &FileCoverage, l: &LineCoverage) -> Kind {
 fn branch_markers(fc: &FileCoverage, l: &LineCoverage) -> Markup {
     let b = fc.branches_of(l);
     let taken = b.iter().filter(|&&c| c > 0).count();
-    let title = if l.count == 0 {
+    // One title per line (the counts of every branch, in order) keeps long files small.
+    let mut title = if l.count == 0 {
         format!("{} branches, line never executed", b.len())
     } else {
-        format!("{taken} of {} branches taken", b.len())
+        format!("{taken} of {} branches taken; times taken:", b.len())
     };
+    if l.count > 0 {
+        for c in b {
+            title.push(' ');
+            title.push_str(&c.to_string());
+        }
+    }
     html! {
         span.b title=(title) {
-            @for (k, &c) in b.iter().enumerate().take(MAX_MARKERS) {
+            @for &c in b.iter().take(MAX_MARKERS) {
                 @if l.count == 0 {
-                    i.x title={ "branch " (k) ": not executed" } { "#" }
+                    i.x { "#" }
                 } @else if c > 0 {
-                    i.t title={ "branch " (k) ": taken " (c) " times" } { "+" }
+                    i.t { "+" }
                 } @else {
-                    i.u title={ "branch " (k) ": never taken" } { "\u{2212}" }
+                    i.u { "\u{2212}" }
                 }
             }
             @if b.len() > MAX_MARKERS { "\u{2026}" }
@@ -250,16 +257,16 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
                         @for &(line, cov) in block {
                             @match cov {
                                 None => {
-                                    div.l id={ "L" (line) } { a href={ "#L" (line) } { (line) } code { (text_of(line)) } }
+                                    div id={ "L" (line) } { a href={ "#L" (line) } { (line) } code { (text_of(line)) } }
                                 }
                                 Some(l) => {
                                     @let k = kind(fc, l);
                                     @let start = k == Kind::Missed && starts.binary_search(&line).is_ok();
                                     @let class = match (k, start) {
-                                        (Kind::Missed, true) => "l m s",
-                                        (Kind::Missed, false) => "l m",
-                                        (Kind::Partial, _) => "l p",
-                                        _ => "l h",
+                                        (Kind::Missed, true) => "m s",
+                                        (Kind::Missed, false) => "m",
+                                        (Kind::Partial, _) => "p",
+                                        _ => "h",
                                     };
                                     div class=(class) id={ "L" (line) } {
                                         a href={ "#L" (line) } { (line) }

@@ -198,6 +198,12 @@ fn the_numbers_on_the_pages_are_the_engines_numbers() {
                 l.count
             );
         }
+        // Every executed line with branches shows each branch's count on hover.
+        for l in fc.lines.iter().filter(|l| l.count > 0 && l.branches.1 > 0) {
+            let counts: Vec<String> = fc.branches_of(l).iter().map(|c| c.to_string()).collect();
+            let want = format!("times taken: {}\"", counts.join(" "));
+            assert!(page.contains(&want), "{path}:{} lacks {want}", l.line);
+        }
         for f in &fc.functions {
             assert!(page.contains(&format!("data-v=\"{}\">", f.count)));
         }
@@ -305,7 +311,7 @@ fn a_missing_source_lists_the_instrumented_lines_and_says_so() {
     let (path, fc) = cov.files.iter().next().unwrap();
     let page = text(&files, "f/0.html");
     assert!(page.contains("source file was not available"), "{path}");
-    assert_eq!(page.matches("<div class=\"l ").count(), fc.lines.len());
+    assert_eq!(page.matches("<span class=\"c\">").count(), fc.lines.len());
 }
 
 #[test]
