@@ -389,3 +389,50 @@ proptest! {
         prop_assert!(files.iter().any(|f| f.path == "index.html"));
     }
 }
+
+fn entry(id: &str, hit: u64) -> ccaas_report::SiteEntry {
+    ccaas_report::SiteEntry {
+        id: id.into(),
+        when: Some(format!("when {id}")),
+        totals: ccaas_gcov::Totals {
+            lines: Counter { hit, total: 10 },
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn the_site_index_lists_reports_newest_first_once_each_whatever_the_input_order() {
+    let a = vec![entry("01A", 1), entry("01C", 9), entry("01B", 5)];
+    let b = vec![
+        entry("01B", 5),
+        entry("01A", 1),
+        entry("01C", 9),
+        entry("01C", 9),
+    ];
+    let page = ccaas_report::site_index(&a);
+    assert_eq!(page, ccaas_report::site_index(&b));
+    let s = String::from_utf8(page).unwrap();
+    let pos = |id: &str| {
+        s.find(&format!("href=\"reports/{id}/index.html\""))
+            .unwrap()
+    };
+    assert!(pos("01C") < pos("01B") && pos("01B") < pos("01A"));
+    assert_eq!(s.matches("reports/01C/index.html").count(), 1);
+    assert!(s.contains("9 / 10") && s.contains("90.0%") && s.contains("10.0%"));
+    assert!(s.contains("class=\"hi\"") && s.contains("class=\"lo\""));
+}
+
+#[test]
+fn the_site_index_escapes_ids_and_keeps_links_inside_the_site() {
+    let s = String::from_utf8(ccaas_report::site_index(&[entry(
+        "\"><script>alert(1)</script>/../../x",
+        1,
+    )]))
+    .unwrap();
+    assert!(!s.contains("<script>alert"));
+    assert!(s.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(s.contains("href=\"reports/scriptalert1scriptx/index.html\""));
+    let empty = String::from_utf8(ccaas_report::site_index(&[])).unwrap();
+    assert!(empty.contains("No reports yet."));
+}
