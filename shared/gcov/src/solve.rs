@@ -358,6 +358,9 @@ pub fn solve(
             }),
         }
     }
+    out.lines.shrink_to_fit();
+    out.branches.shrink_to_fit();
+    out.functions.shrink_to_fit();
     Ok(out)
 }
 
