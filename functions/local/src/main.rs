@@ -14,13 +14,17 @@ use tracing::{error, info};
 #[tokio::main]
 async fn main() {
     ccaas_aws::init_tracing();
-    let config = match ccaas_aws::Config::from_env() {
+    let mut config = match ccaas_aws::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ccaas-local: {e} (run `eval \"$(localstack/up)\"` first)");
             std::process::exit(2);
         }
     };
+    if config.site_url.is_empty() && !config.api_url.is_empty() {
+        // Report links point at this process's own /site/, for emulators without websites.
+        config.site_url = format!("{}/site", config.api_url.trim_end_matches('/'));
+    }
     let clients = ccaas_aws::Clients::new(&config).await;
     let listener = match tokio::net::TcpListener::bind(&config.listen).await {
         Ok(l) => l,

@@ -9,7 +9,8 @@ use common::{Emulator, spawn_app, start_body, unique};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_valid_task_is_accepted_stored_listed_by_every_filter_and_fails_as_not_implemented() {
+async fn a_valid_task_is_accepted_stored_listed_by_every_filter_and_fails_on_an_unreachable_device()
+{
     let emu = Emulator::shared();
     let app = spawn_app(emu, &[]).await;
     let user = unique("alice");
@@ -51,7 +52,8 @@ async fn a_valid_task_is_accepted_stored_listed_by_every_filter_and_fails_as_not
 
     let done = app.wait_terminal(&id, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "failed");
-    assert_eq!(done["error"]["code"], "not_implemented");
+    // The host does not resolve: the device is unreachable.
+    assert_eq!(done["error"]["code"], "unreachable", "{done}");
     let failed = app
         .get(&format!("/v1/tasks?status=failed&user={user}"))
         .await
@@ -145,8 +147,11 @@ async fn a_cursor_from_another_query_or_a_forged_one_is_a_400() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_idempotency_key_returns_the_same_task_and_another_body_is_a_409() {
-    let emu = Emulator::shared();
-    let app = spawn_app(emu, &[]).await;
+    // A private emulator: moto's TransactWriteItems copies the table while other threads
+    // write to it and then fails with a 500 ("dictionary changed size during iteration"),
+    // which the shared emulator's 250-task paging test provokes now that tasks do real work.
+    let emu = Emulator::private();
+    let app = spawn_app(&emu, &[]).await;
     let user = unique("idem");
     let body = start_body(&user, "idem-host", "pw");
     let key = unique("key");

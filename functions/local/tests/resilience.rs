@@ -39,7 +39,7 @@ async fn with_the_emulator_stopped_the_api_says_503_and_the_work_resumes_after()
     // Every accepted task reaches a terminal state; none is left running.
     for id in &ids {
         let t = app.wait_terminal(id, Duration::from_secs(90)).await;
-        assert_eq!(t["error"]["code"], "not_implemented", "{t}");
+        assert_eq!(t["error"]["code"], "unreachable", "{t}");
     }
     let after = app.post(start_body(&user, "after", "pw"), None).await;
     assert_eq!(after.status, StatusCode::ACCEPTED);

@@ -5,17 +5,43 @@ use std::collections::HashSet;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ccaas_app::{Disposition, TaskRunner, TaskStore, Worker};
+use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
 use tracing::{Instrument, info_span, warn};
 
-/// The worker the processor runs in production (until the device runner lands).
-pub type ProductionWorker =
-    Worker<ccaas_aws::DynamoTaskStore, ccaas_app::ports::NotImplementedRunner>;
+/// The coverage runner the processor runs in production: SSH devices (pins in the `devices`
+/// table), sessions in the `devices` table, raw data, logs and the report site in the bucket.
+pub type ProductionRunner = CoverageRunner<
+    SshConnector<ccaas_aws::DynamoDevices>,
+    ccaas_aws::DynamoDevices,
+    ccaas_aws::S3Artifacts,
+    ccaas_aws::site::S3Site,
+    ccaas_aws::S3Logs,
+>;
 
-/// The production wiring.
+/// The worker the processor runs in production.
+pub type ProductionWorker = Worker<ccaas_aws::DynamoTaskStore, ProductionRunner>;
+
+/// The production wiring. The device profile comes from `CCAAS_DEVICE_PROFILE` (BIG-IP by
+/// default, the simulator's layout for local runs).
 pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> ProductionWorker {
+    let devices = ccaas_aws::DynamoDevices::new(clients.dynamodb.clone(), &config.devices_table);
+    let runner = CoverageRunner {
+        connector: SshConnector {
+            profile: config.device_profile.clone(),
+            pins: devices.clone(),
+        },
+        sessions: devices,
+        artifacts: ccaas_aws::S3Artifacts::new(clients.s3.clone(), &config.bucket),
+        site: ccaas_aws::site::S3Site::new(clients.s3.clone(), &config.bucket),
+        logs: ccaas_aws::S3Logs::new(clients.s3.clone(), &config.bucket),
+        config: RunnerConfig {
+            site_url: config.site_url.clone(),
+            ..RunnerConfig::default()
+        },
+    };
     Worker {
         store: ccaas_aws::DynamoTaskStore::new(clients.dynamodb.clone(), &config.tasks_table),
-        runner: ccaas_app::ports::NotImplementedRunner,
+        runner,
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,

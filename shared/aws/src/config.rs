@@ -54,6 +54,9 @@ pub struct Config {
     /// `CCAAS_RETRY_DELAY_SECS` (default 2): how soon `ccaas-local` redelivers a failed
     /// message (on AWS the queue's visibility timeout decides).
     pub retry_delay: Duration,
+    /// `CCAAS_DEVICE_PROFILE` (default `bigip`): where things live on the devices, `bigip` or
+    /// `simulator:<root>` (the BIG-IP simulator's layout under an absolute root).
+    pub device_profile: ccaas_device::DeviceProfile,
 }
 
 impl Config {
@@ -103,8 +106,33 @@ impl Config {
                     });
                 }
             },
+            device_profile: device_profile(get("CCAAS_DEVICE_PROFILE"))?,
         })
     }
+}
+
+/// Parses `CCAAS_DEVICE_PROFILE`: unset or `bigip`, or `simulator:<absolute root>`.
+fn device_profile(v: Option<String>) -> Result<ccaas_device::DeviceProfile, ConfigError> {
+    let invalid = |why: String| ConfigError::Invalid {
+        name: "CCAAS_DEVICE_PROFILE",
+        why,
+    };
+    let v = v.unwrap_or_default();
+    let profile = match v.trim() {
+        "" | "bigip" => ccaas_device::DeviceProfile::bigip(),
+        other => match other.strip_prefix("simulator:") {
+            Some(root) => ccaas_device::DeviceProfile::simulator(root),
+            None => {
+                return Err(invalid(format!(
+                    "{other:?} is neither `bigip` nor `simulator:<root>`"
+                )));
+            }
+        },
+    };
+    profile
+        .validate()
+        .map_err(|e| invalid(format!("{v:?}: {e}")))?;
+    Ok(profile)
 }
 
 /// The SDK clients, built once per process and shared by reference.
@@ -155,6 +183,38 @@ mod tests {
         let e =
             Config::from_lookup(|k| (k != "CCAAS_BUCKET").then(|| "x".to_string())).unwrap_err();
         assert!(e.to_string().contains("CCAAS_BUCKET"), "{e}");
+    }
+
+    #[test]
+    fn the_device_profile_defaults_to_bigip_and_takes_a_simulator_root() {
+        let with = |p: Option<&str>| {
+            Config::from_lookup(|k| match k {
+                "CCAAS_DEVICE_PROFILE" => p.map(str::to_string),
+                "CCAAS_TASKS_TABLE"
+                | "CCAAS_DEVICES_TABLE"
+                | "CCAAS_QUEUE_URL"
+                | "CCAAS_HIGH_QUEUE_URL"
+                | "CCAAS_BUCKET" => Some("x".to_string()),
+                _ => None,
+            })
+        };
+        let bigip = ccaas_device::DeviceProfile::bigip();
+        assert_eq!(with(None).unwrap().device_profile, bigip);
+        assert_eq!(with(Some("bigip")).unwrap().device_profile, bigip);
+        let sim = with(Some("simulator:/tmp/bigip-sim-2222")).unwrap();
+        assert_eq!(
+            sim.device_profile,
+            ccaas_device::DeviceProfile::simulator("/tmp/bigip-sim-2222")
+        );
+        for bad in [
+            "simulator:relative",
+            "simulator:/tmp/a;rm -rf",
+            "sim",
+            "simulator:/a/../b",
+        ] {
+            let e = with(Some(bad)).unwrap_err();
+            assert!(e.to_string().contains("CCAAS_DEVICE_PROFILE"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! AWS adapters of the role traits: DynamoDB task store, SQS task queue, S3 logs; plus the
 //! typed [`Config`] every binary reads from the environment and the SDK client set.
 
+pub mod artifacts;
 pub mod attr;
 pub mod config;
+pub mod devices;
 pub mod dynamo;
 pub mod s3;
 pub mod site;
 pub mod sqs;
 
+pub use artifacts::S3Artifacts;
 pub use config::{Clients, Config, ConfigError};
+pub use devices::DynamoDevices;
 pub use dynamo::DynamoTaskStore;
 pub use s3::S3Logs;
 pub use sqs::SqsTaskQueue;

@@ -1,0 +1,252 @@
+//! A whole coverage session through `ccaas-local` against the real BIG-IP simulator: start
+//! over HTTP, traffic, end, the published report, and gcov's own numbers on the same data.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Emulator, free_port, repo, spawn_app};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A simulator started with `localstack/bigip-sim/up`, stopped and purged on drop.
+struct Sim {
+    json: Value,
+    port: u16,
+    root: String,
+}
+
+impl Sim {
+    fn up() -> Sim {
+        for _ in 0..3 {
+            let port = free_port();
+            let out = Command::new(repo().join("localstack/bigip-sim/up"))
+                .args(["--port", &port.to_string()])
+                .output()
+                .expect("localstack/bigip-sim/up runs");
+            if out.status.success() {
+                let json: Value = serde_json::from_slice(&out.stdout).expect("up prints JSON");
+                let root = json["root"].as_str().expect("root").to_string();
+                return Sim { json, port, root };
+            }
+            eprintln!("sim up failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        panic!("the simulator did not start");
+    }
+
+    fn s(&self, k: &str) -> String {
+        self.json[k].as_str().expect(k).to_string()
+    }
+
+    fn poke(&self, args: &[&str]) -> String {
+        let out = Command::new(repo().join("localstack/bigip-sim/poke"))
+            .args(["--port", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("poke runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn body(&self, ty: &str, extra: &str) -> String {
+        format!(
+            r#"{{"type":"{ty}","user":"session-test","data":{{"device":{{"host":"{}","port":{},"username":"{}","password":"{}"}},"modules":["tmm","mcpd"]{extra}}}}}"#,
+            self.s("host"),
+            self.port,
+            self.s("username"),
+            self.s("password")
+        )
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("localstack/bigip-sim/down"))
+            .args(["--port", &self.port.to_string(), "--purge"])
+            .output();
+    }
+}
+
+async fn s3(emu: &Emulator) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(emu.var("AWS_ENDPOINT_URL"))
+        .region(aws_sdk_s3::config::Region::new(emu.var("AWS_REGION")))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e}"))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .to_vec()
+}
+
+/// Unpacks the archive and asks gcov itself: `(covered, total)` instrumented lines, each
+/// (file, line) counted once with its counts summed over translation units.
+fn gcov_lines(archive: &[u8], dir: &Path) -> (u64, u64) {
+    let gz = flate2::read::GzDecoder::new(archive);
+    tar::Archive::new(gz).unpack(dir).expect("unpack");
+    let mut lines: HashMap<(String, u64), u64> = HashMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "gcda") {
+                let o = Command::new("gcov")
+                    .args(["--json-format", "--stdout"])
+                    .arg(p.file_name().unwrap())
+                    .current_dir(p.parent().unwrap())
+                    .output()
+                    .expect("gcov runs");
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                for line in String::from_utf8_lossy(&o.stdout).lines() {
+                    let v: Value = serde_json::from_str(line).expect("gcov JSON");
+                    // Relative names (`simd.c` is built into both daemons) are joined to the
+                    // unit's build directory, as the engine does.
+                    let cwd = v["current_working_directory"].as_str().unwrap_or("");
+                    for f in v["files"].as_array().unwrap() {
+                        let name = f["file"].as_str().unwrap();
+                        let file = if name.starts_with('/') {
+                            name.to_string()
+                        } else {
+                            format!("{cwd}/{name}")
+                        };
+                        for l in f["lines"].as_array().unwrap() {
+                            let n = l["line_number"].as_u64().unwrap();
+                            *lines.entry((file.clone(), n)).or_insert(0) +=
+                                l["count"].as_u64().unwrap();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let covered = lines.values().filter(|c| **c > 0).count() as u64;
+    (covered, lines.len() as u64)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_session_publishes_a_report_whose_line_totals_equal_gcov_and_leaks_no_password() {
+    let emu = Emulator::shared();
+    let sim = Sim::up();
+    let profile = format!("simulator:{}", sim.root);
+    let app = spawn_app(
+        emu,
+        &[
+            ("CCAAS_DEVICE_PROFILE", profile.as_str()),
+            ("RUST_LOG", "debug"),
+        ],
+    )
+    .await;
+    let password = sim.s("password");
+
+    // Traffic before the session must not count.
+    sim.poke(&["tmm", "route", "10.1.2.3"]);
+    let r = app.post(sim.body("code-coverage-start", ""), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let start = r.json()["id"].as_str().unwrap().to_string();
+    let started = app.wait_terminal(&start, Duration::from_secs(120)).await;
+    assert_eq!(started["status"], "succeeded", "{started}");
+    assert_eq!(started["result"]["session"], start.as_str());
+    assert_eq!(started["result"]["build"], "17.1.0-0.0.16-1234567");
+
+    // A second start on the same device is refused while the session is open.
+    let r = app.post(sim.body("code-coverage-start", ""), None).await;
+    let busy = r.json()["id"].as_str().unwrap().to_string();
+    let busy = app.wait_terminal(&busy, Duration::from_secs(120)).await;
+    assert_eq!(busy["error"]["code"], "session_open", "{busy}");
+
+    assert_eq!(sim.poke(&["tmm", "add", "2", "3"]), "5");
+    assert_eq!(sim.poke(&["mcpd", "set", "color", "blue"]), "stored");
+
+    let r = app
+        .post(
+            sim.body("code-coverage-end", &format!(r#","session":"{start}""#)),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let end = r.json()["id"].as_str().unwrap().to_string();
+    let ended = app.wait_terminal(&end, Duration::from_secs(180)).await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+    let result = &ended["result"];
+    let link = result["link"].as_str().expect("link");
+    assert_eq!(link, format!("{}/site/reports/{end}/index.html", app.base));
+    for f in ["lcov", "cobertura", "json", "badge"] {
+        assert!(result["files"][f].as_str().is_some(), "{f}");
+    }
+
+    // The report is served by ccaas-local under /site/.
+    let page = app.get(&format!("/site/reports/{end}/index.html")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("<html"));
+    let summary = app.get(&format!("/site/reports/{end}/summary.json")).await;
+    assert_eq!(summary.status, StatusCode::OK);
+
+    // gcov on the very archive the service collected gives the same line totals.
+    let s3 = s3(emu).await;
+    let bucket = emu.var("CCAAS_BUCKET");
+    let archive = object(&s3, &bucket, &format!("raw/{end}/gcda.tar.gz")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (covered, total) = gcov_lines(&archive, dir.path());
+    assert!(
+        total > 0 && covered > 0 && covered < total,
+        "{covered}/{total}"
+    );
+    assert_eq!(result["summary"]["lines"]["covered"], covered, "{result}");
+    assert_eq!(result["summary"]["lines"]["total"], total, "{result}");
+
+    // The session is closed: a new start succeeds, and an end without one fails.
+    let r = app.post(sim.body("code-coverage-end", ""), None).await;
+    let orphan = r.json()["id"].as_str().unwrap().to_string();
+    let orphan = app.wait_terminal(&orphan, Duration::from_secs(120)).await;
+    assert_eq!(orphan["error"]["code"], "no_session", "{orphan}");
+
+    // The command log is served, and the password is nowhere: items, objects, logs.
+    let log = app.get(&format!("/v1/tasks/{end}/log")).await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(log.text.contains("tar"), "{}", log.text);
+    let mut haystack = vec![log.text, ended.to_string(), started.to_string(), app.logs()];
+    for table in ["CCAAS_TASKS_TABLE", "CCAAS_DEVICES_TABLE"] {
+        haystack.extend(emu.dump_table(&emu.var(table)).await);
+    }
+    for key in [
+        format!("raw/{end}/facts.json"),
+        format!("logs/{end}.jsonl"),
+        format!("logs/{start}.jsonl"),
+        format!("reports/{end}/index.html"),
+        format!("reports/{end}/coverage.info"),
+    ] {
+        haystack.push(String::from_utf8_lossy(&object(&s3, &bucket, &key).await).into_owned());
+    }
+    for h in &haystack {
+        assert!(
+            !h.contains(&password),
+            "the device password leaked: {}",
+            &h[..h.len().min(300)]
+        );
+    }
+    assert!(!app.logs().contains("panicked"));
+}

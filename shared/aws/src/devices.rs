@@ -1,0 +1,182 @@
+//! The DynamoDB `devices` table behind [`SessionStore`] and the driver's [`HostKeyPins`].
+//!
+//! One item per device, key `host` = `<host>:<port>` ([`ccaas_app::device_key`]): attribute
+//! `session` holds the open coverage session (a map, absent when none is open) and
+//! `host_key_sha256` the pinned host key. Both are written with conditional updates that touch
+//! only their own attribute, so the two roles never overwrite each other.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ccaas_app::{DeviceSession, Error, Opened, SessionStore, device_key};
+use ccaas_device::{HostKeyPins, PinError};
+use ccaas_domain::TaskId;
+
+use crate::AwsError;
+use crate::attr::{from_item, to_attr};
+
+const BACKEND: &str = "device store";
+
+/// Sessions and pins on one DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoDevices {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn conditional_failed<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+impl DynamoDevices {
+    /// The store on `table`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoDevices {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Reads one attribute of a device's item (a consistent read).
+    async fn attribute(
+        &self,
+        device: &str,
+        attr: &str,
+    ) -> Result<Option<serde_json::Value>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("host", AttributeValue::S(device.to_string()))
+            .consistent_read(true)
+            .projection_expression("#a")
+            .expression_attribute_names("#a", attr)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("dynamodb:GetItem", e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let v = from_item(item)?;
+        Ok(v.get(attr).cloned().filter(|v| !v.is_null()))
+    }
+}
+
+fn decode_session(v: serde_json::Value) -> Result<DeviceSession, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Corrupt(format!("device session: {e}")))
+}
+
+impl SessionStore for DynamoDevices {
+    async fn open(&self, device: &str, session: &DeviceSession) -> Result<Opened, Error> {
+        let value = serde_json::to_value(session).map_err(|e| Error::Corrupt(e.to_string()))?;
+        // A conditional write that loses is followed by a read; if the session closed in
+        // between, the write is tried again (a few times: each loss means progress elsewhere).
+        for _ in 0..3 {
+            let r = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("host", AttributeValue::S(device.to_string()))
+                .update_expression("SET #s = :s")
+                .condition_expression("attribute_not_exists(#s)")
+                .expression_attribute_names("#s", "session")
+                .expression_attribute_values(":s", to_attr(value.clone()))
+                .send()
+                .await;
+            match r {
+                Ok(_) => return Ok(Opened::New),
+                Err(e) if conditional_failed(&e) => {}
+                Err(e) => return Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
+            }
+            match self
+                .attribute(device, "session")
+                .await
+                .map_err(|e| e.into_app(BACKEND))?
+            {
+                Some(v) => {
+                    let cur = decode_session(v)?;
+                    return Ok(if cur.id == session.id {
+                        Opened::Already
+                    } else {
+                        Opened::Busy(cur.id)
+                    });
+                }
+                None => continue,
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    async fn current(&self, device: &str) -> Result<Option<DeviceSession>, Error> {
+        self.attribute(device, "session")
+            .await
+            .map_err(|e| e.into_app(BACKEND))?
+            .map(decode_session)
+            .transpose()
+    }
+
+    async fn close(&self, device: &str, id: &TaskId) -> Result<bool, Error> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("host", AttributeValue::S(device.to_string()))
+            .update_expression("REMOVE #s")
+            .condition_expression("#s.#id = :id")
+            .expression_attribute_names("#s", "session")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":id", AttributeValue::S(id.to_string()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
+        }
+    }
+}
+
+fn pin_unavailable(e: AwsError) -> PinError {
+    PinError::Unavailable(Box::new(e))
+}
+
+impl HostKeyPins for DynamoDevices {
+    async fn pinned(&self, host: &str, port: u16) -> Result<Option<String>, PinError> {
+        let v = self
+            .attribute(&device_key(host, port), "host_key_sha256")
+            .await
+            .map_err(pin_unavailable)?;
+        Ok(v.and_then(|v| v.as_str().map(str::to_owned)))
+    }
+
+    async fn pin(&self, host: &str, port: u16, sha256: &str) -> Result<(), PinError> {
+        let key = device_key(host, port);
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("host", AttributeValue::S(key.clone()))
+            .update_expression("SET #k = :k")
+            .condition_expression("attribute_not_exists(#k) OR #k = :k")
+            .expression_attribute_names("#k", "host_key_sha256")
+            .expression_attribute_values(":k", AttributeValue::S(sha256.to_string()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => {
+                let pinned = self
+                    .attribute(&key, "host_key_sha256")
+                    .await
+                    .map_err(pin_unavailable)?
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                Err(PinError::Conflict { pinned })
+            }
+            Err(e) => Err(pin_unavailable(AwsError::sdk("dynamodb:UpdateItem", e))),
+        }
+    }
+}
