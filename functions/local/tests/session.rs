@@ -149,7 +149,9 @@ fn gcov_lines(archive: &[u8], dir: &Path) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_whole_session_publishes_a_report_whose_line_totals_equal_gcov_and_leaks_no_password() {
-    let emu = Emulator::shared();
+    // A private emulator: every simulator is on 127.0.0.1 (one FIFO group), and another
+    // ccaas-local on a shared emulator, with another device profile, could take the tasks.
+    let emu = &Emulator::private();
     let sim = Sim::up();
     let profile = format!("simulator:{}", sim.root);
     let app = spawn_app(
@@ -249,4 +251,148 @@ async fn a_whole_session_publishes_a_report_whose_line_totals_equal_gcov_and_lea
         );
     }
     assert!(!app.logs().contains("panicked"));
+}
+
+async fn sqs(emu: &Emulator) -> aws_sdk_sqs::Client {
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .endpoint_url(emu.var("AWS_ENDPOINT_URL"))
+        .region(aws_sdk_sqs::config::Region::new(emu.var("AWS_REGION")))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+/// The task's `version` as stored (each status write adds one).
+async fn version(emu: &Emulator, id: &str) -> u64 {
+    let out = emu
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name(emu.var("CCAAS_TASKS_TABLE"))
+        .key(
+            "id",
+            aws_sdk_dynamodb::types::AttributeValue::S(id.to_string()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get_item");
+    out.item().expect("task item")["version"]
+        .as_n()
+        .expect("number")
+        .parse()
+        .expect("u64")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_deliveries_of_one_end_task_collect_once_write_each_status_once_and_leave_no_dlq()
+{
+    let emu = Emulator::private();
+    let sim = Sim::up();
+    let profile = format!("simulator:{}", sim.root);
+    let env = [
+        ("CCAAS_DEVICE_PROFILE", profile.as_str()),
+        ("CCAAS_MAX_RECEIVES", "5"),
+    ];
+    let start = {
+        let app = spawn_app(&emu, &env).await;
+        let r = app.post(sim.body("code-coverage-start", ""), None).await;
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let t = app.wait_terminal(&id, Duration::from_secs(120)).await;
+        assert_eq!(t["status"], "succeeded", "{t}");
+        id
+    };
+    sim.poke(&["tmm", "add", "40", "2"]);
+
+    // The end task is accepted by an API-only process, then 99 more copies of its message
+    // (same body, other deduplication ids, as redeliveries would look) join the queue before
+    // any worker runs.
+    let api_only = [("CCAAS_LOCAL_WORKER", "off")];
+    let api = spawn_app(&emu, &api_only).await;
+    let r = api
+        .post(
+            sim.body("code-coverage-end", &format!(r#","session":"{start}""#)),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let end = r.json()["id"].as_str().unwrap().to_string();
+    let pending_version = version(&emu, &end).await;
+    let message = serde_json::json!({
+        "task_id": end,
+        "device": {
+            "host": sim.s("host"), "port": sim.port, "username": sim.s("username"),
+            "credential": {"password": sim.s("password")}, "host_key_sha256": null,
+        },
+    })
+    .to_string();
+    let sqs = sqs(&emu).await;
+    let queue = emu.var("CCAAS_QUEUE_URL");
+    for i in 1..100 {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(&message)
+            .message_group_id(sim.s("host"))
+            .message_deduplication_id(format!("{end}-dup-{i}"))
+            .send()
+            .await
+            .expect("send a duplicate");
+    }
+    drop(api);
+
+    // Two workers drain the queue.
+    let a = spawn_app(&emu, &env).await;
+    let _b = spawn_app(&emu, &env).await;
+    let done = a.wait_terminal(&end, Duration::from_secs(180)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes");
+        let n = |k| {
+            attrs
+                .attributes()
+                .and_then(|m| m.get(&k).cloned())
+                .unwrap_or_default()
+        };
+        if n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == "0"
+            && n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                == "0"
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // One collect (one archive stream in the command log), each status written once, and
+    // nothing in the dead-letter queue.
+    let log = a.get(&format!("/v1/tasks/{end}/log")).await.text;
+    assert_eq!(log.matches("tar -czf").count(), 1, "{log}");
+    assert_eq!(version(&emu, &end).await, pending_version + 2);
+    let dlq = sqs
+        .get_queue_url()
+        .queue_name("ccaas-tasks-dlq.fifo")
+        .send()
+        .await
+        .expect("the DLQ exists");
+    let got = sqs
+        .receive_message()
+        .queue_url(dlq.queue_url().unwrap_or_default())
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .expect("receive");
+    assert!(got.messages().is_empty(), "messages in the DLQ");
 }
