@@ -106,39 +106,25 @@ impl ArtifactStore for S3Artifacts {
     }
 
     async fn put_facts(&self, id: &TaskId, json: Vec<u8>) -> Result<(), Error> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(facts_key(id))
-            .content_type("application/json")
-            .body(ByteStream::from(json))
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("s3:PutObject", e).into_app(BACKEND))?;
-        Ok(())
+        crate::s3::put(
+            &self.client,
+            &self.bucket,
+            &facts_key(id),
+            "application/json",
+            json,
+            BACKEND,
+        )
+        .await
     }
 
     async fn get_facts(&self, id: &TaskId) -> Result<Option<Vec<u8>>, Error> {
-        let r = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(facts_key(id))
-            .send()
-            .await;
-        let out = match r {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(AwsError::sdk("s3:GetObject", e).into_app(BACKEND)),
-        };
-        if out.content_length().unwrap_or(0) > MAX_FACTS_BYTES {
-            return Err(Error::Corrupt("the facts record is too large".into()));
-        }
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| AwsError::sdk("s3:GetObject body", e).into_app(BACKEND))?;
-        Ok(Some(bytes.to_vec()))
+        crate::s3::get_small(
+            &self.client,
+            &self.bucket,
+            &facts_key(id),
+            MAX_FACTS_BYTES,
+            BACKEND,
+        )
+        .await
     }
 }

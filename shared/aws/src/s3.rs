@@ -34,41 +34,72 @@ pub fn log_key(id: &TaskId) -> String {
 
 impl LogStore for S3Logs {
     async fn read_log(&self, id: &TaskId) -> Result<Option<Vec<u8>>, Error> {
-        let r = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(log_key(id))
-            .send()
-            .await;
-        let out = match r {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(AwsError::sdk("s3:GetObject", e).into_app(BACKEND)),
-        };
-        if out.content_length().unwrap_or(0) > MAX_LOG_BYTES {
-            return Err(Error::Corrupt(
-                "the command log is too large to serve".into(),
-            ));
-        }
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| AwsError::sdk("s3:GetObject body", e).into_app(BACKEND))?;
-        Ok(Some(bytes.to_vec()))
+        get_small(
+            &self.client,
+            &self.bucket,
+            &log_key(id),
+            MAX_LOG_BYTES,
+            BACKEND,
+        )
+        .await
     }
 
     async fn write_log(&self, id: &TaskId, jsonl: Vec<u8>) -> Result<(), Error> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(log_key(id))
-            .content_type("application/x-ndjson")
-            .body(ByteStream::from(jsonl))
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("s3:PutObject", e).into_app(BACKEND))?;
-        Ok(())
+        put(
+            &self.client,
+            &self.bucket,
+            &log_key(id),
+            "application/x-ndjson",
+            jsonl,
+            BACKEND,
+        )
+        .await
     }
+}
+
+/// Reads a small object whole: `None` when it does not exist, [`Error::Corrupt`] when it is
+/// over `max` bytes (so a hostile or runaway object never fills memory).
+pub(crate) async fn get_small(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    max: i64,
+    backend: &'static str,
+) -> Result<Option<Vec<u8>>, Error> {
+    let r = client.get_object().bucket(bucket).key(key).send().await;
+    let out = match r {
+        Ok(o) => o,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+        Err(e) => return Err(AwsError::sdk("s3:GetObject", e).into_app(backend)),
+    };
+    if out.content_length().unwrap_or(0) > max {
+        return Err(Error::Corrupt(format!("{key} is over {max} bytes")));
+    }
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| AwsError::sdk("s3:GetObject body", e).into_app(backend))?;
+    Ok(Some(bytes.to_vec()))
+}
+
+/// Writes (replaces) an object.
+pub(crate) async fn put(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+    backend: &'static str,
+) -> Result<(), Error> {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk("s3:PutObject", e).into_app(backend))?;
+    Ok(())
 }
