@@ -46,6 +46,10 @@ fn spawn_local() -> (Local, String) {
         .envs(env)
         .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
         .env("CCAAS_RETRY_DELAY_SECS", "1")
+        // One delivery per task and a short lease: a message left in flight by a test process
+        // that was killed must not hold its FIFO group for long.
+        .env("CCAAS_MAX_RECEIVES", "1")
+        .env("CCAAS_LEASE_SECS", "10")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -112,7 +116,7 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
     let accepted: serde_json::Value = serde_json::from_slice(&start.stdout).expect("JSON");
     let id = accepted["id"].as_str().unwrap().to_string();
 
-    // No device answers on that port: the task must end failed, and wait says so (exit 1).
+    // No device answers: the task must end failed, and wait says so (exit 1).
     let wait = ccaas(&api, &["wait", &id, "--timeout", "120"]);
     assert_eq!(wait.status.code(), Some(1), "{}", text(&wait));
     assert!(text(&wait).contains("error:"), "{}", text(&wait));
