@@ -9,12 +9,15 @@ cd "$(dirname "$0")/../.."
 venv="${CCAAS_VENV:-$(pwd)/.venv}"
 "$venv/bin/python" -c 'import schemathesis' >/dev/null 2>&1 ||
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A private emulator: the tasks schemathesis creates must not queue up for other tests.
+export AWS_ENDPOINT_URL="http://127.0.0.1:$(free_port)"
 eval "$(localstack/up 2>/dev/null)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 log="$(mktemp)"
 CCAAS_LISTEN="127.0.0.1:$port" CCAAS_LOCAL_WORKER=off "${CARGO_TARGET_DIR:-target}/debug/ccaas-local" >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -f "$log"; localstack/down' EXIT
 for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/v1/tasks?limit=1" && break; sleep 0.1; done
 "$venv/bin/st" run docs/openapi.yaml --url "http://127.0.0.1:$port" \
     --checks all --exclude-checks positive_data_acceptance \

@@ -18,6 +18,10 @@ use crate::AwsError;
 use crate::attr::{from_item, to_attr, to_item};
 
 const BACKEND: &str = "task store";
+/// Index rows one list round reads.
+const ROUND_ROWS: i32 = 100;
+/// Rounds one list request may read before it returns a short page with a cursor.
+const MAX_ROUNDS: usize = 10;
 /// Idempotency records expire after a day (DynamoDB TTL attribute `expires_at`).
 const IDEM_TTL_SECS: u64 = 24 * 3600;
 
@@ -265,11 +269,25 @@ impl TaskStore for DynamoTaskStore {
         add("device", q.device.clone());
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
 
-        // Each round reads at most the rows still wanted, so the last evaluated key is always
-        // exactly the last row returned (or skipped by the filter): no loss, no duplicates.
-        let mut tasks = Vec::new();
-        loop {
-            let want = (q.limit - tasks.len()) as i32;
+        // Rounds read up to a full page of index rows. When a round matches more rows than
+        // the page still wants, the cursor is the key of the last row returned (not the
+        // round's LastEvaluatedKey), so the next page starts right after it: no loss, no
+        // duplicates. A bounded number of rounds keeps a sparse filter from scanning the
+        // whole index in one request; the page then ends early with a cursor.
+        let key_of = |t: &Task| -> HashMap<String, AttributeValue> {
+            let hash = match hash_attr {
+                "device" => t.device.clone(),
+                "user" => t.user.clone(),
+                "status" => t.status.as_str().to_owned(),
+                _ => "task".to_owned(),
+            };
+            HashMap::from([
+                ("id".to_string(), AttributeValue::S(t.id.to_string())),
+                (hash_attr.to_string(), AttributeValue::S(hash)),
+            ])
+        };
+        let mut tasks: Vec<Task> = Vec::new();
+        for _ in 0..MAX_ROUNDS {
             let out = self
                 .client
                 .query()
@@ -280,25 +298,33 @@ impl TaskStore for DynamoTaskStore {
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(false)
-                .limit(want)
+                .limit(ROUND_ROWS)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
-            for item in out.items() {
+            let items = out.items();
+            for (i, item) in items.iter().enumerate() {
                 tasks.push(Self::decode(item)?);
+                if tasks.len() == q.limit {
+                    let more = i + 1 < items.len() || out.last_evaluated_key().is_some();
+                    let next = match tasks.last() {
+                        Some(t) if more => Some(encode_cursor(index, &key_of(t))?),
+                        _ => None,
+                    };
+                    return Ok(Page { tasks, next });
+                }
             }
             match out.last_evaluated_key() {
-                Some(k) if tasks.len() < q.limit => start = Some(k.clone()),
-                Some(k) => {
-                    return Ok(Page {
-                        tasks,
-                        next: Some(encode_cursor(index, k)?),
-                    });
-                }
+                Some(k) => start = Some(k.clone()),
                 None => return Ok(Page { tasks, next: None }),
             }
         }
+        let next = match &start {
+            Some(k) => Some(encode_cursor(index, k)?),
+            None => None,
+        };
+        Ok(Page { tasks, next })
     }
 
     async fn write_status(&self, next: &Task, expected: (Status, u64)) -> Result<(), Error> {
