@@ -48,7 +48,8 @@ start_sshd() {
         || die "sshd failed to start; see $1/log/sshd.log"
     local port
     port="$(awk '/^Port /{print $2}' "$1/etc/ssh/sshd_config")"
-    for _ in $(seq 100); do
+    # Up to 30 s: a loaded CI machine can be slow to start sshd.
+    for _ in $(seq 300); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
         sleep 0.1
     done
