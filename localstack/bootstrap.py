@@ -42,7 +42,7 @@ def main():
                 BillingMode="PAY_PER_REQUEST",
                 KeySchema=[{"AttributeName": t["hash_key"], "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
-                SSESpecification={"Enabled": True},
+                SSESpecification={"Enabled": t["sse"]},
             )
             if t["indexes"]:
                 args["GlobalSecondaryIndexes"] = [
@@ -64,6 +64,11 @@ def main():
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": t["ttl_attribute"]},
                 )
             log(f"created table {t['name']}")
+        if t["pitr"]:
+            ddb.update_continuous_backups(
+                TableName=t["name"],
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
         env[t["env"]] = t["name"]
 
     for q in res["queues"]:
@@ -98,6 +103,38 @@ def main():
             "IndexDocument": {"Suffix": b["index_document"]},
             "ErrorDocument": {"Key": b["error_document"]},
         },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=b["name"],
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": f"expire-{rule['prefix'].rstrip('/')}",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": rule["prefix"]},
+                    "Expiration": {"Days": rule["days"]},
+                }
+                for rule in b["lifecycle"]
+            ]
+        },
+    )
+    # The template's policy: anyone may GetObject these keys, nothing else (never ListBucket).
+    s3.put_bucket_policy(
+        Bucket=b["name"],
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "PublicReportsOnly",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": [f"arn:aws:s3:::{b['name']}/{k}" for k in b["public_keys"]],
+                    }
+                ],
+            }
+        ),
     )
     env[b["env"]] = b["name"]
 

@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """Checks that template.yaml, localstack/resources.json and the resources that
-localstack/up created on the running emulator agree: table names, keys, GSIs and TTL; FIFO
-queues, their DLQs, maxReceiveCount and visibility; the bucket and its website config.
-Fails (exit 1) listing every difference, so one side cannot change alone."""
+localstack/up created on the running emulator agree: table names, env vars, keys, GSIs, TTL,
+SSE and PITR; FIFO queues, their DLQs, maxReceiveCount, visibility and SSE; the bucket, its
+website config, its public keys and its lifecycle rules. Also checks rules of the template
+alone (processor timeout below visibility / 6, the event source mappings, the canary
+deployments and their alarms, the alarms on DLQs and functions), on the template as SAM
+translates it when aws-sam-translator is installed.
+
+Before all that it proves that it can fail: each of a list of one-sided changes to the
+template is applied in memory and must be reported. Exits 1 listing every difference."""
+import copy
 import json
 import os
 import re
@@ -14,6 +21,7 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ACCOUNT, REGION = "123456789012", "us-east-1"
+PUBLIC_ACTION = "s3:GetObject"
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -33,30 +41,58 @@ def _tag(loader, suffix, node):
 CfnLoader.add_multi_constructor("!", _tag)
 
 
+def load_template(path=os.path.join(ROOT, "template.yaml")):
+    with open(path) as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+def load_resources():
+    with open(os.path.join(HERE, "resources.json")) as f:
+        return json.load(f)
+
+
 def resolve(v, params):
-    """Resolves !Sub with parameters and pseudo parameters; other intrinsics stay opaque."""
+    """Resolves !Sub and !Ref of parameters (with their defaults) and pseudo parameters;
+    other intrinsics stay opaque."""
+    pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION}
     if isinstance(v, dict) and "Sub" in v and isinstance(v["Sub"], str):
         def rep(m):
             key = m.group(1)
-            return {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION}.get(key, params.get(key, m.group(0)))
+            return pseudo.get(key, params.get(key, m.group(0)))
         return re.sub(r"\$\{([^}]+)\}", rep, v["Sub"])
+    if isinstance(v, dict) and "Ref" in v and v["Ref"] in params:
+        return params[v["Ref"]]
     return v
 
 
-def from_template():
-    with open(os.path.join(ROOT, "template.yaml")) as f:
-        t = yaml.load(f, Loader=CfnLoader)
+def ref_target(v):
+    """The logical id a !Ref or !GetAtt points at, else None."""
+    if isinstance(v, dict):
+        if "Ref" in v:
+            return v["Ref"]
+        if "GetAtt" in v:
+            return v["GetAtt"].split(".")[0]
+    return None
+
+
+def from_template(t):
     params = {k: str(p.get("Default")) for k, p in t["Parameters"].items()}
     res = t["Resources"]
-    arn_of = {}
+    env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    # The variables that carry a resource's name (!Ref); CCAAS_SITE_URL is a !GetAtt.
+    env_of = {v["Ref"]: k for k, v in env.items() if isinstance(v, dict) and "Ref" in v}
+    name_of = {}
     tables, queues, bucket = {}, {}, None
     for logical, r in res.items():
         p = r.get("Properties", {})
         if r["Type"] == "AWS::DynamoDB::Table":
             name = resolve(p["TableName"], params)
             tables[name] = {
+                "env": env_of.get(logical),
                 "hash_key": next(k["AttributeName"] for k in p["KeySchema"] if k["KeyType"] == "HASH"),
                 "ttl_attribute": (p.get("TimeToLiveSpecification") or {}).get("AttributeName"),
+                "sse": bool((p.get("SSESpecification") or {}).get("SSEEnabled")),
+                "pitr": bool((p.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")),
                 "indexes": sorted(
                     (ix["IndexName"],
                      next(k["AttributeName"] for k in ix["KeySchema"] if k["KeyType"] == "HASH"),
@@ -65,58 +101,102 @@ def from_template():
                 ),
             }
         elif r["Type"] == "AWS::SQS::Queue":
-            arn_of[logical] = resolve(p["QueueName"], params)
+            name_of[logical] = resolve(p["QueueName"], params)
             queues[logical] = p
         elif r["Type"] == "AWS::S3::Bucket":
             w = p["WebsiteConfiguration"]
-            bucket = {"name": resolve(p["BucketName"], params), "index_document": w["IndexDocument"], "error_document": w["ErrorDocument"]}
+            rules = (p.get("LifecycleConfiguration") or {}).get("Rules", [])
+            bucket = {
+                "name": resolve(p["BucketName"], params),
+                "env": env_of.get(logical),
+                "index_document": w["IndexDocument"],
+                "error_document": w["ErrorDocument"],
+                "lifecycle": sorted(
+                    (r["Prefix"], int(resolve(r["ExpirationInDays"], params)))
+                    for r in rules
+                    if r.get("Status") == "Enabled" and "ExpirationInDays" in r
+                ),
+                "public_keys": public_keys_of_template(res, logical, params),
+            }
     qs = {}
     for logical, p in queues.items():
         rp = p.get("RedrivePolicy")
         if not rp:
             continue
-        dlq_logical = rp["deadLetterTargetArn"]["GetAtt"].split(".")[0]
-        qs[arn_of[logical]] = {
-            "dlq": arn_of[dlq_logical],
+        dlq_logical = ref_target(rp["deadLetterTargetArn"])
+        qs[name_of[logical]] = {
+            "env": env_of.get(logical),
+            "dlq": name_of[dlq_logical],
             "max_receive_count": int(rp["maxReceiveCount"]),
             "visibility_timeout": int(p["VisibilityTimeout"]),
             "fifo": bool(p.get("FifoQueue")) and bool(queues[dlq_logical].get("FifoQueue")),
-            "sse": bool(p.get("SqsManagedSseEnabled")),
+            "sse": bool(p.get("SqsManagedSseEnabled")) and bool(queues[dlq_logical].get("SqsManagedSseEnabled")),
         }
     return tables, qs, bucket
 
 
-def from_resources():
-    with open(os.path.join(HERE, "resources.json")) as f:
-        r = json.load(f)
+def public_keys_of_template(res, bucket_logical, params):
+    """The object keys (patterns) the bucket policy lets anyone GetObject, as sorted strings.
+    A statement that grants anything else to everyone is reported as such."""
+    keys = []
+    for r in res.values():
+        p = r.get("Properties", {})
+        if r["Type"] != "AWS::S3::BucketPolicy" or ref_target(p["Bucket"]) != bucket_logical:
+            continue
+        for st in p["PolicyDocument"]["Statement"]:
+            if st.get("Effect") != "Allow" or st.get("Principal") not in ("*", {"AWS": "*"}):
+                continue
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            if actions != [PUBLIC_ACTION]:
+                keys.append(f"PUBLIC {','.join(actions)}")
+            for rsc in st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]:
+                s = rsc["Sub"] if isinstance(rsc, dict) and "Sub" in rsc else str(rsc)
+                keys.append(s.split("}/", 1)[1] if "}/" in s else f"BUCKET {s}")
+    return sorted(keys)
+
+
+def from_resources(r):
     tables = {
         t["name"]: {
+            "env": t["env"],
             "hash_key": t["hash_key"],
             "ttl_attribute": t["ttl_attribute"],
+            "sse": t["sse"],
+            "pitr": t["pitr"],
             "indexes": sorted((ix["name"], ix["hash_key"], ix["range_key"]) for ix in t["indexes"]),
         }
         for t in r["tables"]
     }
     qs = {
-        q["name"]: {"dlq": q["dlq"], "max_receive_count": q["max_receive_count"],
+        q["name"]: {"env": q["env"], "dlq": q["dlq"], "max_receive_count": q["max_receive_count"],
                     "visibility_timeout": q["visibility_timeout"], "fifo": True, "sse": True}
         for q in r["queues"]
     }
     b = r["bucket"]
-    return tables, qs, {"name": b["name"], "index_document": b["index_document"], "error_document": b["error_document"]}
+    return tables, qs, {
+        "name": b["name"], "env": b["env"], "index_document": b["index_document"],
+        "error_document": b["error_document"],
+        "lifecycle": sorted((x["prefix"], x["days"]) for x in b["lifecycle"]),
+        "public_keys": sorted(b["public_keys"]),
+    }
 
 
-def from_emulator(expected_tables, expected_queues, expected_bucket):
+def from_emulator(expected):
+    exp_tables, exp_queues, exp_bucket = expected
     kw = dict(endpoint_url=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"), region_name=REGION,
               aws_access_key_id="test", aws_secret_access_key="test")
     ddb, sqs, s3 = (boto3.client(s, **kw) for s in ("dynamodb", "sqs", "s3"))
     tables = {}
-    for name in expected_tables:
+    for name, t in exp_tables.items():
         d = ddb.describe_table(TableName=name)["Table"]
         ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        pitr = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         tables[name] = {
+            "env": t["env"],  # the env var name is not a property of the resource
             "hash_key": next(k["AttributeName"] for k in d["KeySchema"] if k["KeyType"] == "HASH"),
             "ttl_attribute": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
+            "sse": (d.get("SSEDescription") or {}).get("Status") in ("ENABLED", "ENABLING"),
+            "pitr": (pitr.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED",
             "indexes": sorted(
                 (ix["IndexName"],
                  next(k["AttributeName"] for k in ix["KeySchema"] if k["KeyType"] == "HASH"),
@@ -125,20 +205,41 @@ def from_emulator(expected_tables, expected_queues, expected_bucket):
             ),
         }
     qs = {}
-    for name in expected_queues:
+    for name, q in exp_queues.items():
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         rp = json.loads(a["RedrivePolicy"])
         dlq_name = rp["deadLetterTargetArn"].split(":")[-1]
         dlq_url = sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
-        dlq_fifo = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["FifoQueue"])["Attributes"].get("FifoQueue")
-        qs[name] = {"dlq": dlq_name, "max_receive_count": int(rp["maxReceiveCount"]),
+        dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+        qs[name] = {"env": q["env"], "dlq": dlq_name, "max_receive_count": int(rp["maxReceiveCount"]),
                     "visibility_timeout": int(a["VisibilityTimeout"]),
-                    "fifo": a.get("FifoQueue") == "true" and dlq_fifo == "true",
-                    "sse": a.get("SqsManagedSseEnabled") == "true"}
-    w = s3.get_bucket_website(Bucket=expected_bucket["name"])
-    bucket = {"name": expected_bucket["name"], "index_document": w["IndexDocument"]["Suffix"],
-              "error_document": w["ErrorDocument"]["Key"]}
+                    "fifo": a.get("FifoQueue") == "true" and dlq.get("FifoQueue") == "true",
+                    "sse": a.get("SqsManagedSseEnabled") == "true" and dlq.get("SqsManagedSseEnabled") == "true"}
+    name = exp_bucket["name"]
+    w = s3.get_bucket_website(Bucket=name)
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    policy = json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
+    keys = []
+    for st in policy["Statement"]:
+        if st.get("Effect") != "Allow" or st.get("Principal") not in ("*", {"AWS": "*"}):
+            continue
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        if actions != [PUBLIC_ACTION]:
+            keys.append(f"PUBLIC {','.join(actions)}")
+        for rsc in st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]:
+            prefix = f"arn:aws:s3:::{name}/"
+            keys.append(rsc[len(prefix):] if rsc.startswith(prefix) else f"BUCKET {rsc}")
+    bucket = {
+        "name": name, "env": exp_bucket["env"],
+        "index_document": w["IndexDocument"]["Suffix"],
+        "error_document": w["ErrorDocument"]["Key"],
+        "lifecycle": sorted(
+            ((r.get("Filter") or {}).get("Prefix", r.get("Prefix")), r["Expiration"]["Days"])
+            for r in rules if r.get("Status") == "Enabled" and "Days" in (r.get("Expiration") or {})
+        ),
+        "public_keys": sorted(keys),
+    }
     return tables, qs, bucket
 
 
@@ -150,17 +251,188 @@ def diff(label_a, a, label_b, b):
     return out
 
 
+def sam_translate(t):
+    """The plain CloudFormation SAM makes of the template (default parameters), or None when
+    aws-sam-translator is not installed."""
+    try:
+        from samtranslator.translator.transform import transform
+    except ImportError:
+        return None
+    import logging
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
+
+    def untag(v):
+        """The loader's {"Sub": x} tags as CloudFormation's {"Fn::Sub": x}."""
+        if isinstance(v, dict):
+            if len(v) == 1:
+                (k, x), = v.items()
+                if k in INTRINSICS:
+                    return {"Fn::" + k: untag(x.split(".", 1) if k == "GetAtt" and isinstance(x, str) else x)}
+            return {k: untag(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [untag(x) for x in v]
+        return v
+
+    plain = untag(copy.deepcopy(t))
+    for r in plain["Resources"].values():
+        if r["Type"] == "AWS::Serverless::Function":
+            r["Properties"]["CodeUri"] = "s3://bucket/key"  # what `sam package` puts there
+
+    class NoPolicies:
+        def load(self):
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    return transform(plain, {}, NoPolicies())
+
+
+INTRINSICS = {"Sub", "GetAtt", "If", "Not", "Equals", "Join", "Select", "Split", "And", "Or",
+              "FindInMap", "ImportValue", "GetAZs", "Base64", "Cidr"}
+
+
+def template_rules(t):
+    """Rules about the template alone. Returns a list of problems."""
+    problems = []
+    res = t["Resources"]
+    params = {k: str(p.get("Default")) for k, p in t["Parameters"].items()}
+    env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    proc = res["ProcessorFunction"]["Properties"]
+    timeout = int(proc["Timeout"])
+    queue_logicals = [ref_target(e["Properties"]["Queue"]) for e in proc.get("Events", {}).values() if e["Type"] == "SQS"]
+    if sorted(queue_logicals) != sorted(k for k, r in res.items() if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]):
+        problems.append(f"the processor's SQS events {queue_logicals} are not exactly the queues with a DLQ")
+    for q in queue_logicals:
+        qp = res[q]["Properties"]
+        vis = int(qp["VisibilityTimeout"])
+        if not 6 * timeout < vis:
+            problems.append(f"processor Timeout {timeout} s is not below {q} VisibilityTimeout {vis} s / 6")
+        if int(env.get("CCAAS_MAX_RECEIVES", 0)) != int(qp["RedrivePolicy"]["maxReceiveCount"]):
+            problems.append(f"CCAAS_MAX_RECEIVES {env.get('CCAAS_MAX_RECEIVES')} != {q} maxReceiveCount")
+    if int(env.get("CCAAS_LEASE_SECS", 0)) < timeout:
+        problems.append(f"CCAAS_LEASE_SECS {env.get('CCAAS_LEASE_SECS')} is below the processor Timeout {timeout}")
+    for logical, e in proc.get("Events", {}).items():
+        p = e["Properties"]
+        if p.get("FunctionResponseTypes") != ["ReportBatchItemFailures"]:
+            problems.append(f"processor event {logical} lacks FunctionResponseTypes [ReportBatchItemFailures]")
+        if "MaximumConcurrency" not in (p.get("ScalingConfig") or {}):
+            problems.append(f"processor event {logical} lacks ScalingConfig.MaximumConcurrency")
+    for logical, r in res.items():
+        if r["Type"] == "AWS::DynamoDB::Table":
+            p = r["Properties"]
+            if p.get("BillingMode") != "PAY_PER_REQUEST":
+                problems.append(f"{logical} is not PAY_PER_REQUEST")
+        if r["Type"] == "AWS::Serverless::Function":
+            p = r["Properties"]
+            if p.get("LoggingConfig", {}).get("LogFormat") != "JSON":
+                problems.append(f"{logical} does not log JSON")
+            alarms = [ref_target(a) for a in (p.get("DeploymentPreference") or {}).get("Alarms", [])]
+            for a in alarms:
+                ap = res.get(a, {}).get("Properties", {})
+                dims = {d["Name"]: resolve(d["Value"], params) for d in ap.get("Dimensions", [])}
+                if ap.get("MetricName") != "Errors" or dims.get("FunctionName") != resolve(p["FunctionName"], params):
+                    problems.append(f"{logical}'s deployment alarm {a} is not on its own Errors")
+            if not alarms:
+                problems.append(f"{logical} has no DeploymentPreference alarms")
+    alarms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    watched = {(a["MetricName"], ref_target(d["Value"]) or resolve(d["Value"], params))
+               for a in alarms for d in a.get("Dimensions", [])}
+    for q in queue_logicals:
+        dlq = ref_target(res[q]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        if ("ApproximateNumberOfMessagesVisible", dlq) not in watched:
+            problems.append(f"no alarm on the depth of {dlq}")
+    for logical, r in res.items():
+        if r["Type"] == "AWS::Serverless::Function":
+            fname = resolve(r["Properties"]["FunctionName"], params)
+            for metric in ("Errors", "Throttles"):
+                if (metric, fname) not in watched:
+                    problems.append(f"no alarm on {logical} {metric}")
+
+    out = sam_translate(t)
+    if out is None:
+        print("note: aws-sam-translator is not installed; the SAM translation checks were not run")
+        return problems
+    tr = out["Resources"]
+    for logical, r in tr.items():
+        if r["Type"] == "AWS::Lambda::EventSourceMapping":
+            target = r["Properties"]["FunctionName"]
+            if not (isinstance(target, dict) and str(target.get("Ref", "")).endswith("Aliaslive")):
+                problems.append(f"SAM: event source mapping {logical} does not target the live alias: {target}")
+    for fn in (k for k, r in res.items() if r["Type"] == "AWS::Serverless::Function"):
+        dg = tr.get(f"{fn}DeploymentGroup")
+        if not dg:
+            problems.append(f"SAM: {fn} has no CodeDeploy deployment group")
+        elif not dg["Properties"].get("AlarmConfiguration", {}).get("Alarms"):
+            problems.append(f"SAM: {fn}'s deployment group watches no alarm")
+    for logical, r in tr.items():
+        if r["Type"] == "AWS::ApiGatewayV2::Integration":
+            uri = r["Properties"].get("IntegrationUri")
+            if not (isinstance(uri, dict) and str(uri.get("Ref", "")).endswith("Aliaslive")):
+                problems.append(f"SAM: API integration {logical} does not invoke the live alias: {uri}")
+    return problems
+
+
+def mutations():
+    """One-sided changes to the template that the checks must report."""
+    def at(*path):
+        def get(t):
+            for p in path:
+                t = t[p]
+            return t
+        return get
+
+    res = at("Resources")
+    return [
+        ("table name", lambda t: res(t)["TasksTable"]["Properties"].__setitem__("TableName", {"Sub": "${Prefix}-task"})),
+        ("GSI name", lambda t: res(t)["TasksTable"]["Properties"]["GlobalSecondaryIndexes"][0].__setitem__("IndexName", "by-type")),
+        ("TTL attribute", lambda t: res(t)["TasksTable"]["Properties"]["TimeToLiveSpecification"].__setitem__("AttributeName", "ttl")),
+        ("PITR off", lambda t: res(t)["DevicesTable"]["Properties"].pop("PointInTimeRecoverySpecification")),
+        ("queue SSE off", lambda t: res(t)["TaskQueue"]["Properties"].pop("SqsManagedSseEnabled")),
+        ("maxReceiveCount", lambda t: res(t)["HighTaskQueue"]["Properties"]["RedrivePolicy"].__setitem__("maxReceiveCount", 3)),
+        ("visibility timeout", lambda t: res(t)["TaskQueue"]["Properties"].__setitem__("VisibilityTimeout", 5000)),
+        ("processor timeout", lambda t: res(t)["ProcessorFunction"]["Properties"].__setitem__("Timeout", 900)),
+        ("env var name", lambda t: t["Globals"]["Function"]["Environment"]["Variables"].__setitem__(
+            "CCAAS_QUEUE", t["Globals"]["Function"]["Environment"]["Variables"].pop("CCAAS_QUEUE_URL"))),
+        ("website error document", lambda t: res(t)["SiteBucket"]["Properties"]["WebsiteConfiguration"].__setitem__("ErrorDocument", "404.html")),
+        ("lifecycle days", lambda t: t["Parameters"]["RawExpirationDays"].__setitem__("Default", 7)),
+        ("lifecycle prefix", lambda t: res(t)["SiteBucket"]["Properties"]["LifecycleConfiguration"]["Rules"][1].__setitem__("Prefix", "log/")),
+        ("public key", lambda t: res(t)["SiteBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"].append({"Sub": "${SiteBucket.Arn}/raw/*"})),
+        ("public ListBucket", lambda t: res(t)["SiteBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0].__setitem__("Action", ["s3:GetObject", "s3:ListBucket"])),
+        ("batch item failures", lambda t: res(t)["ProcessorFunction"]["Properties"]["Events"]["High"]["Properties"].pop("FunctionResponseTypes")),
+        ("maximum concurrency", lambda t: res(t)["ProcessorFunction"]["Properties"]["Events"]["Normal"]["Properties"].pop("ScalingConfig")),
+        ("DLQ alarm", lambda t: res(t).pop("HighDeadLetterAlarm")),
+        ("throttle alarm", lambda t: res(t).pop("ProcessorThrottlesAlarm")),
+        ("canary alarms", lambda t: res(t)["SubmitFunction"]["Properties"]["DeploymentPreference"].pop("Alarms")),
+    ]
+
+
+def problems_of(t, res):
+    return diff("template.yaml", from_template(t), "resources.json", from_resources(res)) + template_rules(t)
+
+
 def main():
-    tpl = from_template()
-    res = from_resources()
-    problems = diff("template.yaml", tpl, "resources.json", res)
+    t, res = load_template(), load_resources()
+    problems = problems_of(t, res)
+    if not problems:
+        # The checks must be able to fail: each one-sided change must be reported.
+        missed = []
+        for label, change in mutations():
+            m = copy.deepcopy(t)
+            change(m)
+            if not problems_of(m, res):
+                missed.append(label)
+        if missed:
+            problems.append(f"self-check: these one-sided template changes went unnoticed: {missed}")
+        else:
+            print(f"self-check ok: {len(mutations())} one-sided template changes are each reported")
     if "--no-emulator" not in sys.argv:
-        emu = from_emulator(*res)
-        problems += diff("resources.json", res, "emulator", emu)
+        expected = from_resources(res)
+        problems += diff("resources.json", expected, "emulator", from_emulator(expected))
     if problems:
         print("\n".join(problems))
         sys.exit(1)
-    print(f"parity ok: {len(res[0])} tables, {len(res[1])} queues, 1 bucket agree across template, resources.json and the emulator")
+    tr, qr, _ = from_resources(res)
+    print(f"parity ok: {len(tr)} tables, {len(qr)} queues, 1 bucket agree across template, resources.json"
+          + ("" if "--no-emulator" in sys.argv else " and the emulator"))
 
 
 if __name__ == "__main__":
