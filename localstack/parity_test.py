@@ -5,7 +5,7 @@ SSE and PITR; FIFO queues, their DLQs, maxReceiveCount, visibility and SSE; the 
 website config, its public keys and its lifecycle rules. Also checks rules of the template
 alone (processor timeout below visibility / 6, the event source mappings, the canary
 deployments and their alarms, the alarms on DLQs and functions), on the template as SAM
-translates it when aws-sam-translator is installed.
+translates it when aws-sam-translator is installed, and samconfig.toml's deploy defaults.
 
 Before all that it proves that it can fail: each of a list of one-sided changes to the
 template is applied in memory and must be reported. Exits 1 listing every difference."""
@@ -371,6 +371,19 @@ def template_rules(t):
     return problems
 
 
+def samconfig_rules():
+    """samconfig.toml deploys the stack the docs name, with the settings they promise."""
+    import tomllib
+    with open(os.path.join(ROOT, "samconfig.toml"), "rb") as f:
+        c = tomllib.load(f)["default"]
+    d = c.get("deploy", {}).get("parameters", {})
+    want = {"capabilities": "CAPABILITY_IAM", "resolve_s3": True, "confirm_changeset": True}
+    problems = [f"samconfig.toml: deploy {k} is {d.get(k)!r}, not {v!r}" for k, v in want.items() if d.get(k) != v]
+    if c.get("global", {}).get("parameters", {}).get("stack_name") != "ccaas":
+        problems.append("samconfig.toml: the stack name is not ccaas")
+    return problems
+
+
 def mutations():
     """One-sided changes to the template that the checks must report."""
     def at(*path):
@@ -411,7 +424,7 @@ def problems_of(t, res):
 
 def main():
     t, res = load_template(), load_resources()
-    problems = problems_of(t, res)
+    problems = problems_of(t, res) + samconfig_rules()
     if not problems:
         # The checks must be able to fail: each one-sided change must be reported.
         missed = []
