@@ -18,6 +18,10 @@ pub struct TaskArgs {
         global = true
     )]
     api: String,
+    /// A file holding the bearer token, for an API with auth on. The token can come from the
+    /// environment instead (`CCAAS_TOKEN`); it is never taken on the command line.
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Print the API's JSON instead of a human summary.
     #[arg(long, global = true)]
     json: bool,
@@ -137,8 +141,13 @@ enum Flush {
 
 /// Runs a task subcommand and returns the process exit code.
 pub fn run(args: TaskArgs) -> i32 {
+    let headers = match bearer(args.token_file.as_ref(), std::env::var("CCAAS_TOKEN").ok()) {
+        Ok(h) => h,
+        Err(e) => return fail(&e),
+    };
     let client = match reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
+        .default_headers(headers)
         .build()
     {
         Ok(c) => c,
@@ -177,6 +186,30 @@ pub fn run(args: TaskArgs) -> i32 {
         Ok(code) => code,
         Err(msg) => fail(&msg),
     }
+}
+
+/// The `Authorization` header from `--token-file` (first) or `CCAAS_TOKEN`, if either is set.
+/// The value is marked sensitive so it never appears in debug output.
+fn bearer(
+    file: Option<&PathBuf>,
+    env: Option<String>,
+) -> Result<reqwest::header::HeaderMap, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let token = match file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read the token file {}: {e}", p.display()))?,
+        ),
+        None => env,
+    };
+    let Some(token) = token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) else {
+        return Ok(headers);
+    };
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the bearer token has characters a header cannot carry".to_string())?;
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Ok(headers)
 }
 
 fn fail(msg: &str) -> i32 {

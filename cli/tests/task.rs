@@ -21,6 +21,11 @@ impl Drop for Local {
 
 /// Starts `ccaas-local` on a free port against the shared emulator; returns its URL.
 fn spawn_local() -> (Local, String) {
+    spawn_local_with(&[])
+}
+
+/// [`spawn_local`] with extra environment.
+fn spawn_local_with(extra: &[(&str, &str)]) -> (Local, String) {
     let up = Command::new(repo().join("localstack/up"))
         .stderr(Stdio::inherit())
         .output()
@@ -50,6 +55,7 @@ fn spawn_local() -> (Local, String) {
         // that was killed must not hold its FIFO group for long.
         .env("CCAAS_MAX_RECEIVES", "1")
         .env("CCAAS_LEASE_SECS", "10")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -181,4 +187,70 @@ fn the_cli_names_the_bad_field_and_refuses_to_run_without_a_secret() {
     let missing = ccaas(&api, &["get", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing).contains("404"), "{}", text(&missing));
+}
+
+/// An HS256 token for `carol`, issuer `https://issuer.ccaas.test`, audience `ccaas`, expiring
+/// in 2100, signed with the `oct` key of [`JWKS`].
+const TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImNsaS0xIn0.\
+    eyJzdWIiOiJjYXJvbCIsImlzcyI6Imh0dHBzOi8vaXNzdWVyLmNjYWFzLnRlc3QiLCJhdWQiOiJjY2FhcyIsImV4cCI6NDEwMjQ0NDgwMH0.\
+    evNtit63CRjEXec-mKrXWqtzXEz7km7DErYh6HzSXns";
+const JWKS: &str = r#"{"keys":[{"kty":"oct","kid":"cli-1","alg":"HS256",
+    "k":"YSBsb2NhbCBzZWNyZXQgb2YgYXQgbGVhc3QgdGhpcnR5LXR3byBieXRlcw"}]}"#;
+
+#[test]
+fn the_cli_sends_the_bearer_token_from_a_file_or_the_environment_and_never_prints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, JWKS).unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let (_local, api) = spawn_local_with(&[
+        ("CCAAS_LOCAL_WORKER", "off"),
+        ("CCAAS_AUTH", "jwt"),
+        ("CCAAS_AUTH_JWKS_FILE", jwks.to_str().unwrap()),
+        ("CCAAS_AUTH_ISSUER", "https://issuer.ccaas.test"),
+        ("CCAAS_AUTH_AUDIENCE", "ccaas"),
+    ]);
+    let list = ["list", "--limit", "1"];
+
+    let none = ccaas(&api, &list);
+    assert_ne!(none.status.code(), Some(0));
+    assert!(text(&none).contains("HTTP 401"), "{}", text(&none));
+
+    let from_file = Command::new(env!("CARGO_BIN_EXE_ccaas"))
+        .args(["task", "--token-file", token_file.to_str().unwrap()])
+        .args(list)
+        .env("CCAAS_API", &api)
+        .env_remove("CCAAS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(from_file.status.code(), Some(0), "{}", text(&from_file));
+
+    let from_env = Command::new(env!("CARGO_BIN_EXE_ccaas"))
+        .arg("task")
+        .args(list)
+        .arg("--json")
+        .env("CCAAS_API", &api)
+        .env("CCAAS_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(from_env.status.code(), Some(0), "{}", text(&from_env));
+
+    let signature = TOKEN.rsplit('.').next().unwrap();
+    for o in [&none, &from_file, &from_env] {
+        assert!(!text(o).contains(signature), "the token was printed");
+    }
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_ccaas"))
+        .args(["task", "--token-file", "/nonexistent/token"])
+        .args(list)
+        .env("CCAAS_API", &api)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing).contains("/nonexistent/token"),
+        "{}",
+        text(&missing)
+    );
 }

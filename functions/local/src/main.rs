@@ -3,6 +3,7 @@
 //! processor's own batch handler, and serves the report site from S3 under `/site/`.
 #![recursion_limit = "256"]
 
+mod auth;
 mod poller;
 mod server;
 
@@ -35,8 +36,28 @@ async fn main() {
     };
     let (stop_tx, stop_rx) = watch::channel(false);
 
+    let verifier = if config.auth {
+        match ccaas_aws::LocalAuth::from_env()
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                auth::Verifier::load(&s).map_err(|e| format!("{e}: {}", source_chain(&e)))
+            }) {
+            Ok(v) => {
+                info!(verifier = ?v, "CCAAS_AUTH=jwt: bearer tokens are required");
+                Some(v)
+            }
+            Err(e) => {
+                eprintln!("ccaas-local: CCAAS_AUTH=jwt: {e}");
+                std::process::exit(2);
+            }
+        }
+    } else {
+        None
+    };
     let state = Arc::new(server::State {
         api: ccaas_submit::wire(&config, &clients),
+        auth: ccaas_submit::Auth::from_config(&config),
+        verifier,
         s3: clients.s3.clone(),
         bucket: config.bucket.clone(),
     });
@@ -76,6 +97,17 @@ async fn main() {
         error!(error = %e, "server failed");
     }
     let _ = poller.await;
+}
+
+/// The sources of an error, joined, for a one-line startup message.
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = Vec::new();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push(s.to_string());
+        next = s.source();
+    }
+    out.join(": ")
 }
 
 async fn shutdown_signal() {

@@ -10,14 +10,22 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ccaas_domain::submission::MAX_BODY_BYTES;
-use ccaas_submit::Deps;
+use ccaas_submit::{Auth, Deps};
 use lambda_http::Body as LambdaBody;
-use tracing::warn;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use tracing::{info, warn};
+
+use crate::auth::Verifier;
 
 /// What the handlers share.
 pub struct State {
     /// The task API, wired exactly as in the submit Lambda.
     pub api: Deps,
+    /// How the handler learns the caller (as in the submit Lambda).
+    pub auth: Auth,
+    /// With `CCAAS_AUTH=jwt`: the bearer-token check API Gateway's authorizer does on AWS.
+    pub verifier: Option<Verifier>,
     /// The report bucket's client.
     pub s3: S3,
     /// The report bucket.
@@ -34,9 +42,27 @@ pub fn router(state: Arc<State>) -> Router {
         .with_state(state)
 }
 
-/// Hands the request to the submit function's handler, as API Gateway would.
+/// Hands the request to the submit function's handler, as API Gateway would: with auth on,
+/// the bearer token is verified first and its claims go into the request context.
 async fn api(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let context = match &state.verifier {
+        None => None,
+        Some(v) => {
+            let header = parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .map(|h| h.to_str().unwrap_or("\u{fffd}"));
+            match v.verify(header) {
+                Ok(claims) => Some(jwt_context(claims)),
+                Err(e) => {
+                    // The reason is logged, never the token.
+                    info!(reason = %e, source = ?std::error::Error::source(&e), "bearer token refused");
+                    return lambda_to_axum(ccaas_submit::unauthorized(&e.to_string()));
+                }
+            }
+        }
+    };
     // Read one byte past the limit, so the handler still answers 413 itself.
     let limit = MAX_BODY_BYTES + 1;
     let bytes = match axum::body::to_bytes(body, limit).await {
@@ -51,8 +77,29 @@ async fn api(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
                 .into_response();
         }
     };
-    let req = lambda_http::http::Request::from_parts(parts, LambdaBody::from(bytes.to_vec()));
-    let resp = ccaas_submit::handle(&state.api, req).await;
+    let mut req = lambda_http::http::Request::from_parts(parts, LambdaBody::from(bytes.to_vec()));
+    if let Some(ctx) = context {
+        req = req.with_request_context(ctx);
+    }
+    lambda_to_axum(ccaas_submit::handle(&state.api, &state.auth, req).await)
+}
+
+/// The request context API Gateway's JWT authorizer gives a function: claims as strings.
+fn jwt_context(claims: std::collections::HashMap<String, String>) -> RequestContext {
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+        ApiGatewayV2httpRequestContext,
+    };
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = claims;
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.authorizer = Some(authorizer);
+    RequestContext::ApiGatewayV2(ctx)
+}
+
+fn lambda_to_axum(resp: lambda_http::Response<LambdaBody>) -> Response {
     let (parts, body) = resp.into_parts();
     let body = match body {
         LambdaBody::Text(t) => AxumBody::from(t),

@@ -5,7 +5,8 @@ use ccaas_app::{Api, Caller, Error};
 use ccaas_aws::{Clients, Config, DynamoTaskStore, S3Logs, SqsTaskQueue};
 use ccaas_domain::submission::MAX_BODY_BYTES;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -26,8 +27,36 @@ pub fn wire(config: &Config, clients: &Clients) -> Deps {
     }
 }
 
+/// How the handler knows who calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// No auth (`CCAAS_AUTH=off`): the body's `user` is honoured.
+    Off,
+    /// `CCAAS_AUTH=jwt`: the bearer token was verified before the handler runs (by API
+    /// Gateway's JWT authorizer on AWS, by `ccaas-local` locally), which puts its claims in
+    /// the request context; this claim names the user. A request without them is refused,
+    /// so a route left without the authorizer fails closed.
+    Jwt {
+        /// The claim that names the user (`CCAAS_AUTH_USER_CLAIM`, default `sub`).
+        user_claim: String,
+    },
+}
+
+impl Auth {
+    /// The mode the configuration asks for.
+    pub fn from_config(config: &Config) -> Self {
+        if config.auth {
+            Auth::Jwt {
+                user_claim: config.auth_user_claim.clone(),
+            }
+        } else {
+            Auth::Off
+        }
+    }
+}
+
 /// Handles one HTTP request. Never fails: every error is a JSON response.
-pub async fn handle<S, Q, L>(api: &Api<S, Q, L>, req: Request) -> Response<Body>
+pub async fn handle<S, Q, L>(api: &Api<S, Q, L>, auth: &Auth, req: Request) -> Response<Body>
 where
     S: ccaas_app::TaskStore,
     Q: ccaas_app::TaskQueue,
@@ -35,12 +64,67 @@ where
 {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let resp = route(api, req).await;
+    let resp = match caller(auth, &req) {
+        Ok(caller) => route(api, &caller, req).await,
+        Err(refused) => refused,
+    };
     info!(%method, path = %truncate(&path, 200), status = resp.status().as_u16(), "request");
     resp
 }
 
-async fn route<S, Q, L>(api: &Api<S, Q, L>, req: Request) -> Response<Body>
+/// The caller named by the verified token's claims, or the 401/403 response.
+#[allow(clippy::result_large_err)]
+fn caller(auth: &Auth, req: &Request) -> Result<Caller, Response<Body>> {
+    let Auth::Jwt { user_claim } = auth else {
+        return Ok(Caller::Anonymous);
+    };
+    let claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|j| &j.claims),
+        _ => None,
+    };
+    let Some(claims) = claims else {
+        return Err(unauthorized("send a valid bearer token"));
+    };
+    let Some(user) = claims.get(user_claim) else {
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            None,
+            &format!(
+                "the token has no `{}` claim to name the user",
+                truncate(user_claim, 64)
+            ),
+        ));
+    };
+    if ccaas_domain::submission::check_user(user).is_err() {
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            None,
+            &format!(
+                "the token's `{}` claim is not a valid user name (1 to 64 of A-Z a-z 0-9 . _ - @)",
+                truncate(user_claim, 64)
+            ),
+        ));
+    }
+    Ok(Caller::Verified(user.clone()))
+}
+
+/// A 401 with the `WWW-Authenticate` challenge of RFC 6750.
+pub fn unauthorized(message: &str) -> Response<Body> {
+    let mut r = json_error(StatusCode::UNAUTHORIZED, "unauthorized", None, message);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"ccaas\""),
+    );
+    r
+}
+
+async fn route<S, Q, L>(api: &Api<S, Q, L>, caller: &Caller, req: Request) -> Response<Body>
 where
     S: ccaas_app::TaskStore,
     Q: ccaas_app::TaskQueue,
@@ -49,7 +133,7 @@ where
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match (req.method(), segments.as_slice()) {
-        (&Method::POST, ["v1", "tasks"]) => submit(api, req).await,
+        (&Method::POST, ["v1", "tasks"]) => submit(api, caller, req).await,
         (&Method::GET, ["v1", "tasks"]) => {
             let query = req.uri().query().unwrap_or("").to_owned();
             let params = match parse_query(&query) {
@@ -74,7 +158,7 @@ where
     }
 }
 
-async fn submit<S, Q, L>(api: &Api<S, Q, L>, req: Request) -> Response<Body>
+async fn submit<S, Q, L>(api: &Api<S, Q, L>, caller: &Caller, req: Request) -> Response<Body>
 where
     S: ccaas_app::TaskStore,
     Q: ccaas_app::TaskQueue,
@@ -125,7 +209,7 @@ where
             }
         },
     };
-    match api.submit(&Caller::Anonymous, key, body).await {
+    match api.submit(caller, key, body).await {
         Ok(accepted) => {
             let location = accepted.view.selflink.clone();
             let mut resp = json_response(StatusCode::ACCEPTED, &accepted.view);
@@ -278,6 +362,117 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemoryStore};
+
+    fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs> {
+        Api {
+            store: MemoryStore::default(),
+            queue: MemoryQueue::default(),
+            logs: MemoryLogs::default(),
+            base_url: String::new(),
+        }
+    }
+
+    const BODY: &str = r#"{"type":"code-coverage-start","user":"mallory",
+        "data":{"device":{"host":"10.0.0.1","username":"root","password":"pw"},"modules":["tmm"]}}"#;
+
+    fn post(claims: Option<&[(&str, &str)]>) -> Request {
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/tasks")
+            .header("content-type", "application/json")
+            .body(Body::from(BODY))
+            .unwrap();
+        match claims {
+            None => req,
+            Some(c) => {
+                let claims: serde_json::Map<String, serde_json::Value> =
+                    c.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+                let ctx = serde_json::from_value(json!({
+                    "http": {"method": "POST", "path": "/v1/tasks"},
+                    "authorizer": {"jwt": {"claims": claims, "scopes": null}},
+                }))
+                .unwrap();
+                req.with_request_context(RequestContext::ApiGatewayV2(ctx))
+            }
+        }
+    }
+
+    fn jwt(claim: &str) -> Auth {
+        Auth::Jwt {
+            user_claim: claim.into(),
+        }
+    }
+
+    fn body_json(r: &Response<Body>) -> serde_json::Value {
+        match r.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap(),
+            other => panic!("not a text body: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn with_auth_on_the_verified_claim_becomes_the_user_whatever_the_body_says() {
+        let api = api();
+        let r = handle(
+            &api,
+            &jwt("email"),
+            post(Some(&[("sub", "u-1"), ("email", "alice@example.com")])),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.body());
+        let id = body_json(&r)["id"].as_str().unwrap().to_owned();
+        let task = api.get(&id).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&task).unwrap()["user"],
+            "alice@example.com"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_auth_on_a_request_without_verified_claims_is_a_401_and_writes_nothing() {
+        let api = api();
+        let r = handle(&api, &jwt("sub"), post(None)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert_eq!(body_json(&r)["error"]["code"], "unauthorized");
+        assert!(api.queue.sent().is_empty());
+        let get = lambda_http::http::Request::builder()
+            .uri("/v1/tasks")
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(
+            handle(&api, &jwt("sub"), get).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_whose_user_claim_is_missing_or_not_a_user_name_is_a_403() {
+        let api = api();
+        for claims in [&[("email", "a@b.c")][..], &[("sub", "a b;rm -rf /")][..]] {
+            let r = handle(&api, &jwt("sub"), post(Some(claims))).await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{claims:?}");
+            let b = body_json(&r);
+            assert_eq!(b["error"]["code"], "forbidden");
+            assert!(
+                b["error"]["message"].as_str().unwrap().contains("`sub`"),
+                "{b}"
+            );
+            assert!(!b.to_string().contains("rm -rf"), "{b}");
+        }
+        assert!(api.queue.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_auth_off_the_body_user_is_honoured_and_claims_are_ignored() {
+        let api = api();
+        let r = handle(&api, &Auth::Off, post(Some(&[("sub", "bob")]))).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let id = body_json(&r)["id"].as_str().unwrap().to_owned();
+        let task = api.get(&id).await.unwrap();
+        assert_eq!(serde_json::to_value(&task).unwrap()["user"], "mallory");
+    }
 
     #[test]
     fn percent_decoding_handles_plus_and_rejects_broken_escapes() {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ccaas_submit::{handle, wire};
+use ccaas_submit::{Auth, handle, wire};
 use lambda_http::{Error, service_fn};
 
 #[tokio::main]
@@ -11,9 +11,11 @@ async fn main() -> Result<(), Error> {
     let config = ccaas_aws::Config::from_env()?;
     let clients = ccaas_aws::Clients::new(&config).await;
     let deps = Arc::new(wire(&config, &clients));
+    let auth = Arc::new(Auth::from_config(&config));
     lambda_http::run(service_fn(move |req| {
         let deps = deps.clone();
-        async move { Ok::<_, Error>(handle(&deps, req).await) }
+        let auth = auth.clone();
+        async move { Ok::<_, Error>(handle(&deps, &auth, req).await) }
     }))
     .await
 }

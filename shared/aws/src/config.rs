@@ -57,6 +57,57 @@ pub struct Config {
     /// `CCAAS_DEVICE_PROFILE` (default `bigip`): where things live on the devices, `bigip` or
     /// `simulator:<root>` (the BIG-IP simulator's layout under an absolute root).
     pub device_profile: ccaas_device::DeviceProfile,
+    /// `CCAAS_AUTH` (default `off`): `jwt` makes every `/v1` call carry a verified bearer
+    /// token whose user claim becomes the task's `user`. On AWS the API's JWT authorizer
+    /// verifies the token; `ccaas-local` verifies it itself (see [`LocalAuth`]).
+    pub auth: bool,
+    /// `CCAAS_AUTH_USER_CLAIM` (default `sub`): the token claim that names the user.
+    pub auth_user_claim: String,
+}
+
+/// How `ccaas-local` verifies bearer tokens when `CCAAS_AUTH=jwt`: what API Gateway's JWT
+/// authorizer does on AWS, against keys on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalAuth {
+    /// `CCAAS_AUTH_JWKS_FILE`: a JSON Web Key Set (RSA, EC or `oct` keys).
+    pub jwks_file: std::path::PathBuf,
+    /// `CCAAS_AUTH_ISSUER`: the required `iss`.
+    pub issuer: String,
+    /// `CCAAS_AUTH_AUDIENCE`: the required `aud` (comma-separated for several).
+    pub audience: Vec<String>,
+}
+
+impl LocalAuth {
+    /// Reads the local verifier's settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads them through `get`; every variable is required.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let req = |name: &'static str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let audience: Vec<String> = req("CCAAS_AUTH_AUDIENCE")?
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if audience.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "CCAAS_AUTH_AUDIENCE",
+                why: "names no audience".into(),
+            });
+        }
+        Ok(LocalAuth {
+            jwks_file: req("CCAAS_AUTH_JWKS_FILE")?.into(),
+            issuer: req("CCAAS_AUTH_ISSUER")?,
+            audience,
+        })
+    }
 }
 
 impl Config {
@@ -107,6 +158,20 @@ impl Config {
                 }
             },
             device_profile: device_profile(get("CCAAS_DEVICE_PROFILE"))?,
+            auth: match get("CCAAS_AUTH").as_deref().map(str::trim) {
+                None | Some("") | Some("off") => false,
+                Some("jwt") => true,
+                Some(v) => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_AUTH",
+                        why: format!("{v:?} is not off or jwt"),
+                    });
+                }
+            },
+            auth_user_claim: get("CCAAS_AUTH_USER_CLAIM")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "sub".into()),
         })
     }
 }
@@ -224,5 +289,68 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("CCAAS_LEASE_SECS"), "{e}");
+    }
+
+    fn required(k: &str) -> Option<String> {
+        matches!(
+            k,
+            "CCAAS_TASKS_TABLE"
+                | "CCAAS_DEVICES_TABLE"
+                | "CCAAS_QUEUE_URL"
+                | "CCAAS_HIGH_QUEUE_URL"
+                | "CCAAS_BUCKET"
+        )
+        .then(|| "x".to_string())
+    }
+
+    #[test]
+    fn auth_is_off_by_default_and_jwt_reads_the_user_claim() {
+        let off = Config::from_lookup(required).unwrap();
+        assert!(!off.auth);
+        assert_eq!(off.auth_user_claim, "sub");
+        let on = Config::from_lookup(|k| match k {
+            "CCAAS_AUTH" => Some("jwt".into()),
+            "CCAAS_AUTH_USER_CLAIM" => Some("email".into()),
+            _ => required(k),
+        })
+        .unwrap();
+        assert!(on.auth);
+        assert_eq!(on.auth_user_claim, "email");
+        let e = Config::from_lookup(|k| match k {
+            "CCAAS_AUTH" => Some("yes".into()),
+            _ => required(k),
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("CCAAS_AUTH"), "{e}");
+    }
+
+    #[test]
+    fn the_local_verifier_names_each_missing_setting() {
+        let all = |k: &str| match k {
+            "CCAAS_AUTH_JWKS_FILE" => Some("/tmp/jwks.json".to_string()),
+            "CCAAS_AUTH_ISSUER" => Some("https://issuer.test".to_string()),
+            "CCAAS_AUTH_AUDIENCE" => Some("ccaas, ccaas-cli".to_string()),
+            _ => None,
+        };
+        let ok = LocalAuth::from_lookup(all).unwrap();
+        assert_eq!(ok.audience, ["ccaas", "ccaas-cli"]);
+        for missing in [
+            "CCAAS_AUTH_JWKS_FILE",
+            "CCAAS_AUTH_ISSUER",
+            "CCAAS_AUTH_AUDIENCE",
+        ] {
+            let e =
+                LocalAuth::from_lookup(|k| if k == missing { None } else { all(k) }).unwrap_err();
+            assert!(e.to_string().contains(missing), "{e}");
+        }
+        let e = LocalAuth::from_lookup(|k| {
+            if k == "CCAAS_AUTH_AUDIENCE" {
+                Some(" , ".into())
+            } else {
+                all(k)
+            }
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("CCAAS_AUTH_AUDIENCE"), "{e}");
     }
 }

@@ -11,7 +11,7 @@ pub mod site;
 pub mod sqs;
 
 pub use artifacts::S3Artifacts;
-pub use config::{Clients, Config, ConfigError};
+pub use config::{Clients, Config, ConfigError, LocalAuth};
 pub use devices::DynamoDevices;
 pub use dynamo::DynamoTaskStore;
 pub use s3::S3Logs;

@@ -260,6 +260,16 @@ impl App {
         reply(req.send().await.expect("POST answered")).await
     }
 
+    /// A request to a path under the base URL, for tests that set their own headers.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
+    /// Sends a request built by [`App::request`].
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        reply(req.send().await.expect("request answered")).await
+    }
+
     /// GET a path under the base URL.
     pub async fn get(&self, path: &str) -> Reply {
         let r = self
