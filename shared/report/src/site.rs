@@ -24,7 +24,9 @@ th,td{border:1px solid #d5d9de;padding:3px 8px;text-align:right;white-space:nowr
 td.id,th.id{text-align:left;font-family:ui-monospace,\"DejaVu Sans Mono\",monospace}\
 .badge{display:inline-flex;border-radius:3px;overflow:hidden;font-size:12px;margin-right:4px;border:1px solid #555}\
 .badge>span{padding:0 5px}.badge>span:first-child{background:#555;color:#fff}\
-.hi{background:#c8efc8}.med{background:#fbe6a8}.lo{background:#f8c9c4}.none{background:#eee}\
+.hi{background:#c8efc8}.med{background:#fbe6a8}.none{background:#eee}\
+.lo{background:#f8c9c4;background-image:repeating-linear-gradient(135deg,transparent 0 6px,rgba(160,30,20,.18) 6px 9px)}\
+.legend span{padding:0 6px;margin-right:6px;border:1px solid #d5d9de}\
 a{color:#0645ad}";
 
 /// Only characters that are safe in a URL path segment survive; anything else is dropped.
@@ -86,6 +88,15 @@ pub fn site_index(entries: &[SiteEntry]) -> Vec<u8> {
                                     }
                                 }
                             }
+                        }
+                        // Colour is never the only signal: low cells are also hatched, and
+                        // every badge spells its percentage.
+                        p.legend {
+                            "Cells: "
+                            span.hi { "\u{2265} 90% high" }
+                            span.med { "75\u{2013}90% medium" }
+                            span.lo { "< 75% low (hatched)" }
+                            span.none { "no data" }
                         }
                     }
                 }

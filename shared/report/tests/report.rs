@@ -424,6 +424,19 @@ fn the_site_index_lists_reports_newest_first_once_each_whatever_the_input_order(
 }
 
 #[test]
+fn the_site_index_never_uses_colour_alone_low_cells_are_hatched_and_a_legend_names_the_scale() {
+    let s = String::from_utf8(ccaas_report::site_index(&[entry("01A", 1)])).unwrap();
+    let style = &s[s.find("<style>").unwrap()..s.find("</style>").unwrap()];
+    let lo_rule = style
+        .split('}')
+        .find(|r| r.starts_with(".lo{") || r.contains("}.lo{"))
+        .unwrap_or_else(|| panic!("no .lo rule in {style}"));
+    assert!(lo_rule.contains("repeating-linear-gradient"), "{lo_rule}");
+    assert!(s.contains("class=\"legend\""));
+    assert!(s.contains("low (hatched)") && s.contains("high") && s.contains("medium"));
+}
+
+#[test]
 fn the_site_index_escapes_ids_and_keeps_links_inside_the_site() {
     let s = String::from_utf8(ccaas_report::site_index(&[entry(
         "\"><script>alert(1)</script>/../../x",
