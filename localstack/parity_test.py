@@ -347,6 +347,10 @@ def template_rules(t):
                 if (metric, fname) not in watched:
                     problems.append(f"no alarm on {logical} {metric}")
 
+    for output in ("ApiUrl", "SiteUrl"):
+        if output not in t.get("Outputs", {}):
+            problems.append(f"the template has no {output} output")
+
     out = sam_translate(t)
     if out is None:
         print("note: aws-sam-translator is not installed; the SAM translation checks were not run")
@@ -414,6 +418,7 @@ def mutations():
         ("maximum concurrency", lambda t: res(t)["ProcessorFunction"]["Properties"]["Events"]["Normal"]["Properties"].pop("ScalingConfig")),
         ("DLQ alarm", lambda t: res(t).pop("HighDeadLetterAlarm")),
         ("throttle alarm", lambda t: res(t).pop("ProcessorThrottlesAlarm")),
+        ("site URL output", lambda t: t["Outputs"].pop("SiteUrl")),
         ("canary alarms", lambda t: res(t)["SubmitFunction"]["Properties"]["DeploymentPreference"].pop("Alarms")),
     ]
 
