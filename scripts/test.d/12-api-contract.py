@@ -6,7 +6,9 @@
   serves (functions/local/src/server.rs: its own `/v1` routes plus, when its fallback hands the
   request to `ccaas_submit::handle`, the submit routes), and template.yaml's API Gateway routes
   (`RouteKey: GET /v1/tasks/{id}`) must be the same sets; the submit router's 405 `Allow` lists
-  must name the methods the spec has for that path;
+  must name the methods the spec has for that path; every template route that the spec
+  secures (a bearer requirement, top-level or per operation) uses the JWT authorizer when
+  AuthMode is not off;
 - schemas: the fields of the response structs in shared/app/src/view.rs (serde renames, and
   `skip_serializing_if` making a field optional) and of `TaskError` must be the properties of
   the matching OpenAPI schemas, with the same required set, and `Option` fields that are
@@ -42,7 +44,15 @@ class CfnLoader(yaml.SafeLoader):
     pass
 
 
-CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
 
 
 def read(rel):
@@ -176,6 +186,19 @@ def problems_of(src):
         if got != spec:
             problems.append(f"routes: {label} != docs/openapi.yaml: only in {label}: {sorted(got - spec)}; "
                             f"only in the spec: {sorted(spec - got)}")
+    # A route the spec secures must use the JWT authorizer whenever auth is on.
+    for logical, r in src["template"]["Resources"].items():
+        if r.get("Type") != "AWS::ApiGatewayV2::Route":
+            continue
+        p = r["Properties"]
+        method, path = p["RouteKey"].split(" ", 1)
+        op = src["openapi"]["paths"].get(path, {}).get(method.lower(), {})
+        if not any(op.get("security", src["openapi"].get("security", []))):
+            continue
+        if p.get("AuthorizationType") != {"If": ["AuthOn", "JWT", "NONE"]} or \
+                p.get("AuthorizerId") != {"If": ["AuthOn", {"Ref": "ApiAuthorizer"}, {"Ref": "AWS::NoValue"}]}:
+            problems.append(f"template.yaml: route {logical} ({p['RouteKey']}) is secured in the spec but does "
+                            "not use the JWT authorizer when AuthOn")
     shape = lambda p: re.sub(r"\{\w+\}", "{}", p)  # noqa: E731 (the 405 arms bind `_`)
     for path, allow in submit_allow_lists(src["submit"]).items():
         want = {m for m, p in spec if shape(p) == shape(path)}
@@ -240,6 +263,11 @@ def mutations():
         res = s["template"]["Resources"]
         del res[next(k for k, r in res.items() if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == "GET /v1/tasks")]
 
+    def route_without_authorizer(s):
+        r = s["template"]["Resources"]["GetTaskLogRoute"]["Properties"]
+        r["AuthorizationType"] = "NONE"
+        del r["AuthorizerId"]
+
     def allow_list(s):
         s["submit"] = s["submit"].replace('method_not_allowed("GET, POST")', 'method_not_allowed("GET")')
 
@@ -272,7 +300,7 @@ def mutations():
 
     return [(f.__name__, f) for f in (
         spec_drop_path, spec_add_method, code_rename_route, local_own_route, local_no_fallback,
-        template_drop_route, allow_list, struct_add_field, struct_rename, struct_optional,
+        template_drop_route, route_without_authorizer, allow_list, struct_add_field, struct_rename, struct_optional,
         spec_not_nullable, spec_required, task_error_field, enum_value, error_body, spec_error_field)]
 
 
