@@ -29,8 +29,8 @@ pub struct BuildInfo {
     pub edition: Option<String>,
     /// `JobID:`, when present.
     pub job_id: Option<String>,
-    /// `<Version>-<Build>[-<JobID>]`, the key of `builds/<build-id>/` in S3; only
-    /// `[A-Za-z0-9._-]`.
+    /// `<Version>-<Build>[-<JobID>]`, the key of `builds/<build-id>/` in S3; always a valid
+    /// [`ccaas_domain::BuildId`].
     pub build_id: String,
 }
 
@@ -57,11 +57,9 @@ impl BuildInfo {
             build_id.push('-');
             build_id.push_str(j);
         }
-        if build_id.len() > 128
-            || !build_id
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-        {
+        // The same check as a build id given to `ccaas build publish`: the id keys
+        // `builds/<build-id>/` in S3.
+        if ccaas_domain::BuildId::parse(&build_id).is_err() {
             return Err(DeviceError::Protocol {
                 detail: "the version file holds characters not allowed in a build id".into(),
             });

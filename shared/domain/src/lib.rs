@@ -1,11 +1,13 @@
-//! The ccaas domain: task ids, tasks and their state machine, validated submissions, list
+//! The ccaas domain: build ids, task ids, tasks and their state machine, validated submissions, list
 //! queries and the queue message. Pure: no I/O, no clocks, no randomness, no AWS.
 
+pub mod build;
 pub mod id;
 pub mod query;
 pub mod submission;
 pub mod task;
 
+pub use build::{BuildId, MAX_BUILD_ID_LEN};
 pub use id::TaskId;
 pub use query::{ListQuery, MAX_LIMIT};
 pub use submission::{
