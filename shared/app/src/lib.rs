@@ -1,6 +1,6 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
 //! [`TaskStore`], [`TaskQueue`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
-//! [`ArtifactStore`] and [`ports::ReportSite`]. No AWS and no Lambda types.
+//! [`ArtifactStore`], [`BuildStore`] and [`ports::ReportSite`]. No AWS and no Lambda types.
 
 pub mod api;
 pub mod error;
@@ -12,8 +12,8 @@ pub mod worker;
 pub use api::{Accepted, Api, Caller};
 pub use error::Error;
 pub use ports::{
-    ArtifactStore, Created, DeviceSession, IdempotencyRecord, LogStore, Opened, Page, RunError,
-    SessionStore, TaskQueue, TaskRunner, TaskStore, device_key,
+    ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, LogStore,
+    Opened, Page, RunError, SessionStore, TaskQueue, TaskRunner, TaskStore, device_key,
 };
 pub use worker::{Disposition, Worker, WorkerConfig};
 

@@ -296,3 +296,55 @@ pub trait ReportSite: Send + Sync {
     /// Errors: [`Error::Unavailable`].
     fn refresh_index(&self) -> impl Future<Output = Result<(), Error>> + Send;
 }
+
+/// One file of a build's published files (S3 `builds/<build-id>/<file>` in production), written
+/// by `ccaas build publish` for devices that keep no `.gcno` beside their `.gcda`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BuildPart {
+    /// `notes.tar.gz`: every `.gcno` of the build, by path relative to the published directory.
+    Notes,
+    /// `sources.tar.gz`: the build's C/C++ sources and headers, shown in the report pages.
+    Sources,
+}
+
+impl BuildPart {
+    /// The object's file name under `builds/<build-id>/`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            BuildPart::Notes => "notes.tar.gz",
+            BuildPart::Sources => "sources.tar.gz",
+        }
+    }
+}
+
+/// The key of a build's part: `builds/<build-id>/<file>`. Made from a validated
+/// [`ccaas_domain::BuildId`] and a fixed name only.
+pub fn build_key(build: &ccaas_domain::BuildId, part: BuildPart) -> String {
+    format!("builds/{build}/{}", part.file_name())
+}
+
+/// The published notes and sources of builds (the bucket's private `builds/` prefix in
+/// production). Keys come from [`build_key`] only.
+pub trait BuildStore: Send + Sync {
+    /// Uploads the local file `from` as the build's `part`. Idempotent: the same bytes give the
+    /// same object; a repeat replaces it. Errors: [`Error::Unavailable`] (also when `from`
+    /// cannot be read).
+    fn put_part(
+        &self,
+        build: &ccaas_domain::BuildId,
+        part: BuildPart,
+        from: &Path,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Downloads the build's `part` into the local file `to` (created or truncated). Returns
+    /// `false` (and writes nothing) when it was never published. Read-only on the store.
+    /// Errors: [`Error::Corrupt`] when it is larger than `max_bytes` (nothing past the cap is
+    /// read), [`Error::Unavailable`].
+    fn get_part(
+        &self,
+        build: &ccaas_domain::BuildId,
+        part: BuildPart,
+        to: &Path,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+}

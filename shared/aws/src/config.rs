@@ -215,28 +215,45 @@ impl Clients {
     /// Builds the clients from the standard AWS environment (`AWS_ENDPOINT_URL` included),
     /// with timeouts so a dead backend gives a prompt error instead of a hang.
     pub async fn new(config: &Config) -> Self {
-        let attempt = (config.aws_timeout / 3).max(Duration::from_secs(1));
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(attempt)
-            .operation_timeout(config.aws_timeout)
-            .build();
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await;
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&shared)
-                .force_path_style(true)
-                .build(),
-        );
+        let shared = sdk_config(config.aws_timeout).await;
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&shared),
             sqs: aws_sdk_sqs::Client::new(&shared),
-            s3,
+            s3: s3_from(&shared),
         }
     }
+}
+
+/// The standard AWS environment (`AWS_ENDPOINT_URL`, credentials, region) with timeouts, so a
+/// dead backend gives a prompt error instead of a hang: `timeout` bounds one call, retries
+/// included.
+async fn sdk_config(timeout: Duration) -> aws_config::SdkConfig {
+    let attempt = (timeout / 3).max(Duration::from_secs(1));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(timeout)
+        .build();
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+fn s3_from(shared: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(shared)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// An S3 client alone (for the `ccaas` command line, which needs no tables or queues), from the
+/// standard AWS environment like [`Clients::new`]; `timeout` bounds one call, retries included
+/// (uploads of large archives need minutes).
+pub async fn s3_client(timeout: Duration) -> aws_sdk_s3::Client {
+    s3_from(&sdk_config(timeout).await)
 }
 
 #[cfg(test)]

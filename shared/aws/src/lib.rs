@@ -1,8 +1,10 @@
-//! AWS adapters of the role traits: DynamoDB task store, SQS task queue, S3 logs; plus the
+//! AWS adapters of the role traits: DynamoDB task store, SQS task queue, S3 logs, raw
+//! artifacts, build notes and sources, and the report site; plus the
 //! typed [`Config`] every binary reads from the environment and the SDK client set.
 
 pub mod artifacts;
 pub mod attr;
+pub mod builds;
 pub mod config;
 pub mod devices;
 pub mod dynamo;
@@ -11,7 +13,8 @@ pub mod site;
 pub mod sqs;
 
 pub use artifacts::S3Artifacts;
-pub use config::{Clients, Config, ConfigError, LocalAuth};
+pub use builds::S3Builds;
+pub use config::{Clients, Config, ConfigError, LocalAuth, s3_client};
 pub use devices::DynamoDevices;
 pub use dynamo::DynamoTaskStore;
 pub use s3::S3Logs;

@@ -103,3 +103,71 @@ pub(crate) async fn put(
         .map_err(|e| AwsError::sdk("s3:PutObject", e).into_app(backend))?;
     Ok(())
 }
+
+/// Uploads the local file `from` as `key`, streamed from disk.
+pub(crate) async fn put_file(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    content_type: &str,
+    from: &std::path::Path,
+    backend: &'static str,
+) -> Result<(), Error> {
+    let body = ByteStream::from_path(from)
+        .await
+        .map_err(|e| AwsError::sdk("s3:PutObject body", e).into_app(backend))?;
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk("s3:PutObject", e).into_app(backend))?;
+    Ok(())
+}
+
+/// Streams `key` into the local file `to` (created or truncated): `false` when it does not
+/// exist, [`Error::Corrupt`] as soon as it is over `max` bytes (by its length or by what
+/// arrives), so a hostile or runaway object never fills the disk.
+pub(crate) async fn get_file(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    to: &std::path::Path,
+    max: u64,
+    backend: &'static str,
+) -> Result<bool, Error> {
+    use tokio::io::AsyncWriteExt;
+    let io = |e: std::io::Error| Error::Unavailable {
+        backend,
+        source: Box::new(e),
+    };
+    let r = client.get_object().bucket(bucket).key(key).send().await;
+    let mut out = match r {
+        Ok(o) => o,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
+        Err(e) => return Err(AwsError::sdk("s3:GetObject", e).into_app(backend)),
+    };
+    let too_large = || Error::Corrupt(format!("{key} is over {max} bytes"));
+    if out.content_length().unwrap_or(0) as u64 > max {
+        return Err(too_large());
+    }
+    let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+    let mut written = 0u64;
+    while let Some(chunk) = out
+        .body
+        .try_next()
+        .await
+        .map_err(|e| AwsError::sdk("s3:GetObject body", e).into_app(backend))?
+    {
+        written += chunk.len() as u64;
+        if written > max {
+            return Err(too_large());
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    Ok(true)
+}
