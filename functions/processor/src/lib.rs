@@ -9,13 +9,15 @@ use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
 use tracing::{Instrument, info_span, warn};
 
 /// The coverage runner the processor runs in production: SSH devices (pins in the `devices`
-/// table), sessions in the `devices` table, raw data, logs and the report site in the bucket.
+/// table), sessions in the `devices` table, raw data, logs, build notes and sources and the
+/// report site in the bucket.
 pub type ProductionRunner = CoverageRunner<
     SshConnector<ccaas_aws::DynamoDevices>,
     ccaas_aws::DynamoDevices,
     ccaas_aws::S3Artifacts,
     ccaas_aws::site::S3Site,
     ccaas_aws::S3Logs,
+    ccaas_aws::S3Builds,
 >;
 
 /// The worker the processor runs in production.
@@ -34,6 +36,7 @@ pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> Product
         artifacts: ccaas_aws::S3Artifacts::new(clients.s3.clone(), &config.bucket),
         site: ccaas_aws::site::S3Site::new(clients.s3.clone(), &config.bucket),
         logs: ccaas_aws::S3Logs::new(clients.s3.clone(), &config.bucket),
+        builds: ccaas_aws::S3Builds::new(clients.s3.clone(), &config.bucket),
         config: RunnerConfig {
             site_url: config.site_url.clone(),
             ..RunnerConfig::default()

@@ -37,6 +37,17 @@ pub enum CoverageError {
     /// A local scratch file could not be written or read (disk full, no /tmp).
     #[error("local scratch file: {0}")]
     Scratch(#[source] std::io::Error),
+    /// No `.gcda` has notes: none beside it on the device, and the build's
+    /// `builds/<build-id>/notes.tar.gz` is not published or holds none for it.
+    #[error("{0}")]
+    NotesMissing(String),
+    /// No `.gcda` matches its notes (stamp, checksum or version): the notes are of another
+    /// build.
+    #[error("{0}")]
+    NotesMismatch(String),
+    /// A build's `notes.tar.gz` is corrupt, hostile or over a limit.
+    #[error("{0}")]
+    BadNotes(String),
     /// The engine or a writer failed.
     #[error("the report could not be produced: {0}")]
     Report(String),
@@ -55,6 +66,9 @@ impl CoverageError {
             CoverageError::RawMissing => "raw_missing".into(),
             CoverageError::Corrupt(_) => "corrupt".into(),
             CoverageError::Scratch(_) => "scratch".into(),
+            CoverageError::NotesMissing(_) => "notes_missing".into(),
+            CoverageError::NotesMismatch(_) => "notes_mismatch".into(),
+            CoverageError::BadNotes(_) => "bad_notes".into(),
             CoverageError::Report(_) => "report_failed".into(),
         }
     }

@@ -14,12 +14,13 @@
 
 pub mod connector;
 pub mod error;
+pub mod paths;
 pub mod render;
 pub mod runner;
 pub mod unpack;
 
 pub use connector::{Connector, SshConnector};
 pub use error::CoverageError;
-pub use render::{Rendered, render};
+pub use render::{BuildNotes, RenderWarning, Rendered, model, render, write_report};
 pub use runner::{Collected, CoverageRunner, RunnerConfig};
-pub use unpack::{UnpackLimits, Unpacked, unpack};
+pub use unpack::{UnpackLimits, Unpacked, unpack, unpack_notes, unpack_sources};

@@ -1,10 +1,14 @@
-//! Stage 2's pure part: unpacked coverage files in, report files out (gcov engine, its writers
-//! and the `ccaas-report` HTML pages). The same input gives the same bytes: inputs are walked in path order and
-//! the Cobertura timestamp is the caller's (the task's creation time), never the clock.
+//! Stage 2's pure part: unpacked coverage files (and a build's published notes and sources) in,
+//! report files out (gcov engine, its writers and the `ccaas-report` HTML pages). The same
+//! input gives the same bytes: inputs are walked in path order and the Cobertura timestamp is
+//! the caller's (the task's creation time), never the clock.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use ccaas_gcov::{Coverage, Input, Options, Totals};
 
 use crate::CoverageError;
+use crate::paths::{Found, SuffixIndex, components};
 use crate::unpack::Unpacked;
 
 /// Most warnings kept in a task result; the rest are counted in one last warning, so a broken
@@ -22,6 +26,24 @@ pub struct ReportFile {
     pub content_type: &'static str,
 }
 
+/// A warning of the render stage, with a stable code for the task result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderWarning {
+    /// `notes_missing`, `notes_ambiguous`, `notes_mismatch`, `sources_unusable` or `engine`.
+    pub code: &'static str,
+    /// A sentence for people, naming the files.
+    pub message: String,
+}
+
+impl RenderWarning {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        RenderWarning {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 /// What [`render`] produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
@@ -30,8 +52,9 @@ pub struct Rendered {
     pub files: Vec<ReportFile>,
     /// Line, function and branch totals.
     pub totals: Totals,
-    /// Engine warnings (unreadable or mismatched files, data without notes).
-    pub warnings: Vec<String>,
+    /// Warnings (data without notes, notes of another build, unreadable files, unusable
+    /// sources).
+    pub warnings: Vec<RenderWarning>,
 }
 
 /// Facts shown on the index page.
@@ -51,37 +74,151 @@ pub struct PageFacts {
     pub warnings: Vec<String>,
 }
 
-/// Runs the engine on the unpacked files and writes the report. CPU-bound: call it from a
-/// blocking thread. Errors: [`CoverageError::Report`] when no coverage could be read at all.
-pub fn render(
-    unpacked: &Unpacked,
-    facts: &PageFacts,
-    timestamp: u64,
-) -> Result<Rendered, CoverageError> {
-    let mut warnings = Vec::new();
-    for d in unpacked.data.keys() {
-        let notes = format!("{}.gcno", d.trim_end_matches(".gcda"));
-        if !unpacked.notes.contains_key(&notes) {
-            warnings.push(format!("{d}: no notes (.gcno) beside it; skipped"));
+/// The notes a build published (`builds/<build-id>/notes.tar.gz`), for the `.gcda` that have
+/// no `.gcno` beside them on the device.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildNotes {
+    /// The device's build id; `None` when unknown.
+    pub build: Option<String>,
+    /// The published `.gcno` files by path (relative to the published directory); `None` when
+    /// the build published none (or they were not needed).
+    pub notes: Option<BTreeMap<String, Vec<u8>>>,
+}
+
+impl BuildNotes {
+    /// The key of the build's notes, for messages.
+    pub fn key(&self) -> String {
+        match &self.build {
+            Some(b) => format!("builds/{b}/notes.tar.gz"),
+            None => "builds/<unknown build>/notes.tar.gz".into(),
         }
     }
-    let data: Vec<Vec<(&str, &[u8])>> = unpacked
-        .notes
-        .keys()
-        .map(|n| {
-            let d = format!("{}.gcda", n.trim_end_matches(".gcno"));
-            unpacked
-                .data
-                .get_key_value(&d)
-                .map(|(k, v)| vec![(k.as_str(), v.as_slice())])
-                .unwrap_or_default()
-        })
-        .collect();
-    let inputs: Vec<Input<'_>> = unpacked
+
+    fn publish_hint(&self) -> String {
+        let b = self.build.as_deref().unwrap_or("<build-id>");
+        format!(
+            "publish the build's notes with `ccaas build publish DIR --build {b}` (DIR: the build's output directory, where its .gcno files are)"
+        )
+    }
+}
+
+/// The notes file of the data file `d`, beside it.
+fn notes_beside(d: &str) -> String {
+    format!("{}.gcno", d.strip_suffix(".gcda").unwrap_or(d))
+}
+
+fn is_mismatch(e: &ccaas_gcov::Error) -> bool {
+    use ccaas_gcov::Error as E;
+    matches!(
+        e,
+        E::StampMismatch { .. }
+            | E::ChecksumMismatch { .. }
+            | E::VersionMismatch { .. }
+            | E::FunctionMismatch { .. }
+    )
+}
+
+/// Pairs every `.gcda` with its notes and runs the engine. The notes of a `.gcda` are the
+/// `.gcno` beside it in the raw archive, else the one of the build's published notes whose
+/// path fits it best (see [`crate::paths`], comparing paths without extension); the device's
+/// notes are all reported (units that never ran show as zero), the published ones only when a
+/// `.gcda` pairs with them (the build holds every daemon's notes, the session only its
+/// modules'). CPU-bound.
+///
+/// Errors: [`CoverageError::NotesMissing`] when no `.gcda` has notes,
+/// [`CoverageError::NotesMismatch`] when none matches its notes (stamp, checksum, version),
+/// [`CoverageError::Report`] when nothing could be read at all.
+pub fn model(
+    unpacked: &Unpacked,
+    build: &BuildNotes,
+) -> Result<(Coverage, Vec<RenderWarning>), CoverageError> {
+    let mut warnings = Vec::new();
+    let key = build.key();
+    type Group<'a> = (&'a [u8], Vec<(&'a str, &'a [u8])>);
+    let mut groups: BTreeMap<String, Group<'_>> = unpacked
         .notes
         .iter()
-        .zip(&data)
-        .map(|((name, notes), data)| Input {
+        .map(|(n, b)| (n.clone(), (b.as_slice(), Vec::new())))
+        .collect();
+    let published = build.notes.as_ref().map(|notes| {
+        let stems = notes.keys().map(|k| k.strip_suffix(".gcno").unwrap_or(k));
+        (notes, SuffixIndex::new(stems))
+    });
+    let mut paired = 0usize;
+    for (d, bytes) in &unpacked.data {
+        let beside = notes_beside(d);
+        if let Some(g) = groups
+            .get_mut(&beside)
+            .filter(|_| unpacked.notes.contains_key(&beside))
+        {
+            g.1.push((d.as_str(), bytes.as_slice()));
+            paired += 1;
+            continue;
+        }
+        let Some((notes, index)) = &published else {
+            let why = if build.build.is_some() {
+                format!(", and {key} is not published")
+            } else {
+                String::new()
+            };
+            warnings.push(RenderWarning::new(
+                "notes_missing",
+                format!("{d}: no notes (.gcno) beside it{why}; skipped"),
+            ));
+            continue;
+        };
+        let stem = d.strip_suffix(".gcda").unwrap_or(d);
+        match index.find(stem) {
+            Found::One(s) => {
+                let path = format!("{s}.gcno");
+                let Some(nb) = notes.get(&path) else {
+                    continue;
+                };
+                let name = format!("{path} in {key}");
+                groups
+                    .entry(name)
+                    .or_insert_with(|| (nb.as_slice(), Vec::new()))
+                    .1
+                    .push((d.as_str(), bytes.as_slice()));
+                paired += 1;
+            }
+            Found::None => warnings.push(RenderWarning::new(
+                "notes_missing",
+                format!("{d}: no notes (.gcno) beside it nor in {key}; skipped"),
+            )),
+            Found::Ambiguous(v) => warnings.push(RenderWarning::new(
+                "notes_ambiguous",
+                format!(
+                    "{d}: no notes beside it, and {key} holds several that fit it equally well ({}); skipped",
+                    v.iter()
+                        .map(|s| format!("{s}.gcno"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+    if paired == 0 && !unpacked.data.is_empty() {
+        let n = unpacked.data.len();
+        let message = match &build.notes {
+            Some(notes) => format!(
+                "none of the {n} .gcda files has notes: the device keeps no .gcno beside them, and none of the {} .gcno in {key} fits their paths; {}",
+                notes.len(),
+                build.publish_hint()
+            ),
+            None if build.build.is_some() => format!(
+                "the device keeps no .gcno beside its {n} .gcda files, and {key} is not published; {}",
+                build.publish_hint()
+            ),
+            None => format!(
+                "the device keeps no .gcno beside its {n} .gcda files, and its build id is unknown"
+            ),
+        };
+        return Err(CoverageError::NotesMissing(message));
+    }
+    let inputs: Vec<Input<'_>> = groups
+        .iter()
+        .map(|(name, (notes, data))| Input {
             notes_name: name,
             notes,
             data,
@@ -89,7 +226,30 @@ pub fn render(
         .collect();
     let (cov, engine_warnings) = ccaas_gcov::build(&inputs, &Options::default())
         .map_err(|e| CoverageError::Report(e.to_string()))?;
-    warnings.extend(engine_warnings.into_iter().map(|w| w.message));
+    let mut mismatched = BTreeSet::new();
+    let mut first = None;
+    for w in engine_warnings {
+        if w.error.as_ref().is_some_and(is_mismatch) {
+            mismatched.insert(w.input.clone());
+            first.get_or_insert_with(|| w.message.clone());
+            warnings.push(RenderWarning::new("notes_mismatch", w.message));
+        } else {
+            warnings.push(RenderWarning::new("engine", w.message));
+        }
+    }
+    if paired > 0 && mismatched.len() >= paired {
+        let b = build.build.as_deref().unwrap_or("<unknown>");
+        return Err(CoverageError::NotesMismatch(format!(
+            "none of the {paired} .gcda files matches its notes, so the notes are of another build than the one that ran (device build {b}): {}{}; {}",
+            first.unwrap_or_default(),
+            if paired > 1 {
+                format!(" (and {} more)", paired - 1)
+            } else {
+                String::new()
+            },
+            build.publish_hint()
+        )));
+    }
     if cov.files.is_empty() {
         return Err(CoverageError::Report(format!(
             "no coverage data could be read ({} notes, {} data files)",
@@ -97,7 +257,43 @@ pub fn render(
             unpacked.data.len()
         )));
     }
-    let files = write_files(&cov, facts, &warnings, timestamp)?;
+    Ok((cov, warnings))
+}
+
+/// The file names (last path components) of the model's files: the only sources worth
+/// unpacking from a build's `sources.tar.gz`.
+pub fn source_names(cov: &Coverage) -> BTreeSet<String> {
+    cov.files
+        .keys()
+        .filter_map(|p| components(p).last().map(|s| s.to_string()))
+        .collect()
+}
+
+/// Runs the engine ([`model`]) and writes the report ([`write_report`]). CPU-bound: call it
+/// from a blocking thread.
+pub fn render(
+    unpacked: &Unpacked,
+    build: &BuildNotes,
+    sources: &BTreeMap<String, Vec<u8>>,
+    facts: &PageFacts,
+    timestamp: u64,
+) -> Result<Rendered, CoverageError> {
+    let (cov, warnings) = model(unpacked, build)?;
+    write_report(&cov, facts, warnings, sources, timestamp)
+}
+
+/// Writes the engine's files and the HTML pages of `cov`. The pages show the text of each
+/// report file found in `sources` (by [`crate::paths`]' rule: the exact path, else the
+/// longest unique suffix of path components); files without one list their instrumented
+/// lines. The same input gives the same bytes.
+pub fn write_report(
+    cov: &Coverage,
+    facts: &PageFacts,
+    warnings: Vec<RenderWarning>,
+    sources: &BTreeMap<String, Vec<u8>>,
+    timestamp: u64,
+) -> Result<Rendered, CoverageError> {
+    let files = write_files(cov, facts, &warnings, sources, timestamp)?;
     Ok(Rendered {
         files,
         totals: cov.totals,
@@ -108,7 +304,8 @@ pub fn render(
 fn write_files(
     cov: &Coverage,
     facts: &PageFacts,
-    warnings: &[String],
+    warnings: &[RenderWarning],
+    sources: &BTreeMap<String, Vec<u8>>,
     timestamp: u64,
 ) -> Result<Vec<ReportFile>, CoverageError> {
     let err = |e: ccaas_gcov::Error| CoverageError::Report(e.to_string());
@@ -150,12 +347,22 @@ fn write_files(
             modules: facts.modules.clone(),
             started: Some(facts.started.clone()),
             ended: Some(facts.ended.clone()),
-            warnings: facts.warnings.iter().chain(warnings).cloned().collect(),
+            warnings: facts
+                .warnings
+                .iter()
+                .cloned()
+                .chain(warnings.iter().map(|w| w.message.clone()))
+                .collect(),
         }),
         ..ccaas_report::Options::default()
     };
-    // No sources are collected from the device: the pages list the instrumented lines.
-    let pages = ccaas_report::render(cov, &opts, &ccaas_report::NoSources);
+    // Sources come from the build's published sources, never from the device.
+    let index = SuffixIndex::new(sources.keys().map(String::as_str));
+    let lookup = |path: &str| match index.find(path) {
+        Found::One(k) => sources.get(k).cloned(),
+        _ => None,
+    };
+    let pages = ccaas_report::render(cov, &opts, &lookup);
     let (index, rest): (Vec<_>, Vec<_>) = pages.into_iter().partition(|f| f.path == "index.html");
     for f in rest.into_iter().chain(index) {
         files.push(ReportFile {
@@ -194,8 +401,22 @@ mod tests {
             device: "<script>".into(),
             ..PageFacts::default()
         };
-        let a = render(&fixture(), &facts, 1_700_000_000).unwrap();
-        let b = render(&fixture(), &facts, 1_700_000_000).unwrap();
+        let a = render(
+            &fixture(),
+            &BuildNotes::default(),
+            &BTreeMap::new(),
+            &facts,
+            1_700_000_000,
+        )
+        .unwrap();
+        let b = render(
+            &fixture(),
+            &BuildNotes::default(),
+            &BTreeMap::new(),
+            &facts,
+            1_700_000_000,
+        )
+        .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.files.last().map(|f| f.name.as_str()), Some("index.html"));
         assert!(a.totals.lines.total > 0 && a.totals.lines.hit > 0);
@@ -216,15 +437,20 @@ mod tests {
     }
 
     #[test]
-    fn data_without_notes_is_a_warning_and_no_notes_at_all_is_an_error() {
+    fn data_without_notes_is_a_warning_and_no_notes_at_all_is_notes_missing() {
         let mut u = fixture();
         u.data.insert("bd/x/lost.gcda".into(), b"junk".to_vec());
-        let r = render(&u, &PageFacts::default(), 0).unwrap();
-        assert!(r.warnings.iter().any(|w| w.contains("bd/x/lost.gcda")));
+        let none = BTreeMap::new();
+        let r = render(&u, &BuildNotes::default(), &none, &PageFacts::default(), 0).unwrap();
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.code == "notes_missing" && w.message.contains("bd/x/lost.gcda"))
+        );
         u.notes.clear();
         assert!(matches!(
-            render(&u, &PageFacts::default(), 0),
-            Err(CoverageError::Report(_))
+            render(&u, &BuildNotes::default(), &none, &PageFacts::default(), 0),
+            Err(CoverageError::NotesMissing(_))
         ));
     }
 }

@@ -2,11 +2,11 @@
 
 use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals};
 use ccaas_app::{
-    ArtifactStore, DeviceSession, LogStore, Opened, RunError, SessionStore, TaskRunner, device_key,
-    now_ms,
+    ArtifactStore, BuildPart, BuildStore, DeviceSession, LogStore, Opened, RunError, SessionStore,
+    TaskRunner, device_key, now_ms,
 };
 use ccaas_device::{Device, EndFacts, Flush, SessionFacts};
-use ccaas_domain::{DeviceAccess, Task, TaskId, TaskType, rfc3339};
+use ccaas_domain::{BuildId, DeviceAccess, Task, TaskId, TaskType, rfc3339};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -14,8 +14,10 @@ use tracing::{info, warn};
 
 use crate::connector::Connector;
 use crate::error::CoverageError;
-use crate::render::{MAX_WARNINGS, PageFacts, Rendered, render};
-use crate::unpack::{UnpackLimits, unpack};
+use crate::render::{
+    BuildNotes, MAX_WARNINGS, PageFacts, RenderWarning, Rendered, model, source_names, write_report,
+};
+use crate::unpack::{UnpackLimits, unpack, unpack_notes, unpack_sources};
 
 /// Runner settings.
 #[derive(Clone, Debug)]
@@ -25,8 +27,14 @@ pub struct RunnerConfig {
     pub site_url: String,
     /// Largest raw archive read back for rendering (compressed bytes).
     pub max_raw_bytes: u64,
-    /// Caps on the unpacked archive (the memory rendering may take).
+    /// Caps on the unpacked archive (the memory rendering may take); a build's published notes
+    /// share them (their byte cap is what the raw archive left).
     pub unpack: UnpackLimits,
+    /// Largest `builds/<build-id>/notes.tar.gz` or `sources.tar.gz` read back (compressed).
+    pub max_build_bytes: u64,
+    /// Caps on the sources kept from a build's `sources.tar.gz` (only those named in the
+    /// report are kept).
+    pub sources: UnpackLimits,
     /// Largest command log kept per task; older records are dropped first.
     pub max_log_bytes: usize,
 }
@@ -37,6 +45,12 @@ impl Default for RunnerConfig {
             site_url: String::new(),
             max_raw_bytes: 1 << 30,
             unpack: UnpackLimits::default(),
+            max_build_bytes: 1 << 30,
+            sources: UnpackLimits {
+                entries: 500_000,
+                entry_bytes: 32 << 20,
+                total_bytes: 512 << 20,
+            },
             max_log_bytes: 4 << 20,
         }
     }
@@ -60,7 +74,7 @@ pub struct Collected {
 
 /// Runs coverage tasks over a device connector and the stores.
 #[derive(Clone, Debug)]
-pub struct CoverageRunner<C, S, A, P, L> {
+pub struct CoverageRunner<C, S, A, P, L, B> {
     /// Builds device drivers.
     pub connector: C,
     /// Open sessions per device.
@@ -71,17 +85,20 @@ pub struct CoverageRunner<C, S, A, P, L> {
     pub site: P,
     /// Command logs (`logs/`).
     pub logs: L,
+    /// Published build notes and sources (`builds/`).
+    pub builds: B,
     /// Settings.
     pub config: RunnerConfig,
 }
 
-impl<C, S, A, P, L> TaskRunner for CoverageRunner<C, S, A, P, L>
+impl<C, S, A, P, L, B> TaskRunner for CoverageRunner<C, S, A, P, L, B>
 where
     C: Connector,
     S: SessionStore,
     A: ArtifactStore,
     P: ReportSite,
     L: LogStore,
+    B: BuildStore,
 {
     async fn run(&self, task: &Task, access: &DeviceAccess) -> Result<Value, RunError> {
         let r = match task.task_type {
@@ -111,13 +128,14 @@ fn start_result(s: &DeviceSession) -> Value {
     })
 }
 
-impl<C, S, A, P, L> CoverageRunner<C, S, A, P, L>
+impl<C, S, A, P, L, B> CoverageRunner<C, S, A, P, L, B>
 where
     C: Connector,
     S: SessionStore,
     A: ArtifactStore,
     P: ReportSite,
     L: LogStore,
+    B: BuildStore,
 {
     /// Start: check the device's session, reset the counters, record the session.
     async fn start(&self, task: &Task, access: &DeviceAccess) -> Result<Value, CoverageError> {
@@ -270,7 +288,8 @@ where
     }
 
     /// Stage 2's input and engine: the raw archive from the store (not from the device), so
-    /// a retry renders the same bytes.
+    /// a retry renders the same bytes; the build's published notes when a `.gcda` has no
+    /// `.gcno` beside it, and the build's published sources for the pages.
     async fn render(&self, task: &Task, c: &Collected) -> Result<Rendered, CoverageError> {
         let scratch = tempfile::NamedTempFile::new().map_err(CoverageError::Scratch)?;
         if !self
@@ -280,6 +299,38 @@ where
         {
             return Err(CoverageError::RawMissing);
         }
+        let limits = self.config.unpack.clone();
+        let unpacked = blocking(move || {
+            let file = std::fs::File::open(scratch.path()).map_err(CoverageError::Scratch)?;
+            unpack(std::io::BufReader::new(file), &limits)
+        })
+        .await?;
+        // The data was written by the build that ran at the end of the session.
+        let build = BuildId::parse(&c.end.build.build_id).ok();
+        let needs_notes = unpacked.data.keys().any(|d| {
+            !unpacked
+                .notes
+                .contains_key(&format!("{}.gcno", d.trim_end_matches(".gcda")))
+        });
+        let notes_file = match (&build, needs_notes) {
+            (Some(b), true) => self.fetch(b, BuildPart::Notes).await?,
+            _ => None,
+        };
+        let (sources_file, sources_warning) = match &build {
+            Some(b) => match self.fetch(b, BuildPart::Sources).await {
+                Ok(f) => (f, None),
+                // Sources only decorate the pages: an oversized object is a warning.
+                Err(CoverageError::Store(ccaas_app::Error::Corrupt(why))) => (
+                    None,
+                    Some(RenderWarning {
+                        code: "sources_unusable",
+                        message: format!("{why}; the pages list the instrumented lines only"),
+                    }),
+                ),
+                Err(e) => return Err(e),
+            },
+            None => (None, None),
+        };
         let facts = PageFacts {
             device: c.device.clone(),
             build: c.end.build.build_id.clone(),
@@ -288,17 +339,82 @@ where
             ended: c.end.ended_at.clone(),
             warnings: c.end.warnings.iter().map(|w| w.message.clone()).collect(),
         };
-        let limits = self.config.unpack.clone();
+        let build_text = build.as_ref().map(|b| b.to_string());
+        // The notes share the raw archive's memory budget: together never more than its cap.
+        let notes_limits = UnpackLimits {
+            total_bytes: self
+                .config
+                .unpack
+                .total_bytes
+                .saturating_sub(unpacked.bytes()),
+            ..self.config.unpack.clone()
+        };
+        let source_limits = self.config.sources.clone();
         // The task's creation time stamps the Cobertura file: never the clock, so a re-render
         // gives the same bytes.
         let timestamp = task.id.unix_ms() / 1000;
-        tokio::task::spawn_blocking(move || {
-            let file = std::fs::File::open(scratch.path()).map_err(CoverageError::Scratch)?;
-            let unpacked = unpack(std::io::BufReader::new(file), &limits)?;
-            render(&unpacked, &facts, timestamp)
+        blocking(move || {
+            let mut notes = BuildNotes {
+                build: build_text,
+                notes: None,
+            };
+            if let Some(f) = &notes_file {
+                let key = notes.key();
+                let file = std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
+                let published = unpack_notes(std::io::BufReader::new(file), &notes_limits)
+                    .map_err(|why| {
+                        CoverageError::BadNotes(format!(
+                            "{key} is not usable: {why}; publish the build's notes again with `ccaas build publish`"
+                        ))
+                    })?;
+                notes.notes = Some(published);
+            }
+            let (cov, mut warnings) = model(&unpacked, &notes)?;
+            drop(unpacked);
+            warnings.extend(sources_warning);
+            let mut sources = std::collections::BTreeMap::new();
+            if let Some(f) = &sources_file {
+                let key = notes.key().replace("notes.tar.gz", "sources.tar.gz");
+                let names = source_names(&cov);
+                let file = std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
+                let keep = |p: &str| p.rsplit('/').next().is_some_and(|n| names.contains(n));
+                match unpack_sources(std::io::BufReader::new(file), &source_limits, keep) {
+                    Ok(s) => sources = s,
+                    Err(why) => warnings.push(RenderWarning {
+                        code: "sources_unusable",
+                        message: format!(
+                            "{key} is not usable ({why}); the pages list the instrumented lines only"
+                        ),
+                    }),
+                }
+            }
+            write_report(&cov, &facts, warnings, &sources, timestamp)
         })
         .await
-        .map_err(|e| CoverageError::Report(format!("render thread: {e}")))?
+    }
+
+    /// Downloads a build's part into a scratch file; `None` when it was never published.
+    async fn fetch(
+        &self,
+        build: &BuildId,
+        part: BuildPart,
+    ) -> Result<Option<tempfile::NamedTempFile>, CoverageError> {
+        let scratch = tempfile::NamedTempFile::new().map_err(CoverageError::Scratch)?;
+        let found = self
+            .builds
+            .get_part(build, part, scratch.path(), self.config.max_build_bytes)
+            .await;
+        match found {
+            Ok(true) => Ok(Some(scratch)),
+            Ok(false) => Ok(None),
+            // An oversized notes archive is the user's upload: name it.
+            Err(ccaas_app::Error::Corrupt(why)) if part == BuildPart::Notes => {
+                Err(CoverageError::BadNotes(format!(
+                    "{why}; publish smaller notes with `ccaas build publish`"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn result(&self, id: &TaskId, c: &Collected, r: &Rendered) -> Value {
@@ -325,7 +441,7 @@ where
             .chain(
                 r.warnings
                     .iter()
-                    .map(|m| json!({"code": "engine", "message": m})),
+                    .map(|w| json!({"code": w.code, "message": w.message})),
             )
             .collect();
         if warnings.len() > MAX_WARNINGS {
@@ -386,4 +502,13 @@ where
             warn!(task_id = %id, error = %e, "could not write the command log");
         }
     }
+}
+
+/// Runs CPU-bound work (unpacking, the engine, the writers) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CoverageError> + Send + 'static,
+) -> Result<T, CoverageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CoverageError::Report(format!("render thread: {e}")))?
 }

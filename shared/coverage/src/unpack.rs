@@ -1,6 +1,8 @@
-//! Reading a raw `gcda.tar.gz` back into memory with hard caps: entry count, bytes per entry
-//! and bytes in all. Only plain `.gcno` and `.gcda` files under safe relative paths are kept;
-//! links, devices and paths with `..` make the archive unusable. Never panics on any input.
+//! Reading a raw `gcda.tar.gz`, and a build's `notes.tar.gz` and `sources.tar.gz`, back into
+//! memory with hard caps: entry count, bytes per entry and bytes in all. Only plain files
+//! under safe relative paths are kept (`.gcno` and `.gcda` of the raw archive, `.gcno` of the
+//! notes, the wanted sources); links, devices and paths with `..` make the archive unusable.
+//! Never panics on any input.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -37,8 +39,15 @@ pub struct Unpacked {
     pub data: BTreeMap<String, Vec<u8>>,
 }
 
-fn bad(why: impl Into<String>) -> CoverageError {
-    CoverageError::BadArchive(why.into())
+impl Unpacked {
+    /// The bytes of every kept file together (what the caps counted).
+    pub fn bytes(&self) -> u64 {
+        self.notes
+            .values()
+            .chain(self.data.values())
+            .map(|b| b.len() as u64)
+            .sum()
+    }
 }
 
 /// A relative `/`-separated path without empty, `.` or `..` segments and without control
@@ -54,47 +63,102 @@ fn safe_path(p: &str) -> bool {
 /// Reads a gzip-compressed tar stream. Errors: [`CoverageError::BadArchive`] for a corrupt,
 /// hostile or over-limit archive.
 pub fn unpack(reader: impl Read, limits: &UnpackLimits) -> Result<Unpacked, CoverageError> {
+    let mut out = Unpacked::default();
+    read_files(
+        reader,
+        limits,
+        |p| p.ends_with(".gcno") || p.ends_with(".gcda"),
+        |path, bytes| {
+            if path.ends_with(".gcno") {
+                out.notes.insert(path, bytes);
+            } else {
+                out.data.insert(path, bytes);
+            }
+        },
+    )
+    .map_err(CoverageError::BadArchive)?;
+    Ok(out)
+}
+
+/// Reads a build's `notes.tar.gz` (paths relative to the published directory): its `.gcno`
+/// files by path, with the same caps and refusals as [`unpack`]. Errors: why the archive is
+/// unusable, for the caller to name it.
+pub fn unpack_notes(
+    reader: impl Read,
+    limits: &UnpackLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    read_files(
+        reader,
+        limits,
+        |p| p.ends_with(".gcno"),
+        |path, bytes| {
+            out.insert(path, bytes);
+        },
+    )?;
+    Ok(out)
+}
+
+/// Reads a build's `sources.tar.gz`, keeping only the files `keep` asks for (the report needs
+/// only the sources whose names are in the model), with the same caps and refusals as
+/// [`unpack`]. Errors: why the archive is unusable.
+pub fn unpack_sources(
+    reader: impl Read,
+    limits: &UnpackLimits,
+    keep: impl Fn(&str) -> bool,
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut out = BTreeMap::new();
+    read_files(reader, limits, keep, |path, bytes| {
+        out.insert(path, bytes);
+    })?;
+    Ok(out)
+}
+
+/// Walks a gzip-compressed tar stream and hands every plain file `keep` wants to `put`, with
+/// the caps of `limits` (kept files only count towards the byte caps; every entry counts
+/// towards the entry cap). Errors: why the archive is unusable.
+fn read_files(
+    reader: impl Read,
+    limits: &UnpackLimits,
+    keep: impl Fn(&str) -> bool,
+    mut put: impl FnMut(String, Vec<u8>),
+) -> Result<(), String> {
     let gz = flate2::read::GzDecoder::new(reader);
     let mut archive = tar::Archive::new(gz);
-    let mut out = Unpacked::default();
     let mut total = 0u64;
     let entries = archive
         .entries()
-        .map_err(|e| bad(format!("not a tar stream: {e}")))?;
+        .map_err(|e| format!("not a tar stream: {e}"))?;
     for (n, entry) in entries.enumerate() {
         if n as u64 >= limits.entries {
-            return Err(bad(format!("more than {} entries", limits.entries)));
+            return Err(format!("more than {} entries", limits.entries));
         }
-        let mut entry = entry.map_err(|e| bad(format!("entry {n}: {e}")))?;
+        let mut entry = entry.map_err(|e| format!("entry {n}: {e}"))?;
         let kind = entry.header().entry_type();
         let path = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| bad(format!("entry {n}: the path is not UTF-8")))?;
+            .map_err(|_| format!("entry {n}: the path is not UTF-8"))?;
         if !safe_path(&path) {
-            return Err(bad(format!("entry {n}: unsafe path")));
+            return Err(format!("entry {n}: unsafe path"));
         }
         if kind.is_dir() {
             continue;
         }
         if !kind.is_file() {
-            return Err(bad(format!("entry {n} ({path}) is not a plain file")));
+            return Err(format!("entry {n} ({path}) is not a plain file"));
         }
-        let is_notes = path.ends_with(".gcno");
-        if !is_notes && !path.ends_with(".gcda") {
+        if !keep(&path) {
             continue;
         }
-        let size = entry
-            .header()
-            .size()
-            .map_err(|e| bad(format!("{path}: {e}")))?;
+        let size = entry.header().size().map_err(|e| format!("{path}: {e}"))?;
         if size > limits.entry_bytes {
-            return Err(bad(format!("{path} is over {} bytes", limits.entry_bytes)));
+            return Err(format!("{path} is over {} bytes", limits.entry_bytes));
         }
         total = total.saturating_add(size);
         if total > limits.total_bytes {
-            return Err(bad(format!(
-                "the coverage files are over {} bytes in all",
+            return Err(format!(
+                "the kept files are over {} bytes in all",
                 limits.total_bytes
-            )));
+            ));
         }
         // The header's size was checked against the caps before any allocation; `take` keeps a
         // lying header from reading more.
@@ -102,17 +166,13 @@ pub fn unpack(reader: impl Read, limits: &UnpackLimits) -> Result<Unpacked, Cove
         (&mut entry)
             .take(size)
             .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("{path}: {e}")))?;
+            .map_err(|e| format!("{path}: {e}"))?;
         if bytes.len() as u64 != size {
-            return Err(bad(format!("{path} is truncated")));
+            return Err(format!("{path} is truncated"));
         }
-        if is_notes {
-            out.notes.insert(path, bytes);
-        } else {
-            out.data.insert(path, bytes);
-        }
+        put(path, bytes);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ccaas_app::memory::{MemoryArtifacts, MemoryLogs, MemoryQueue, MemorySessions, MemorySite};
+use ccaas_app::memory::{
+    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySessions, MemorySite,
+};
 use ccaas_app::ports::{ArtifactStore, ReportSite, SiteFile, SiteTotals};
 use ccaas_app::{Api, Caller, Disposition, Error, LogStore, SessionStore, Worker, WorkerConfig};
 use ccaas_coverage::{Connector, CoverageRunner, RunnerConfig};
@@ -141,7 +143,8 @@ impl ReportSite for CrashySite {
     }
 }
 
-type Runner = CoverageRunner<Shared, CrashySessions, CrashyArtifacts, CrashySite, MemoryLogs>;
+type Runner =
+    CoverageRunner<Shared, CrashySessions, CrashyArtifacts, CrashySite, MemoryLogs, MemoryBuilds>;
 
 struct Rig {
     api: Api<ccaas_app::memory::MemoryStore, MemoryQueue, MemoryLogs>,
@@ -159,6 +162,7 @@ fn rig() -> Rig {
         artifacts: CrashyArtifacts::default(),
         site: CrashySite::default(),
         logs: logs.clone(),
+        builds: MemoryBuilds::default(),
         config: RunnerConfig {
             site_url: "http://site.test".into(),
             ..RunnerConfig::default()
