@@ -1,5 +1,7 @@
-//! The `ccaas` command line: offline reports and task calls against the API.
+//! The `ccaas` command line: offline reports, task calls against the API, and publishing a
+//! build's notes and sources.
 
+mod build;
 mod report;
 mod task;
 
@@ -19,6 +21,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Start and end coverage sessions and follow tasks through the ccaas API.
     Task(task::TaskArgs),
+    /// Publish a build's notes (.gcno) and sources for devices that keep no .gcno.
+    Build(build::BuildArgs),
 }
 
 fn main() {
@@ -26,6 +30,7 @@ fn main() {
     let code = match cli.command {
         Command::Report(args) => report::run(args),
         Command::Task(args) => task::run(args),
+        Command::Build(args) => build::run(args),
     };
     std::process::exit(code);
 }
