@@ -4,8 +4,9 @@ localstack/up created on the running emulator agree: table names, env vars, keys
 SSE and PITR; FIFO queues, their DLQs, maxReceiveCount, visibility and SSE; the bucket, its
 website config, its public keys and its lifecycle rules. Also checks rules of the template
 alone (processor timeout below visibility / 6, the event source mappings, the canary
-deployments and their alarms, the alarms on DLQs and functions), on the template as SAM
-translates it when aws-sam-translator is installed, and samconfig.toml's deploy defaults.
+deployments and their alarms, the alarms on DLQs and functions, env vars the config reads,
+the outputs), on the template as SAM translates it when aws-sam-translator is installed, and
+samconfig.toml's deploy defaults.
 
 Before all that it proves that it can fail: each of a list of one-sided changes to the
 template is applied in memory and must be reported. Exits 1 listing every difference."""
@@ -347,6 +348,17 @@ def template_rules(t):
                 if (metric, fname) not in watched:
                     problems.append(f"no alarm on {logical} {metric}")
 
+    # Every variable the template sets is one the typed config reads (a typo would be ignored).
+    with open(os.path.join(ROOT, "shared", "aws", "src", "config.rs")) as f:
+        config_rs = f.read()
+    names = set(env)
+    for r in res.values():
+        if r["Type"] == "AWS::Serverless::Function":
+            names |= set(((r["Properties"].get("Environment") or {}).get("Variables") or {}))
+    for name in sorted(names):
+        if f'"{name}"' not in config_rs:
+            problems.append(f"the template sets {name}, which shared/aws/src/config.rs does not read")
+
     for output in ("ApiUrl", "SiteUrl"):
         if output not in t.get("Outputs", {}):
             problems.append(f"the template has no {output} output")
@@ -418,6 +430,8 @@ def mutations():
         ("maximum concurrency", lambda t: res(t)["ProcessorFunction"]["Properties"]["Events"]["Normal"]["Properties"].pop("ScalingConfig")),
         ("DLQ alarm", lambda t: res(t).pop("HighDeadLetterAlarm")),
         ("throttle alarm", lambda t: res(t).pop("ProcessorThrottlesAlarm")),
+        ("env var typo", lambda t: res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].__setitem__(
+            "CCAAS_AUTH_CLAIM", res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].pop("CCAAS_AUTH_USER_CLAIM"))),
         ("site URL output", lambda t: t["Outputs"].pop("SiteUrl")),
         ("canary alarms", lambda t: res(t)["SubmitFunction"]["Properties"]["DeploymentPreference"].pop("Alarms")),
     ]
