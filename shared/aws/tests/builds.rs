@@ -1,0 +1,136 @@
+//! `S3Builds` against a real emulator (a private moto_server started through `localstack/up`):
+//! a part goes up and comes back byte for byte under `builds/<build-id>/`, a part never
+//! published is `false`, and an object over the cap is `Corrupt` without filling the file.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use ccaas_app::Error;
+use ccaas_app::ports::{BuildPart, BuildStore};
+use ccaas_aws::S3Builds;
+use ccaas_domain::BuildId;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A moto_server of this test alone, stopped when dropped.
+struct Emulator {
+    env: Vec<(String, String)>,
+    port: u16,
+}
+
+impl Emulator {
+    fn private() -> Emulator {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let out = Command::new(repo().join("localstack/up"))
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("localstack/up runs");
+        assert!(out.status.success(), "localstack/up failed");
+        let env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect();
+        Emulator { env, port }
+    }
+
+    fn var(&self, k: &str) -> String {
+        self.env
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{k} not in the emulator env"))
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
+            .region(aws_sdk_s3::config::Region::new(self.var("AWS_REGION")))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("localstack/down"))
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            )
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_part_round_trips_a_missing_one_is_false_and_an_oversized_one_is_corrupt() {
+    let emu = Emulator::private();
+    let store = S3Builds::new(emu.s3(), emu.var("CCAAS_BUCKET"));
+    let build = BuildId::parse("17.1.0-0.0.16-1234567").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let up = dir.path().join("up.tar.gz");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&up, &bytes).unwrap();
+
+    let down = dir.path().join("down");
+    assert!(
+        !store
+            .get_part(&build, BuildPart::Notes, &down, 1 << 20)
+            .await
+            .unwrap()
+    );
+    assert!(!down.exists(), "nothing written for a missing part");
+
+    store.put_part(&build, BuildPart::Notes, &up).await.unwrap();
+    let keys: Vec<String> = emu
+        .s3()
+        .list_objects_v2()
+        .bucket(emu.var("CCAAS_BUCKET"))
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(String::from))
+        .collect();
+    assert_eq!(keys, ["builds/17.1.0-0.0.16-1234567/notes.tar.gz"]);
+    assert!(
+        store
+            .get_part(&build, BuildPart::Notes, &down, 1 << 20)
+            .await
+            .unwrap()
+    );
+    assert!(std::fs::read(&down).unwrap() == bytes, "the same bytes");
+    assert!(
+        !store
+            .get_part(&build, BuildPart::Sources, &down, 1 << 20)
+            .await
+            .unwrap(),
+        "the sources are another object"
+    );
+
+    let small = dir.path().join("small");
+    let e = store
+        .get_part(&build, BuildPart::Notes, &small, 1000)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Corrupt(_)), "{e}");
+    assert!(e.to_string().contains("notes.tar.gz"), "{e}");
+    assert!(
+        std::fs::metadata(&small).map(|m| m.len()).unwrap_or(0) <= 1000,
+        "no more than the cap is written"
+    );
+}
