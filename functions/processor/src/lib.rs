@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use ccaas_app::{Disposition, TaskRunner, TaskStore, Worker};
+use ccaas_app::{Disposition, Notifier, TaskRunner, TaskStore, Worker};
 use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
 use tracing::{Instrument, info_span, warn};
 
@@ -21,10 +21,12 @@ pub type ProductionRunner = CoverageRunner<
 >;
 
 /// The worker the processor runs in production.
-pub type ProductionWorker = Worker<ccaas_aws::DynamoTaskStore, ProductionRunner>;
+pub type ProductionWorker =
+    Worker<ccaas_aws::DynamoTaskStore, ProductionRunner, ccaas_aws::HttpNotifier>;
 
 /// The production wiring. The device profile comes from `CCAAS_DEVICE_PROFILE` (BIG-IP by
-/// default, the simulator's layout for local runs).
+/// default, the simulator's layout for local runs); webhooks go through the SSRF-guarded
+/// [`ccaas_aws::HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`).
 pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> ProductionWorker {
     let devices = ccaas_aws::DynamoDevices::new(clients.dynamodb.clone(), &config.devices_table);
     let runner = CoverageRunner {
@@ -45,6 +47,7 @@ pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> Product
     Worker {
         store: ccaas_aws::DynamoTaskStore::new(clients.dynamodb.clone(), &config.tasks_table),
         runner,
+        notifier: ccaas_aws::HttpNotifier::new(config.webhook_allow_private),
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,
@@ -57,8 +60,8 @@ pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> Product
 ///
 /// On FIFO queues a failure in a message group also fails the group's later messages
 /// unprocessed, so one device's tasks never run out of order.
-pub async fn handle_batch<S: TaskStore, R: TaskRunner>(
-    worker: &Worker<S, R>,
+pub async fn handle_batch<S: TaskStore, R: TaskRunner, N: Notifier>(
+    worker: &Worker<S, R, N>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
@@ -85,8 +88,8 @@ pub async fn handle_batch<S: TaskStore, R: TaskRunner>(
     response
 }
 
-async fn handle_message<S: TaskStore, R: TaskRunner>(
-    worker: &Worker<S, R>,
+async fn handle_message<S: TaskStore, R: TaskRunner, N: Notifier>(
+    worker: &Worker<S, R, N>,
     message: &SqsMessage,
 ) -> Disposition {
     let body = message.body.as_deref().unwrap_or("");

@@ -68,6 +68,7 @@ async fn records_3_and_7_failing_are_exactly_the_batch_item_failures() {
     let worker = Worker {
         store: store.clone(),
         runner: FailHosts(vec!["dev3".into(), "dev7".into()]),
+        notifier: ccaas_app::NoNotifier,
         config: WorkerConfig::default(),
     };
     let resp = ccaas_processor::handle_batch(&worker, event).await;
@@ -83,6 +84,7 @@ async fn a_failure_in_a_fifo_group_fails_the_rest_of_that_group_unprocessed() {
     let worker = Worker {
         store: store.clone(),
         runner: FailHosts(vec!["bad".into()]),
+        notifier: ccaas_app::NoNotifier,
         config: WorkerConfig::default(),
     };
     let resp = ccaas_processor::handle_batch(&worker, event).await;

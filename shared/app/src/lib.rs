@@ -1,10 +1,12 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
 //! [`TaskStore`], [`TaskQueue`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
-//! [`ArtifactStore`], [`BuildStore`] and [`ports::ReportSite`]. No AWS and no Lambda types.
+//! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
+//! Lambda types.
 
 pub mod api;
 pub mod error;
 pub mod memory;
+pub mod notify;
 pub mod ports;
 pub mod view;
 pub mod worker;
@@ -15,6 +17,7 @@ pub use ports::{
     ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, LogStore,
     Opened, Page, RunError, SessionStore, TaskQueue, TaskRunner, TaskStore, device_key,
 };
+pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
 pub use worker::{Disposition, Worker, WorkerConfig};
 
 use std::time::{SystemTime, UNIX_EPOCH};

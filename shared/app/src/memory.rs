@@ -9,8 +9,8 @@ use ccaas_domain::{ListQuery, Priority, Status, Task, TaskId, TaskMessage};
 
 use crate::Error;
 use crate::ports::{
-    ArtifactStore, Created, DeviceSession, IdempotencyRecord, LogStore, Opened, Page, SessionStore,
-    TaskQueue, TaskStore,
+    ArtifactStore, Created, DeviceSession, IdempotencyRecord, LogStore, Notification, Notifier,
+    NotifyError, Opened, Page, SessionStore, TaskQueue, TaskStore,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -36,6 +36,10 @@ struct StoreState {
     idem: BTreeMap<String, IdempotencyRecord>,
     down: bool,
     status_writes: usize,
+    /// Recorded notification outcomes by task.
+    notified: BTreeMap<TaskId, String>,
+    /// Held notification claims: task → until (Unix seconds).
+    claims: BTreeMap<TaskId, u64>,
 }
 
 impl MemoryStore {
@@ -62,6 +66,11 @@ impl MemoryStore {
     /// All stored tasks.
     pub fn all(&self) -> Vec<Task> {
         lock(&self.inner).tasks.values().cloned().collect()
+    }
+
+    /// The recorded notification outcome of a task (`sent`, `gave_up`), if any.
+    pub fn notified(&self, id: &TaskId) -> Option<String> {
+        lock(&self.inner).notified.get(id).cloned()
     }
 }
 
@@ -161,6 +170,73 @@ impl TaskStore for MemoryStore {
         cur.error = next.error.clone();
         s.status_writes += 1;
         Ok(())
+    }
+
+    async fn claim_notification(&self, id: &TaskId, now: u64, until: u64) -> Result<bool, Error> {
+        let mut s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        let terminal = s.tasks.get(id).is_some_and(|t| t.status.is_terminal());
+        let held = s.claims.get(id).is_some_and(|u| *u >= now);
+        if !terminal || held || s.notified.contains_key(id) {
+            return Ok(false);
+        }
+        s.claims.insert(id.clone(), until);
+        Ok(true)
+    }
+
+    async fn mark_notified(&self, id: &TaskId, outcome: &str) -> Result<(), Error> {
+        let mut s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        s.claims.remove(id);
+        s.notified.insert(id.clone(), outcome.to_string());
+        Ok(())
+    }
+}
+
+/// A notifier that records every notification. `fail(true)` makes each call fail as a dead
+/// webhook would (after its attempts), still recording the try.
+#[derive(Clone, Default)]
+pub struct MemoryNotifier {
+    inner: Arc<Mutex<NotifierState>>,
+}
+
+#[derive(Default)]
+struct NotifierState {
+    calls: Vec<Notification>,
+    fail: bool,
+}
+
+impl MemoryNotifier {
+    /// Makes later calls fail (or succeed again).
+    pub fn fail(&self, fail: bool) {
+        lock(&self.inner).fail = fail;
+    }
+
+    /// Every notification tried, in order.
+    pub fn calls(&self) -> Vec<Notification> {
+        lock(&self.inner).calls.clone()
+    }
+}
+
+impl Notifier for MemoryNotifier {
+    async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        let mut s = lock(&self.inner);
+        s.calls.push(n.clone());
+        if s.fail {
+            return Err(NotifyError {
+                attempts: 4,
+                message: "the webhook answered HTTP 503".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn budget(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
     }
 }
 

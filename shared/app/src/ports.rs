@@ -72,6 +72,27 @@ pub trait TaskStore: Send + Sync {
         next: &Task,
         expected: (Status, u64),
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Claims the webhook notification of the finished task `id` until `until` (Unix
+    /// seconds): a conditional write that wins only while the task is terminal, its
+    /// notification is not recorded done ([`TaskStore::mark_notified`]) and no other claim
+    /// is held past `now`. Returns whether this caller won. Not idempotent by design: a
+    /// repeat finds the claim held and returns `false`. Errors: [`Error::Unavailable`].
+    fn claim_notification(
+        &self,
+        id: &TaskId,
+        now: u64,
+        until: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Records the notification of `id` as done with `outcome` (`sent` or `gave_up`) and
+    /// drops the claim, so no later claim wins. Idempotent (the last outcome stays).
+    /// Errors: [`Error::Unavailable`].
+    fn mark_notified(
+        &self,
+        id: &TaskId,
+        outcome: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// Where task messages wait for a worker (two SQS FIFO queues in production).
@@ -347,4 +368,62 @@ pub trait BuildStore: Send + Sync {
         to: &Path,
         max_bytes: u64,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+/// One webhook notification of a finished task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// The task's `notify.webhook` (http or https, checked at submission). It may hold a
+    /// secret token (Slack's URLs do), so it is never logged.
+    pub url: String,
+    /// The idempotency key, sent as `X-Ccaas-Delivery`: the task id, the same on every
+    /// attempt and every re-send of this task's notification.
+    pub delivery_id: String,
+    /// The JSON body ([`crate::notify::payload`]): Slack's `text` plus the details.
+    pub body: serde_json::Value,
+}
+
+/// A notification that could not be delivered. The worker only logs it: the task keeps its
+/// status.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (after {attempts} attempts)")]
+pub struct NotifyError {
+    /// How many POSTs were tried (0 when the address was refused before any).
+    pub attempts: u32,
+    /// What happened, for people. Never holds the webhook URL.
+    pub message: String,
+}
+
+/// Delivers webhook notifications (HTTP POST in production).
+pub trait Notifier: Send + Sync {
+    /// POSTs the notification, retrying with backoff on connection errors, timeouts, 5xx and
+    /// 429, and not on other answers. Not idempotent: each successful call is one more POST;
+    /// receivers deduplicate by [`Notification::delivery_id`]. Takes at most
+    /// [`Notifier::budget`]. Errors: a [`NotifyError`] when every attempt failed or the
+    /// answer was a refusal (4xx, a redirect, an address the policy forbids).
+    fn notify(
+        &self,
+        notification: &Notification,
+    ) -> impl Future<Output = Result<(), NotifyError>> + Send;
+
+    /// The longest one [`Notifier::notify`] call takes, every attempt and pause included:
+    /// the worker holds its claim on a notification longer than this. Pure; no errors.
+    fn budget(&self) -> std::time::Duration;
+}
+
+/// The notifier of wirings without webhooks: every notification fails at once, unsent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoNotifier;
+
+impl Notifier for NoNotifier {
+    async fn notify(&self, _n: &Notification) -> Result<(), NotifyError> {
+        Err(NotifyError {
+            attempts: 0,
+            message: "webhook notifications are not wired in this process".into(),
+        })
+    }
+
+    fn budget(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }

@@ -3,8 +3,12 @@
 use ccaas_domain::{Status, Task, TaskError, TaskId, TaskMessage};
 use tracing::{info, warn};
 
-use crate::ports::{RunError, TaskRunner, TaskStore};
+use crate::ports::{NoNotifier, Notification, Notifier, RunError, TaskRunner, TaskStore};
 use crate::{Error, now_ms};
+
+/// How much longer than the notifier's own budget a notification claim is held, so a slow
+/// but live sender is never overtaken.
+const CLAIM_MARGIN_SECS: u64 = 30;
 
 /// Worker settings.
 #[derive(Clone, Debug)]
@@ -51,18 +55,20 @@ pub enum RetryReason {
     Poison(String),
 }
 
-/// The worker over a store and a runner.
+/// The worker over a store, a runner and a webhook notifier.
 #[derive(Clone, Debug)]
-pub struct Worker<S, R> {
+pub struct Worker<S, R, N = NoNotifier> {
     /// Where tasks live.
     pub store: S,
     /// What does the device work.
     pub runner: R,
+    /// Sends a finished task's webhook notification.
+    pub notifier: N,
     /// Lease and retry settings.
     pub config: WorkerConfig,
 }
 
-impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
+impl<S: TaskStore, R: TaskRunner, N: Notifier> Worker<S, R, N> {
     /// Handles one message body on its `receive_count`-th delivery. Never panics on any body.
     ///
     /// Order of side effects: the pending→running write (with a lease) comes before any device
@@ -92,6 +98,13 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
             }
             Err(e) => return Disposition::Retry(RetryReason::Store(e)),
         };
+        let last = receive_count >= self.config.max_receives;
+        if task.status.is_terminal() {
+            info!(task_id = %id, status = task.status.as_str(), "duplicate delivery of a finished task");
+            // A delivery that crashed between the terminal write and its webhook POST left
+            // the notification unclaimed or its claim expired: this delivery sends it.
+            return self.notify(&task, last).await;
+        }
 
         let now = now_ms();
         let running = match self.take(task, now).await {
@@ -101,13 +114,13 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
         };
 
         match self.runner.run(&running, &message.device).await {
-            Ok(result) => self.finish(&running, Ok(result)).await,
-            Err(e) if !e.retryable => self.finish(&running, Err(e)).await,
-            Err(e) if receive_count >= self.config.max_receives => {
+            Ok(result) => self.finish(&running, Ok(result), last).await,
+            Err(e) if !e.retryable => self.finish(&running, Err(e), last).await,
+            Err(e) if last => {
                 // The last delivery: record the failure, and still report it so SQS moves the
                 // message to the DLQ for inspection.
                 warn!(task_id = %id, error = %e, "retries exhausted");
-                let _ = self.finish(&running, Err(e.clone())).await;
+                let _ = self.finish(&running, Err(e.clone()), true).await;
                 Disposition::Retry(RetryReason::Run(e))
             }
             Err(e) => {
@@ -158,11 +171,12 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
         }
     }
 
-    /// Writes the terminal state.
+    /// Writes the terminal state, then sends the webhook notification.
     async fn finish(
         &self,
         running: &Task,
         outcome: Result<serde_json::Value, RunError>,
+        last: bool,
     ) -> Disposition {
         let mut next = match &outcome {
             Ok(_) => running.advance(Status::Succeeded, now_ms()),
@@ -187,10 +201,57 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
         {
             Ok(()) => {
                 info!(task_id = %next.id, status = next.status.as_str(), "task finished");
-                Disposition::Ack
+                // Why after the write: the status is final whatever the webhook does, and
+                // only a delivery that sees the task terminal may claim its notification.
+                self.notify(&next, last).await
             }
             Err(e) => Disposition::Retry(RetryReason::Store(e)),
         }
+    }
+
+    /// Sends a finished task's webhook notification once: the delivery that wins the
+    /// store's conditional claim POSTs (with retries inside the notifier), then records the
+    /// outcome. A notification that fails is logged and recorded as `gave_up`; it never
+    /// changes the task. Deliveries that lose the claim ack: the notification is done, or the
+    /// claim's holder is sending it and its own message stays unacked until it has, so a
+    /// crash of the holder is retried by that message's redelivery once the claim expires.
+    async fn notify(&self, task: &Task, last: bool) -> Disposition {
+        let Some(url) = task.webhook.as_deref() else {
+            return Disposition::Ack;
+        };
+        let now = now_ms() / 1000;
+        let until = now + self.notifier.budget().as_secs() + CLAIM_MARGIN_SECS;
+        match self.store.claim_notification(&task.id, now, until).await {
+            Ok(true) => {}
+            Ok(false) => return Disposition::Ack,
+            Err(e) if last => {
+                warn!(task_id = %task.id, error = %e, "webhook notification abandoned: the store is unavailable on the last delivery");
+                return Disposition::Ack;
+            }
+            // The task is final; only the notification waits for the redelivery.
+            Err(e) => return Disposition::Retry(RetryReason::Store(e)),
+        }
+        let notification = Notification {
+            url: url.to_string(),
+            delivery_id: task.id.to_string(),
+            body: crate::notify::payload(task),
+        };
+        let outcome = match self.notifier.notify(&notification).await {
+            Ok(()) => {
+                info!(task_id = %task.id, "webhook notified");
+                "sent"
+            }
+            Err(e) => {
+                warn!(task_id = %task.id, error = %e, "webhook notification failed; the task keeps its status");
+                "gave_up"
+            }
+        };
+        if let Err(e) = self.store.mark_notified(&task.id, outcome).await {
+            // The claim then expires; a later duplicate delivery may send it again (the
+            // receiver sees the same X-Ccaas-Delivery id).
+            warn!(task_id = %task.id, error = %e, "could not record the webhook notification");
+        }
+        Disposition::Ack
     }
 
     /// An unreadable body: retried until the DLQ takes it; on the last delivery the task it
@@ -209,10 +270,15 @@ impl<S: TaskStore, R: TaskRunner> Worker<S, R> {
                 code: "bad_message".into(),
                 message: "the task's queue message could not be read".into(),
             });
-            let _ = self
+            if self
                 .store
                 .write_status(&next, (task.status, task.version))
-                .await;
+                .await
+                .is_ok()
+            {
+                // The message still goes to the DLQ; the notification is independent of it.
+                let _ = self.notify(&next, true).await;
+            }
         }
         Disposition::Retry(RetryReason::Poison(why))
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemoryStore};
+use ccaas_app::memory::{MemoryLogs, MemoryNotifier, MemoryQueue, MemoryStore};
 use ccaas_app::ports::NotImplementedRunner;
 use ccaas_app::{Api, Caller, Disposition, RunError, TaskRunner, TaskStore, Worker, WorkerConfig};
 use ccaas_domain::{DeviceAccess, Status, Task};
@@ -59,6 +59,7 @@ fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, 
     Worker {
         store: store.clone(),
         runner,
+        notifier: ccaas_app::NoNotifier,
         config: WorkerConfig {
             lease_secs: 600,
             max_receives: 5,
@@ -204,4 +205,240 @@ async fn a_poison_message_marks_its_task_failed_on_the_last_delivery() {
     assert_eq!(store.all()[0].status, Status::Failed);
     assert_eq!(store.all()[0].error.as_ref().unwrap().code, "bad_message");
     drop(msg);
+}
+
+/// Submits one task with a webhook and returns its message body.
+async fn one_task_with_webhook(store: &MemoryStore) -> String {
+    let api = Api {
+        store: store.clone(),
+        queue: MemoryQueue::default(),
+        logs: MemoryLogs::default(),
+        base_url: String::new(),
+    };
+    let body = r#"{"type":"code-coverage-end","notify":{"webhook":"https://hooks.example/T/secret"},"data":{"device":{"host":"h1","port":2222,"username":"u","password":"canary-pw"},"modules":["tmm"]}}"#;
+    api.submit(&Caller::Anonymous, None, body.as_bytes())
+        .await
+        .expect("ok");
+    serde_json::to_string(&api.queue.sent()[0].0).unwrap()
+}
+
+fn notifying<R: TaskRunner>(
+    store: &MemoryStore,
+    runner: R,
+    notifier: &MemoryNotifier,
+) -> Worker<MemoryStore, R, MemoryNotifier> {
+    Worker {
+        store: store.clone(),
+        runner,
+        notifier: notifier.clone(),
+        config: WorkerConfig {
+            lease_secs: 600,
+            max_receives: 5,
+        },
+    }
+}
+
+fn succeeding(calls: &Arc<AtomicUsize>) -> Scripted {
+    Scripted {
+        calls: calls.clone(),
+        outcome: Ok(serde_json::json!({
+            "link": "http://site/reports/x/index.html",
+            "summary": {"lines": {"covered": 3, "total": 4, "percent": 75.0}},
+        })),
+    }
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_deliveries_of_a_task_with_a_webhook_notify_it_exactly_once() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_webhook(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let notifier = MemoryNotifier::default();
+    let w = Arc::new(notifying(&store, succeeding(&calls), &notifier));
+    let mut handles = Vec::new();
+    for _ in 0..100 {
+        let (w, msg) = (w.clone(), msg.clone());
+        handles.push(tokio::spawn(async move { w.handle(&msg, 1).await }));
+    }
+    for h in handles {
+        h.await.expect("no panic");
+    }
+    // Whatever order they ran in, later duplicates find the task finished and notified.
+    for _ in 0..10 {
+        assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+    }
+    let t = &store.all()[0];
+    assert_eq!(t.status, Status::Succeeded);
+    let sent = notifier.calls();
+    assert_eq!(sent.len(), 1, "exactly one notification");
+    assert_eq!(sent[0].delivery_id, t.id.to_string());
+    assert_eq!(sent[0].url, "https://hooks.example/T/secret");
+    let text = sent[0].body["text"].as_str().unwrap();
+    assert!(text.contains("succeeded: lines 75.0% (3/4)"), "{text}");
+    assert_eq!(sent[0].body["device"], "h1:2222");
+    assert!(!sent[0].body.to_string().contains("canary-pw"));
+    assert_eq!(store.notified(&t.id).as_deref(), Some("sent"));
+}
+
+#[tokio::test]
+async fn a_failing_webhook_leaves_the_task_succeeded_and_the_message_acked() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_webhook(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let notifier = MemoryNotifier::default();
+    notifier.fail(true);
+    let w = notifying(&store, succeeding(&calls), &notifier);
+    assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+    let t = &store.all()[0];
+    assert_eq!(t.status, Status::Succeeded);
+    assert_eq!(t.version, 2, "the webhook writes no status");
+    assert_eq!(store.notified(&t.id).as_deref(), Some("gave_up"));
+    // A given-up notification is not re-sent by a duplicate delivery.
+    notifier.fail(false);
+    assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+    assert_eq!(notifier.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_sends_the_notification_a_crashed_delivery_left_unsent() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_webhook(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The task finished and a delivery claimed its notification, then crashed before the
+    // POST: the claim (10..20 s after the epoch) has long expired.
+    let id = store.all()[0].id.clone();
+    let t = store.all()[0].clone();
+    let mut running = t.advance(Status::Running, ccaas_app::now_ms());
+    running.lease_until = Some(ccaas_app::now_ms() / 1000 + 600);
+    store
+        .write_status(&running, (t.status, t.version))
+        .await
+        .unwrap();
+    let mut done = running.advance(Status::Succeeded, ccaas_app::now_ms());
+    done.lease_until = None;
+    done.result = Some(serde_json::json!({"session": id.to_string()}));
+    store
+        .write_status(&done, (Status::Running, running.version))
+        .await
+        .unwrap();
+    assert!(
+        store.claim_notification(&id, 10, 20).await.unwrap(),
+        "the crashed claim"
+    );
+
+    let notifier = MemoryNotifier::default();
+    let w = notifying(&store, succeeding(&calls), &notifier);
+    for n in 2..6 {
+        assert!(matches!(w.handle(&msg, n).await, Disposition::Ack));
+    }
+    assert_eq!(
+        notifier.calls().len(),
+        1,
+        "sent once by the first duplicate"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no device work for a finished task"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_acks_without_sending_while_another_delivery_holds_the_claim() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_webhook(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The task is finished and a live sender holds its claim.
+    let t = store.all()[0].clone();
+    let mut running = t.advance(Status::Running, ccaas_app::now_ms());
+    running.lease_until = Some(ccaas_app::now_ms() / 1000 + 600);
+    store
+        .write_status(&running, (t.status, t.version))
+        .await
+        .unwrap();
+    let mut done = running.advance(Status::Failed, ccaas_app::now_ms());
+    done.lease_until = None;
+    store
+        .write_status(&done, (Status::Running, running.version))
+        .await
+        .unwrap();
+    let now = ccaas_app::now_ms() / 1000;
+    assert!(
+        store
+            .claim_notification(&t.id, now, now + 600)
+            .await
+            .unwrap()
+    );
+
+    let notifier = MemoryNotifier::default();
+    let w = notifying(&store, succeeding(&calls), &notifier);
+    assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+    assert!(
+        notifier.calls().is_empty(),
+        "the claim holder sends, not the duplicate"
+    );
+    assert_eq!(store.notified(&t.id), None);
+}
+
+#[tokio::test]
+async fn the_last_failed_delivery_notifies_the_error() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_webhook(&store).await;
+    let notifier = MemoryNotifier::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = notifying(
+        &store,
+        Scripted {
+            calls: calls.clone(),
+            outcome: Err(retryable()),
+        },
+        &notifier,
+    );
+    for n in 1..5 {
+        assert!(matches!(w.handle(&msg, n).await, Disposition::Retry(_)));
+        assert!(
+            notifier.calls().is_empty(),
+            "no notification before the end"
+        );
+    }
+    assert!(matches!(w.handle(&msg, 5).await, Disposition::Retry(_)));
+    let sent = notifier.calls();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["status"], "failed");
+    assert_eq!(sent[0].body["error"]["code"], "unreachable");
+    assert!(
+        sent[0].body["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("failed: unreachable: no route")
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_notifies_the_task_it_fails() {
+    let store = MemoryStore::default();
+    one_task_with_webhook(&store).await;
+    let id = store.all()[0].id.to_string();
+    let poison = format!(r#"{{"task_id":"{id}","device":42}}"#);
+    let notifier = MemoryNotifier::default();
+    let w = notifying(&store, NotImplementedRunner, &notifier);
+    for n in 1..5 {
+        w.handle(&poison, n).await;
+    }
+    assert!(notifier.calls().is_empty());
+    assert!(matches!(w.handle(&poison, 5).await, Disposition::Retry(_)));
+    let sent = notifier.calls();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["error"]["code"], "bad_message");
+}
+
+#[tokio::test]
+async fn a_task_without_a_webhook_sends_nothing() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let notifier = MemoryNotifier::default();
+    let w = notifying(&store, NotImplementedRunner, &notifier);
+    assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+    assert!(notifier.calls().is_empty());
+    assert_eq!(store.notified(&store.all()[0].id), None);
 }

@@ -63,6 +63,10 @@ pub struct Config {
     pub auth: bool,
     /// `CCAAS_AUTH_USER_CLAIM` (default `sub`): the token claim that names the user.
     pub auth_user_claim: String,
+    /// `CCAAS_WEBHOOK_ALLOW_PRIVATE` (default `off`): `on` lets webhooks reach loopback and
+    /// private addresses (local runs and tests); link-local and unspecified addresses stay
+    /// refused either way.
+    pub webhook_allow_private: bool,
 }
 
 /// How `ccaas-local` verifies bearer tokens when `CCAAS_AUTH=jwt`: what API Gateway's JWT
@@ -147,16 +151,8 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "127.0.0.1:3000".into()),
             retry_delay: Duration::from_secs(num("CCAAS_RETRY_DELAY_SECS", 2)?),
-            local_worker: match get("CCAAS_LOCAL_WORKER").as_deref().map(str::trim) {
-                None | Some("") | Some("on") => true,
-                Some("off") => false,
-                Some(v) => {
-                    return Err(ConfigError::Invalid {
-                        name: "CCAAS_LOCAL_WORKER",
-                        why: format!("{v:?} is not on or off"),
-                    });
-                }
-            },
+            local_worker: on_off(&get, "CCAAS_LOCAL_WORKER", true)?,
+            webhook_allow_private: on_off(&get, "CCAAS_WEBHOOK_ALLOW_PRIVATE", false)?,
             device_profile: device_profile(get("CCAAS_DEVICE_PROFILE"))?,
             auth: match get("CCAAS_AUTH").as_deref().map(str::trim) {
                 None | Some("") | Some("off") => false,
@@ -173,6 +169,23 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "sub".into()),
         })
+    }
+}
+
+/// Parses an `on`/`off` switch, `default` when unset or empty.
+fn on_off(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(v) => Err(ConfigError::Invalid {
+            name,
+            why: format!("{v:?} is not on or off"),
+        }),
     }
 }
 

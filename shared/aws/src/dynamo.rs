@@ -402,6 +402,53 @@ impl TaskStore for DynamoTaskStore {
             Err(e) => Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
         }
     }
+
+    /// `notify_until` holds the claim; `notified` the outcome. Neither is a `Task` field, so
+    /// status writes leave them alone and task reads ignore them.
+    async fn claim_notification(&self, id: &TaskId, now: u64, until: u64) -> Result<bool, Error> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .update_expression("SET notify_until = :until")
+            .condition_expression(
+                "(#st = :ok OR #st = :failed) AND attribute_not_exists(notified) \
+                 AND (attribute_not_exists(notify_until) OR notify_until < :now)",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":ok", AttributeValue::S("succeeded".into()))
+            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
+        }
+    }
+
+    async fn mark_notified(&self, id: &TaskId, outcome: &str) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .update_expression("SET notified = :o REMOVE notify_until")
+            // Never create an item for an id that is not a task.
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":o", AttributeValue::S(outcome.into()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND))
+    }
 }
 
 #[cfg(test)]

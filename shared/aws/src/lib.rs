@@ -1,5 +1,6 @@
 //! AWS adapters of the role traits: DynamoDB task store, SQS task queue, S3 logs, raw
-//! artifacts, build notes and sources, and the report site; plus the
+//! artifacts, build notes and sources, and the report site (and the HTTP webhook notifier,
+//! which runs beside them in the processor); plus the
 //! typed [`Config`] every binary reads from the environment and the SDK client set.
 
 pub mod artifacts;
@@ -11,6 +12,7 @@ pub mod dynamo;
 pub mod s3;
 pub mod site;
 pub mod sqs;
+pub mod webhook;
 
 pub use artifacts::S3Artifacts;
 pub use builds::S3Builds;
@@ -19,6 +21,7 @@ pub use devices::DynamoDevices;
 pub use dynamo::DynamoTaskStore;
 pub use s3::S3Logs;
 pub use sqs::SqsTaskQueue;
+pub use webhook::HttpNotifier;
 
 /// The errors of this crate; at the role-trait boundary they become [`ccaas_app::Error`].
 #[derive(Debug, thiserror::Error)]

@@ -178,6 +178,7 @@ fn rig() -> Rig {
         worker: Arc::new(Worker {
             store,
             runner,
+            notifier: ccaas_app::NoNotifier,
             config: WorkerConfig {
                 lease_secs: 900,
                 max_receives: 5,
