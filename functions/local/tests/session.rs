@@ -8,71 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Emulator, free_port, repo, spawn_app};
+use common::sim::Sim;
+use common::{Emulator, spawn_app};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// A simulator started with `localstack/bigip-sim/up`, stopped and purged on drop.
-struct Sim {
-    json: Value,
-    port: u16,
-    root: String,
-}
-
-impl Sim {
-    fn up() -> Sim {
-        for _ in 0..3 {
-            let port = free_port();
-            let out = Command::new(repo().join("localstack/bigip-sim/up"))
-                .args(["--port", &port.to_string()])
-                .output()
-                .expect("localstack/bigip-sim/up runs");
-            if out.status.success() {
-                let json: Value = serde_json::from_slice(&out.stdout).expect("up prints JSON");
-                let root = json["root"].as_str().expect("root").to_string();
-                return Sim { json, port, root };
-            }
-            eprintln!("sim up failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        panic!("the simulator did not start");
-    }
-
-    fn s(&self, k: &str) -> String {
-        self.json[k].as_str().expect(k).to_string()
-    }
-
-    fn poke(&self, args: &[&str]) -> String {
-        let out = Command::new(repo().join("localstack/bigip-sim/poke"))
-            .args(["--port", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("poke runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn body(&self, ty: &str, extra: &str) -> String {
-        format!(
-            r#"{{"type":"{ty}","user":"session-test","data":{{"device":{{"host":"{}","port":{},"username":"{}","password":"{}"}},"modules":["tmm","mcpd"]{extra}}}}}"#,
-            self.s("host"),
-            self.port,
-            self.s("username"),
-            self.s("password")
-        )
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("localstack/bigip-sim/down"))
-            .args(["--port", &self.port.to_string(), "--purge"])
-            .output();
-    }
-}
 
 async fn s3(emu: &Emulator) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()

@@ -202,13 +202,13 @@ impl Notifier for HttpNotifier {
             });
         }
         let host = url.host_str().unwrap_or_default();
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() {
-            if let Some(why) = refused(ip, self.allow_private) {
-                return Err(NotifyError {
-                    attempts: 0,
-                    message: format!("the webhook host is {why}"),
-                });
-            }
+        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse()
+            && let Some(why) = refused(ip, self.allow_private)
+        {
+            return Err(NotifyError {
+                attempts: 0,
+                message: format!("the webhook host is {why}"),
+            });
         }
         let mut pause = self.first_backoff;
         let mut last = String::new();

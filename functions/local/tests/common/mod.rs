@@ -2,6 +2,8 @@
 //! `ccaas-local` process per test, talked to over HTTP.
 #![allow(dead_code)]
 
+pub mod sim;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -129,6 +131,48 @@ impl Emulator {
             .force_path_style(true)
             .build();
         aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// An SQS client on this emulator.
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
+            .region(aws_sdk_sqs::config::Region::new(self.var("AWS_REGION")))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
+
+    /// Waits until the queue holds no message, visible or in flight (every delivery settled).
+    pub async fn wait_drained(&self, queue_url: &str, within: Duration) {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let sqs = self.sqs().await;
+        let deadline = Instant::now() + within;
+        loop {
+            let attrs = sqs
+                .get_queue_attributes()
+                .queue_url(queue_url)
+                .attribute_names(A::All)
+                .send()
+                .await
+                .expect("queue attributes");
+            let n = |k: A| {
+                attrs
+                    .attributes()
+                    .and_then(|m| m.get(&k).cloned())
+                    .unwrap_or_default()
+            };
+            if n(A::ApproximateNumberOfMessages) == "0"
+                && n(A::ApproximateNumberOfMessagesNotVisible) == "0"
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{queue_url} did not drain");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     /// Every item of a table, as debug text (for "appears nowhere" checks).
