@@ -87,6 +87,7 @@ fn rig() -> Rig {
                 builds: MemoryBuilds::default(),
                 config: RunnerConfig::default(),
             },
+            notifier: ccaas_app::NoNotifier,
             config: WorkerConfig {
                 lease_secs: 900,
                 max_receives: 5,
