@@ -93,6 +93,20 @@ impl Emulator {
             .expect("pid")
     }
 
+    /// Starts the emulator again on its port after it died, with fresh resources (moto keeps
+    /// its state in memory only, so everything it held is gone).
+    pub fn restart(&self) {
+        let out = Command::new(repo().join("localstack/up"))
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            )
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("localstack/up runs");
+        assert!(out.status.success(), "localstack/up failed on restart");
+    }
+
     /// Sends a signal (`STOP`, `CONT`, ...) to the emulator process.
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
@@ -343,6 +357,11 @@ impl App {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Whether the process is still running (it never exits on its own).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Everything the process logged so far.
