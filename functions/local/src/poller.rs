@@ -1,7 +1,7 @@
 //! The SQS side of `ccaas-local`: receive (high queue first), hand `SqsEvent` batches to the
 //! processor's own handler, delete what succeeded, and let failures redeliver soon.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -103,34 +103,68 @@ async fn poll_once(p: &Poller, url: &str) -> Result<usize, aws_sdk_sqs::Error> {
         event.records.push(sm);
     }
     let n = event.records.len();
+    // Batch order with each message's group, for settling failures in order below.
+    let order: Vec<(String, Option<String>)> = event
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.message_id.clone().unwrap_or_default(),
+                r.attributes.get("MessageGroupId").cloned(),
+            )
+        })
+        .collect();
     let response = ccaas_processor::handle_batch(&p.worker, event).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()
         .map(|f| f.item_identifier.clone())
         .collect();
-    for (id, receipt) in &receipts {
-        // Why this order: only a message whose task reached its final write is deleted; a
-        // failed one stays and comes back after `retry_delay`, as a Lambda retry would.
-        let r = if failed.contains(id) {
-            p.sqs
+    // Why this order: only a message whose task reached its final write is deleted; a
+    // failed one stays and comes back after `retry_delay`, as a Lambda retry would. In a
+    // FIFO group only the first failed message (the one that ran) waits out the delay; the
+    // group's later ones (failed unprocessed) are made visible at once, after it, so the
+    // group stays held by its head alone. (moto, unlike SQS, delivers the last of several
+    // in-flight messages of a group first when they all come back together.)
+    let mut held: HashSet<String> = HashSet::new();
+    let mut settle: Vec<(&String, Option<Duration>)> = Vec::new();
+    let mut later: Vec<(&String, Option<Duration>)> = Vec::new();
+    for (id, group) in &order {
+        if !failed.contains(id) {
+            settle.push((id, None));
+        } else if let Some(g) = group
+            && !held.insert(g.clone())
+        {
+            later.push((id, Some(Duration::ZERO)));
+        } else {
+            settle.push((id, Some(p.retry_delay)));
+        }
+    }
+    settle.extend(later);
+    for (id, visibility) in settle {
+        let Some(receipt) = receipts.get(id) else {
+            continue;
+        };
+        let r = match visibility {
+            Some(v) => p
+                .sqs
                 .change_message_visibility()
                 .queue_url(url)
                 .receipt_handle(receipt)
-                .visibility_timeout(p.retry_delay.as_secs() as i32)
+                .visibility_timeout(v.as_secs() as i32)
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(aws_sdk_sqs::Error::from)
-        } else {
-            p.sqs
+                .map_err(aws_sdk_sqs::Error::from),
+            None => p
+                .sqs
                 .delete_message()
                 .queue_url(url)
                 .receipt_handle(receipt)
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(aws_sdk_sqs::Error::from)
+                .map_err(aws_sdk_sqs::Error::from),
         };
         if let Err(e) = r {
             warn!(message_id = %id, error = %e, "could not settle a message; it will redeliver");

@@ -255,7 +255,6 @@ async fn pairs_on_one_device(pairs: usize) -> (Vec<String>, Vec<String>, Vec<Val
     // Watch the devices table until every task is finished.
     let mut seen: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut done = Vec::new();
     for id in starts.iter().zip(&ends).flat_map(|(s, e)| [s, e]) {
         loop {
             let open = open_sessions(&emu).await;
@@ -268,12 +267,17 @@ async fn pairs_on_one_device(pairs: usize) -> (Vec<String>, Vec<String>, Vec<Val
             let r = app.get(&format!("/v1/tasks/{id}")).await;
             let t = r.json();
             if t["status"] == "succeeded" || t["status"] == "failed" {
-                done.push(t);
                 break;
             }
             assert!(Instant::now() < deadline, "task {id} did not finish: {t}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+    // Read every task again now that all are finished: moto applies an UpdateItem's SETs one
+    // by one, so a read racing the terminal write can see the status before the result.
+    let mut done = Vec::new();
+    for id in starts.iter().zip(&ends).flat_map(|(s, e)| [s, e]) {
+        done.push(app.get(&format!("/v1/tasks/{id}")).await.json());
     }
     assert!(
         open_sessions(&emu).await.is_empty(),
@@ -282,7 +286,6 @@ async fn pairs_on_one_device(pairs: usize) -> (Vec<String>, Vec<String>, Vec<Val
     let running = app.get("/v1/tasks?status=running").await.json();
     assert_eq!(running["count"], 0, "{running}");
     assert!(!app.logs().contains("panicked"));
-    // Which session each start opened, in submission order.
     (starts, seen, done)
 }
 
@@ -299,19 +302,40 @@ async fn twenty_interleaved_sessions_on_each_of_three_devices_keep_order_and_one
     for run in runs {
         let (starts, seen, done) = run.await.expect("no panic");
         assert_eq!(done.len(), 2 * PAIRS);
+        // Every pair in one line, for the message of any failure below.
+        let story: Vec<String> = done
+            .chunks(2)
+            .enumerate()
+            .map(|(k, p)| {
+                format!(
+                    "{k}: start {} {} {} | end {} {} {}",
+                    starts[k],
+                    p[0]["status"],
+                    p[0]["error"]["code"],
+                    p[1]["status"],
+                    p[1]["result"]["session"],
+                    p[1]["error"]["code"]
+                )
+            })
+            .collect();
+        let story = story.join("\n");
         for (k, pair) in done.chunks(2).enumerate() {
             let (start, end) = (&pair[0], &pair[1]);
-            assert_eq!(start["status"], "succeeded", "start {k}: {start}");
-            assert_eq!(end["status"], "succeeded", "end {k}: {end}");
+            assert_eq!(start["status"], "succeeded", "start {k}: {start}\n{story}");
+            assert_eq!(end["status"], "succeeded", "end {k}: {end}\n{story}");
             // FIFO per device: each end closed the session its own preceding start opened.
-            assert_eq!(end["result"]["session"], starts[k].as_str(), "pair {k}");
+            assert_eq!(
+                end["result"]["session"],
+                starts[k].as_str(),
+                "pair {k}: {end}\n{story}"
+            );
         }
         // The open sessions seen in the table follow the starts' order, one at a time.
         let order: Vec<usize> = seen
             .iter()
             .map(|sid| starts.iter().position(|s| s == sid).expect("a start's id"))
             .collect();
-        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{story}");
     }
 }
 

@@ -248,7 +248,7 @@ fn succeeding(calls: &Arc<AtomicUsize>) -> Scripted {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_concurrent_deliveries_of_a_task_with_a_webhook_notify_it_exactly_once() {
     let store = MemoryStore::default();
     let msg = one_task_with_webhook(&store).await;
