@@ -11,77 +11,22 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{App, Emulator, free_port, repo, spawn_app};
+use common::sim::{Sim, add_gcov_lines};
+use common::{App, Emulator, spawn_app};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 /// The build id of the simulator's `/VERSION`.
 const BUILD: &str = "17.1.0-0.0.16-1234567";
 
-/// A simulator started with `localstack/bigip-sim/up --no-gcno`, stopped and purged on drop.
-struct Sim {
-    json: Value,
-    port: u16,
-}
-
-impl Sim {
-    fn up_without_gcno() -> Sim {
-        for _ in 0..3 {
-            let port = free_port();
-            let out = Command::new(repo().join("localstack/bigip-sim/up"))
-                .args(["--port", &port.to_string(), "--no-gcno"])
-                .output()
-                .expect("localstack/bigip-sim/up runs");
-            if out.status.success() {
-                let json: Value = serde_json::from_slice(&out.stdout).expect("up prints JSON");
-                assert_eq!(json["gcno_on_device"], false, "{json}");
-                return Sim { json, port };
-            }
-            eprintln!("sim up failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        panic!("the simulator did not start");
-    }
-
-    fn s(&self, k: &str) -> String {
-        self.json[k].as_str().expect(k).to_string()
-    }
-
-    fn poke(&self, args: &[&str]) -> String {
-        let out = Command::new(repo().join("localstack/bigip-sim/poke"))
-            .args(["--port", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("poke runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn body(&self, ty: &str) -> String {
-        format!(
-            r#"{{"type":"{ty}","user":"notes-test","data":{{"device":{{"host":"{}","port":{},"username":"{}","password":"{}"}},"modules":["tmm","mcpd"]}}}}"#,
-            self.s("host"),
-            self.port,
-            self.s("username"),
-            self.s("password")
-        )
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("localstack/bigip-sim/down"))
-            .args(["--port", &self.port.to_string(), "--purge"])
-            .output();
-    }
-}
-
 /// Runs a whole session (start, traffic, end) and returns the finished end task.
 async fn session(app: &App, sim: &Sim) -> Value {
-    let r = app.post(sim.body("code-coverage-start"), None).await;
+    let r = app
+        .post(
+            sim.body_with("notes-test", "code-coverage-start", "", ""),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let start = r.json()["id"].as_str().unwrap().to_string();
     let started = app.wait_terminal(&start, Duration::from_secs(120)).await;
@@ -94,7 +39,12 @@ async fn session(app: &App, sim: &Sim) -> Value {
     );
     let set = sim.poke(&["mcpd", "set", "color", "blue"]);
     assert!(set == "stored" || set == "updated", "{set}");
-    let r = app.post(sim.body("code-coverage-end"), None).await;
+    let r = app
+        .post(
+            sim.body_with("notes-test", "code-coverage-end", "", ""),
+            None,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let end = r.json()["id"].as_str().unwrap().to_string();
     app.wait_terminal(&end, Duration::from_secs(180)).await
@@ -137,30 +87,7 @@ fn gcov_lines(archive: &[u8], dir: &Path) -> (u64, u64) {
             assert!(!p.with_extension("gcno").exists(), "no notes on the device");
             std::fs::copy(&built, p.with_extension("gcno")).expect("notes in the build dir");
             units += 1;
-            let o = Command::new("gcov")
-                .args(["--json-format", "--stdout"])
-                .arg(p.file_name().unwrap())
-                .current_dir(p.parent().unwrap())
-                .output()
-                .expect("gcov runs");
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            for line in String::from_utf8_lossy(&o.stdout).lines() {
-                let v: Value = serde_json::from_str(line).expect("gcov JSON");
-                let cwd = v["current_working_directory"].as_str().unwrap_or("");
-                for f in v["files"].as_array().unwrap() {
-                    let name = f["file"].as_str().unwrap();
-                    let file = if name.starts_with('/') {
-                        name.to_string()
-                    } else {
-                        format!("{cwd}/{name}")
-                    };
-                    for l in f["lines"].as_array().unwrap() {
-                        let n = l["line_number"].as_u64().unwrap();
-                        *lines.entry((file.clone(), n)).or_insert(0) +=
-                            l["count"].as_u64().unwrap();
-                    }
-                }
-            }
+            add_gcov_lines(&p, &mut lines);
         }
     }
     assert!(units >= 4, "simd and the daemon of both modules: {units}");
@@ -171,7 +98,8 @@ fn gcov_lines(archive: &[u8], dir: &Path) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_device_without_gcno_needs_published_notes_and_then_reports_gcov_totals_with_sources() {
     let emu = Emulator::private();
-    let sim = Sim::up_without_gcno();
+    let sim = Sim::up_with(&["--no-gcno"]);
+    assert_eq!(sim.json["gcno_on_device"], false, "{}", sim.json);
     let profile = format!("simulator:{}", sim.s("root"));
     let app = spawn_app(&emu, &[("CCAAS_DEVICE_PROFILE", profile.as_str())]).await;
     let s3 = emu.s3().await;

@@ -5,26 +5,11 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use common::sim::Sim;
+use common::sim::{Sim, add_gcov_lines};
 use common::{Emulator, spawn_app};
 use reqwest::StatusCode;
-use serde_json::Value;
-
-async fn s3(emu: &Emulator) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .endpoint_url(emu.var("AWS_ENDPOINT_URL"))
-        .region(aws_sdk_s3::config::Region::new(emu.var("AWS_REGION")))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
 
 async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
     s3.get_object()
@@ -53,32 +38,7 @@ fn gcov_lines(archive: &[u8], dir: &Path) -> (u64, u64) {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "gcda") {
-                let o = Command::new("gcov")
-                    .args(["--json-format", "--stdout"])
-                    .arg(p.file_name().unwrap())
-                    .current_dir(p.parent().unwrap())
-                    .output()
-                    .expect("gcov runs");
-                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-                for line in String::from_utf8_lossy(&o.stdout).lines() {
-                    let v: Value = serde_json::from_str(line).expect("gcov JSON");
-                    // Relative names (`simd.c` is built into both daemons) are joined to the
-                    // unit's build directory, as the engine does.
-                    let cwd = v["current_working_directory"].as_str().unwrap_or("");
-                    for f in v["files"].as_array().unwrap() {
-                        let name = f["file"].as_str().unwrap();
-                        let file = if name.starts_with('/') {
-                            name.to_string()
-                        } else {
-                            format!("{cwd}/{name}")
-                        };
-                        for l in f["lines"].as_array().unwrap() {
-                            let n = l["line_number"].as_u64().unwrap();
-                            *lines.entry((file.clone(), n)).or_insert(0) +=
-                                l["count"].as_u64().unwrap();
-                        }
-                    }
-                }
+                add_gcov_lines(&p, &mut lines);
             }
         }
     }
@@ -147,7 +107,7 @@ async fn a_whole_session_publishes_a_report_whose_line_totals_equal_gcov_and_lea
     assert_eq!(summary.status, StatusCode::OK);
 
     // gcov on the very archive the service collected gives the same line totals.
-    let s3 = s3(emu).await;
+    let s3 = emu.s3().await;
     let bucket = emu.var("CCAAS_BUCKET");
     let archive = object(&s3, &bucket, &format!("raw/{end}/gcda.tar.gz")).await;
     let dir = tempfile::tempdir().unwrap();

@@ -346,7 +346,11 @@ impl App {
             let r = self.get(&format!("/v1/tasks/{id}")).await;
             if r.status == StatusCode::OK {
                 let v = r.json();
-                if v["status"] == "succeeded" || v["status"] == "failed" {
+                // moto applies an UpdateItem's changes one by one, so a read can see the new
+                // status before the result or error written with it: wait for both.
+                if (v["status"] == "succeeded" && v["result"].is_object())
+                    || (v["status"] == "failed" && v["error"].is_object())
+                {
                     return v;
                 }
             }

@@ -1,5 +1,7 @@
 //! The real BIG-IP simulator (`localstack/bigip-sim`) for live-stack tests.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -19,10 +21,16 @@ pub struct Sim {
 impl Sim {
     /// Starts a simulator on a free port.
     pub fn up() -> Sim {
+        Sim::up_with(&[])
+    }
+
+    /// Starts a simulator on a free port with extra `up` options (`--no-gcno`, ...).
+    pub fn up_with(options: &[&str]) -> Sim {
         for _ in 0..3 {
             let port = free_port();
             let out = Command::new(repo().join("localstack/bigip-sim/up"))
                 .args(["--port", &port.to_string()])
+                .args(options)
                 .output()
                 .expect("localstack/bigip-sim/up runs");
             if out.status.success() {
@@ -70,6 +78,35 @@ impl Sim {
             self.s("username"),
             self.s("password")
         )
+    }
+}
+
+/// Runs gcov itself on one `.gcda` (its notes beside it) and adds each instrumented line's
+/// count to `lines`, keyed by (file, line). Relative file names (`simd.c` is built into both
+/// daemons) are joined to the unit's build directory, as the engine does.
+pub fn add_gcov_lines(gcda: &Path, lines: &mut HashMap<(String, u64), u64>) {
+    let o = Command::new("gcov")
+        .args(["--json-format", "--stdout"])
+        .arg(gcda.file_name().expect("a file"))
+        .current_dir(gcda.parent().expect("a directory"))
+        .output()
+        .expect("gcov runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let v: Value = serde_json::from_str(line).expect("gcov JSON");
+        let cwd = v["current_working_directory"].as_str().unwrap_or("");
+        for f in v["files"].as_array().expect("files") {
+            let name = f["file"].as_str().expect("file");
+            let file = if name.starts_with('/') {
+                name.to_string()
+            } else {
+                format!("{cwd}/{name}")
+            };
+            for l in f["lines"].as_array().expect("lines") {
+                let n = l["line_number"].as_u64().expect("line_number");
+                *lines.entry((file.clone(), n)).or_insert(0) += l["count"].as_u64().expect("count");
+            }
+        }
     }
 }
 
