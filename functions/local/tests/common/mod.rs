@@ -363,6 +363,12 @@ impl App {
         }
     }
 
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the process is still running (it never exits on its own).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -110,6 +110,42 @@ pub fn add_gcov_lines(gcda: &Path, lines: &mut HashMap<(String, u64), u64>) {
     }
 }
 
+/// One object's bytes (panics naming the key when it cannot be read).
+pub async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e}"))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .to_vec()
+}
+
+/// Unpacks the archive and asks gcov itself: `(covered, total)` instrumented lines, each
+/// (file, line) counted once with its counts summed over translation units.
+pub fn gcov_lines(archive: &[u8], dir: &Path) -> (u64, u64) {
+    let gz = flate2::read::GzDecoder::new(archive);
+    tar::Archive::new(gz).unpack(dir).expect("unpack");
+    let mut lines: HashMap<(String, u64), u64> = HashMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "gcda") {
+                add_gcov_lines(&p, &mut lines);
+            }
+        }
+    }
+    let covered = lines.values().filter(|c| **c > 0).count() as u64;
+    (covered, lines.len() as u64)
+}
+
 impl Drop for Sim {
     fn drop(&mut self) {
         let _ = Command::new(repo().join("localstack/bigip-sim/down"))
