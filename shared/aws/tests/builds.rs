@@ -2,78 +2,13 @@
 //! a part goes up and comes back byte for byte under `builds/<build-id>/`, a part never
 //! published is `false`, and an object over the cap is `Corrupt` without filling the file.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
 
 use ccaas_app::Error;
 use ccaas_app::ports::{BuildPart, BuildStore};
 use ccaas_aws::S3Builds;
 use ccaas_domain::BuildId;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A moto_server of this test alone, stopped when dropped.
-struct Emulator {
-    env: Vec<(String, String)>,
-    port: u16,
-}
-
-impl Emulator {
-    fn private() -> Emulator {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let out = Command::new(repo().join("localstack/up"))
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("localstack/up runs");
-        assert!(out.status.success(), "localstack/up failed");
-        let env = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        Emulator { env, port }
-    }
-
-    fn var(&self, k: &str) -> String {
-        self.env
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{k} not in the emulator env"))
-    }
-
-    fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
-            .region(aws_sdk_s3::config::Region::new(self.var("AWS_REGION")))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("localstack/down"))
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            )
-            .status();
-    }
-}
+use common::Emulator;
 
 #[tokio::test]
 async fn a_part_round_trips_a_missing_one_is_false_and_an_oversized_one_is_corrupt() {

@@ -3,68 +3,16 @@
 //! headers, the site index lists every report newest first with its totals, republishing
 //! replaces, and unsafe names write nothing.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
 
 use ccaas_app::Error;
 use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals};
 use ccaas_aws::site::S3Site;
 use ccaas_domain::TaskId;
 use ccaas_gcov::{Coverage, FileCoverage, FunctionCoverage, LineCoverage};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A moto_server of this test alone, stopped when dropped.
-struct Emulator {
-    env: Vec<(String, String)>,
-    port: u16,
-}
+use common::Emulator;
 
 impl Emulator {
-    fn private() -> Emulator {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let out = Command::new(repo().join("localstack/up"))
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("localstack/up runs");
-        assert!(out.status.success(), "localstack/up failed");
-        let env = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        Emulator { env, port }
-    }
-
-    fn var(&self, k: &str) -> String {
-        self.env
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{k} not in the emulator env"))
-    }
-
-    fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
-            .region(aws_sdk_s3::config::Region::new(self.var("AWS_REGION")))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
-    }
-
     fn site(&self) -> S3Site {
         S3Site::new(self.s3(), self.var("CCAAS_BUCKET"))
     }
@@ -99,18 +47,6 @@ impl Emulator {
     }
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("localstack/down"))
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            )
-            .status();
-    }
-}
-
-/// A small report rendered by ccaas-report, with a hostile file name inside.
 fn rendered() -> (Vec<SiteFile>, SiteTotals) {
     let mut fc = FileCoverage {
         lines: vec![
