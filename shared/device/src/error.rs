@@ -97,6 +97,16 @@ pub enum DeviceError {
         /// The end of its stderr.
         stderr_tail: String,
     },
+    /// The archive command failed on live data: a daemon that restarts (or dumps) while `tar`
+    /// reads can change or remove a `.gcda` under it. Nothing partial is accepted, and the
+    /// device keeps its data, so a later collect reads it again.
+    #[error("command {command:?} exited {exit:?} while the coverage data was being read")]
+    DataChanged {
+        /// The command (from a fixed template; no secrets).
+        command: String,
+        /// Its exit status.
+        exit: u32,
+    },
     /// The device answered something the protocol does not expect.
     #[error("unexpected device output: {detail}")]
     Protocol {
@@ -132,6 +142,7 @@ impl DeviceError {
             DeviceError::Unreachable { .. }
                 | DeviceError::Timeout { .. }
                 | DeviceError::Reset { .. }
+                | DeviceError::DataChanged { .. }
                 | DeviceError::PinStore { .. }
                 | DeviceError::Sink(_)
                 | DeviceError::Ssh(_)
@@ -153,6 +164,7 @@ impl DeviceError {
             DeviceError::TooLarge { .. } => "too_large",
             DeviceError::BadArchive { .. } => "bad_archive",
             DeviceError::CommandFailed { .. } => "command_failed",
+            DeviceError::DataChanged { .. } => "data_changed",
             DeviceError::Protocol { .. } => "protocol",
             DeviceError::Config { .. } => "config",
             DeviceError::NoCommonAlgorithm { .. } => "no_common_algorithm",
@@ -209,10 +221,15 @@ mod tests {
                 addr: "h:1".into(),
                 source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
             },
+            DeviceError::DataChanged {
+                command: "tar -czf - -C /shared/gcov tmm".into(),
+                exit: 2,
+            },
         ];
         for e in &retry {
             assert!(e.is_retryable(), "{e}");
         }
+        assert_eq!(retry[3].code(), "data_changed");
         let permanent = [
             DeviceError::AuthFailed {
                 user: "u".into(),

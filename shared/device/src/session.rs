@@ -538,11 +538,10 @@ impl<P: HostKeyPins> SshDevice<P> {
         let cmd = self.cmds().tar(&with_data)?;
         let exit = c.exec(&cmd, &mut archive).await?;
         if exit != 0 {
-            return Err(DeviceError::CommandFailed {
-                command: cmd,
-                exit: Some(exit),
-                stderr_tail: "tar failed".into(),
-            });
+            // The data was stable a moment ago (wait_stable), so a failing tar is taken as the
+            // data moving under it (a daemon restarting), which a retry reads again; a tar
+            // that always fails still ends the task once the retries run out.
+            return Err(DeviceError::DataChanged { command: cmd, exit });
         }
         let stats = archive
             .validator
