@@ -3,6 +3,8 @@
 //! `builds/<build-id>/sources.tar.gz`, and missing, corrupt or mismatched notes are clear
 //! errors or warnings.
 
+mod common;
+
 use std::io::Write;
 use std::sync::Arc;
 
@@ -10,13 +12,11 @@ use ccaas_app::memory::{
     MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySessions, MemorySite, MemoryStore,
 };
 use ccaas_app::{Api, BuildPart, Caller, Disposition, TaskStore, Worker, WorkerConfig};
-use ccaas_coverage::{Connector, CoverageRunner, RunnerConfig};
-use ccaas_device::{
-    BuildInfo, CommandRecord, Device, DeviceError, EndFacts, Flush, MemoryDevice, SessionFacts,
-};
-use ccaas_domain::{BuildId, DeviceAccess, Status, Task, TaskId};
+use ccaas_coverage::{CoverageRunner, RunnerConfig};
+use ccaas_device::MemoryDevice;
+use ccaas_domain::{BuildId, Status, Task, TaskId};
+use common::Shared;
 use serde_json::Value;
-use tokio::io::AsyncWrite;
 
 const NOTES: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/tricky.gcno");
 const DATA: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/tricky.gcda");
@@ -25,36 +25,6 @@ const OTHER_DATA: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/other.gcda
 const TRICKY_C: &[u8] = include_bytes!("../../gcov/tests/data/src/tricky.c");
 /// The build `MemoryDevice::bigip()` reports.
 const BUILD: &str = "17.1.0-0.0.16";
-
-#[derive(Clone)]
-struct Shared(Arc<MemoryDevice>);
-
-impl Device for Shared {
-    async fn identify(&self) -> Result<BuildInfo, DeviceError> {
-        self.0.identify().await
-    }
-    async fn start(&self, modules: &[String]) -> Result<SessionFacts, DeviceError> {
-        self.0.start(modules).await
-    }
-    async fn end(
-        &self,
-        session: &SessionFacts,
-        flush: Flush,
-        sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<EndFacts, DeviceError> {
-        self.0.end(session, flush, sink).await
-    }
-    fn take_log(&self) -> Vec<CommandRecord> {
-        self.0.take_log()
-    }
-}
-
-impl Connector for Shared {
-    type Device = Shared;
-    fn device(&self, _access: &DeviceAccess) -> Shared {
-        self.clone()
-    }
-}
 
 type Runner =
     CoverageRunner<Shared, MemorySessions, MemoryArtifacts, MemorySite, MemoryLogs, MemoryBuilds>;

@@ -1,6 +1,8 @@
 //! The coverage runner through the real worker, on in-memory twins: sessions, stages,
 //! retries after crashes between side effects, and duplicate deliveries.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -9,46 +11,13 @@ use ccaas_app::memory::{
 };
 use ccaas_app::ports::{ArtifactStore, ReportSite, SiteFile, SiteTotals};
 use ccaas_app::{Api, Caller, Disposition, Error, LogStore, SessionStore, Worker, WorkerConfig};
-use ccaas_coverage::{Connector, CoverageRunner, RunnerConfig};
-use ccaas_device::{
-    BuildInfo, CommandRecord, Device, DeviceError, EndFacts, Flush, MemoryDevice, SessionFacts,
-};
-use ccaas_domain::{DeviceAccess, Status, TaskId};
-use tokio::io::AsyncWrite;
+use ccaas_coverage::{CoverageRunner, RunnerConfig};
+use ccaas_device::{DeviceError, MemoryDevice};
+use ccaas_domain::{Status, TaskId};
+use common::Shared;
 
 const NOTES: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/tricky.gcno");
 const DATA: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/tricky.gcda");
-
-/// A shared in-memory device, handed out by the connector for every task.
-#[derive(Clone)]
-struct Shared(Arc<MemoryDevice>);
-
-impl Device for Shared {
-    async fn identify(&self) -> Result<BuildInfo, DeviceError> {
-        self.0.identify().await
-    }
-    async fn start(&self, modules: &[String]) -> Result<SessionFacts, DeviceError> {
-        self.0.start(modules).await
-    }
-    async fn end(
-        &self,
-        session: &SessionFacts,
-        flush: Flush,
-        sink: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<EndFacts, DeviceError> {
-        self.0.end(session, flush, sink).await
-    }
-    fn take_log(&self) -> Vec<CommandRecord> {
-        self.0.take_log()
-    }
-}
-
-impl Connector for Shared {
-    type Device = Shared;
-    fn device(&self, _access: &DeviceAccess) -> Shared {
-        self.clone()
-    }
-}
 
 /// Fails one chosen call (counted from 1) with "unavailable", to stand for a crash there.
 #[derive(Clone, Default)]
