@@ -92,6 +92,16 @@ struct SessionArgs {
     /// Make retries of this call safe: the same key and body return the same task.
     #[arg(long)]
     idempotency_key: Option<String>,
+    /// A URL to POST to once the task finishes (a Slack incoming webhook works). It may hold
+    /// a token, so it can come from the environment instead (`CCAAS_WEBHOOK`); the API never
+    /// shows it back.
+    #[arg(
+        long,
+        env = "CCAAS_WEBHOOK",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    webhook: Option<String>,
     /// Wait for the task to finish, showing progress.
     #[arg(long)]
     wait: bool,
@@ -292,6 +302,9 @@ impl Api {
                 s_of(&t["error"]["message"])
             );
         }
+        if let Some(w) = t["notify"]["webhook"].as_str() {
+            println!("webhook: {w}");
+        }
     }
 }
 
@@ -373,6 +386,9 @@ fn submit(
     }
     if let Some(o) = &s.owner {
         body["user"] = json!(o);
+    }
+    if let Some(w) = s.webhook.as_deref().filter(|w| !w.is_empty()) {
+        body["notify"] = json!({ "webhook": w });
     }
     let mut req = api
         .client

@@ -70,11 +70,18 @@ fn spawn_local_with(extra: &[(&str, &str)]) -> (Local, String) {
 }
 
 fn ccaas(api: &str, args: &[&str]) -> Output {
+    ccaas_with(api, args, &[])
+}
+
+/// [`ccaas`] with extra environment.
+fn ccaas_with(api: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ccaas"))
         .arg("task")
         .args(args)
         .env("CCAAS_API", api)
         .env_remove("CCAAS_DEVICE_PASSWORD")
+        .env_remove("CCAAS_WEBHOOK")
+        .envs(env.iter().copied())
         .output()
         .expect("ccaas runs")
 }
@@ -101,7 +108,11 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
         .port()
         .to_string();
 
-    let start = ccaas(
+    // The webhook (from the environment, as a URL with a token would be) points at a closed
+    // loopback port, which ccaas-local refuses to POST to (no CCAAS_WEBHOOK_ALLOW_PRIVATE):
+    // the notification ends `gave_up`.
+    let hook = format!("http://127.0.0.1:{closed_port}/hook/cli-webhook-token");
+    let start = ccaas_with(
         &api,
         &[
             "--json",
@@ -117,6 +128,7 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
             "--owner",
             &owner,
         ],
+        &[("CCAAS_WEBHOOK", &hook)],
     );
     assert!(start.status.success(), "{}", text(&start));
     let accepted: serde_json::Value = serde_json::from_slice(&start.stdout).expect("JSON");
@@ -127,13 +139,22 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
     assert_eq!(wait.status.code(), Some(1), "{}", text(&wait));
     assert!(text(&wait).contains("error:"), "{}", text(&wait));
 
-    let get = ccaas(&api, &["get", &id]);
-    assert!(get.status.success());
+    // The notification is recorded just after the terminal status.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let get = loop {
+        let get = ccaas(&api, &["get", &id]);
+        assert!(get.status.success(), "{}", text(&get));
+        if !text(&get).contains("webhook: pending") || Instant::now() > deadline {
+            break get;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert!(
         text(&get).contains(&id) && text(&get).contains("failed"),
         "{}",
         text(&get)
     );
+    assert!(text(&get).contains("webhook: gave_up"), "{}", text(&get));
 
     let list = ccaas(&api, &["list", "--user", &owner, "--all"]);
     assert!(list.status.success());
@@ -151,6 +172,10 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
         assert!(
             !text(o).contains("cli-canary-secret"),
             "the CLI printed the secret"
+        );
+        assert!(
+            !text(o).contains("cli-webhook-token"),
+            "the CLI printed the webhook URL"
         );
     }
 }

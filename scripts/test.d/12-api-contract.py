@@ -36,6 +36,7 @@ STRUCT_SCHEMAS = {
     "ListView": ["TaskList"],
     "ListItem": ["TaskList", "properties", "collection", "items"],
     "TaskError": ["Task", "properties", "error"],
+    "NotifyView": ["Task", "properties", "notify"],
 }
 ENUM_SCHEMAS = {"TaskType": "TaskType", "Priority": "Priority", "Status": "Status"}
 

@@ -190,6 +190,18 @@ async fn a_webhook_receiver_gets_exactly_one_post_per_finished_task_and_never_a_
     let t = app.get(&format!("/v1/tasks/{dead_hook}")).await.json();
     assert_eq!(t["status"], "failed");
     assert_eq!(t["error"]["code"], "unreachable");
+    assert_eq!(
+        t["notify"],
+        serde_json::json!({"webhook": "gave_up"}),
+        "{t}"
+    );
+    assert!(
+        !t.to_string().contains("/fail/x"),
+        "the URL is not shown: {t}"
+    );
+    let t = app.get(&format!("/v1/tasks/{end}")).await.json();
+    assert_eq!(t["notify"], serde_json::json!({"webhook": "sent"}), "{t}");
+    assert!(!t.to_string().contains("secret-token"), "{t}");
 
     // Slack's one line, and the details.
     let body = |id: &str| -> Value { serde_json::from_str(&per_task[id][0].body).unwrap() };

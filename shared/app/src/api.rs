@@ -195,6 +195,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         lease_until: None,
         result: None,
         error: None,
+        notified: None,
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ccaas_domain::{ListQuery, Priority, Status, Task, TaskId, TaskMessage};
+use ccaas_domain::{ListQuery, Notified, Priority, Status, Task, TaskId, TaskMessage};
 
 use crate::Error;
 use crate::ports::{
@@ -36,8 +36,6 @@ struct StoreState {
     idem: BTreeMap<String, IdempotencyRecord>,
     down: bool,
     status_writes: usize,
-    /// Recorded notification outcomes by task.
-    notified: BTreeMap<TaskId, String>,
     /// Held notification claims: task → until (Unix seconds).
     claims: BTreeMap<TaskId, u64>,
 }
@@ -68,9 +66,9 @@ impl MemoryStore {
         lock(&self.inner).tasks.values().cloned().collect()
     }
 
-    /// The recorded notification outcome of a task (`sent`, `gave_up`), if any.
-    pub fn notified(&self, id: &TaskId) -> Option<String> {
-        lock(&self.inner).notified.get(id).cloned()
+    /// The recorded notification outcome of a task, if any.
+    pub fn notified(&self, id: &TaskId) -> Option<Notified> {
+        lock(&self.inner).tasks.get(id).and_then(|t| t.notified)
     }
 }
 
@@ -177,22 +175,28 @@ impl TaskStore for MemoryStore {
         if s.down {
             return Err(down("task store"));
         }
-        let terminal = s.tasks.get(id).is_some_and(|t| t.status.is_terminal());
+        let Some(task) = s.tasks.get(id) else {
+            return Ok(false);
+        };
+        let (terminal, done) = (task.status.is_terminal(), task.notified.is_some());
         let held = s.claims.get(id).is_some_and(|u| *u >= now);
-        if !terminal || held || s.notified.contains_key(id) {
+        if !terminal || held || done {
             return Ok(false);
         }
         s.claims.insert(id.clone(), until);
         Ok(true)
     }
 
-    async fn mark_notified(&self, id: &TaskId, outcome: &str) -> Result<(), Error> {
+    async fn mark_notified(&self, id: &TaskId, outcome: Notified) -> Result<(), Error> {
         let mut s = lock(&self.inner);
         if s.down {
             return Err(down("task store"));
         }
         s.claims.remove(id);
-        s.notified.insert(id.clone(), outcome.to_string());
+        // As the conditional update in DynamoDB: an id that is not a task gets no record.
+        if let Some(task) = s.tasks.get_mut(id) {
+            task.notified = Some(outcome);
+        }
         Ok(())
     }
 }

@@ -109,6 +109,7 @@ mod tests {
             lease_until: None,
             result: None,
             error: None,
+            notified: None,
         }
     }
 

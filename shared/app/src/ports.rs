@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::path::Path;
 
-use ccaas_domain::{DeviceAccess, ListQuery, Priority, Status, Task, TaskId, TaskMessage};
+use ccaas_domain::{
+    DeviceAccess, ListQuery, Notified, Priority, Status, Task, TaskId, TaskMessage,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -85,13 +87,13 @@ pub trait TaskStore: Send + Sync {
         until: u64,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
-    /// Records the notification of `id` as done with `outcome` (`sent` or `gave_up`) and
-    /// drops the claim, so no later claim wins. Idempotent (the last outcome stays).
-    /// Errors: [`Error::Unavailable`].
+    /// Records the notification of `id` as done with `outcome` and drops the claim, so no
+    /// later claim wins; [`TaskStore::get`] then shows it in [`Task::notified`]. Idempotent
+    /// (the last outcome stays). Errors: [`Error::Unavailable`].
     fn mark_notified(
         &self,
         id: &TaskId,
-        outcome: &str,
+        outcome: Notified,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 

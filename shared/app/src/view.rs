@@ -1,6 +1,6 @@
 //! The JSON the API returns (DESIGN §2 shapes). None of these types can hold a credential.
 
-use ccaas_domain::{Task, TaskError};
+use ccaas_domain::{Notified, Task, TaskError};
 use serde::Serialize;
 
 /// The `202` body of `POST /v1/tasks`.
@@ -54,6 +54,18 @@ pub struct TaskView {
     /// The error of a failed task.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskError>,
+    /// Where its webhook notification is, for a task submitted with one. The URL itself is
+    /// never shown: it may hold a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifyView>,
+}
+
+/// The `notify` member of a task view.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NotifyView {
+    /// `pending` until the task has finished and its POST is done, then `sent` (the
+    /// receiver answered 2xx) or `gave_up` (every attempt failed).
+    pub webhook: &'static str,
 }
 
 /// One row of `GET /v1/tasks`.
@@ -108,6 +120,9 @@ impl TaskView {
             session: task.session.as_ref().map(|s| s.to_string()),
             result: task.result.clone(),
             error: task.error.clone(),
+            notify: task.webhook.as_ref().map(|_| NotifyView {
+                webhook: task.notified.map_or("pending", Notified::as_str),
+            }),
         }
     }
 }

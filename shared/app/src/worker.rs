@@ -1,6 +1,6 @@
 //! The task worker: takes one queue message through the task's life under a lease.
 
-use ccaas_domain::{Status, Task, TaskError, TaskId, TaskMessage};
+use ccaas_domain::{Notified, Status, Task, TaskError, TaskId, TaskMessage};
 use tracing::{info, warn};
 
 use crate::ports::{NoNotifier, Notification, Notifier, RunError, TaskRunner, TaskStore};
@@ -239,11 +239,11 @@ impl<S: TaskStore, R: TaskRunner, N: Notifier> Worker<S, R, N> {
         let outcome = match self.notifier.notify(&notification).await {
             Ok(()) => {
                 info!(task_id = %task.id, "webhook notified");
-                "sent"
+                Notified::Sent
             }
             Err(e) => {
                 warn!(task_id = %task.id, error = %e, "webhook notification failed; the task keeps its status");
-                "gave_up"
+                Notified::GaveUp
             }
         };
         if let Err(e) = self.store.mark_notified(&task.id, outcome).await {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ccaas_app::memory::{MemoryLogs, MemoryNotifier, MemoryQueue, MemoryStore};
 use ccaas_app::ports::NotImplementedRunner;
 use ccaas_app::{Api, Caller, Disposition, RunError, TaskRunner, TaskStore, Worker, WorkerConfig};
-use ccaas_domain::{DeviceAccess, Status, Task};
+use ccaas_domain::{DeviceAccess, Notified, Status, Task};
 
 /// A runner that counts calls and answers with a fixed outcome.
 #[derive(Clone)]
@@ -30,13 +30,18 @@ fn retryable() -> RunError {
     }
 }
 
-async fn one_task(store: &MemoryStore) -> String {
-    let api = Api {
+/// The API over `store`, with a queue of its own.
+fn api(store: &MemoryStore) -> Api<MemoryStore, MemoryQueue, MemoryLogs> {
+    Api {
         store: store.clone(),
         queue: MemoryQueue::default(),
         logs: MemoryLogs::default(),
         base_url: String::new(),
-    };
+    }
+}
+
+async fn one_task(store: &MemoryStore) -> String {
+    let api = api(store);
     let body = r#"{"type":"code-coverage-start","data":{"device":{"host":"h1","username":"u","password":"p"},"modules":["tmm"]}}"#;
     api.submit(&Caller::Anonymous, None, body.as_bytes())
         .await
@@ -209,12 +214,7 @@ async fn a_poison_message_marks_its_task_failed_on_the_last_delivery() {
 
 /// Submits one task with a webhook and returns its message body.
 async fn one_task_with_webhook(store: &MemoryStore) -> String {
-    let api = Api {
-        store: store.clone(),
-        queue: MemoryQueue::default(),
-        logs: MemoryLogs::default(),
-        base_url: String::new(),
-    };
+    let api = api(store);
     let body = r#"{"type":"code-coverage-end","notify":{"webhook":"https://hooks.example/T/secret"},"data":{"device":{"host":"h1","port":2222,"username":"u","password":"canary-pw"},"modules":["tmm"]}}"#;
     api.submit(&Caller::Anonymous, None, body.as_bytes())
         .await
@@ -277,7 +277,42 @@ async fn a_hundred_concurrent_deliveries_of_a_task_with_a_webhook_notify_it_exac
     assert!(text.contains("succeeded: lines 75.0% (3/4)"), "{text}");
     assert_eq!(sent[0].body["device"], "h1:2222");
     assert!(!sent[0].body.to_string().contains("canary-pw"));
-    assert_eq!(store.notified(&t.id).as_deref(), Some("sent"));
+    assert_eq!(store.notified(&t.id), Some(Notified::Sent));
+}
+
+/// The task as `GET /v1/tasks/{id}` shows it.
+async fn view(store: &MemoryStore, id: &str) -> serde_json::Value {
+    serde_json::to_value(api(store).get(id).await.expect("task")).unwrap()
+}
+
+#[tokio::test]
+async fn the_task_view_shows_its_webhook_pending_then_sent_and_never_the_url() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_webhook(&store).await;
+    let id = store.all()[0].id.to_string();
+    let before = view(&store, &id).await;
+    assert_eq!(before["notify"], serde_json::json!({"webhook": "pending"}));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let notifier = MemoryNotifier::default();
+    let w = notifying(&store, succeeding(&calls), &notifier);
+    assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+    let after = view(&store, &id).await;
+    assert_eq!(after["status"], "succeeded");
+    assert_eq!(after["notify"], serde_json::json!({"webhook": "sent"}));
+    assert!(!after.to_string().contains("hooks.example"), "{after}");
+}
+
+#[tokio::test]
+async fn a_task_without_a_webhook_has_no_notify_in_its_view() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let id = store.all()[0].id.to_string();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = notifying(&store, succeeding(&calls), &MemoryNotifier::default());
+    assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+    let v = view(&store, &id).await;
+    assert_eq!(v["status"], "succeeded");
+    assert!(v.get("notify").is_none(), "{v}");
 }
 
 #[tokio::test]
@@ -292,7 +327,9 @@ async fn a_failing_webhook_leaves_the_task_succeeded_and_the_message_acked() {
     let t = &store.all()[0];
     assert_eq!(t.status, Status::Succeeded);
     assert_eq!(t.version, 2, "the webhook writes no status");
-    assert_eq!(store.notified(&t.id).as_deref(), Some("gave_up"));
+    assert_eq!(store.notified(&t.id), Some(Notified::GaveUp));
+    let v = view(&store, &t.id.to_string()).await;
+    assert_eq!(v["notify"], serde_json::json!({"webhook": "gave_up"}));
     // A given-up notification is not re-sent by a duplicate delivery.
     notifier.fail(false);
     assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));

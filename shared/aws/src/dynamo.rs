@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use ccaas_app::ports::{Created, IdempotencyRecord, Page};
 use ccaas_app::{Error, TaskStore};
-use ccaas_domain::{FieldError, ListQuery, Status, Task, TaskId};
+use ccaas_domain::{FieldError, ListQuery, Notified, Status, Task, TaskId};
 use serde_json::Value;
 
 use crate::AwsError;
@@ -403,8 +403,9 @@ impl TaskStore for DynamoTaskStore {
         }
     }
 
-    /// `notify_until` holds the claim; `notified` the outcome. Neither is a `Task` field, so
-    /// status writes leave them alone and task reads ignore them.
+    /// `notify_until` holds the claim; `notified` the outcome. Status writes set named
+    /// attributes only, so they leave both alone; task reads decode `notified` into
+    /// [`Task::notified`] and ignore `notify_until`.
     async fn claim_notification(&self, id: &TaskId, now: u64, until: u64) -> Result<bool, Error> {
         let r = self
             .client
@@ -435,7 +436,7 @@ impl TaskStore for DynamoTaskStore {
         }
     }
 
-    async fn mark_notified(&self, id: &TaskId, outcome: &str) -> Result<(), Error> {
+    async fn mark_notified(&self, id: &TaskId, outcome: Notified) -> Result<(), Error> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -443,7 +444,7 @@ impl TaskStore for DynamoTaskStore {
             .update_expression("SET notified = :o REMOVE notify_until")
             // Never create an item for an id that is not a task.
             .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":o", AttributeValue::S(outcome.into()))
+            .expression_attribute_values(":o", AttributeValue::S(outcome.as_str().into()))
             .send()
             .await
             .map(|_| ())

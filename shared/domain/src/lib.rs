@@ -13,7 +13,7 @@ pub use query::{ListQuery, MAX_LIMIT};
 pub use submission::{
     Credential, DeviceAccess, FieldError, Flush, ModuleName, Secret, Submission, parse_submission,
 };
-pub use task::{Priority, Status, Task, TaskError, TaskType, rfc3339};
+pub use task::{Notified, Priority, Status, Task, TaskError, TaskType, rfc3339};
 
 use serde::{Deserialize, Serialize};
 

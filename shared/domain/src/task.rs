@@ -135,6 +135,26 @@ pub struct TaskError {
     pub message: String,
 }
 
+/// How a finished task's webhook notification ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notified {
+    /// The receiver answered 2xx.
+    Sent,
+    /// Every attempt failed; the task keeps its status.
+    GaveUp,
+}
+
+impl Notified {
+    /// The wire and store name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notified::Sent => "sent",
+            Notified::GaveUp => "gave_up",
+        }
+    }
+}
+
 /// A stored task. It never holds credentials: those travel only in the queue message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Task {
@@ -175,6 +195,11 @@ pub struct Task {
     pub result: Option<serde_json::Value>,
     /// The reason of a failed task.
     pub error: Option<TaskError>,
+    /// How its webhook notification ended, once it has. Read from the store, never written
+    /// with the task: only `TaskStore::mark_notified` records it, so status writes cannot
+    /// erase it.
+    #[serde(default, skip_serializing)]
+    pub notified: Option<Notified>,
 }
 
 impl Task {
@@ -232,6 +257,25 @@ mod tests {
         for from in Status::ALL {
             assert!(!from.can_become(Status::Pending));
         }
+    }
+
+    #[test]
+    fn the_notification_outcome_is_read_with_a_task_but_never_written_with_it() {
+        let stored = serde_json::json!({
+            "id": "01M8KGNN77WZXS3YCVX8M82WG8", "name": null, "user": "alice",
+            "type": "code-coverage-end", "priority": "normal", "status": "succeeded",
+            "version": 2, "created": "2026-11-29T11:22:31.015Z",
+            "updated": "2026-11-29T11:22:32.015Z", "device": "h1", "port": 22,
+            "modules": ["tmm"], "session": null, "flush": "signal",
+            "webhook": "https://hooks.example/T/B/secret", "lease_until": null,
+            "result": null, "error": null, "notified": "gave_up", "notify_until": 5,
+        });
+        let task: Task = serde_json::from_value(stored).expect("a stored task reads");
+        assert_eq!(task.notified, Some(Notified::GaveUp));
+        let written = serde_json::to_value(&task).unwrap();
+        assert!(written.get("notified").is_none(), "{written}");
+        let without: Task = serde_json::from_value(written).unwrap();
+        assert_eq!(without.notified, None);
     }
 
     #[test]
