@@ -2,13 +2,9 @@
 //! (built by `cargo build --workspace --bins`, which `scripts/test-all` runs first).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 struct Local(Child);
 
@@ -26,16 +22,7 @@ fn spawn_local() -> (Local, String) {
 
 /// [`spawn_local`] with extra environment.
 fn spawn_local_with(extra: &[(&str, &str)]) -> (Local, String) {
-    let up = Command::new(repo().join("localstack/up"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("localstack/up runs");
-    assert!(up.status.success());
-    let env: Vec<(String, String)> = String::from_utf8_lossy(&up.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-        .collect();
+    let env = ccaas_testkit::localstack_up(None);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

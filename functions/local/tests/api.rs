@@ -202,7 +202,7 @@ async fn unknown_routes_ids_and_methods_get_json_errors() {
 async fn the_site_serves_public_report_objects_and_nothing_private() {
     let emu = Emulator::shared();
     let app = spawn_app(emu, &[]).await;
-    let s3 = emu.s3().await;
+    let s3 = emu.s3();
     let bucket = emu.var("CCAAS_BUCKET");
     let id = unique("R");
     for (key, body, ct) in [

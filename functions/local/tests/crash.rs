@@ -55,7 +55,6 @@ async fn objects(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> BTreeMa
 async fn status_of(emu: &Emulator, id: &str) -> String {
     let item = emu
         .dynamodb()
-        .await
         .get_item()
         .table_name(emu.var("CCAAS_TASKS_TABLE"))
         .key(
@@ -113,7 +112,7 @@ async fn end_and_crash_at(
     sim: &Sim,
     marker: fn(&str) -> String,
 ) -> (String, BTreeMap<String, Vec<u8>>) {
-    let s3 = emu.s3().await;
+    let s3 = emu.s3();
     let bucket = emu.var("CCAAS_BUCKET");
     let r = app.post(sim.body("code-coverage-end", ""), None).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
@@ -138,7 +137,7 @@ async fn end_and_crash_at(
 async fn check_retry(app: &App, emu: &Emulator, end: &str, before: &BTreeMap<String, Vec<u8>>) {
     let ended = app.wait_terminal(end, Duration::from_secs(240)).await;
     assert_eq!(ended["status"], "succeeded", "{ended}");
-    let s3 = emu.s3().await;
+    let s3 = emu.s3();
     let bucket = emu.var("CCAAS_BUCKET");
     let archive = object(&s3, &bucket, &format!("raw/{end}/gcda.tar.gz")).await;
     let dir = tempfile::tempdir().unwrap();

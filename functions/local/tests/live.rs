@@ -17,7 +17,7 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poison_message_reaches_the_dlq_after_max_receive_count_and_fails_its_task() {
     let emu = Emulator::private();
-    let sqs = emu.sqs().await;
+    let sqs = emu.sqs();
     let queue = emu.var("CCAAS_QUEUE_URL");
     // The worker's CCAAS_MAX_RECEIVES must be the queue's maxReceiveCount.
     let attrs = sqs
@@ -202,7 +202,6 @@ async fn an_emulator_killed_mid_session_neither_stops_nor_panics_ccaas_local_and
 async fn open_sessions(emu: &Emulator) -> HashMap<String, String> {
     let out = emu
         .dynamodb()
-        .await
         .scan()
         .table_name(emu.var("CCAAS_DEVICES_TABLE"))
         .consistent_read(true)
@@ -423,7 +422,7 @@ async fn a_canary_password_is_in_no_trace_log_item_object_error_or_command_log_a
         }
     }
     // Every object in the bucket, gzip ones unpacked.
-    let s3 = emu.s3().await;
+    let s3 = emu.s3();
     let bucket = emu.var("CCAAS_BUCKET");
     let mut keys = Vec::new();
     let mut token = None;

@@ -102,7 +102,7 @@ async fn a_device_without_gcno_needs_published_notes_and_then_reports_gcov_total
     assert_eq!(sim.json["gcno_on_device"], false, "{}", sim.json);
     let profile = format!("simulator:{}", sim.s("root"));
     let app = spawn_app(&emu, &[("CCAAS_DEVICE_PROFILE", profile.as_str())]).await;
-    let s3 = emu.s3().await;
+    let s3 = emu.s3();
     let bucket = emu.var("CCAAS_BUCKET");
     let notes_key = format!("builds/{BUILD}/notes.tar.gz");
 

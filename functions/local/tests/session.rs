@@ -70,7 +70,7 @@ async fn a_whole_session_publishes_a_report_whose_line_totals_equal_gcov_and_lea
     assert_eq!(summary.status, StatusCode::OK);
 
     // gcov on the very archive the service collected gives the same line totals.
-    let s3 = emu.s3().await;
+    let s3 = emu.s3();
     let bucket = emu.var("CCAAS_BUCKET");
     let archive = object(&s3, &bucket, &format!("raw/{end}/gcda.tar.gz")).await;
     let dir = tempfile::tempdir().unwrap();
@@ -131,7 +131,6 @@ async fn sqs(emu: &Emulator) -> aws_sdk_sqs::Client {
 async fn version(emu: &Emulator, id: &str) -> u64 {
     let out = emu
         .dynamodb()
-        .await
         .get_item()
         .table_name(emu.var("CCAAS_TASKS_TABLE"))
         .key(

@@ -139,7 +139,7 @@ async fn a_webhook_receiver_gets_exactly_one_post_per_finished_task_and_never_a_
     }
 
     // Ten more deliveries of the failed task's message, straight to the queue.
-    let sqs = emu.sqs().await;
+    let sqs = emu.sqs();
     let queue = emu.var("CCAAS_QUEUE_URL");
     let message = serde_json::json!({
         "task_id": failed,

@@ -2,13 +2,11 @@
 //! a part goes up and comes back byte for byte under `builds/<build-id>/`, a part never
 //! published is `false`, and an object over the cap is `Corrupt` without filling the file.
 
-mod common;
-
 use ccaas_app::Error;
 use ccaas_app::ports::{BuildPart, BuildStore};
 use ccaas_aws::S3Builds;
 use ccaas_domain::BuildId;
-use common::Emulator;
+use ccaas_testkit::Emulator;
 
 #[tokio::test]
 async fn a_part_round_trips_a_missing_one_is_false_and_an_oversized_one_is_corrupt() {

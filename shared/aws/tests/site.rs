@@ -3,48 +3,44 @@
 //! headers, the site index lists every report newest first with its totals, republishing
 //! replaces, and unsafe names write nothing.
 
-mod common;
-
 use ccaas_app::Error;
 use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals};
 use ccaas_aws::site::S3Site;
 use ccaas_domain::TaskId;
 use ccaas_gcov::{Coverage, FileCoverage, FunctionCoverage, LineCoverage};
-use common::Emulator;
+use ccaas_testkit::Emulator;
 
-impl Emulator {
-    fn site(&self) -> S3Site {
-        S3Site::new(self.s3(), self.var("CCAAS_BUCKET"))
-    }
+fn site(emu: &Emulator) -> S3Site {
+    S3Site::new(emu.s3(), emu.var("CCAAS_BUCKET"))
+}
 
-    async fn keys(&self) -> Vec<String> {
-        let out = self
-            .s3()
-            .list_objects_v2()
-            .bucket(self.var("CCAAS_BUCKET"))
-            .send()
-            .await
-            .unwrap();
-        out.contents()
-            .iter()
-            .filter_map(|o| o.key().map(String::from))
-            .collect()
-    }
+async fn keys(emu: &Emulator) -> Vec<String> {
+    let out = emu
+        .s3()
+        .list_objects_v2()
+        .bucket(emu.var("CCAAS_BUCKET"))
+        .send()
+        .await
+        .unwrap();
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(String::from))
+        .collect()
+}
 
-    async fn get(&self, key: &str) -> (String, String, String) {
-        let o = self
-            .s3()
-            .get_object()
-            .bucket(self.var("CCAAS_BUCKET"))
-            .key(key)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{key}: {e:?}"));
-        let ct = o.content_type().unwrap_or("").to_string();
-        let cc = o.cache_control().unwrap_or("").to_string();
-        let body = o.body.collect().await.unwrap().to_vec();
-        (ct, cc, String::from_utf8_lossy(&body).into_owned())
-    }
+async fn get(emu: &Emulator, key: &str) -> (String, String, String) {
+    let o = emu
+        .s3()
+        .get_object()
+        .bucket(emu.var("CCAAS_BUCKET"))
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{key}: {e:?}"));
+    let ct = o.content_type().unwrap_or("").to_string();
+    let cc = o.cache_control().unwrap_or("").to_string();
+    let body = o.body.collect().await.unwrap().to_vec();
+    (ct, cc, String::from_utf8_lossy(&body).into_owned())
 }
 
 fn rendered() -> (Vec<SiteFile>, SiteTotals) {
@@ -103,13 +99,13 @@ fn rendered() -> (Vec<SiteFile>, SiteTotals) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_report_is_served_with_its_content_types_and_cache_headers() {
     let emu = Emulator::private();
-    let site = emu.site();
+    let site = site(&emu);
     let id = TaskId::from_parts(1_764_417_300_000, 7);
     let (files, totals) = rendered();
     site.publish(&id, files.clone(), totals).await.unwrap();
 
     for f in &files {
-        let (ct, cc, body) = emu.get(&format!("reports/{id}/{}", f.name)).await;
+        let (ct, cc, body) = get(&emu, &format!("reports/{id}/{}", f.name)).await;
         assert_eq!(ct, f.content_type, "{}", f.name);
         let want_cc = if f.name == "index.html" {
             "no-cache"
@@ -120,7 +116,7 @@ async fn a_published_report_is_served_with_its_content_types_and_cache_headers()
         assert_eq!(body.as_bytes(), &f.bytes[..], "{}", f.name);
     }
     // Keys come from the task id and the renderer's numbered names only.
-    for k in emu.keys().await {
+    for k in keys(&emu).await {
         assert!(
             k == "index.html"
                 || k.starts_with(&format!("reports/{id}/"))
@@ -129,7 +125,7 @@ async fn a_published_report_is_served_with_its_content_types_and_cache_headers()
         );
         assert!(!k.contains('<') && !k.contains("script"), "{k}");
     }
-    let (ct, cc, index) = emu.get("index.html").await;
+    let (ct, cc, index) = get(&emu, "index.html").await;
     assert_eq!(ct, "text/html; charset=utf-8");
     assert_eq!(cc, "no-cache");
     assert!(index.contains(&format!("href=\"reports/{id}/index.html\"")));
@@ -139,7 +135,7 @@ async fn a_published_report_is_served_with_its_content_types_and_cache_headers()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_site_index_lists_every_report_once_newest_first_with_its_latest_totals() {
     let emu = Emulator::private();
-    let site = emu.site();
+    let site = site(&emu);
     let (files, totals) = rendered();
     let old = TaskId::from_parts(1_700_000_000_000, 1);
     let new = TaskId::from_parts(1_760_000_000_000, 2);
@@ -156,7 +152,7 @@ async fn the_site_index_lists_every_report_once_newest_first_with_its_latest_tot
         site.reports().await.unwrap(),
         vec![(new.clone(), totals), (old.clone(), other)]
     );
-    let (_, _, index) = emu.get("index.html").await;
+    let (_, _, index) = get(&emu, "index.html").await;
     let (pn, po) = (
         index.find(&new.to_string()).expect("new listed"),
         index.find(&old.to_string()).expect("old listed"),
@@ -171,8 +167,7 @@ async fn the_site_index_lists_every_report_once_newest_first_with_its_latest_tot
         "latest totals of the republished report"
     );
     assert!(index.contains("90.0%"));
-    let records = emu
-        .keys()
+    let records = keys(&emu)
         .await
         .into_iter()
         .filter(|k| k.starts_with(&format!("site/reports/{old}/")))
@@ -183,7 +178,7 @@ async fn the_site_index_lists_every_report_once_newest_first_with_its_latest_tot
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsafe_names_and_reports_without_an_index_write_nothing() {
     let emu = Emulator::private();
-    let site = emu.site();
+    let site = site(&emu);
     let id = TaskId::from_parts(1_764_417_300_000, 9);
     let (files, totals) = rendered();
     for bad in [
@@ -208,5 +203,5 @@ async fn unsafe_names_and_reports_without_an_index_write_nothing() {
         .collect();
     let r = site.publish(&id, no_index, totals).await;
     assert!(matches!(r, Err(Error::Corrupt(_))));
-    assert_eq!(emu.keys().await, Vec::<String>::new());
+    assert_eq!(keys(&emu).await, Vec::<String>::new());
 }
