@@ -723,15 +723,18 @@ impl Graph {
                         } else {
                             FAKE
                         };
-                        stack.last_mut().expect("non-empty").3 += 1;
+                        if let Some(top) = stack.last_mut() {
+                            top.3 += 1;
+                        }
                         if Some(e) != pred {
                             let on_tree = e == FAKE || self.arc_flags[e] & ARC_ON_TREE != 0;
                             if on_tree {
                                 let src = if e == FAKE { exit } else { self.arc_src[e] };
                                 stack.push((src, Some(e), false, 0, 0));
                             } else {
-                                stack.last_mut().expect("non-empty").4 =
-                                    excess.wrapping_add(self.arc_count[e] as u64);
+                                if let Some(top) = stack.last_mut() {
+                                    top.4 = excess.wrapping_add(self.arc_count[e] as u64);
+                                }
                             }
                         }
                     } else if i < n_pred + n_succ {
@@ -741,15 +744,18 @@ impl Graph {
                         } else {
                             FAKE
                         };
-                        stack.last_mut().expect("non-empty").3 += 1;
+                        if let Some(top) = stack.last_mut() {
+                            top.3 += 1;
+                        }
                         if Some(e) != pred {
                             let on_tree = e == FAKE || self.arc_flags[e] & ARC_ON_TREE != 0;
                             if on_tree {
                                 let dst = if e == FAKE { entry } else { self.arc_dst[e] };
                                 stack.push((dst, Some(e), true, 0, 0));
                             } else {
-                                stack.last_mut().expect("non-empty").4 =
-                                    excess.wrapping_sub(self.arc_count[e] as u64);
+                                if let Some(top) = stack.last_mut() {
+                                    top.4 = excess.wrapping_sub(self.arc_count[e] as u64);
+                                }
                             }
                         }
                     } else {
@@ -1025,7 +1031,8 @@ impl Graph {
                         s.path.pop();
                     }
                 } else {
-                    let frame = s.stack.pop().expect("non-empty");
+                    // The loop runs while the stack has a top, so this always pops one.
+                    let Some(frame) = s.stack.pop() else { break };
                     if frame.loop_found {
                         s.unblock(frame.v);
                     } else {
