@@ -16,7 +16,7 @@ if ! cargo deny --version 2>/dev/null | grep -qF "$deny_version"; then
     echo "installing cargo-deny $deny_version ..."
     cargo install --quiet --locked --no-default-features cargo-deny --version "=$deny_version"
 fi
-cargo deny --offline check bans licenses sources
+cargo deny check bans licenses sources
 
 python3 - <<'PY'
 import sys
