@@ -22,6 +22,41 @@ impl TaskRunner for Scripted {
     }
 }
 
+/// A runner that records the task as the store holds it while the runner runs.
+struct LeaseProbe {
+    store: MemoryStore,
+    seen: Arc<std::sync::Mutex<Option<Task>>>,
+}
+
+impl TaskRunner for LeaseProbe {
+    async fn run(&self, t: &Task, _d: &DeviceAccess) -> Result<serde_json::Value, RunError> {
+        let stored = self.store.get(&t.id).await.expect("the store answers");
+        *self.seen.lock().unwrap() = stored;
+        Ok(serde_json::json!({}))
+    }
+}
+
+/// Handles `msg` once with a [`LeaseProbe`] and returns the stored task it saw mid-run, with
+/// the Unix seconds just before and after the delivery.
+async fn run_probed(store: &MemoryStore, msg: &str, receive_count: u32) -> (Task, u64, u64) {
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let w = worker(
+        store,
+        LeaseProbe {
+            store: store.clone(),
+            seen: seen.clone(),
+        },
+    );
+    let before = ccaas_app::now_ms() / 1000;
+    assert!(matches!(
+        w.handle(msg, receive_count).await,
+        Disposition::Ack
+    ));
+    let after = ccaas_app::now_ms() / 1000;
+    let t = seen.lock().unwrap().clone().expect("the runner ran");
+    (t, before, after)
+}
+
 fn retryable() -> RunError {
     RunError {
         retryable: true,
@@ -125,6 +160,35 @@ async fn a_delivery_while_the_lease_is_held_is_retried_without_running() {
         0,
         "no device work under another's lease"
     );
+}
+
+#[tokio::test]
+async fn taking_a_task_stores_it_running_under_a_lease_of_the_configured_length_and_finishing_drops_it()
+ {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let (mid, before, after) = run_probed(&store, &msg, 1).await;
+    assert_eq!(mid.status, Status::Running);
+    let until = mid.lease_until.expect("a running task holds a lease");
+    assert!(
+        (before + 600..=after + 600).contains(&until),
+        "lease until {until}, delivery between {before} and {after}, lease_secs 600"
+    );
+    let done = &store.all()[0];
+    assert_eq!(done.status, Status::Succeeded);
+    assert_eq!(done.lease_until, None);
+}
+
+#[tokio::test]
+async fn a_takeover_of_an_expired_lease_writes_a_fresh_one() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let stale = ccaas_app::now_ms() / 1000 - 1;
+    hold_lease(&store, stale).await;
+    let (mid, before, _) = run_probed(&store, &msg, 2).await;
+    assert_eq!(mid.status, Status::Running);
+    assert!(mid.lease_until.expect("a lease") >= before + 600);
+    assert_eq!(store.all()[0].status, Status::Succeeded);
 }
 
 #[tokio::test]

@@ -487,6 +487,14 @@ async fn a_hundred_duplicate_deliveries_of_one_end_task_collect_once() {
         2,
         "pending→running and running→succeeded, once each"
     );
+    // One report version: its index page is written once.
+    let index = format!("reports/{id}/index.html");
+    let order = r.runner().site.inner.write_order();
+    assert_eq!(
+        order.iter().filter(|k| **k == index).count(),
+        1,
+        "{order:?}"
+    );
 }
 
 #[tokio::test]
