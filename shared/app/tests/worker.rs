@@ -95,6 +95,20 @@ async fn hold_lease(store: &MemoryStore, until: u64) {
         .unwrap();
 }
 
+/// Takes the only task through running to `status` (with `result`), as a worker that has
+/// finished it would have written it.
+async fn finish(store: &MemoryStore, status: Status, result: Option<serde_json::Value>) {
+    hold_lease(store, ccaas_app::now_ms() / 1000 + 600).await;
+    let running = store.all()[0].clone();
+    let mut done = running.advance(status, ccaas_app::now_ms());
+    done.lease_until = None;
+    done.result = result;
+    store
+        .write_status(&done, (Status::Running, running.version))
+        .await
+        .unwrap();
+}
+
 fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, R> {
     Worker {
         store: store.clone(),
@@ -408,20 +422,8 @@ async fn a_duplicate_delivery_sends_the_notification_a_crashed_delivery_left_uns
     // The task finished and a delivery claimed its notification, then crashed before the
     // POST: the claim (10..20 s after the epoch) has long expired.
     let id = store.all()[0].id.clone();
-    let t = store.all()[0].clone();
-    let mut running = t.advance(Status::Running, ccaas_app::now_ms());
-    running.lease_until = Some(ccaas_app::now_ms() / 1000 + 600);
-    store
-        .write_status(&running, (t.status, t.version))
-        .await
-        .unwrap();
-    let mut done = running.advance(Status::Succeeded, ccaas_app::now_ms());
-    done.lease_until = None;
-    done.result = Some(serde_json::json!({"session": id.to_string()}));
-    store
-        .write_status(&done, (Status::Running, running.version))
-        .await
-        .unwrap();
+    let result = serde_json::json!({"session": id.to_string()});
+    finish(&store, Status::Succeeded, Some(result)).await;
     assert!(
         store.claim_notification(&id, 10, 20).await.unwrap(),
         "the crashed claim"
@@ -450,19 +452,8 @@ async fn a_duplicate_acks_without_sending_while_another_delivery_holds_the_claim
     let msg = one_task_with_webhook(&store).await;
     let calls = Arc::new(AtomicUsize::new(0));
     // The task is finished and a live sender holds its claim.
+    finish(&store, Status::Failed, None).await;
     let t = store.all()[0].clone();
-    let mut running = t.advance(Status::Running, ccaas_app::now_ms());
-    running.lease_until = Some(ccaas_app::now_ms() / 1000 + 600);
-    store
-        .write_status(&running, (t.status, t.version))
-        .await
-        .unwrap();
-    let mut done = running.advance(Status::Failed, ccaas_app::now_ms());
-    done.lease_until = None;
-    store
-        .write_status(&done, (Status::Running, running.version))
-        .await
-        .unwrap();
     let now = ccaas_app::now_ms() / 1000;
     assert!(
         store
