@@ -26,7 +26,8 @@ pub enum DeviceError {
         /// The limit that ran out.
         after: Duration,
     },
-    /// The connection or a channel broke before the work finished.
+    /// The connection or a channel broke, or the command was killed by a signal, before the
+    /// work finished.
     #[error("connection lost: {detail}")]
     Reset {
         /// What was going on.

@@ -454,11 +454,12 @@ impl Conn {
         }
         match (exit, signal) {
             (Some(code), _) => Ok(code),
-            (None, Some(sig)) => Err(DeviceError::CommandFailed {
-                command: command.to_string(),
-                exit: None,
-                stderr_tail: format!("killed by signal {sig}"),
-            }),
+            // A signal comes from outside the command: the device shutting down (sshd sends
+            // TERM or HUP to its sessions), an operator or the OOM killer. The data on the
+            // device is untouched, so a later try may succeed (docs/device.md, `reset`).
+            (None, Some(sig)) => Err(DeviceError::reset(format!(
+                "{command:?} was killed by signal {sig}"
+            ))),
             (None, None) => Err(DeviceError::reset(format!(
                 "channel of {command:?} closed without an exit status"
             ))),

@@ -1,5 +1,6 @@
 //! Protocol corners that OpenSSH does not produce on demand, against an in-process russh
-//! server: keyboard-interactive prompt handling, a silent auth, EOF before exit status.
+//! server: keyboard-interactive prompt handling, a silent auth, EOF before exit status, a
+//! command killed by a signal.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,6 +35,8 @@ enum Scenario {
     SilentAuth,
     /// Accepts; the command's EOF comes well before its exit status (3).
     EofBeforeExit,
+    /// Accepts; the command ends by SIGTERM (as when the device shuts down), with no status.
+    KilledBySignal,
 }
 
 #[derive(Clone)]
@@ -105,8 +108,12 @@ impl russh::server::Handler for Fake {
             (Scenario::MixedPrompts, 1) => {
                 prompts(&[("Password: ", false), ("Favourite colour? ", true)])
             }
-            (Scenario::EofBeforeExit, 1) => prompts(&[("Password: ", false)]),
-            (Scenario::EofBeforeExit, _) if answers == [PASSWORD] => Auth::Accept,
+            (Scenario::EofBeforeExit | Scenario::KilledBySignal, 1) => {
+                prompts(&[("Password: ", false)])
+            }
+            (Scenario::EofBeforeExit | Scenario::KilledBySignal, _) if answers == [PASSWORD] => {
+                Auth::Accept
+            }
             _ => Auth::reject(),
         })
     }
@@ -131,6 +138,15 @@ impl russh::server::Handler for Fake {
         session.data(channel, VERSION.as_bytes().to_vec())?;
         session.eof(channel)?;
         let h = session.handle();
+        if self.scenario == Scenario::KilledBySignal {
+            tokio::spawn(async move {
+                let _ = h
+                    .exit_signal_request(channel, russh::Sig::TERM, false, "".into(), "".into())
+                    .await;
+                let _ = h.close(channel).await;
+            });
+            return Ok(());
+        }
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let _ = h.data(channel, b"late".to_vec()).await;
@@ -246,4 +262,14 @@ async fn an_exit_status_after_eof_is_still_recorded() {
         "{:?}",
         log[0].stdout_tail
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_killed_by_a_signal_is_a_retryable_reset() {
+    let s = serve(Scenario::KilledBySignal).await;
+    let d = device(s.port, Timeouts::default());
+    let e = d.identify().await.unwrap_err();
+    assert_eq!(e.code(), "reset", "{e}");
+    assert!(e.is_retryable());
+    assert!(e.to_string().contains("TERM"), "{e}");
 }
