@@ -28,7 +28,7 @@ def main():
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
         config=Config(retries={"max_attempts": 10, "mode": "standard"}),
     )
-    ddb, sqs, s3 = (boto3.client(s, **kw) for s in ("dynamodb", "sqs", "s3"))
+    ddb, sqs, s3, kms = (boto3.client(s, **kw) for s in ("dynamodb", "sqs", "s3", "kms"))
     env = {}
 
     existing = set(ddb.list_tables()["TableNames"])
@@ -137,6 +137,24 @@ def main():
         ),
     )
     env[b["env"]] = b["name"]
+
+    # The key that seals the credentials in task messages: found by its alias, else created.
+    k = res["key"]
+    try:
+        key_id = kms.describe_key(KeyId=k["alias"])["KeyMetadata"]["KeyId"]
+    except kms.exceptions.NotFoundException:
+        key_id = kms.create_key(
+            Description="ccaas: seals the device credentials in task messages (submit encrypts, processor decrypts)",
+            KeySpec="SYMMETRIC_DEFAULT",
+            KeyUsage="ENCRYPT_DECRYPT",
+        )["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=k["alias"], TargetKeyId=key_id)
+        log(f"created key {k['alias']} ({key_id})")
+    if k["rotation"]:
+        kms.enable_key_rotation(KeyId=key_id)
+    else:
+        kms.disable_key_rotation(KeyId=key_id)
+    env[k["env"]] = k["alias"]
 
     out = {
         "AWS_ENDPOINT_URL": endpoint,

@@ -2,14 +2,19 @@
 """Checks that template.yaml, localstack/resources.json and the resources that
 localstack/up created on the running emulator agree: table names, env vars, keys, GSIs, TTL,
 SSE and PITR; FIFO queues, their DLQs, maxReceiveCount, visibility and SSE; the bucket, its
-website config, its public keys and its lifecycle rules. Also checks rules of the template
-alone (processor timeout below visibility / 6, the event source mappings, the canary
-deployments and their alarms, the alarms on DLQs and functions, env vars the config reads,
-the outputs), on the template as SAM translates it when aws-sam-translator is installed, and
-samconfig.toml's deploy defaults.
+website config, its public keys and its lifecycle rules; the KMS key that seals the credentials
+in task messages (its alias, env var, rotation, symmetric encrypt/decrypt, enabled). Also
+checks rules of the template alone (processor timeout below visibility / 6, the event source
+mappings, the canary deployments and their alarms, the alarms on DLQs and functions, env vars
+the config reads, the outputs, exactly one KMS key with rotation, an alias and the account's
+default key policy, the submit function may Encrypt and the processor Decrypt with it), on the
+template as SAM translates it when aws-sam-translator is installed (every function gets the key
+from Globals; the roles hold kms:Encrypt / kms:Decrypt on it), and samconfig.toml's deploy
+defaults.
 
 Before all that it proves that it can fail: each of a list of one-sided changes to the
-template is applied in memory and must be reported. Exits 1 listing every difference."""
+template, and to resources.json, is applied in memory and must be reported; and a key alias
+the emulator lacks must be reported. Exits 1 listing every difference."""
 import copy
 import json
 import os
@@ -23,6 +28,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ACCOUNT, REGION = "123456789012", "us-east-1"
 PUBLIC_ACTION = "s3:GetObject"
+# The queue key: the one kind of KMS key the template and localstack/up create.
+KEY_SPEC, KEY_USAGE = "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"
+# Who may do what with the queue key: function -> (SAM policy template, IAM action).
+KEY_USERS = {"SubmitFunction": ("KMSEncryptPolicy", "kms:Encrypt"),
+             "ProcessorFunction": ("KMSDecryptPolicy", "kms:Decrypt")}
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -83,7 +93,7 @@ def from_template(t):
     # The variables that carry a resource's name (!Ref); CCAAS_SITE_URL is a !GetAtt.
     env_of = {v["Ref"]: k for k, v in env.items() if isinstance(v, dict) and "Ref" in v}
     name_of = {}
-    tables, queues, bucket = {}, {}, None
+    tables, queues, bucket, key = {}, {}, None, None
     for logical, r in res.items():
         p = r.get("Properties", {})
         if r["Type"] == "AWS::DynamoDB::Table":
@@ -119,6 +129,20 @@ def from_template(t):
                 ),
                 "public_keys": public_keys_of_template(res, logical, params),
             }
+        elif r["Type"] == "AWS::KMS::Key":
+            # (template_rules requires exactly one key.)
+            key = {
+                "aliases": sorted(
+                    resolve(a["Properties"]["AliasName"], params) for a in res.values()
+                    if a["Type"] == "AWS::KMS::Alias" and ref_target(a["Properties"]["TargetKeyId"]) == logical
+                ),
+                # Set in Globals (the key's ARN), so that every function gets it.
+                "env": next((k for k, v in env.items() if ref_target(v) == logical), None),
+                "rotation": bool(p.get("EnableKeyRotation")),
+                "spec": p.get("KeySpec", KEY_SPEC),
+                "usage": p.get("KeyUsage", KEY_USAGE),
+                "enabled": p.get("Enabled", True) is True,
+            }
     qs = {}
     for logical, p in queues.items():
         rp = p.get("RedrivePolicy")
@@ -133,7 +157,7 @@ def from_template(t):
             "fifo": bool(p.get("FifoQueue")) and bool(queues[dlq_logical].get("FifoQueue")),
             "sse": bool(p.get("SqsManagedSseEnabled")) and bool(queues[dlq_logical].get("SqsManagedSseEnabled")),
         }
-    return tables, qs, bucket
+    return tables, qs, bucket, key
 
 
 def public_keys_of_template(res, bucket_logical, params):
@@ -174,19 +198,27 @@ def from_resources(r):
         for q in r["queues"]
     }
     b = r["bucket"]
+    k = r.get("key")
     return tables, qs, {
         "name": b["name"], "env": b["env"], "index_document": b["index_document"],
         "error_document": b["error_document"],
         "lifecycle": sorted((x["prefix"], x["days"]) for x in b["lifecycle"]),
         "public_keys": sorted(b["public_keys"]),
+    }, k and {
+        # bootstrap.py always creates a symmetric, enabled key.
+        "aliases": [k["alias"]], "env": k["env"], "rotation": k["rotation"],
+        "spec": KEY_SPEC, "usage": KEY_USAGE, "enabled": True,
     }
 
 
+def client(service):
+    return boto3.client(service, endpoint_url=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+                        region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+
+
 def from_emulator(expected):
-    exp_tables, exp_queues, exp_bucket = expected
-    kw = dict(endpoint_url=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"), region_name=REGION,
-              aws_access_key_id="test", aws_secret_access_key="test")
-    ddb, sqs, s3 = (boto3.client(s, **kw) for s in ("dynamodb", "sqs", "s3"))
+    exp_tables, exp_queues, exp_bucket, exp_key = expected
+    ddb, sqs, s3, kms = (client(s) for s in ("dynamodb", "sqs", "s3", "kms"))
     tables = {}
     for name, t in exp_tables.items():
         d = ddb.describe_table(TableName=name)["Table"]
@@ -241,12 +273,31 @@ def from_emulator(expected):
         ),
         "public_keys": sorted(keys),
     }
-    return tables, qs, bucket
+    return tables, qs, bucket, key_of_emulator(kms, exp_key)
+
+
+def key_of_emulator(kms, exp_key):
+    """The key behind the expected alias, as from_resources describes it; None when the
+    emulator has no such alias."""
+    if exp_key is None:
+        return None
+    try:
+        meta = kms.describe_key(KeyId=exp_key["aliases"][0])["KeyMetadata"]
+    except kms.exceptions.NotFoundException:
+        return None
+    return {
+        "aliases": sorted(a["AliasName"] for a in kms.list_aliases(KeyId=meta["KeyId"])["Aliases"]),
+        "env": exp_key["env"],  # the env var name is not a property of the resource
+        "rotation": kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"],
+        "spec": meta.get("KeySpec", meta.get("CustomerMasterKeySpec")),
+        "usage": meta["KeyUsage"],
+        "enabled": bool(meta["Enabled"]) and meta["KeyState"] == "Enabled",
+    }
 
 
 def diff(label_a, a, label_b, b):
     out = []
-    for part, x, y in zip(("tables", "queues", "bucket"), a, b):
+    for part, x, y in zip(("tables", "queues", "bucket", "key"), a, b):
         if x != y:
             out.append(f"{part}: {label_a} != {label_b}\n  {label_a}: {json.dumps(x, sort_keys=True)}\n  {label_b}: {json.dumps(y, sort_keys=True)}")
     return out
@@ -348,6 +399,37 @@ def template_rules(t):
                 if (metric, fname) not in watched:
                     problems.append(f"no alarm on {logical} {metric}")
 
+    # The queue key: one, rotated, with an alias, governed by IAM; the submit function may
+    # encrypt with it and the processor decrypt; every function gets it from Globals.
+    keys = [k for k, r in res.items() if r["Type"] == "AWS::KMS::Key"]
+    if len(keys) != 1:
+        problems.append(f"the template declares {len(keys)} AWS::KMS::Key resources {keys}, not exactly one (the queue key)")
+    key = keys[0] if len(keys) == 1 else None
+    key_env = [k for k, v in env.items() if key and ref_target(v) == key]
+    if key:
+        kp = res[key]["Properties"]
+        if kp.get("EnableKeyRotation") is not True:
+            problems.append(f"{key} does not rotate (EnableKeyRotation)")
+        if not any(r["Type"] == "AWS::KMS::Alias" and ref_target(r["Properties"]["TargetKeyId"]) == key
+                   for r in res.values()):
+            problems.append(f"{key} has no AWS::KMS::Alias")
+        root = {"AWS": {"Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+        if not any(st.get("Effect") == "Allow" and st.get("Principal") == root and st.get("Action") in ("kms:*", ["kms:*"])
+                   for st in (kp.get("KeyPolicy") or {}).get("Statement", [])):
+            problems.append(f"{key}'s key policy does not let the account's IAM policies govern it (root kms:*)")
+        if not key_env:
+            problems.append(f"no Globals environment variable carries {key}")
+        for fn, (policy, _) in KEY_USERS.items():
+            pols = res.get(fn, {}).get("Properties", {}).get("Policies", [])
+            if not any(isinstance(x, dict) and ref_target((x.get(policy) or {}).get("KeyId")) == key for x in pols):
+                problems.append(f"{fn} lacks {policy} on {key}")
+    for logical, r in res.items():
+        if r["Type"] == "AWS::Serverless::Function":
+            own = ((r["Properties"].get("Environment") or {}).get("Variables") or {})
+            for name in key_env:
+                if name in own:
+                    problems.append(f"{logical} sets {name} itself instead of taking the key from Globals")
+
     # Every variable the template sets is one the typed config reads (a typo would be ignored).
     with open(os.path.join(ROOT, "shared", "aws", "src", "config.rs")) as f:
         config_rs = f.read()
@@ -384,7 +466,32 @@ def template_rules(t):
             uri = r["Properties"].get("IntegrationUri")
             if not (isinstance(uri, dict) and str(uri.get("Ref", "")).endswith("Aliaslive")):
                 problems.append(f"SAM: API integration {logical} does not invoke the live alias: {uri}")
+    if key:
+        for logical, r in tr.items():
+            if r["Type"] == "AWS::Lambda::Function":
+                v = ((r["Properties"].get("Environment") or {}).get("Variables") or {})
+                for name in key_env:
+                    if v.get(name) != {"Fn::GetAtt": [key, "Arn"]}:
+                        problems.append(f"SAM: {logical} gets {name}={v.get(name)}, not {key}'s ARN")
+        for fn, (_, action) in KEY_USERS.items():
+            role = ((tr.get(fn, {}).get("Properties") or {}).get("Role") or {}).get("Fn::GetAtt", [None])[0]
+            statements = [st for p in (tr.get(role, {}).get("Properties") or {}).get("Policies", [])
+                          for st in p["PolicyDocument"]["Statement"]]
+            if not any(st.get("Effect") == "Allow" and action in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+                       and refers_to(st.get("Resource"), key) for st in statements):
+                problems.append(f"SAM: {fn}'s role may not {action} with {key}")
     return problems
+
+
+def refers_to(v, logical):
+    """Whether a (translated) value contains a Ref or GetAtt of the logical id."""
+    if isinstance(v, dict):
+        if v.get("Ref") == logical or (isinstance(v.get("Fn::GetAtt"), list) and v["Fn::GetAtt"][0] == logical):
+            return True
+        return any(refers_to(x, logical) for x in v.values())
+    if isinstance(v, list):
+        return any(refers_to(x, logical) for x in v)
+    return False
 
 
 def samconfig_rules():
@@ -434,6 +541,31 @@ def mutations():
             "CCAAS_AUTH_CLAIM", res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].pop("CCAAS_AUTH_USER_CLAIM"))),
         ("site URL output", lambda t: t["Outputs"].pop("SiteUrl")),
         ("canary alarms", lambda t: res(t)["SubmitFunction"]["Properties"]["DeploymentPreference"].pop("Alarms")),
+        ("key rotation off", lambda t: res(t)["QueueKey"]["Properties"].__setitem__("EnableKeyRotation", False)),
+        ("key alias name", lambda t: res(t)["QueueKeyAlias"]["Properties"].__setitem__("AliasName", {"Sub": "alias/${Prefix}-tasks"})),
+        ("key alias missing", lambda t: res(t).pop("QueueKeyAlias")),
+        ("key env var missing", lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop("CCAAS_KMS_KEY")),
+        ("key env var overridden", lambda t: res(t)["ProcessorFunction"]["Properties"]["Environment"]["Variables"].__setitem__(
+            "CCAAS_KMS_KEY", "alias/aws/sqs")),
+        ("second key", lambda t: res(t).__setitem__("OtherKey", copy.deepcopy(res(t)["QueueKey"]))),
+        ("asymmetric key", lambda t: res(t)["QueueKey"]["Properties"].__setitem__("KeySpec", "RSA_2048")),
+        ("key policy without root", lambda t: res(t)["QueueKey"]["Properties"]["KeyPolicy"]["Statement"][0].__setitem__(
+            "Principal", {"Service": "lambda.amazonaws.com"})),
+        ("submit cannot encrypt", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].remove(
+            {"KMSEncryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
+        ("processor cannot decrypt", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].__setitem__(
+            res(t)["ProcessorFunction"]["Properties"]["Policies"].index({"KMSDecryptPolicy": {"KeyId": {"Ref": "QueueKey"}}}),
+            {"KMSEncryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
+    ]
+
+
+def resource_mutations():
+    """One-sided changes to resources.json that the checks must report."""
+    return [
+        ("key rotation off", lambda r: r["key"].__setitem__("rotation", False)),
+        ("key alias", lambda r: r["key"].__setitem__("alias", "alias/ccaas-queues")),
+        ("key env var", lambda r: r["key"].__setitem__("env", "CCAAS_KEY")),
+        ("key missing", lambda r: r.pop("key")),
     ]
 
 
@@ -452,18 +584,35 @@ def main():
             change(m)
             if not problems_of(m, res):
                 missed.append(label)
+        missed_res = []
+        for label, change in resource_mutations():
+            m = copy.deepcopy(res)
+            change(m)
+            if not problems_of(t, m):
+                missed_res.append(label)
         if missed:
             problems.append(f"self-check: these one-sided template changes went unnoticed: {missed}")
-        else:
-            print(f"self-check ok: {len(mutations())} one-sided template changes are each reported")
+        if missed_res:
+            problems.append(f"self-check: these one-sided resources.json changes went unnoticed: {missed_res}")
+        if not missed and not missed_res:
+            print(f"self-check ok: {len(mutations())} one-sided template changes and "
+                  f"{len(resource_mutations())} resources.json changes are each reported")
     if "--no-emulator" not in sys.argv:
         expected = from_resources(res)
         problems += diff("resources.json", expected, "emulator", from_emulator(expected))
+        # The emulator side can fail too: an alias it lacks must be reported, not assumed.
+        key = expected[3]
+        if key:
+            absent = dict(key, aliases=[key["aliases"][0] + "-absent"])
+            if key_of_emulator(client("kms"), absent) == absent:
+                problems.append("self-check: a key alias the emulator lacks went unnoticed")
+            else:
+                print("self-check ok: a key alias the emulator lacks is reported")
     if problems:
         print("\n".join(problems))
         sys.exit(1)
-    tr, qr, _ = from_resources(res)
-    print(f"parity ok: {len(tr)} tables, {len(qr)} queues, 1 bucket agree across template, resources.json"
+    tr, qr, _, key = from_resources(res)
+    print(f"parity ok: {len(tr)} tables, {len(qr)} queues, 1 bucket, {1 if key else 0} key agree across template, resources.json"
           + ("" if "--no-emulator" in sys.argv else " and the emulator"))
 
 

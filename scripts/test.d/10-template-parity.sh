@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # template.yaml passes cfn-lint, SAM translates it, and its resources, localstack/resources.json
 # and those localstack/up created on the running emulator agree (names, env vars, keys, GSIs,
-# TTL, SSE, PITR, FIFO/DLQ/redrive, website, public keys, lifecycle). Template rules: processor
-# timeout below visibility / 6, event source mappings (batch item failures, max concurrency,
-# live alias), canary deployments gated by the error alarms, DLQ/error/throttle alarms.
+# TTL, SSE, PITR, FIFO/DLQ/redrive, website, public keys, lifecycle, the queue KMS key's alias
+# and rotation). Template rules: processor timeout below visibility / 6, event source mappings
+# (batch item failures, max concurrency, live alias), canary deployments gated by the error
+# alarms, DLQ/error/throttle alarms, one rotated KMS key that every function gets from Globals,
+# submit may Encrypt and the processor Decrypt with it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${CCAAS_VENV:-$(pwd)/.venv}"
