@@ -7,9 +7,9 @@ in task messages (its alias, env var, rotation, symmetric encrypt/decrypt, enabl
 checks rules of the template alone (processor timeout below visibility / 6, the event source
 mappings, the canary deployments and their alarms, the alarms on DLQs and functions, env vars
 the config reads, the outputs, exactly one KMS key with rotation, an alias and the account's
-default key policy, the submit function may Encrypt and the processor Decrypt with it), on the
+default key policy, the submit function may GenerateDataKey and the processor Decrypt with it), on the
 template as SAM translates it when aws-sam-translator is installed (every function gets the key
-from Globals; the roles hold kms:Encrypt / kms:Decrypt on it), and samconfig.toml's deploy
+from Globals; the roles hold kms:GenerateDataKey / kms:Decrypt on it), and samconfig.toml's deploy
 defaults.
 
 Before all that it proves that it can fail: each of a list of one-sided changes to the
@@ -30,9 +30,30 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 PUBLIC_ACTION = "s3:GetObject"
 # The queue key: the one kind of KMS key the template and localstack/up create.
 KEY_SPEC, KEY_USAGE = "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"
-# Who may do what with the queue key: function -> (SAM policy template, IAM action).
-KEY_USERS = {"SubmitFunction": ("KMSEncryptPolicy", "kms:Encrypt"),
-             "ProcessorFunction": ("KMSDecryptPolicy", "kms:Decrypt")}
+# Who may do what with the queue key: the submit function seals each message under a fresh
+# data key (GenerateDataKey; KMS Encrypt alone takes 4 KiB, a private key may be 16 KiB), the
+# processor decrypts that data key.
+KEY_USERS = {"SubmitFunction": "kms:GenerateDataKey",
+             "ProcessorFunction": "kms:Decrypt"}
+# The SAM policy templates that grant one KMS action on a KeyId.
+KMS_TEMPLATES = {"KMSEncryptPolicy": "kms:Encrypt", "KMSDecryptPolicy": "kms:Decrypt"}
+
+
+def policies_allow(pols, action, key):
+    """Whether a function's SAM Policies allow `action` on the key: a policy template for it,
+    or an inline statement."""
+    for x in pols:
+        if not isinstance(x, dict):
+            continue
+        for name, want in KMS_TEMPLATES.items():
+            if want == action and ref_target((x.get(name) or {}).get("KeyId")) == key:
+                return True
+        for st in x.get("Statement") or []:
+            acts = st.get("Action")
+            acts = acts if isinstance(acts, list) else [acts]
+            if st.get("Effect") == "Allow" and action in acts and refers_to(st.get("Resource"), key):
+                return True
+    return False
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -419,10 +440,10 @@ def template_rules(t):
             problems.append(f"{key}'s key policy does not let the account's IAM policies govern it (root kms:*)")
         if not key_env:
             problems.append(f"no Globals environment variable carries {key}")
-        for fn, (policy, _) in KEY_USERS.items():
+        for fn, action in KEY_USERS.items():
             pols = res.get(fn, {}).get("Properties", {}).get("Policies", [])
-            if not any(isinstance(x, dict) and ref_target((x.get(policy) or {}).get("KeyId")) == key for x in pols):
-                problems.append(f"{fn} lacks {policy} on {key}")
+            if not policies_allow(pols, action, key):
+                problems.append(f"{fn}'s policies do not allow {action} on {key}")
     for logical, r in res.items():
         if r["Type"] == "AWS::Serverless::Function":
             own = ((r["Properties"].get("Environment") or {}).get("Variables") or {})
@@ -473,7 +494,7 @@ def template_rules(t):
                 for name in key_env:
                     if v.get(name) != {"Fn::GetAtt": [key, "Arn"]}:
                         problems.append(f"SAM: {logical} gets {name}={v.get(name)}, not {key}'s ARN")
-        for fn, (_, action) in KEY_USERS.items():
+        for fn, action in KEY_USERS.items():
             role = ((tr.get(fn, {}).get("Properties") or {}).get("Role") or {}).get("Fn::GetAtt", [None])[0]
             statements = [st for p in (tr.get(role, {}).get("Properties") or {}).get("Policies", [])
                           for st in p["PolicyDocument"]["Statement"]]
@@ -484,9 +505,11 @@ def template_rules(t):
 
 
 def refers_to(v, logical):
-    """Whether a (translated) value contains a Ref or GetAtt of the logical id."""
+    """Whether a value (as written or translated) contains a Ref or GetAtt of the logical id."""
     if isinstance(v, dict):
         if v.get("Ref") == logical or (isinstance(v.get("Fn::GetAtt"), list) and v["Fn::GetAtt"][0] == logical):
+            return True
+        if ref_target(v) == logical:
             return True
         return any(refers_to(x, logical) for x in v.values())
     if isinstance(v, list):
@@ -551,7 +574,10 @@ def mutations():
         ("asymmetric key", lambda t: res(t)["QueueKey"]["Properties"].__setitem__("KeySpec", "RSA_2048")),
         ("key policy without root", lambda t: res(t)["QueueKey"]["Properties"]["KeyPolicy"]["Statement"][0].__setitem__(
             "Principal", {"Service": "lambda.amazonaws.com"})),
-        ("submit cannot encrypt", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].remove(
+        ("submit cannot make data keys", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].remove(
+            next(x for x in res(t)["SubmitFunction"]["Properties"]["Policies"] if "Statement" in x))),
+        ("submit may only Encrypt", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].__setitem__(
+            next(i for i, x in enumerate(res(t)["SubmitFunction"]["Properties"]["Policies"]) if "Statement" in x),
             {"KMSEncryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
         ("processor cannot decrypt", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].__setitem__(
             res(t)["ProcessorFunction"]["Properties"]["Policies"].index({"KMSDecryptPolicy": {"KeyId": {"Ref": "QueueKey"}}}),

@@ -5,7 +5,7 @@
 # and rotation). Template rules: processor timeout below visibility / 6, event source mappings
 # (batch item failures, max concurrency, live alias), canary deployments gated by the error
 # alarms, DLQ/error/throttle alarms, one rotated KMS key that every function gets from Globals,
-# submit may Encrypt and the processor Decrypt with it.
+# submit may GenerateDataKey and the processor Decrypt with it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${CCAAS_VENV:-$(pwd)/.venv}"

@@ -112,3 +112,38 @@ async fn a_canary_password_appears_in_no_item_no_response_and_no_trace_log() {
         leaks.join("\n")
     );
 }
+
+#[tokio::test]
+async fn the_queue_holds_only_a_kms_sealed_device_access_that_opens_for_its_own_task_alone() {
+    use ccaas_app::Sealer;
+    let emu = Emulator::private();
+    let app = spawn_app(&emu, &[("CCAAS_LOCAL_WORKER", "off")]).await;
+    let canary = unique("canary-sqs");
+    let r = app.post(start_body("kms", "k1", &canary), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+
+    let got = emu
+        .sqs()
+        .receive_message()
+        .queue_url(emu.var("CCAAS_QUEUE_URL"))
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let body = got.messages()[0].body().unwrap().to_string();
+    assert!(
+        !body.contains(&canary),
+        "the queue holds the secret: {body}"
+    );
+    assert!(!body.contains("\"password\""), "{body}");
+    let m: ccaas_domain::SealedMessage = serde_json::from_str(&body).unwrap();
+    assert_eq!(m.task_id.as_str(), id);
+
+    let sealer = ccaas_aws::KmsSealer::new(emu.kms(), emu.var("CCAAS_KMS_KEY"));
+    let plain = sealer.open(&m.task_id, &m.sealed_device).await.unwrap();
+    assert!(String::from_utf8(plain).unwrap().contains(&canary));
+    let other = ccaas_domain::TaskId::parse("01JD0000000000000000000009").unwrap();
+    let e = sealer.open(&other, &m.sealed_device).await.unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+}

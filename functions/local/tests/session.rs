@@ -182,16 +182,22 @@ async fn a_hundred_deliveries_of_one_end_task_collect_once_write_each_status_onc
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let end = r.json()["id"].as_str().unwrap().to_string();
     let pending_version = version(&emu, &end).await;
-    let message = serde_json::json!({
-        "task_id": end,
-        "device": {
-            "host": sim.s("host"), "port": sim.port, "username": sim.s("username"),
-            "credential": {"password": sim.s("password")}, "host_key_sha256": null,
-        },
-    })
-    .to_string();
     let sqs = sqs(&emu).await;
     let queue = emu.var("CCAAS_QUEUE_URL");
+    // The accepted message itself (sealed), read without hiding it from the workers.
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .visibility_timeout(0)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .expect("receive");
+    let message = got.messages()[0].body().expect("a body").to_string();
+    assert!(
+        message.contains(&end) && message.contains("sealed_device"),
+        "{message}"
+    );
     for i in 1..100 {
         sqs.send_message()
             .queue_url(&queue)

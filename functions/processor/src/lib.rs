@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use ccaas_app::{Disposition, Notifier, TaskRunner, TaskStore, Worker};
+use ccaas_app::{Disposition, Notifier, Sealer, TaskRunner, TaskStore, Worker};
 use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
 use tracing::{Instrument, info_span, warn};
 
@@ -21,8 +21,12 @@ pub type ProductionRunner = CoverageRunner<
 >;
 
 /// The worker the processor runs in production.
-pub type ProductionWorker =
-    Worker<ccaas_aws::DynamoTaskStore, ProductionRunner, ccaas_aws::HttpNotifier>;
+pub type ProductionWorker = Worker<
+    ccaas_aws::DynamoTaskStore,
+    ProductionRunner,
+    ccaas_aws::KmsSealer,
+    ccaas_aws::HttpNotifier,
+>;
 
 /// The production wiring. The device profile comes from `CCAAS_DEVICE_PROFILE` (BIG-IP by
 /// default, the simulator's layout for local runs); webhooks go through the SSRF-guarded
@@ -47,6 +51,7 @@ pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> Product
     Worker {
         store: ccaas_aws::DynamoTaskStore::new(clients.dynamodb.clone(), &config.tasks_table),
         runner,
+        sealer: ccaas_aws::KmsSealer::new(clients.kms.clone(), config.kms_key.clone()),
         notifier: ccaas_aws::HttpNotifier::new(config.webhook_allow_private),
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
@@ -60,8 +65,8 @@ pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> Product
 ///
 /// On FIFO queues a failure in a message group also fails the group's later messages
 /// unprocessed, so one device's tasks never run out of order.
-pub async fn handle_batch<S: TaskStore, R: TaskRunner, N: Notifier>(
-    worker: &Worker<S, R, N>,
+pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
+    worker: &Worker<S, R, K, N>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
@@ -88,8 +93,8 @@ pub async fn handle_batch<S: TaskStore, R: TaskRunner, N: Notifier>(
     response
 }
 
-async fn handle_message<S: TaskStore, R: TaskRunner, N: Notifier>(
-    worker: &Worker<S, R, N>,
+async fn handle_message<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
+    worker: &Worker<S, R, K, N>,
     message: &SqsMessage,
 ) -> Disposition {
     let body = message.body.as_deref().unwrap_or("");

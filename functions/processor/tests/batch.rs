@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemoryStore};
+use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
 use ccaas_app::{Api, Caller, RunError, TaskRunner, Worker, WorkerConfig};
 use ccaas_domain::{DeviceAccess, Task};
 
@@ -28,6 +28,7 @@ async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
     let api = Api {
         store: store.clone(),
         queue: MemoryQueue::default(),
+        sealer: MemorySealer::default(),
         logs: MemoryLogs::default(),
         base_url: String::new(),
     };
@@ -39,10 +40,9 @@ async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
         api.submit(&Caller::Anonymous, None, body.as_bytes())
             .await
             .unwrap();
-        let (msg, _) = api.queue.sent().last().cloned().unwrap();
         let mut m = SqsMessage::default();
         m.message_id = Some(i.to_string());
-        m.body = Some(serde_json::to_string(&msg).unwrap());
+        m.body = api.queue.last_body();
         m.attributes = HashMap::from([
             ("ApproximateReceiveCount".to_string(), "1".to_string()),
             ("MessageGroupId".to_string(), host.to_string()),
@@ -68,6 +68,7 @@ async fn records_3_and_7_failing_are_exactly_the_batch_item_failures() {
     let worker = Worker {
         store: store.clone(),
         runner: FailHosts(vec!["dev3".into(), "dev7".into()]),
+        sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
         config: WorkerConfig::default(),
     };
@@ -84,6 +85,7 @@ async fn a_failure_in_a_fifo_group_fails_the_rest_of_that_group_unprocessed() {
     let worker = Worker {
         store: store.clone(),
         runner: FailHosts(vec!["bad".into()]),
+        sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
         config: WorkerConfig::default(),
     };

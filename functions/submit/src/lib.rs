@@ -2,7 +2,7 @@
 //! case errors to JSON error responses. `ccaas-local` serves the API through this same code.
 
 use ccaas_app::{Api, Caller, Error};
-use ccaas_aws::{Clients, Config, DynamoTaskStore, S3Logs, SqsTaskQueue};
+use ccaas_aws::{Clients, Config, DynamoTaskStore, KmsSealer, S3Logs, SqsTaskQueue};
 use ccaas_domain::submission::MAX_BODY_BYTES;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -11,7 +11,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 /// The API over the AWS adapters.
-pub type Deps = Api<DynamoTaskStore, SqsTaskQueue, S3Logs>;
+pub type Deps = Api<DynamoTaskStore, SqsTaskQueue, S3Logs, KmsSealer>;
 
 /// The production wiring: the API over the AWS adapters, from config and shared clients.
 pub fn wire(config: &Config, clients: &Clients) -> Deps {
@@ -22,6 +22,7 @@ pub fn wire(config: &Config, clients: &Clients) -> Deps {
             config.queue_url.clone(),
             config.high_queue_url.clone(),
         ),
+        sealer: KmsSealer::new(clients.kms.clone(), config.kms_key.clone()),
         logs: S3Logs::new(clients.s3.clone(), &config.bucket),
         base_url: config.api_url.clone(),
     }
@@ -56,11 +57,12 @@ impl Auth {
 }
 
 /// Handles one HTTP request. Never fails: every error is a JSON response.
-pub async fn handle<S, Q, L>(api: &Api<S, Q, L>, auth: &Auth, req: Request) -> Response<Body>
+pub async fn handle<S, Q, L, K>(api: &Api<S, Q, L, K>, auth: &Auth, req: Request) -> Response<Body>
 where
     S: ccaas_app::TaskStore,
     Q: ccaas_app::TaskQueue,
     L: ccaas_app::LogStore,
+    K: ccaas_app::Sealer,
 {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -124,11 +126,12 @@ pub fn unauthorized(message: &str) -> Response<Body> {
     r
 }
 
-async fn route<S, Q, L>(api: &Api<S, Q, L>, caller: &Caller, req: Request) -> Response<Body>
+async fn route<S, Q, L, K>(api: &Api<S, Q, L, K>, caller: &Caller, req: Request) -> Response<Body>
 where
     S: ccaas_app::TaskStore,
     Q: ccaas_app::TaskQueue,
     L: ccaas_app::LogStore,
+    K: ccaas_app::Sealer,
 {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
@@ -158,11 +161,12 @@ where
     }
 }
 
-async fn submit<S, Q, L>(api: &Api<S, Q, L>, caller: &Caller, req: Request) -> Response<Body>
+async fn submit<S, Q, L, K>(api: &Api<S, Q, L, K>, caller: &Caller, req: Request) -> Response<Body>
 where
     S: ccaas_app::TaskStore,
     Q: ccaas_app::TaskQueue,
     L: ccaas_app::LogStore,
+    K: ccaas_app::Sealer,
 {
     let content_type = req
         .headers()
@@ -362,12 +366,13 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemoryStore};
+    use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
 
-    fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs> {
+    fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
         Api {
             store: MemoryStore::default(),
             queue: MemoryQueue::default(),
+            sealer: MemorySealer::default(),
             logs: MemoryLogs::default(),
             base_url: String::new(),
         }

@@ -5,7 +5,8 @@ use ccaas_domain::{
 };
 use tracing::{info, warn};
 
-use crate::ports::{Created, IdempotencyRecord, LogStore, TaskQueue, TaskStore};
+use crate::envelope::seal;
+use crate::ports::{Created, IdempotencyRecord, LogStore, Sealer, TaskQueue, TaskStore};
 use crate::view::{AcceptedView, ListItem, ListView, TaskView};
 use crate::{Error, now_ms};
 
@@ -29,21 +30,24 @@ pub struct Accepted {
 
 /// The task API over its stores.
 #[derive(Clone, Debug)]
-pub struct Api<S, Q, L> {
+pub struct Api<S, Q, L, K> {
     /// Where tasks live.
     pub store: S,
     /// Where messages go.
     pub queue: Q,
+    /// Seals the device access of each message.
+    pub sealer: K,
     /// Where command logs live.
     pub logs: L,
     /// The base URL for self links (empty gives relative links).
     pub base_url: String,
 }
 
-impl<S: TaskStore, Q: TaskQueue, L: LogStore> Api<S, Q, L> {
-    /// `POST /v1/tasks`: validate, store, enqueue.
+impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
+    /// `POST /v1/tasks`: validate, seal, store, enqueue.
     ///
-    /// The store write comes first, so a message never names a task that does not exist.
+    /// The seal comes first, so a key service outage writes nothing. The store write comes
+    /// before the send, so a message never names a task that does not exist.
     /// If the send then fails the caller gets 503: with an Idempotency-Key the retry finds the
     /// pending task and sends again (FIFO dedup by task id makes a double send harmless);
     /// without one the orphan is marked failed so nothing waits forever.
@@ -60,14 +64,19 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore> Api<S, Q, L> {
         };
         let now = now_ms();
         let task = new_task(&sub, user.clone(), now);
-        let message = TaskMessage {
-            task_id: task.id.clone(),
-            device: sub.device.clone(),
-        };
+        let message = seal(
+            &self.sealer,
+            &TaskMessage {
+                task_id: task.id.clone(),
+                device: sub.device.clone(),
+            },
+        )
+        .await?;
+        let group = sub.device.host.as_str();
 
         let Some(key) = idempotency_key else {
             self.store.create(&task, None).await?;
-            if let Err(e) = self.queue.enqueue(&message, task.priority).await {
+            if let Err(e) = self.queue.enqueue(&message, group, task.priority).await {
                 self.fail_orphan(&task).await;
                 return Err(e);
             }
@@ -86,7 +95,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore> Api<S, Q, L> {
         };
         match self.store.create(&task, Some(&record)).await? {
             Created::New => {
-                self.queue.enqueue(&message, task.priority).await?;
+                self.queue.enqueue(&message, group, task.priority).await?;
                 info!(task_id = %task.id, "task accepted");
                 Ok(Accepted {
                     view: AcceptedView::of(&task, &self.base_url),
@@ -109,11 +118,17 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore> Api<S, Q, L> {
                     .ok_or_else(|| Error::Corrupt("idempotency record without task".into()))?;
                 if existing.status == Status::Pending {
                     // The first call may have stopped between the write and the send.
-                    let message = TaskMessage {
-                        task_id: existing.id.clone(),
-                        device: sub.device,
-                    };
-                    self.queue.enqueue(&message, existing.priority).await?;
+                    let message = seal(
+                        &self.sealer,
+                        &TaskMessage {
+                            task_id: existing.id.clone(),
+                            device: sub.device.clone(),
+                        },
+                    )
+                    .await?;
+                    self.queue
+                        .enqueue(&message, group, existing.priority)
+                        .await?;
                 }
                 info!(task_id = %existing.id, "idempotent replay");
                 Ok(Accepted {

@@ -1,9 +1,10 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
-//! [`TaskStore`], [`TaskQueue`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
+//! [`TaskStore`], [`TaskQueue`], [`Sealer`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
 //! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
 //! Lambda types.
 
 pub mod api;
+pub mod envelope;
 pub mod error;
 pub mod memory;
 pub mod notify;
@@ -15,7 +16,7 @@ pub use api::{Accepted, Api, Caller};
 pub use error::Error;
 pub use ports::{
     ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, LogStore,
-    Opened, Page, RunError, SessionStore, TaskQueue, TaskRunner, TaskStore, device_key,
+    Opened, Page, RunError, Sealer, SessionStore, TaskQueue, TaskRunner, TaskStore, device_key,
 };
 pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
 pub use worker::{Disposition, Worker, WorkerConfig};

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::path::Path;
 
 use ccaas_domain::{
-    DeviceAccess, ListQuery, Notified, Priority, Status, Task, TaskId, TaskMessage,
+    DeviceAccess, ListQuery, Notified, Priority, SealedMessage, Status, Task, TaskId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -99,14 +99,38 @@ pub trait TaskStore: Send + Sync {
 
 /// Where task messages wait for a worker (two SQS FIFO queues in production).
 pub trait TaskQueue: Send + Sync {
-    /// Sends the message to the priority's queue, grouped by device host and deduplicated by
-    /// task id, so a repeat within the queue's dedup window is a no-op.
+    /// Sends the message to the priority's queue in the message group `group` (the device
+    /// host, so one device's tasks keep their order), deduplicated by task id, so a repeat
+    /// within the queue's dedup window is a no-op.
     /// Errors: [`Error::Unavailable`].
     fn enqueue(
         &self,
-        message: &TaskMessage,
+        message: &SealedMessage,
+        group: &str,
         priority: Priority,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Seals the device access of queue messages (KMS in production), bound to a task id: what is
+/// sealed for one task does not open for another.
+pub trait Sealer: Send + Sync {
+    /// Seals `plaintext` for task `context` into a printable token. Safe to repeat: each call
+    /// may give other bytes, and every one opens to the same plaintext.
+    /// Errors: [`Error::Unavailable`].
+    fn seal(
+        &self,
+        context: &TaskId,
+        plaintext: &[u8],
+    ) -> impl Future<Output = Result<String, Error>> + Send;
+
+    /// Opens a token that [`Sealer::seal`] made for the same task id. Read-only.
+    /// Errors: [`Error::Unavailable`] (retryable); [`Error::Corrupt`] when the token is
+    /// malformed or was sealed for another task or under another key (never retryable).
+    fn open(
+        &self,
+        context: &TaskId,
+        sealed: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, Error>> + Send;
 }
 
 /// Where command logs live (S3 `logs/<task-id>.jsonl` in production).

@@ -1,9 +1,10 @@
 //! The task worker: takes one queue message through the task's life under a lease.
 
-use ccaas_domain::{Notified, Status, Task, TaskError, TaskId, TaskMessage};
+use ccaas_domain::{Notified, Status, Task, TaskError};
 use tracing::{info, warn};
 
-use crate::ports::{NoNotifier, Notification, Notifier, RunError, TaskRunner, TaskStore};
+use crate::envelope::{self, OpenError};
+use crate::ports::{NoNotifier, Notification, Notifier, RunError, Sealer, TaskRunner, TaskStore};
 use crate::{Error, now_ms};
 
 /// How much longer than the notifier's own budget a notification claim is held, so a slow
@@ -50,46 +51,43 @@ pub enum RetryReason {
     /// The store did not answer or a write raced.
     #[error("store: {0}")]
     Store(#[source] Error),
+    /// The sealer did not answer, so the device access could not be opened.
+    #[error("sealer: {0}")]
+    Sealer(#[source] Error),
     /// The message body is not a task message.
     #[error("unreadable message: {0}")]
     Poison(String),
 }
 
-/// The worker over a store, a runner and a webhook notifier.
+/// The worker over a store, a runner, a sealer and a webhook notifier.
 #[derive(Clone, Debug)]
-pub struct Worker<S, R, N = NoNotifier> {
+pub struct Worker<S, R, K, N = NoNotifier> {
     /// Where tasks live.
     pub store: S,
     /// What does the device work.
     pub runner: R,
+    /// Opens the device access of each message.
+    pub sealer: K,
     /// Sends a finished task's webhook notification.
     pub notifier: N,
     /// Lease and retry settings.
     pub config: WorkerConfig,
 }
 
-impl<S: TaskStore, R: TaskRunner, N: Notifier> Worker<S, R, N> {
+impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
     /// Handles one message body on its `receive_count`-th delivery. Never panics on any body.
     ///
     /// Order of side effects: the pending→running write (with a lease) comes before any device
     /// work, so a duplicate delivery finds the lease and does no work twice; the terminal write
     /// comes after the work, so a crash in between leaves a lease that expires and a message
-    /// that is redelivered, never a lost task.
+    /// that is redelivered, never a lost task. The seal is opened only for a task that still
+    /// has work, and before the lease is taken, so a sealer outage holds nothing.
     pub async fn handle(&self, body: &str, receive_count: u32) -> Disposition {
-        let message: TaskMessage = match serde_json::from_str(body) {
-            Ok(m) => m,
-            Err(e) => {
-                // serde's message may quote a value, so only its position is kept.
-                let why = format!(
-                    "{:?} error at line {} column {}",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                );
-                return self.poison(body, receive_count, why).await;
-            }
+        let (id, parsed) = match envelope::parse(body) {
+            Ok(p) => p,
+            Err(OpenError::Unreadable(why)) => return self.poison(body, receive_count, why).await,
+            Err(OpenError::Unavailable(e)) => return Disposition::Retry(RetryReason::Sealer(e)),
         };
-        let id = message.task_id.clone();
         let task = match self.store.get(&id).await {
             Ok(Some(t)) => t,
             Ok(None) => {
@@ -105,6 +103,14 @@ impl<S: TaskStore, R: TaskRunner, N: Notifier> Worker<S, R, N> {
             // the notification unclaimed or its claim expired: this delivery sends it.
             return self.notify(&task, last).await;
         }
+
+        let message = match envelope::open_parsed(&self.sealer, parsed).await {
+            Ok(m) => m,
+            Err(OpenError::Unavailable(e)) => return Disposition::Retry(RetryReason::Sealer(e)),
+            Err(OpenError::Unreadable(why)) => {
+                return self.poison(body, receive_count, why).await;
+            }
+        };
 
         let now = now_ms();
         let running = match self.take(task, now).await {
@@ -258,9 +264,7 @@ impl<S: TaskStore, R: TaskRunner, N: Notifier> Worker<S, R, N> {
     /// names (if any) is marked failed.
     async fn poison(&self, body: &str, receive_count: u32, why: String) -> Disposition {
         if receive_count >= self.config.max_receives
-            && let Some(id) = serde_json::from_str::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v.get("task_id")?.as_str().and_then(TaskId::parse))
+            && let Some(id) = envelope::task_id_of(body)
             && let Ok(Some(task)) = self.store.get(&id).await
             && !task.status.is_terminal()
         {

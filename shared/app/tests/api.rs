@@ -1,12 +1,13 @@
 //! The task API use cases against the in-memory twins.
 
-use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemoryStore};
+use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
 use ccaas_app::{Api, Caller, Error};
 
-fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs> {
+fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
     Api {
         store: MemoryStore::default(),
         queue: MemoryQueue::default(),
+        sealer: MemorySealer::default(),
         logs: MemoryLogs::default(),
         base_url: "http://api".into(),
     }
@@ -15,7 +16,7 @@ fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs> {
 const START: &str = r#"{"type":"code-coverage-start","user":"alice","priority":"high","data":{"device":{"host":"10.1.1.1","username":"root","password":"canary-pw-77"},"modules":["tmm"]}}"#;
 
 #[tokio::test]
-async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials() {
+async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials_sealed() {
     let api = api();
     let acc = api
         .submit(&Caller::Anonymous, None, START.as_bytes())
@@ -29,7 +30,15 @@ async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials() {
     let sent = api.queue.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0.task_id.as_str(), acc.view.id);
-    assert_eq!(sent[0].1, ccaas_domain::Priority::High);
+    assert_eq!(sent[0].1, "10.1.1.1", "one device's tasks share a group");
+    assert_eq!(sent[0].2, ccaas_domain::Priority::High);
+    let body = api.queue.body(0).unwrap();
+    assert!(!body.contains("canary-pw-77"), "{body}");
+    let opened = api.sealer.open_message(&sent[0].0).unwrap();
+    match opened.device.credential {
+        ccaas_domain::Credential::Password(p) => assert_eq!(p.expose(), "canary-pw-77"),
+        other => panic!("{other:?}"),
+    }
     let stored = api.store.all();
     assert_eq!(stored.len(), 1);
     assert!(
@@ -188,4 +197,17 @@ async fn paging_returns_every_task_once_newest_first() {
     }
     ids.reverse();
     assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn with_the_key_service_down_a_submit_is_unavailable_and_writes_nothing() {
+    let api = api();
+    api.sealer.fail_next(1);
+    let e = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unavailable { .. }), "{e}");
+    assert!(api.store.all().is_empty());
+    assert!(api.queue.sent().is_empty());
 }

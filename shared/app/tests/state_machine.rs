@@ -2,7 +2,7 @@
 //! transition with a conditional write; whatever the interleaving, only allowed transitions
 //! land, each successful write bumps the version by one, and terminal states stay terminal.
 
-use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemoryStore};
+use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
 use ccaas_app::{Api, Caller, TaskStore};
 use ccaas_domain::Status;
 use proptest::prelude::*;
@@ -25,7 +25,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().unwrap();
         rt.block_on(async move {
             let store = MemoryStore::default();
-            let api = Api { store: store.clone(), queue: MemoryQueue::default(), logs: MemoryLogs::default(), base_url: String::new() };
+            let api = Api { store: store.clone(), queue: MemoryQueue::default(), sealer: MemorySealer::default(), logs: MemoryLogs::default(), base_url: String::new() };
             let body = r#"{"type":"code-coverage-end","data":{"device":{"host":"h","username":"u","password":"p"},"modules":["tmm"]}}"#;
             api.submit(&Caller::Anonymous, None, body.as_bytes()).await.unwrap();
             let id = store.all()[0].id.clone();

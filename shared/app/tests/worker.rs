@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ccaas_app::memory::{MemoryLogs, MemoryNotifier, MemoryQueue, MemoryStore};
+use ccaas_app::memory::{MemoryLogs, MemoryNotifier, MemoryQueue, MemorySealer, MemoryStore};
 use ccaas_app::ports::NotImplementedRunner;
+use ccaas_app::worker::RetryReason;
 use ccaas_app::{Api, Caller, Disposition, RunError, TaskRunner, TaskStore, Worker, WorkerConfig};
-use ccaas_domain::{DeviceAccess, Notified, Status, Task};
+use ccaas_domain::{DeviceAccess, Notified, Status, Task, TaskId};
 
 /// A runner that counts calls and answers with a fixed outcome.
 #[derive(Clone)]
@@ -66,10 +67,11 @@ fn retryable() -> RunError {
 }
 
 /// The API over `store`, with a queue of its own.
-fn api(store: &MemoryStore) -> Api<MemoryStore, MemoryQueue, MemoryLogs> {
+fn api(store: &MemoryStore) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
     Api {
         store: store.clone(),
         queue: MemoryQueue::default(),
+        sealer: MemorySealer::default(),
         logs: MemoryLogs::default(),
         base_url: String::new(),
     }
@@ -81,7 +83,7 @@ async fn one_task(store: &MemoryStore) -> String {
     api.submit(&Caller::Anonymous, None, body.as_bytes())
         .await
         .expect("ok");
-    serde_json::to_string(&api.queue.sent()[0].0).unwrap()
+    api.queue.body(0).unwrap()
 }
 
 /// Moves the only task to running with a lease until `until` (Unix seconds).
@@ -109,10 +111,11 @@ async fn finish(store: &MemoryStore, status: Status, result: Option<serde_json::
         .unwrap();
 }
 
-fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, R> {
+fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, R, MemorySealer> {
     Worker {
         store: store.clone(),
         runner,
+        sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
         config: WorkerConfig {
             lease_secs: 600,
@@ -290,6 +293,53 @@ async fn a_poison_message_marks_its_task_failed_on_the_last_delivery() {
     drop(msg);
 }
 
+#[tokio::test]
+async fn a_seal_moved_into_another_tasks_message_never_reaches_the_device_and_fails_that_task() {
+    let store = MemoryStore::default();
+    let first: serde_json::Value = serde_json::from_str(&one_task(&store).await).unwrap();
+    let api = api(&store);
+    let body = r#"{"type":"code-coverage-start","data":{"device":{"host":"h2","username":"u","password":"p2"},"modules":["tmm"]}}"#;
+    let second = api
+        .submit(&Caller::Anonymous, None, body.as_bytes())
+        .await
+        .unwrap()
+        .view
+        .id;
+    // The second task's message carrying the first task's sealed device access.
+    let forged =
+        serde_json::json!({"task_id": second, "sealed_device": first["sealed_device"]}).to_string();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = worker(&store, succeeding(&calls));
+    assert!(matches!(w.handle(&forged, 1).await, Disposition::Retry(_)));
+    assert!(matches!(w.handle(&forged, 5).await, Disposition::Retry(_)));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let t = store
+        .get(&TaskId::parse(&second).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.unwrap().code, "bad_message");
+}
+
+#[tokio::test]
+async fn with_the_key_service_down_a_delivery_is_retried_without_taking_the_lease() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = worker(&store, succeeding(&calls));
+    w.sealer.fail_next(1);
+    assert!(matches!(
+        w.handle(&msg, 1).await,
+        Disposition::Retry(RetryReason::Sealer(_))
+    ));
+    assert_eq!(store.all()[0].status, Status::Pending);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+    assert_eq!(store.all()[0].status, Status::Succeeded);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
 /// Submits one task with a webhook and returns its message body.
 async fn one_task_with_webhook(store: &MemoryStore) -> String {
     let api = api(store);
@@ -297,17 +347,18 @@ async fn one_task_with_webhook(store: &MemoryStore) -> String {
     api.submit(&Caller::Anonymous, None, body.as_bytes())
         .await
         .expect("ok");
-    serde_json::to_string(&api.queue.sent()[0].0).unwrap()
+    api.queue.body(0).unwrap()
 }
 
 fn notifying<R: TaskRunner>(
     store: &MemoryStore,
     runner: R,
     notifier: &MemoryNotifier,
-) -> Worker<MemoryStore, R, MemoryNotifier> {
+) -> Worker<MemoryStore, R, MemorySealer, MemoryNotifier> {
     Worker {
         store: store.clone(),
         runner,
+        sealer: MemorySealer::default(),
         notifier: notifier.clone(),
         config: WorkerConfig {
             lease_secs: 600,

@@ -36,6 +36,9 @@ pub struct Config {
     pub high_queue_url: String,
     /// `CCAAS_BUCKET`: the report site bucket.
     pub bucket: String,
+    /// `CCAAS_KMS_KEY`: the KMS key (id, ARN or alias name) that seals the device access in
+    /// queue messages.
+    pub kms_key: String,
     /// `CCAAS_API_URL` (optional): base of self links; relative links when unset.
     pub api_url: String,
     /// `CCAAS_SITE_URL` (optional): base of report links.
@@ -142,6 +145,7 @@ impl Config {
             queue_url: req("CCAAS_QUEUE_URL")?,
             high_queue_url: req("CCAAS_HIGH_QUEUE_URL")?,
             bucket: req("CCAAS_BUCKET")?,
+            kms_key: req("CCAAS_KMS_KEY")?,
             api_url: get("CCAAS_API_URL").unwrap_or_default(),
             site_url: get("CCAAS_SITE_URL").unwrap_or_default(),
             lease_secs: num("CCAAS_LEASE_SECS", 900)?,
@@ -222,6 +226,8 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     /// S3 (path-style, which emulators need and AWS accepts).
     pub s3: aws_sdk_s3::Client,
+    /// KMS.
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Clients {
@@ -233,6 +239,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&shared),
             sqs: aws_sdk_sqs::Client::new(&shared),
             s3: s3_from(&shared),
+            kms: aws_sdk_kms::Client::new(&shared),
         }
     }
 }
@@ -278,6 +285,9 @@ mod tests {
         let e =
             Config::from_lookup(|k| (k != "CCAAS_BUCKET").then(|| "x".to_string())).unwrap_err();
         assert!(e.to_string().contains("CCAAS_BUCKET"), "{e}");
+        let e =
+            Config::from_lookup(|k| (k != "CCAAS_KMS_KEY").then(|| "x".to_string())).unwrap_err();
+        assert!(e.to_string().contains("CCAAS_KMS_KEY"), "{e}");
     }
 
     #[test]
@@ -289,7 +299,8 @@ mod tests {
                 | "CCAAS_DEVICES_TABLE"
                 | "CCAAS_QUEUE_URL"
                 | "CCAAS_HIGH_QUEUE_URL"
-                | "CCAAS_BUCKET" => Some("x".to_string()),
+                | "CCAAS_BUCKET"
+                | "CCAAS_KMS_KEY" => Some("x".to_string()),
                 _ => None,
             })
         };
@@ -329,6 +340,7 @@ mod tests {
                 | "CCAAS_QUEUE_URL"
                 | "CCAAS_HIGH_QUEUE_URL"
                 | "CCAAS_BUCKET"
+                | "CCAAS_KMS_KEY"
         )
         .then(|| "x".to_string())
     }

@@ -1,7 +1,7 @@
 //! The two SQS FIFO queues behind [`TaskQueue`].
 
 use ccaas_app::{Error, TaskQueue};
-use ccaas_domain::{Priority, TaskMessage};
+use ccaas_domain::{Priority, SealedMessage};
 
 use crate::AwsError;
 
@@ -27,14 +27,22 @@ impl SqsTaskQueue {
     }
 }
 
-/// The message group: the device host, so one device's tasks run in order.
-pub fn group_id(host: &str) -> &str {
-    // Hosts are validated ASCII, so byte slicing is on a char boundary.
-    &host[..host.len().min(MAX_GROUP_ID)]
+/// The message group id for a group name (the device host): at most 128 characters.
+pub fn group_id(group: &str) -> &str {
+    let mut end = group.len().min(MAX_GROUP_ID);
+    while !group.is_char_boundary(end) {
+        end -= 1;
+    }
+    &group[..end]
 }
 
 impl TaskQueue for SqsTaskQueue {
-    async fn enqueue(&self, message: &TaskMessage, priority: Priority) -> Result<(), Error> {
+    async fn enqueue(
+        &self,
+        message: &SealedMessage,
+        group: &str,
+        priority: Priority,
+    ) -> Result<(), Error> {
         let url = match priority {
             Priority::High => &self.high_url,
             Priority::Normal => &self.normal_url,
@@ -44,7 +52,7 @@ impl TaskQueue for SqsTaskQueue {
             .send_message()
             .queue_url(url)
             .message_body(body)
-            .message_group_id(group_id(&message.device.host))
+            .message_group_id(group_id(group))
             .message_deduplication_id(message.task_id.as_str())
             .send()
             .await

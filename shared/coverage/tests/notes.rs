@@ -9,7 +9,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use ccaas_app::memory::{
-    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySessions, MemorySite, MemoryStore,
+    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions,
+    MemorySite, MemoryStore,
 };
 use ccaas_app::{Api, BuildPart, Caller, Disposition, TaskStore, Worker, WorkerConfig};
 use ccaas_coverage::{CoverageRunner, RunnerConfig};
@@ -30,8 +31,8 @@ type Runner =
     CoverageRunner<Shared, MemorySessions, MemoryArtifacts, MemorySite, MemoryLogs, MemoryBuilds>;
 
 struct Rig {
-    api: Api<MemoryStore, MemoryQueue, MemoryLogs>,
-    worker: Worker<MemoryStore, Runner>,
+    api: Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>,
+    worker: Worker<MemoryStore, Runner, MemorySealer>,
     device: Arc<MemoryDevice>,
 }
 
@@ -43,11 +44,13 @@ fn rig() -> Rig {
         api: Api {
             store: store.clone(),
             queue: MemoryQueue::default(),
+            sealer: MemorySealer::default(),
             logs: logs.clone(),
             base_url: String::new(),
         },
         worker: Worker {
             store,
+            sealer: MemorySealer::default(),
             runner: CoverageRunner {
                 connector: Shared(device.clone()),
                 sessions: MemorySessions::default(),
@@ -405,7 +408,12 @@ async fn published_sources_appear_in_the_pages_matched_by_path_ending_with_ident
 
     // A re-run renders the same bytes.
     let before = pages;
-    let access = r.api.queue.sent().last().unwrap().0.device.clone();
+    let access = r
+        .api
+        .sealer
+        .open_message(&r.api.queue.sent().last().unwrap().0)
+        .unwrap()
+        .device;
     use ccaas_app::TaskRunner;
     r.worker
         .runner

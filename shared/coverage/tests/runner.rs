@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ccaas_app::memory::{
-    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySessions, MemorySite,
+    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions,
+    MemorySite,
 };
 use ccaas_app::ports::{ArtifactStore, ReportSite, SiteFile, SiteTotals};
 use ccaas_app::{Api, Caller, Disposition, Error, LogStore, SessionStore, Worker, WorkerConfig};
@@ -116,8 +117,8 @@ type Runner =
     CoverageRunner<Shared, CrashySessions, CrashyArtifacts, CrashySite, MemoryLogs, MemoryBuilds>;
 
 struct Rig {
-    api: Api<ccaas_app::memory::MemoryStore, MemoryQueue, MemoryLogs>,
-    worker: Arc<Worker<ccaas_app::memory::MemoryStore, Runner>>,
+    api: Api<ccaas_app::memory::MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>,
+    worker: Arc<Worker<ccaas_app::memory::MemoryStore, Runner, MemorySealer>>,
     device: Arc<MemoryDevice>,
 }
 
@@ -141,12 +142,14 @@ fn rig() -> Rig {
         api: Api {
             store: store.clone(),
             queue: MemoryQueue::default(),
+            sealer: MemorySealer::default(),
             logs,
             base_url: String::new(),
         },
         worker: Arc::new(Worker {
             store,
             runner,
+            sealer: MemorySealer::default(),
             notifier: ccaas_app::NoNotifier,
             config: WorkerConfig {
                 lease_secs: 900,
@@ -292,7 +295,12 @@ async fn a_retried_start_after_its_session_was_recorded_succeeds_with_the_same_s
     let r = rig();
     let (id, _) = r.submit("code-coverage-start", "").await;
     let task = r.task(&id).await;
-    let access = r.api.queue.sent()[0].0.device.clone();
+    let access = r
+        .api
+        .sealer
+        .open_message(&r.api.queue.sent()[0].0)
+        .unwrap()
+        .device;
     use ccaas_app::TaskRunner;
     let a = r.runner().run(&task, &access).await.unwrap();
     let b = r.runner().run(&task, &access).await.unwrap();
@@ -385,7 +393,12 @@ fn same_coverage(clean: &[(String, Vec<u8>)], got: &[(String, Vec<u8>)]) {
 async fn rerun_gives_identical_bytes(r: &Rig, id: &TaskId) {
     let before = r.report_objects(id);
     let task = r.task(id).await;
-    let access = r.api.queue.sent().last().unwrap().0.device.clone();
+    let access = r
+        .api
+        .sealer
+        .open_message(&r.api.queue.sent().last().unwrap().0)
+        .unwrap()
+        .device;
     use ccaas_app::TaskRunner;
     r.runner().run(&task, &access).await.expect("re-run");
     assert!(before == r.report_objects(id), "identical report bytes");
@@ -445,7 +458,12 @@ async fn a_crash_after_the_close_and_before_the_status_write_still_succeeds_on_r
     r.dump();
     let (id, _) = r.submit("code-coverage-end", "").await;
     let task = r.task(&id).await;
-    let access = r.api.queue.sent().last().unwrap().0.device.clone();
+    let access = r
+        .api
+        .sealer
+        .open_message(&r.api.queue.sent().last().unwrap().0)
+        .unwrap()
+        .device;
     use ccaas_app::TaskRunner;
     let a = r.runner().run(&task, &access).await.unwrap();
     // The process died before the worker wrote `succeeded`; the session is already closed.

@@ -17,12 +17,23 @@ pub use task::{Notified, Priority, Status, Task, TaskError, TaskType, rfc3339};
 
 use serde::{Deserialize, Serialize};
 
-/// The queue message: the task id plus the device access. It is the only place the
-/// credentials exist (DESIGN §4).
+/// A task's work order: the task id plus the device access, the only place the credentials
+/// exist (DESIGN §4). It travels the queue as a [`SealedMessage`]; it is plain only in memory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskMessage {
     /// The task to run.
     pub task_id: TaskId,
     /// How to reach the device.
     pub device: DeviceAccess,
+}
+
+/// The queue message as sent: the task id in clear (so an unreadable message can still fail its
+/// task), and the [`DeviceAccess`] as JSON sealed for that task id (KMS in production), so the
+/// queue holds no credential in clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedMessage {
+    /// The task to run; also the sealing context.
+    pub task_id: TaskId,
+    /// The sealed device access, an opaque printable token.
+    pub sealed_device: String,
 }

@@ -162,6 +162,19 @@ impl Emulator {
         aws_sdk_sqs::Client::from_conf(conf)
     }
 
+    /// A KMS client on this emulator.
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
+            .region(aws_sdk_kms::config::Region::new(self.var("AWS_REGION")))
+            .credentials_provider(aws_sdk_kms::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_kms::Client::from_conf(conf)
+    }
+
     /// Waits until the queue holds no message, visible or in flight (every delivery settled).
     pub async fn wait_drained(&self, queue_url: &str, within: Duration) {
         use aws_sdk_sqs::types::QueueAttributeName as A;
