@@ -27,6 +27,9 @@ const VERSION: &str = "Product: BIG-IP\nVersion: 17.1.0\nBuild: 0.0.16\n";
 enum Scenario {
     /// An empty InfoRequest first, then a password prompt.
     EmptyThenPassword,
+    /// A password prompt first, then an empty InfoRequest (as PAM stacks send after the
+    /// password), then success.
+    PasswordThenEmpty,
     /// A prompt that is not a password prompt.
     UnexpectedPrompt,
     /// A password prompt and a second, echoed question in the same request.
@@ -104,6 +107,9 @@ impl russh::server::Handler for Fake {
                 prompts(&[("Password: ", false)])
             }
             (Scenario::EmptyThenPassword, _) if answers == [PASSWORD] => Auth::Accept,
+            (Scenario::PasswordThenEmpty, 1) => prompts(&[("Password: ", false)]),
+            (Scenario::PasswordThenEmpty, 2) if answers == [PASSWORD] => prompts(&[]),
+            (Scenario::PasswordThenEmpty, 3) if answers.is_empty() => Auth::Accept,
             (Scenario::UnexpectedPrompt, 1) => prompts(&[("Verification code: ", false)]),
             (Scenario::MixedPrompts, 1) => {
                 prompts(&[("Password: ", false), ("Favourite colour? ", true)])
@@ -200,6 +206,15 @@ fn device(port: u16, timeouts: Timeouts) -> SshDevice<Arc<MemoryPins>> {
 async fn an_empty_info_request_gets_an_empty_answer_and_then_the_password_prompt_gets_the_secret() {
     let s = serve(Scenario::EmptyThenPassword).await;
     device(s.port, Timeouts::default()).check().await.unwrap();
+    assert_eq!(*s.responses.lock().unwrap(), [PASSWORD]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_prompt_then_an_empty_info_request_gets_the_secret_once_and_then_an_empty_answer()
+ {
+    let s = serve(Scenario::PasswordThenEmpty).await;
+    device(s.port, Timeouts::default()).check().await.unwrap();
+    // Round 1 sent nothing, round 2 the password, round 3 the empty answer.
     assert_eq!(*s.responses.lock().unwrap(), [PASSWORD]);
 }
 
