@@ -417,6 +417,38 @@ async fn a_crash_between_collect_and_the_raw_upload_recollects_and_loses_no_data
 }
 
 #[tokio::test]
+async fn a_collect_that_stalls_mid_stream_uploads_nothing_and_the_retry_collects_it_whole() {
+    let r = rig();
+    let _ = r.started().await;
+    r.dump();
+    let (id, body) = r.submit("code-coverage-end", "").await;
+    r.device.stall_next_end(100);
+    assert!(matches!(
+        r.worker.handle(&body, 1).await,
+        Disposition::Retry(_)
+    ));
+    assert!(
+        r.runner().artifacts.inner.objects().is_empty(),
+        "a partial archive was uploaded: {:?}",
+        r.runner().artifacts.inner.objects().keys()
+    );
+    assert!(r.report_objects(&id).is_empty(), "nothing published");
+    assert_eq!(r.runner().sessions.inner.all().len(), 1, "still open");
+    assert_eq!(r.task(&id).await.status, Status::Running);
+
+    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert_eq!(r.task(&id).await.status, Status::Succeeded);
+    assert_eq!(
+        r.runner()
+            .artifacts
+            .inner
+            .puts(&format!("raw/{id}/gcda.tar.gz")),
+        1
+    );
+    same_coverage(&clean_report().await, &r.report_objects(&id));
+}
+
+#[tokio::test]
 async fn a_crash_between_the_raw_upload_and_its_facts_record_recollects() {
     let (r, id) = end_with_crash(|r| r.runner().artifacts.crash.arm(2)).await;
     assert_eq!(r.device.calls().1, 2);

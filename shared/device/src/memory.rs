@@ -27,6 +27,7 @@ struct State {
     log: Vec<CommandRecord>,
     starts: u32,
     ends: u32,
+    stall_after: Option<usize>,
 }
 
 /// A device held in memory: modules with processes and `.gcda` files, a scripted failure
@@ -102,6 +103,12 @@ impl MemoryDevice {
     /// Makes the next call fail with the error `make` builds (queued, first in first out).
     pub fn fail_next(&self, make: impl Fn() -> DeviceError + Send + Sync + 'static) {
         self.st().fail_next.push(Box::new(make));
+    }
+
+    /// Makes the next `end` stream only the first `bytes` of its archive and then fail as an
+    /// idle timeout, as a collect that stalls mid-stream does.
+    pub fn stall_next_end(&self, bytes: usize) {
+        self.st().stall_after = Some(bytes);
     }
 
     /// How many `start` and `end` calls succeeded.
@@ -232,6 +239,16 @@ impl Device for MemoryDevice {
         };
         let stats = validate_archive(&bytes, &Limits::default(), &with_data)
             .map_err(|reason| DeviceError::BadArchive { reason })?;
+        let stall = self.st().stall_after.take();
+        if let Some(n) = stall {
+            sink.write_all(&bytes[..n.min(bytes.len())])
+                .await
+                .map_err(DeviceError::Sink)?;
+            return Err(DeviceError::Timeout {
+                stage: "idle",
+                after: std::time::Duration::from_secs(1),
+            });
+        }
         sink.write_all(&bytes).await.map_err(DeviceError::Sink)?;
         self.st().ends += 1;
         Ok(EndFacts {
