@@ -1,4 +1,4 @@
-//! R7/R8: partial batch failures from the processor's own handler.
+//! R6/R7/R8: partial batch failures from the processor's own handler.
 
 use std::collections::HashMap;
 
@@ -98,4 +98,61 @@ async fn a_failure_in_a_fifo_group_fails_the_rest_of_that_group_unprocessed() {
         .filter(|t| t.status == ccaas_domain::Status::Pending)
         .count();
     assert_eq!(pending, 1);
+}
+
+/// Counts the runs per device host; every run succeeds.
+#[derive(Clone, Default)]
+struct CountRuns(std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>);
+
+impl TaskRunner for CountRuns {
+    async fn run(&self, t: &Task, _d: &DeviceAccess) -> Result<serde_json::Value, RunError> {
+        *self.0.lock().unwrap().entry(t.device.clone()).or_default() += 1;
+        Ok(serde_json::json!({}))
+    }
+}
+
+#[tokio::test]
+async fn a_poison_message_in_a_batch_is_retried_to_its_last_delivery_while_the_others_run_once() {
+    let store = MemoryStore::default();
+    let mut event = batch(&["p0", "p1", "p2", "p3", "p4"], &store).await;
+    let poisoned = store.all().into_iter().find(|t| t.device == "p2").unwrap();
+    event.records[2].body = Some(format!(
+        r#"{{"task_id":"{}","sealed_device":"twin.0.00"}}"#,
+        poisoned.id
+    ));
+    let runs = CountRuns::default();
+    let worker = Worker {
+        store: store.clone(),
+        runner: runs.clone(),
+        sealer: MemorySealer::default(),
+        notifier: ccaas_app::NoNotifier,
+        config: WorkerConfig::default(),
+    };
+    let resp = ccaas_processor::handle_batch(&worker, event.clone()).await;
+    assert_eq!(failures(&resp), vec!["2"]);
+
+    // SQS redelivers only the failed record, up to maxReceiveCount (5).
+    let mut again = SqsEvent::default();
+    again.records.push(event.records[2].clone());
+    for n in 2..=5 {
+        again.records[0]
+            .attributes
+            .insert("ApproximateReceiveCount".into(), n.to_string());
+        let resp = ccaas_processor::handle_batch(&worker, again.clone()).await;
+        assert_eq!(failures(&resp), vec!["2"], "delivery {n}");
+    }
+    let runs = runs.0.lock().unwrap().clone();
+    assert_eq!(
+        runs,
+        HashMap::from(["p0", "p1", "p3", "p4"].map(|h| (h.to_string(), 1))),
+        "every other task ran exactly once; the poisoned one never"
+    );
+    for t in store.all() {
+        if t.id == poisoned.id {
+            assert_eq!(t.status, ccaas_domain::Status::Failed);
+            assert_eq!(t.error.unwrap().code, "bad_message");
+        } else {
+            assert_eq!(t.status, ccaas_domain::Status::Succeeded, "{}", t.device);
+        }
+    }
 }
