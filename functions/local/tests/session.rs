@@ -115,18 +115,6 @@ async fn a_whole_session_publishes_a_report_whose_line_totals_equal_gcov_and_lea
     assert!(!app.logs().contains("panicked"));
 }
 
-async fn sqs(emu: &Emulator) -> aws_sdk_sqs::Client {
-    let conf = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .endpoint_url(emu.var("AWS_ENDPOINT_URL"))
-        .region(aws_sdk_sqs::config::Region::new(emu.var("AWS_REGION")))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .build();
-    aws_sdk_sqs::Client::from_conf(conf)
-}
-
 /// The task's `version` as stored (each status write adds one).
 async fn version(emu: &Emulator, id: &str) -> u64 {
     let out = emu
@@ -182,7 +170,7 @@ async fn a_hundred_deliveries_of_one_end_task_collect_once_write_each_status_onc
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let end = r.json()["id"].as_str().unwrap().to_string();
     let pending_version = version(&emu, &end).await;
-    let sqs = sqs(&emu).await;
+    let sqs = emu.sqs();
     let queue = emu.var("CCAAS_QUEUE_URL");
     // The accepted message itself (sealed), read without hiding it from the workers.
     let got = sqs

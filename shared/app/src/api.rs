@@ -1,7 +1,8 @@
 //! The task API use cases: submit, get, list and read a task's log.
 
 use ccaas_domain::{
-    FieldError, ListQuery, Status, Submission, Task, TaskId, TaskMessage, parse_submission, rfc3339,
+    DeviceAccess, FieldError, ListQuery, SealedMessage, Status, Submission, Task, TaskId,
+    TaskMessage, parse_submission, rfc3339,
 };
 use tracing::{info, warn};
 
@@ -64,14 +65,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         };
         let now = now_ms();
         let task = new_task(&sub, user.clone(), now);
-        let message = seal(
-            &self.sealer,
-            &TaskMessage {
-                task_id: task.id.clone(),
-                device: sub.device.clone(),
-            },
-        )
-        .await?;
+        let message = self.seal(&task.id, &sub.device).await?;
         let group = sub.device.host.as_str();
 
         let Some(key) = idempotency_key else {
@@ -118,14 +112,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                     .ok_or_else(|| Error::Corrupt("idempotency record without task".into()))?;
                 if existing.status == Status::Pending {
                     // The first call may have stopped between the write and the send.
-                    let message = seal(
-                        &self.sealer,
-                        &TaskMessage {
-                            task_id: existing.id.clone(),
-                            device: sub.device.clone(),
-                        },
-                    )
-                    .await?;
+                    let message = self.seal(&existing.id, &sub.device).await?;
                     self.queue
                         .enqueue(&message, group, existing.priority)
                         .await?;
@@ -137,6 +124,15 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                 })
             }
         }
+    }
+
+    /// The queue message of task `id`, its device access sealed.
+    async fn seal(&self, id: &TaskId, device: &DeviceAccess) -> Result<SealedMessage, Error> {
+        let message = TaskMessage {
+            task_id: id.clone(),
+            device: device.clone(),
+        };
+        seal(&self.sealer, &message).await
     }
 
     /// Best effort: a task whose message could not be sent is marked failed.

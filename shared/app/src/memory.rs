@@ -275,6 +275,12 @@ impl MemoryQueue {
         serde_json::to_string(&q.sent.get(i)?.0).ok()
     }
 
+    /// The device access of the last message sent, opened with the twin `sealer`.
+    pub fn last_device(&self, sealer: &MemorySealer) -> Option<ccaas_domain::DeviceAccess> {
+        let (m, _, _) = lock(&self.inner).sent.last()?.clone();
+        sealer.open_message(&m).ok().map(|m| m.device)
+    }
+
     /// The body of the last message sent.
     pub fn last_body(&self) -> Option<String> {
         let n = lock(&self.inner).sent.len();

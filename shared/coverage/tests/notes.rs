@@ -408,12 +408,7 @@ async fn published_sources_appear_in_the_pages_matched_by_path_ending_with_ident
 
     // A re-run renders the same bytes.
     let before = pages;
-    let access = r
-        .api
-        .sealer
-        .open_message(&r.api.queue.sent().last().unwrap().0)
-        .unwrap()
-        .device;
+    let access = r.api.queue.last_device(&r.api.sealer).unwrap();
     use ccaas_app::TaskRunner;
     r.worker
         .runner

@@ -393,12 +393,7 @@ fn same_coverage(clean: &[(String, Vec<u8>)], got: &[(String, Vec<u8>)]) {
 async fn rerun_gives_identical_bytes(r: &Rig, id: &TaskId) {
     let before = r.report_objects(id);
     let task = r.task(id).await;
-    let access = r
-        .api
-        .sealer
-        .open_message(&r.api.queue.sent().last().unwrap().0)
-        .unwrap()
-        .device;
+    let access = r.api.queue.last_device(&r.api.sealer).unwrap();
     use ccaas_app::TaskRunner;
     r.runner().run(&task, &access).await.expect("re-run");
     assert!(before == r.report_objects(id), "identical report bytes");
@@ -490,12 +485,7 @@ async fn a_crash_after_the_close_and_before_the_status_write_still_succeeds_on_r
     r.dump();
     let (id, _) = r.submit("code-coverage-end", "").await;
     let task = r.task(&id).await;
-    let access = r
-        .api
-        .sealer
-        .open_message(&r.api.queue.sent().last().unwrap().0)
-        .unwrap()
-        .device;
+    let access = r.api.queue.last_device(&r.api.sealer).unwrap();
     use ccaas_app::TaskRunner;
     let a = r.runner().run(&task, &access).await.unwrap();
     // The process died before the worker wrote `succeeded`; the session is already closed.
