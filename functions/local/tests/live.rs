@@ -66,7 +66,7 @@ async fn a_poison_message_reaches_the_dlq_after_max_receive_count_and_fails_its_
     sqs.send_message()
         .queue_url(&queue)
         .message_body(&poison)
-        .message_group_id(&host)
+        .message_group_id(format!("{host}:22"))
         .message_deduplication_id(format!("poison-{id}"))
         .send()
         .await

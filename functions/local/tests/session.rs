@@ -190,7 +190,7 @@ async fn a_hundred_deliveries_of_one_end_task_collect_once_write_each_status_onc
         sqs.send_message()
             .queue_url(&queue)
             .message_body(&message)
-            .message_group_id(sim.s("host"))
+            .message_group_id(format!("{}:{}", sim.s("host"), sim.port))
             .message_deduplication_id(format!("{end}-dup-{i}"))
             .send()
             .await

@@ -151,7 +151,7 @@ async fn a_webhook_receiver_gets_exactly_one_post_per_finished_task_and_never_a_
         sqs.send_message()
             .queue_url(&queue)
             .message_body(&message)
-            .message_group_id(&host)
+            .message_group_id(format!("{host}:22"))
             .message_deduplication_id(format!("{failed}-dup-{i}"))
             .send()
             .await

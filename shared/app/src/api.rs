@@ -7,7 +7,9 @@ use ccaas_domain::{
 use tracing::{info, warn};
 
 use crate::envelope::seal;
-use crate::ports::{Created, IdempotencyRecord, LogStore, Sealer, TaskQueue, TaskStore};
+use crate::ports::{
+    Created, IdempotencyRecord, LogStore, Sealer, TaskQueue, TaskStore, device_key,
+};
 use crate::view::{AcceptedView, ListItem, ListView, TaskView};
 use crate::{Error, now_ms};
 
@@ -66,11 +68,13 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         let now = now_ms();
         let task = new_task(&sub, user.clone(), now);
         let message = self.seal(&task.id, &sub.device).await?;
-        let group = sub.device.host.as_str();
+        // One message group per device, the key the devices table uses too: one device's
+        // tasks run in order, different devices (even on one host) in parallel.
+        let group = device_key(&sub.device.host, sub.device.port);
 
         let Some(key) = idempotency_key else {
             self.store.create(&task, None).await?;
-            if let Err(e) = self.queue.enqueue(&message, group, task.priority).await {
+            if let Err(e) = self.queue.enqueue(&message, &group, task.priority).await {
                 self.fail_orphan(&task).await;
                 return Err(e);
             }
@@ -89,7 +93,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         };
         match self.store.create(&task, Some(&record)).await? {
             Created::New => {
-                self.queue.enqueue(&message, group, task.priority).await?;
+                self.queue.enqueue(&message, &group, task.priority).await?;
                 info!(task_id = %task.id, "task accepted");
                 Ok(Accepted {
                     view: AcceptedView::of(&task, &self.base_url),
@@ -114,7 +118,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                     // The first call may have stopped between the write and the send.
                     let message = self.seal(&existing.id, &sub.device).await?;
                     self.queue
-                        .enqueue(&message, group, existing.priority)
+                        .enqueue(&message, &group, existing.priority)
                         .await?;
                 }
                 info!(task_id = %existing.id, "idempotent replay");

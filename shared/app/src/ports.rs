@@ -99,8 +99,8 @@ pub trait TaskStore: Send + Sync {
 
 /// Where task messages wait for a worker (two SQS FIFO queues in production).
 pub trait TaskQueue: Send + Sync {
-    /// Sends the message to the priority's queue in the message group `group` (the device
-    /// host, so one device's tasks keep their order), deduplicated by task id, so a repeat
+    /// Sends the message to the priority's queue in the message group `group` (the device's
+    /// [`device_key`], so one device's tasks keep their order), deduplicated by task id, so a repeat
     /// within the queue's dedup window is a no-op.
     /// Errors: [`Error::Unavailable`].
     fn enqueue(

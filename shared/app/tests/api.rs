@@ -30,7 +30,7 @@ async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials_sea
     let sent = api.queue.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0.task_id.as_str(), acc.view.id);
-    assert_eq!(sent[0].1, "10.1.1.1", "one device's tasks share a group");
+    assert_eq!(sent[0].1, "10.1.1.1:22", "one device's tasks share a group");
     assert_eq!(sent[0].2, ccaas_domain::Priority::High);
     let body = api.queue.body(0).unwrap();
     assert!(!body.contains("canary-pw-77"), "{body}");

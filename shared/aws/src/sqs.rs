@@ -27,7 +27,7 @@ impl SqsTaskQueue {
     }
 }
 
-/// The message group id for a group name (the device host): at most 128 characters.
+/// The message group id for a group name (`host:port`): at most 128 characters.
 pub fn group_id(group: &str) -> &str {
     let mut end = group.len().min(MAX_GROUP_ID);
     while !group.is_char_boundary(end) {
