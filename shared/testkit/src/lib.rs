@@ -1,6 +1,9 @@
 //! Test support, never a dependency of shipped code: the real AWS emulator that integration
 //! tests run against (moto_server, started and provisioned by `localstack/up`), its clients,
-//! and the waits and dumps the tests assert with.
+//! and the waits and dumps the tests assert with; and the BIG-IP simulator ([`Sim`]).
+
+pub mod sim;
+pub use sim::Sim;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

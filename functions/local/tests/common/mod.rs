@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-pub use ccaas_testkit::{Emulator, free_port, repo};
+pub use ccaas_testkit::{Emulator, free_port};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,85 +1,13 @@
-//! The real BIG-IP simulator (`localstack/bigip-sim`) for live-stack tests.
+//! The real BIG-IP simulator (`ccaas_testkit::Sim`) and gcov's own line counts, for live-stack
+//! tests.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
+#[allow(unused_imports)] // not every test binary starts a simulator
+pub use ccaas_testkit::Sim;
 use serde_json::Value;
-
-use super::{free_port, repo};
-
-/// A simulator started with `localstack/bigip-sim/up`, stopped and purged on drop.
-pub struct Sim {
-    /// What `up` printed (host, port, username, password, root).
-    pub json: Value,
-    /// Its SSH port.
-    pub port: u16,
-    /// Its file tree (the device profile's root).
-    pub root: String,
-}
-
-impl Sim {
-    /// Starts a simulator on a free port.
-    pub fn up() -> Sim {
-        Sim::up_with(&[])
-    }
-
-    /// Starts a simulator on a free port with extra `up` options (`--no-gcno`, ...).
-    pub fn up_with(options: &[&str]) -> Sim {
-        for _ in 0..3 {
-            let port = free_port();
-            let out = Command::new(repo().join("localstack/bigip-sim/up"))
-                .args(["--port", &port.to_string()])
-                .args(options)
-                .output()
-                .expect("localstack/bigip-sim/up runs");
-            if out.status.success() {
-                let json: Value = serde_json::from_slice(&out.stdout).expect("up prints JSON");
-                let root = json["root"].as_str().expect("root").to_string();
-                return Sim { json, port, root };
-            }
-            eprintln!("sim up failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        panic!("the simulator did not start");
-    }
-
-    /// A string field of what `up` printed.
-    pub fn s(&self, k: &str) -> String {
-        self.json[k].as_str().expect(k).to_string()
-    }
-
-    /// Runs `poke` against it and returns its output.
-    pub fn poke(&self, args: &[&str]) -> String {
-        let out = Command::new(repo().join("localstack/bigip-sim/poke"))
-            .args(["--port", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("poke runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// A task body for this device.
-    pub fn body(&self, ty: &str, extra: &str) -> String {
-        self.body_with("session-test", ty, extra, "")
-    }
-
-    /// A task body for this device by `user`, with extra `data` fields (`data_extra`, each
-    /// starting with a comma) and extra top-level fields (`top_extra`, likewise).
-    pub fn body_with(&self, user: &str, ty: &str, data_extra: &str, top_extra: &str) -> String {
-        format!(
-            r#"{{"type":"{ty}","user":"{user}"{top_extra},"data":{{"device":{{"host":"{}","port":{},"username":"{}","password":"{}"}},"modules":["tmm","mcpd"]{data_extra}}}}}"#,
-            self.s("host"),
-            self.port,
-            self.s("username"),
-            self.s("password")
-        )
-    }
-}
 
 /// Runs gcov itself on one `.gcda` (its notes beside it) and adds each instrumented line's
 /// count to `lines`, keyed by (file, line). Relative file names (`simd.c` is built into both
@@ -144,12 +72,4 @@ pub fn gcov_lines(archive: &[u8], dir: &Path) -> (u64, u64) {
     }
     let covered = lines.values().filter(|c| **c > 0).count() as u64;
     (covered, lines.len() as u64)
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("localstack/bigip-sim/down"))
-            .args(["--port", &self.port.to_string(), "--purge"])
-            .output();
-    }
 }

@@ -14,19 +14,14 @@ use ccaas_device::{Credentials, DeviceProfile, DeviceTarget, Timeouts};
 
 /// The sim scripts' directory.
 pub fn sim_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../localstack/bigip-sim")
+    ccaas_testkit::repo().join("localstack/bigip-sim")
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[allow(unused_imports)] // used by some test binaries only
+pub use ccaas_testkit::free_port;
 
-/// One running simulator, stopped (and its root removed) on drop.
+/// One running simulator with its fields typed for the driver; stopped (and its root
+/// removed) on drop of `running`.
 pub struct Sim {
     pub host: String,
     pub port: u16,
@@ -36,46 +31,31 @@ pub struct Sim {
     pub modules: Vec<String>,
     pub root: String,
     pub private_key: String,
+    /// The simulator process (`ccaas_testkit::Sim`).
+    pub running: ccaas_testkit::Sim,
 }
 
 impl Sim {
     /// Starts a simulator on a free port with extra `up` arguments.
     pub fn up(extra: &[&str]) -> Sim {
-        for _ in 0..3 {
-            let port = free_port();
-            let root = format!("/tmp/ccaas-device-test-{port}");
-            let out = Command::new(sim_dir().join("up"))
-                .args(["--port", &port.to_string(), "--root", &root])
-                .args(extra)
-                .output()
-                .expect("run localstack/bigip-sim/up");
-            if !out.status.success() {
-                eprintln!("up failed: {}", String::from_utf8_lossy(&out.stderr));
-                continue;
-            }
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("up prints JSON");
-            let s = |k: &str| {
-                v[k].as_str()
-                    .unwrap_or_else(|| panic!("{k} in {v}"))
-                    .to_string()
-            };
-            return Sim {
-                host: s("host"),
-                port: v["port"].as_u64().unwrap() as u16,
-                username: s("username"),
-                password: s("password"),
-                host_key_sha256: s("host_key_sha256"),
-                modules: v["modules"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|m| m.as_str().unwrap().to_string())
-                    .collect(),
-                root: s("root"),
-                private_key: s("private_key"),
-            };
+        let running = ccaas_testkit::Sim::up_with(extra);
+        let s = |k: &str| running.s(k);
+        Sim {
+            host: s("host"),
+            port: running.port,
+            username: s("username"),
+            password: s("password"),
+            host_key_sha256: s("host_key_sha256"),
+            modules: running.json["modules"]
+                .as_array()
+                .expect("modules")
+                .iter()
+                .map(|m| m.as_str().expect("a module name").to_string())
+                .collect(),
+            root: running.root.clone(),
+            private_key: s("private_key"),
+            running,
         }
-        panic!("the simulator did not start");
     }
 
     pub fn profile(&self) -> DeviceProfile {
@@ -137,11 +117,7 @@ impl Sim {
 
     /// "Reboots" the device: kills sshd and its sessions, restarts daemons and sshd.
     pub fn reboot(&self) {
-        let st = Command::new(sim_dir().join("reboot"))
-            .args(["--root", &self.root])
-            .status()
-            .unwrap();
-        assert!(st.success(), "reboot");
+        self.running.reboot();
     }
 
     /// The sim's sshd log.
@@ -173,14 +149,6 @@ impl Sim {
             .status()
             .unwrap();
         assert!(st.success());
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = Command::new(sim_dir().join("down"))
-            .args(["--root", &self.root, "--purge"])
-            .output();
     }
 }
 
