@@ -4,7 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Emulator, spawn_app, start_body, unique};
+use ccaas_testkit::Throttle;
+use common::sim::Sim;
+use common::{App, Emulator, spawn_app, start_body, unique};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -33,7 +35,8 @@ async fn with_the_emulator_stopped_the_api_says_503_and_the_work_resumes_after()
     assert!(r.headers.contains_key("retry-after"));
     let g = app.get(&format!("/v1/tasks/{}", ids[0])).await;
     assert_eq!(g.status, StatusCode::SERVICE_UNAVAILABLE, "{}", g.text);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // RELIABILITY F6: a 10 s outage.
+    tokio::time::sleep(Duration::from_secs(10)).await;
     emu.signal("CONT");
 
     // Every accepted task reaches a terminal state; none is left running.
@@ -146,4 +149,67 @@ async fn the_queue_holds_only_a_kms_sealed_device_access_that_opens_for_its_own_
     let other = ccaas_domain::TaskId::parse("01JD0000000000000000000009").unwrap();
     let e = sealer.open(&other, &m.sealed_device).await.unwrap_err();
     assert!(!e.is_retryable(), "{e}");
+}
+
+/// Submits `body` with an Idempotency-Key, again on each 503, until it is accepted.
+async fn submit_until_accepted(app: &App, body: String, key: &str) -> String {
+    for _ in 0..20 {
+        let r = app.post(body.clone(), Some(key)).await;
+        match r.status {
+            StatusCode::ACCEPTED => return r.json()["id"].as_str().unwrap().to_string(),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            s => panic!("submit answered {s}: {}", r.text),
+        }
+    }
+    panic!("submit never accepted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_first_and_every_fifth_call_of_each_aws_service_throttled_a_whole_session_succeeds()
+ {
+    let emu = Emulator::private();
+    let proxy = Throttle::start(&emu.var("AWS_ENDPOINT_URL"), 5).await;
+    let sim = Sim::up();
+    let profile = format!("simulator:{}", sim.root);
+    let app = spawn_app(
+        &emu,
+        &[
+            ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+            ("CCAAS_DEVICE_PROFILE", profile.as_str()),
+            ("CCAAS_MAX_RECEIVES", "5"),
+        ],
+    )
+    .await;
+
+    let start = submit_until_accepted(&app, sim.body("code-coverage-start", ""), "thr-start").await;
+    let t = app.wait_terminal(&start, Duration::from_secs(120)).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
+    sim.poke(&["tmm", "add", "1", "2"]);
+    let end = submit_until_accepted(&app, sim.body("code-coverage-end", ""), "thr-end").await;
+    let t = app.wait_terminal(&end, Duration::from_secs(180)).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
+    assert!(t["result"]["link"].is_string(), "{t}");
+
+    // Throttles really came from every service the stack calls, and none became a 500 or
+    // a panic (wait_terminal retries a 503 and would report any other status at its end).
+    let throttled = proxy.throttled();
+    eprintln!("throttled {throttled:?} of {} calls", proxy.seen());
+    for svc in ["dynamodb", "sqs", "s3", "kms"] {
+        assert!(
+            throttled.get(svc).copied().unwrap_or(0) > 0,
+            "no {svc} call was throttled: {throttled:?} of {}",
+            proxy.seen()
+        );
+    }
+    let logs = app.logs();
+    assert!(!logs.contains("panicked"), "ccaas-local panicked");
+    let list = app.get("/v1/tasks?status=running").await;
+    assert_ne!(
+        list.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        list.text
+    );
 }

@@ -1,9 +1,12 @@
 //! Test support, never a dependency of shipped code: the real AWS emulator that integration
 //! tests run against (moto_server, started and provisioned by `localstack/up`), its clients,
-//! and the waits and dumps the tests assert with; and the BIG-IP simulator ([`Sim`]).
+//! and the waits and dumps the tests assert with; a throttling proxy in front of it
+//! ([`Throttle`]); and the BIG-IP simulator ([`Sim`]).
 
 pub mod sim;
+pub mod throttle;
 pub use sim::Sim;
+pub use throttle::Throttle;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
