@@ -47,17 +47,18 @@ pub fn task_id_of(body: &str) -> Option<TaskId> {
 }
 
 /// Parses a body without opening its seal: the task id, and the rest to [`open_parsed`].
-pub fn parse(body: &str) -> Result<(TaskId, Parsed), OpenError> {
+/// Errors: why the body is not a task message (never quoting it).
+pub fn parse(body: &str) -> Result<(TaskId, Parsed), String> {
     match serde_json::from_str::<Wire>(body) {
         Ok(Wire::Sealed(m)) => Ok((m.task_id.clone(), Parsed(Wire::Sealed(m)))),
         Ok(Wire::Plain(m)) => Ok((m.task_id.clone(), Parsed(Wire::Plain(m)))),
         // serde's message may quote a value, so only its position is kept.
-        Err(e) => Err(OpenError::Unreadable(format!(
+        Err(e) => Err(format!(
             "{:?} error at line {} column {}",
             e.classify(),
             e.line(),
             e.column()
-        ))),
+        )),
     }
 }
 
@@ -90,7 +91,7 @@ pub async fn open_parsed<K: Sealer>(sealer: &K, parsed: Parsed) -> Result<TaskMe
 
 /// Parses and opens a body in one step.
 pub async fn open<K: Sealer>(sealer: &K, body: &str) -> Result<TaskMessage, OpenError> {
-    let (_, parsed) = parse(body)?;
+    let (_, parsed) = parse(body).map_err(OpenError::Unreadable)?;
     open_parsed(sealer, parsed).await
 }
 

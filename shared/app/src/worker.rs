@@ -85,8 +85,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
     pub async fn handle(&self, body: &str, receive_count: u32) -> Disposition {
         let (id, parsed) = match envelope::parse(body) {
             Ok(p) => p,
-            Err(OpenError::Unreadable(why)) => return self.poison(body, receive_count, why).await,
-            Err(OpenError::Unavailable(e)) => return Disposition::Retry(RetryReason::Sealer(e)),
+            Err(why) => return self.poison(body, receive_count, why).await,
         };
         let task = match self.store.get(&id).await {
             Ok(Some(t)) => t,
@@ -106,7 +105,14 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
 
         let message = match envelope::open_parsed(&self.sealer, parsed).await {
             Ok(m) => m,
-            Err(OpenError::Unavailable(e)) => return Disposition::Retry(RetryReason::Sealer(e)),
+            Err(OpenError::Unavailable(e)) => {
+                if last {
+                    // No later delivery will come: fail the task rather than leave it pending.
+                    let why = "the key service did not answer on the last delivery; submit again";
+                    self.fail_unworkable(task, "key_unavailable", why).await;
+                }
+                return Disposition::Retry(RetryReason::Sealer(e));
+            }
             Err(OpenError::Unreadable(why)) => {
                 return self.poison(body, receive_count, why).await;
             }
@@ -266,24 +272,32 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         if receive_count >= self.config.max_receives
             && let Some(id) = envelope::task_id_of(body)
             && let Ok(Some(task)) = self.store.get(&id).await
-            && !task.status.is_terminal()
         {
-            let mut next = task.advance(Status::Failed, now_ms());
-            next.lease_until = None;
-            next.error = Some(TaskError {
-                code: "bad_message".into(),
-                message: "the task's queue message could not be read".into(),
-            });
-            if self
-                .store
-                .write_status(&next, (task.status, task.version))
-                .await
-                .is_ok()
-            {
-                // The message still goes to the DLQ; the notification is independent of it.
-                let _ = self.notify(&next, true).await;
-            }
+            let why = "the task's queue message could not be read";
+            self.fail_unworkable(task, "bad_message", why).await;
         }
         Disposition::Retry(RetryReason::Poison(why))
+    }
+
+    /// On a message's last delivery, fails a task that no delivery could work on (and sends
+    /// its notification). Best effort: the message still goes to the DLQ either way.
+    async fn fail_unworkable(&self, task: Task, code: &str, message: &str) {
+        if task.status.is_terminal() {
+            return;
+        }
+        let mut next = task.advance(Status::Failed, now_ms());
+        next.lease_until = None;
+        next.error = Some(TaskError {
+            code: code.into(),
+            message: message.into(),
+        });
+        if self
+            .store
+            .write_status(&next, (task.status, task.version))
+            .await
+            .is_ok()
+        {
+            let _ = self.notify(&next, true).await;
+        }
     }
 }

@@ -340,6 +340,23 @@ async fn with_the_key_service_down_a_delivery_is_retried_without_taking_the_leas
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
+#[tokio::test]
+async fn a_key_service_outage_on_the_last_delivery_fails_the_task_instead_of_leaving_it_pending() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = worker(&store, succeeding(&calls));
+    w.sealer.fail_next(1);
+    assert!(matches!(
+        w.handle(&msg, 5).await,
+        Disposition::Retry(RetryReason::Sealer(_))
+    ));
+    let t = store.all()[0].clone();
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.unwrap().code, "key_unavailable");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
 /// Submits one task with a webhook and returns its message body.
 async fn one_task_with_webhook(store: &MemoryStore) -> String {
     let api = api(store);
