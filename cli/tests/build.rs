@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+use ccaas_testkit::text;
+
 fn ccaas(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ccaas"))
         .args(args)
@@ -14,14 +16,6 @@ fn ccaas(args: &[&str]) -> Output {
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .output()
         .expect("ccaas runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

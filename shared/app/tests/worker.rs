@@ -322,13 +322,24 @@ async fn a_seal_moved_into_another_tasks_message_never_reaches_the_device_and_fa
     assert_eq!(t.error.unwrap().code, "bad_message");
 }
 
-#[tokio::test]
-async fn with_the_key_service_down_a_delivery_is_retried_without_taking_the_lease() {
+/// One submitted task and a worker whose sealer fails its next call; the runner counts runs.
+async fn one_task_with_the_key_service_down_once() -> (
+    MemoryStore,
+    Worker<MemoryStore, Scripted, MemorySealer>,
+    String,
+    Arc<AtomicUsize>,
+) {
     let store = MemoryStore::default();
     let msg = one_task(&store).await;
     let calls = Arc::new(AtomicUsize::new(0));
     let w = worker(&store, succeeding(&calls));
     w.sealer.fail_next(1);
+    (store, w, msg, calls)
+}
+
+#[tokio::test]
+async fn with_the_key_service_down_a_delivery_is_retried_without_taking_the_lease() {
+    let (store, w, msg, calls) = one_task_with_the_key_service_down_once().await;
     assert!(matches!(
         w.handle(&msg, 1).await,
         Disposition::Retry(RetryReason::Sealer(_))
@@ -342,11 +353,7 @@ async fn with_the_key_service_down_a_delivery_is_retried_without_taking_the_leas
 
 #[tokio::test]
 async fn a_key_service_outage_on_the_last_delivery_fails_the_task_instead_of_leaving_it_pending() {
-    let store = MemoryStore::default();
-    let msg = one_task(&store).await;
-    let calls = Arc::new(AtomicUsize::new(0));
-    let w = worker(&store, succeeding(&calls));
-    w.sealer.fail_next(1);
+    let (store, w, msg, calls) = one_task_with_the_key_service_down_once().await;
     assert!(matches!(
         w.handle(&msg, 5).await,
         Disposition::Retry(RetryReason::Sealer(_))

@@ -45,6 +45,15 @@ pub fn localstack_up(port: Option<u16>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A finished command's stdout then stderr, as text (for assertions and their messages).
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
