@@ -501,6 +501,15 @@ def template_rules(t):
             if not any(st.get("Effect") == "Allow" and action in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
                        and refers_to(st.get("Resource"), key) for st in statements):
                 problems.append(f"SAM: {fn}'s role may not {action} with {key}")
+    # A failed message's retry delay: the processor shortens its visibility on both queues.
+    role = ((tr.get("ProcessorFunction", {}).get("Properties") or {}).get("Role") or {}).get("Fn::GetAtt", [None])[0]
+    statements = [st for p in (tr.get(role, {}).get("Properties") or {}).get("Policies", [])
+                  for st in p["PolicyDocument"]["Statement"]]
+    for q in ("TaskQueue", "HighTaskQueue"):
+        if not any(st.get("Effect") == "Allow"
+                   and "sqs:ChangeMessageVisibility" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+                   and refers_to(st.get("Resource"), q) for st in statements):
+            problems.append(f"SAM: the processor's role may not sqs:ChangeMessageVisibility on {q} (retry delays)")
     return problems
 
 
@@ -574,6 +583,9 @@ def mutations():
         ("asymmetric key", lambda t: res(t)["QueueKey"]["Properties"].__setitem__("KeySpec", "RSA_2048")),
         ("key policy without root", lambda t: res(t)["QueueKey"]["Properties"]["KeyPolicy"]["Statement"][0].__setitem__(
             "Principal", {"Service": "lambda.amazonaws.com"})),
+        ("processor cannot shorten retries", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].remove(
+            next(x for x in res(t)["ProcessorFunction"]["Properties"]["Policies"]
+                 if "Statement" in x and x["Statement"][0].get("Sid") == "RetryDelay"))),
         ("submit cannot make data keys", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].remove(
             next(x for x in res(t)["SubmitFunction"]["Properties"]["Policies"] if "Statement" in x))),
         ("submit may only Encrypt", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].__setitem__(

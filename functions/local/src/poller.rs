@@ -1,7 +1,7 @@
 //! The SQS side of `ccaas-local`: receive (high queue first), hand `SqsEvent` batches to the
 //! processor's own handler, delete what succeeded, and let failures redeliver soon.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -121,28 +121,22 @@ async fn poll_once(p: &Poller, url: &str) -> Result<usize, aws_sdk_sqs::Error> {
         .map(|f| f.item_identifier.clone())
         .collect();
     // Why this order: only a message whose task reached its final write is deleted; a
-    // failed one stays and comes back after `retry_delay`, as a Lambda retry would. In a
-    // FIFO group only the first failed message (the one that ran) waits out the delay; the
-    // group's later ones (failed unprocessed) are made visible at once, after it, so the
-    // group stays held by its head alone. (moto, unlike SQS, delivers the last of several
-    // in-flight messages of a group first when they all come back together.)
-    let mut held: HashSet<String> = HashSet::new();
-    let mut settle: Vec<(&String, Option<Duration>)> = Vec::new();
-    let mut later: Vec<(&String, Option<Duration>)> = Vec::new();
-    for (id, group) in &order {
-        if !failed.contains(id) {
-            settle.push((id, None));
-        } else if let Some(g) = group
-            && !held.insert(g.clone())
-        {
-            later.push((id, Some(Duration::ZERO)));
-        } else {
-            settle.push((id, Some(p.retry_delay)));
-        }
-    }
-    settle.extend(later);
+    // failed one stays and comes back after `retry_delay`, as on Lambda
+    // (`ccaas_processor::retry_plan`: in a FIFO group only the head waits out the delay).
+    // (moto, unlike SQS, delivers the last of several in-flight messages of a group first
+    // when they all come back together, so the order of these calls matters here.)
+    let mut settle: Vec<(String, Option<Duration>)> = order
+        .iter()
+        .filter(|(id, _)| !failed.contains(id))
+        .map(|(id, _)| (id.clone(), None))
+        .collect();
+    settle.extend(
+        ccaas_processor::retry_plan(&order, &failed, p.retry_delay)
+            .into_iter()
+            .map(|(id, after)| (id, Some(after))),
+    );
     for (id, visibility) in settle {
-        let Some(receipt) = receipts.get(id) else {
+        let Some(receipt) = receipts.get(&id) else {
             continue;
         };
         let r = match visibility {

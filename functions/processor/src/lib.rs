@@ -2,6 +2,7 @@
 //! and FIFO order kept per message group. The task's life is in [`ccaas_app::Worker`].
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ccaas_app::{Disposition, Notifier, Sealer, TaskRunner, TaskStore, Worker};
@@ -88,6 +89,81 @@ pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
                 failed_groups.insert(g);
             }
             response.add_failure(id);
+        }
+    }
+    response
+}
+
+/// When each failed message of a handled batch comes back: `(message id, visibility)` in the
+/// order to apply them. In a FIFO group only the first failure (the message that ran) waits
+/// out `delay`; the group's later messages (failed unprocessed) get zero, after it, so the
+/// group stays held by its head alone and keeps its order. Messages not in `failed` are left
+/// out (they are deleted).
+pub fn retry_plan(
+    order: &[(String, Option<String>)],
+    failed: &[String],
+    delay: Duration,
+) -> Vec<(String, Duration)> {
+    let mut held: HashSet<&String> = HashSet::new();
+    let mut heads = Vec::new();
+    let mut later = Vec::new();
+    for (id, group) in order {
+        if !failed.contains(id) {
+            continue;
+        }
+        match group {
+            Some(g) if !held.insert(g) => later.push((id.clone(), Duration::ZERO)),
+            _ => heads.push((id.clone(), delay)),
+        }
+    }
+    heads.extend(later);
+    heads
+}
+
+/// The Lambda's batch: [`handle_batch`], then each failed message is made visible again per
+/// [`retry_plan`] (`CCAAS_RETRY_DELAY_SECS`), so a retry comes after the delay and not after
+/// the queue's whole visibility timeout (5400 s). If that call fails the message simply comes
+/// back later; the response is the same.
+pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
+    worker: &Worker<S, R, K, N>,
+    event: SqsEvent,
+    clients: &ccaas_aws::Clients,
+    config: &ccaas_aws::Config,
+) -> SqsBatchResponse {
+    // Why before: handle_batch consumes the event; the receipts are needed after it.
+    let records: Vec<(String, Option<String>, String, String)> = event
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.message_id.clone().unwrap_or_default(),
+                r.attributes.get("MessageGroupId").cloned(),
+                r.event_source_arn.clone().unwrap_or_default(),
+                r.receipt_handle.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let response = handle_batch(worker, event).await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    let order: Vec<(String, Option<String>)> = records
+        .iter()
+        .map(|(id, g, _, _)| (id.clone(), g.clone()))
+        .collect();
+    let urls = [config.queue_url.as_str(), config.high_queue_url.as_str()];
+    for (id, after) in retry_plan(&order, &failed, config.retry_delay) {
+        let Some((_, _, arn, receipt)) = records.iter().find(|r| r.0 == id) else {
+            continue;
+        };
+        let Some(url) = ccaas_aws::sqs::queue_url_for(arn, &urls) else {
+            warn!(message_id = %id, arn = %arn, "a record from an unknown queue keeps its visibility");
+            continue;
+        };
+        if let Err(e) = ccaas_aws::sqs::redeliver_after(&clients.sqs, url, receipt, after).await {
+            warn!(message_id = %id, error = %e, "could not shorten the retry delay");
         }
     }
     response

@@ -12,11 +12,13 @@ async fn main() -> Result<(), Error> {
     let config = ccaas_aws::Config::from_env()?;
     let clients = ccaas_aws::Clients::new(&config).await;
     let worker = Arc::new(ccaas_processor::wire(&config, &clients));
+    let (clients, config) = (Arc::new(clients), Arc::new(config));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let worker = worker.clone();
+        let (worker, clients, config) = (worker.clone(), clients.clone(), config.clone());
         async move {
             Ok::<SqsBatchResponse, Error>(
-                ccaas_processor::handle_batch(&worker, event.payload).await,
+                ccaas_processor::handle_lambda_batch(&worker, event.payload, &clients, &config)
+                    .await,
             )
         }
     }))

@@ -156,3 +156,31 @@ async fn a_poison_message_in_a_batch_is_retried_to_its_last_delivery_while_the_o
         }
     }
 }
+
+#[test]
+fn the_retry_plan_delays_each_groups_head_and_frees_its_later_messages_after_it() {
+    use std::time::Duration;
+    let order: Vec<(String, Option<String>)> = [
+        ("0", Some("a")),
+        ("1", Some("b")),
+        ("2", Some("a")),
+        ("3", None),
+        ("4", Some("a")),
+        ("5", Some("c")),
+    ]
+    .iter()
+    .map(|(id, g)| (id.to_string(), g.map(str::to_string)))
+    .collect();
+    let failed: Vec<String> = ["0", "2", "3", "4", "5"].map(String::from).to_vec();
+    let d = Duration::from_secs(30);
+    let plan = ccaas_processor::retry_plan(&order, &failed, d);
+    let z = Duration::ZERO;
+    let want: Vec<(String, Duration)> = [("0", d), ("3", d), ("5", d), ("2", z), ("4", z)]
+        .iter()
+        .map(|(id, t)| (id.to_string(), *t))
+        .collect();
+    assert_eq!(
+        plan, want,
+        "heads first with the delay, then the rest at once"
+    );
+}

@@ -54,8 +54,8 @@ pub struct Config {
     /// `CCAAS_LOCAL_WORKER` (default `on`): `off` runs `ccaas-local` as the API alone, with no
     /// queue poller (for API fuzzing, where generated devices must not be contacted).
     pub local_worker: bool,
-    /// `CCAAS_RETRY_DELAY_SECS` (default 2): how soon `ccaas-local` redelivers a failed
-    /// message (on AWS the queue's visibility timeout decides).
+    /// `CCAAS_RETRY_DELAY_SECS` (default 2; the template sets 30): how soon a failed message
+    /// comes back (the processor and `ccaas-local` shorten its visibility to this).
     pub retry_delay: Duration,
     /// `CCAAS_DEVICE_PROFILE` (default `bigip`): where things live on the devices, `bigip` or
     /// `simulator:<root>` (the BIG-IP simulator's layout under an absolute root).

@@ -1,4 +1,4 @@
-//! The two SQS FIFO queues behind [`TaskQueue`].
+//! The two SQS FIFO queues behind [`TaskQueue`], and the retry delay of a failed delivery.
 
 use ccaas_app::{Error, TaskQueue};
 use ccaas_domain::{Priority, SealedMessage};
@@ -61,5 +61,68 @@ impl TaskQueue for SqsTaskQueue {
                 source: Box::new(AwsError::sdk("sqs:SendMessage", e)),
             })?;
         Ok(())
+    }
+}
+
+/// Makes a received message visible again `after` from now (a retry delay instead of the
+/// queue's whole visibility timeout), by its receipt handle. Safe to repeat.
+pub async fn redeliver_after(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handle: &str,
+    after: std::time::Duration,
+) -> Result<(), AwsError> {
+    client
+        .change_message_visibility()
+        .queue_url(queue_url)
+        .receipt_handle(receipt_handle)
+        .visibility_timeout(after.as_secs().min(43_200) as i32)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk("sqs:ChangeMessageVisibility", e))?;
+    Ok(())
+}
+
+/// The URL among `urls` of the queue that `arn` (`arn:aws:sqs:<region>:<account>:<name>`)
+/// names: the one whose last path segment is the queue name.
+pub fn queue_url_for<'a>(arn: &str, urls: &[&'a str]) -> Option<&'a str> {
+    let name = arn.rsplit(':').next().filter(|n| !n.is_empty())?;
+    urls.iter()
+        .copied()
+        .find(|u| u.trim_end_matches('/').rsplit('/').next() == Some(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_arn_finds_the_url_of_its_queue_and_nothing_else() {
+        let urls = [
+            "https://sqs.us-east-1.amazonaws.com/123456789012/ccaas-tasks.fifo",
+            "http://127.0.0.1:4566/123456789012/ccaas-tasks-high.fifo",
+        ];
+        assert_eq!(
+            queue_url_for(
+                "arn:aws:sqs:us-east-1:123456789012:ccaas-tasks-high.fifo",
+                &urls
+            ),
+            Some(urls[1])
+        );
+        assert_eq!(
+            queue_url_for("arn:aws:sqs:us-east-1:123456789012:ccaas-tasks.fifo", &urls),
+            Some(urls[0])
+        );
+        for arn in ["arn:aws:sqs:us-east-1:1:other.fifo", "", "arn:aws:sqs:x:1:"] {
+            assert_eq!(queue_url_for(arn, &urls), None, "{arn}");
+        }
+    }
+
+    #[test]
+    fn a_group_id_is_cut_to_128_bytes_on_a_char_boundary() {
+        assert_eq!(group_id("10.0.0.1:22"), "10.0.0.1:22");
+        let long = "é".repeat(100);
+        let g = group_id(&long);
+        assert!(g.len() <= MAX_GROUP_ID && long.starts_with(g));
     }
 }

@@ -1,0 +1,108 @@
+//! The processor Lambda's batch handler on a real queue (moto): a retryable failure comes back
+//! after `CCAAS_RETRY_DELAY_SECS`, not after the queue's visibility timeout (5400 s), because
+//! the handler shortens the failed message's visibility before it reports the failure.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use ccaas_app::Caller;
+use common::{Emulator, free_port};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_visibility_timeout()
+{
+    let emu = Emulator::private();
+    let config = ccaas_aws::Config::from_lookup(|k| match k {
+        "CCAAS_RETRY_DELAY_SECS" => Some("1".into()),
+        "CCAAS_MAX_RECEIVES" => Some("5".into()),
+        _ => emu.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+    })
+    .expect("config");
+    let clients = ccaas_aws::Clients {
+        dynamodb: emu.dynamodb(),
+        sqs: emu.sqs(),
+        s3: emu.s3(),
+        kms: emu.kms(),
+    };
+    let api = ccaas_submit::wire(&config, &clients);
+    let worker = ccaas_processor::wire(&config, &clients);
+
+    // A device nobody listens on: connection refused, a retryable failure.
+    let port = free_port();
+    let body = format!(
+        r#"{{"type":"code-coverage-start","user":"retry","data":{{"device":{{"host":"127.0.0.1","port":{port},"username":"root","password":"pw"}},"modules":["tmm"]}}}}"#
+    );
+    let accepted = api
+        .submit(&Caller::Anonymous, None, body.as_bytes())
+        .await
+        .expect("accepted");
+
+    let sqs = emu.sqs();
+    let queue = config.queue_url.clone();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("an ARN");
+    let receive = || async {
+        sqs.receive_message()
+            .queue_url(&queue)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive")
+            .messages()
+            .to_vec()
+    };
+    let got = receive().await;
+    assert_eq!(got.len(), 1);
+    let m = &got[0];
+    let mut record = SqsMessage::default();
+    record.message_id = m.message_id().map(str::to_string);
+    record.receipt_handle = m.receipt_handle().map(str::to_string);
+    record.body = m.body().map(str::to_string);
+    record.event_source_arn = Some(arn);
+    record.attributes = HashMap::from([
+        ("ApproximateReceiveCount".to_string(), "1".to_string()),
+        (
+            "MessageGroupId".to_string(),
+            format!("127.0.0.1:{port}").to_string(),
+        ),
+    ]);
+    let mut event = SqsEvent::default();
+    event.records.push(record);
+
+    let response = ccaas_processor::handle_lambda_batch(&worker, event, &clients, &config).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "a retryable failure");
+
+    // Back within seconds (the retry delay is 1 s), as its second receive.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let again = loop {
+        let got = receive().await;
+        if let Some(m) = got.first() {
+            break m.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed message did not come back"
+        );
+    };
+    assert_eq!(again.body(), m.body());
+    let count = again
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .cloned();
+    assert_eq!(count.as_deref(), Some("2"));
+    let task = api.get(&accepted.view.id).await.expect("the task");
+    assert_eq!(task.status, "running", "released for the retry: {task:?}");
+}
