@@ -4,8 +4,11 @@
 //! Lambda types.
 
 pub mod api;
+#[cfg(feature = "testing")]
+pub mod contract;
 pub mod envelope;
 pub mod error;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod notify;
 pub mod ports;

@@ -317,31 +317,30 @@ pub fn is_site_file_name(name: &str) -> bool {
         })
 }
 
-/// The public report site (the S3 website bucket in production): `reports/<task-id>/...` and
-/// the site-wide `index.html` listing every report. Keys are made from the task id and the
-/// renderer's file names only.
+/// The report site's bucket (the S3 website bucket in production): public report pages
+/// (`reports/<task-id>/...`), the site-wide `index.html`, and the private records the index is
+/// made from. A plain object store: what goes where, and in which order, is the publishing use
+/// case's (`ccaas_coverage::publish`), which makes every key from a task id, numbers and
+/// checked file names only.
 pub trait ReportSite: Send + Sync {
-    /// Publishes the report of task `id`: uploads every file under `reports/<id>/`, the
-    /// report's `index.html` last (so a half-written report is never linked), records
-    /// `totals`, then regenerates the site-wide `index.html`. Idempotent: publishing again
-    /// replaces the same objects and the report is listed once, with the last totals.
-    /// Errors: [`Error::Corrupt`] when a name fails [`is_site_file_name`] or there is no
-    /// `index.html` (then nothing is written); [`Error::Unavailable`] (the report may be
-    /// partly uploaded but is not linked; a retry completes it).
-    fn publish(
+    /// Writes (replaces) the object `key`, served with `content_type` and `cache_control`.
+    /// Idempotent: the same call again leaves the same object.
+    /// Errors: [`Error::Unavailable`] (nothing or the old object stays).
+    fn put(
         &self,
-        id: &TaskId,
-        files: Vec<SiteFile>,
-        totals: SiteTotals,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Every published report with its totals, newest first. Read-only.
+    /// Every key that starts with `prefix`, in byte order, across all pages. Read-only.
     /// Errors: [`Error::Unavailable`].
-    fn reports(&self) -> impl Future<Output = Result<Vec<(TaskId, SiteTotals)>, Error>> + Send;
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 
-    /// Rewrites the site-wide `index.html` from the recorded reports. Idempotent.
+    /// Deletes the object `key`. Idempotent: deleting a key that does not exist succeeds.
     /// Errors: [`Error::Unavailable`].
-    fn refresh_index(&self) -> impl Future<Output = Result<(), Error>> + Send;
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// One file of a build's published files (S3 `builds/<build-id>/<file>` in production), written

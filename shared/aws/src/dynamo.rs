@@ -98,10 +98,27 @@ fn plan(q: &ListQuery) -> (&'static str, &'static str, String) {
     }
 }
 
-/// Encodes a LastEvaluatedKey as an opaque cursor bound to its index.
-fn encode_cursor(index: &str, key: &HashMap<String, AttributeValue>) -> Result<String, Error> {
+/// The filters of a list query, as its cursors carry them: a cursor made for other filters is
+/// refused rather than silently continued under the new ones.
+fn filters_of(q: &ListQuery) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        q.status.map(|s| s.as_str()).unwrap_or(""),
+        q.user.as_deref().unwrap_or(""),
+        q.task_type.map(|t| t.as_str()).unwrap_or(""),
+        q.device.as_deref().unwrap_or("")
+    )
+}
+
+/// Encodes a LastEvaluatedKey as an opaque cursor bound to its index and filters.
+fn encode_cursor(
+    index: &str,
+    filters: &str,
+    key: &HashMap<String, AttributeValue>,
+) -> Result<String, Error> {
     let mut m = serde_json::Map::new();
     m.insert("i".into(), Value::String(index.into()));
+    m.insert("f".into(), Value::String(filters.into()));
     for (k, v) in key {
         let AttributeValue::S(s) = v else {
             return Err(Error::Corrupt("non-string key attribute".into()));
@@ -111,10 +128,11 @@ fn encode_cursor(index: &str, key: &HashMap<String, AttributeValue>) -> Result<S
     Ok(hex(Value::Object(m).to_string().as_bytes()))
 }
 
-/// Decodes a cursor, accepting only one made for this index and hash value.
+/// Decodes a cursor, accepting only one made for this index, hash value and filters.
 fn decode_cursor(
     cursor: &str,
     index: &str,
+    filters: &str,
     hash_attr: &str,
     hash_value: &str,
 ) -> Result<HashMap<String, AttributeValue>, Error> {
@@ -123,17 +141,18 @@ fn decode_cursor(
         return Err(bad_cursor());
     };
     if m.get("i").and_then(Value::as_str) != Some(index)
+        || m.get("f").and_then(Value::as_str) != Some(filters)
         || m.get(hash_attr).and_then(Value::as_str) != Some(hash_value)
         || m.get("id")
             .and_then(Value::as_str)
             .and_then(TaskId::parse)
             .is_none()
-        || m.len() != 3
+        || m.len() != 4
     {
         return Err(bad_cursor());
     }
     Ok(m.into_iter()
-        .filter(|(k, _)| k != "i")
+        .filter(|(k, _)| k != "i" && k != "f")
         .map(|(k, v)| (k, to_attr(v)))
         .collect())
 }
@@ -246,8 +265,9 @@ impl TaskStore for DynamoTaskStore {
 
     async fn list(&self, q: &ListQuery) -> Result<Page, Error> {
         let (index, hash_attr, hash_value) = plan(q);
+        let fkey = filters_of(q);
         let mut start = match &q.next {
-            Some(c) => Some(decode_cursor(c, index, hash_attr, &hash_value)?),
+            Some(c) => Some(decode_cursor(c, index, &fkey, hash_attr, &hash_value)?),
             None => None,
         };
         let mut filters = Vec::new();
@@ -309,7 +329,7 @@ impl TaskStore for DynamoTaskStore {
                 if tasks.len() == q.limit {
                     let more = i + 1 < items.len() || out.last_evaluated_key().is_some();
                     let next = match tasks.last() {
-                        Some(t) if more => Some(encode_cursor(index, &key_of(t))?),
+                        Some(t) if more => Some(encode_cursor(index, &fkey, &key_of(t))?),
                         _ => None,
                     };
                     return Ok(Page { tasks, next });
@@ -321,7 +341,7 @@ impl TaskStore for DynamoTaskStore {
             }
         }
         let next = match &start {
-            Some(k) => Some(encode_cursor(index, k)?),
+            Some(k) => Some(encode_cursor(index, &fkey, k)?),
             None => None,
         };
         Ok(Page { tasks, next })
@@ -465,14 +485,17 @@ mod tests {
             ),
             ("user".to_string(), AttributeValue::S("alice".into())),
         ]);
-        let c = encode_cursor("by-user", &key).expect("encodes");
+        let f = "/alice//";
+        let c = encode_cursor("by-user", f, &key).expect("encodes");
         assert_eq!(
-            decode_cursor(&c, "by-user", "user", "alice").expect("decodes"),
+            decode_cursor(&c, "by-user", f, "user", "alice").expect("decodes"),
             key
         );
-        assert!(decode_cursor(&c, "by-user", "user", "bob").is_err());
-        assert!(decode_cursor(&c, "by-status", "status", "alice").is_err());
-        assert!(decode_cursor("zz", "by-user", "user", "alice").is_err());
-        assert!(decode_cursor(&hex(b"{\"i\":\"by-user\"}"), "by-user", "user", "alice").is_err());
+        assert!(decode_cursor(&c, "by-user", f, "user", "bob").is_err());
+        assert!(decode_cursor(&c, "by-user", "pending/alice//", "user", "alice").is_err());
+        assert!(decode_cursor(&c, "by-status", f, "status", "alice").is_err());
+        assert!(decode_cursor("zz", "by-user", f, "user", "alice").is_err());
+        let partial = hex(b"{\"i\":\"by-user\"}");
+        assert!(decode_cursor(&partial, "by-user", f, "user", "alice").is_err());
     }
 }

@@ -15,6 +15,7 @@
 pub mod connector;
 pub mod error;
 pub mod paths;
+pub mod publish;
 pub mod render;
 pub mod runner;
 pub mod unpack;

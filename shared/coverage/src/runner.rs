@@ -220,7 +220,7 @@ where
             functions: (t.functions.hit, t.functions.total),
             branches: (t.branches.hit, t.branches.total),
         };
-        self.site.publish(&task.id, files, totals).await?;
+        crate::publish::publish(&self.site, &task.id, files, totals).await?;
         // Close after the report is published: a crash before leaves the session open and the
         // retry (which skips the collect) re-publishes the same bytes, then closes. Closing is
         // conditional on the session id, so a later session is never closed by mistake.

@@ -10,7 +10,7 @@ use ccaas_app::memory::{
     MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions,
     MemorySite,
 };
-use ccaas_app::ports::{ArtifactStore, ReportSite, SiteFile, SiteTotals};
+use ccaas_app::ports::{ArtifactStore, ReportSite};
 use ccaas_app::{Api, Caller, Disposition, Error, LogStore, SessionStore, Worker, WorkerConfig};
 use ccaas_coverage::{CoverageRunner, RunnerConfig};
 use ccaas_device::{DeviceError, MemoryDevice};
@@ -93,7 +93,7 @@ impl SessionStore for CrashySessions {
     }
 }
 
-/// A site that crashes on a chosen publish.
+/// A site that crashes on a chosen write (put or delete).
 #[derive(Clone, Default)]
 struct CrashySite {
     inner: MemorySite,
@@ -101,15 +101,16 @@ struct CrashySite {
 }
 
 impl ReportSite for CrashySite {
-    async fn publish(&self, id: &TaskId, f: Vec<SiteFile>, t: SiteTotals) -> Result<(), Error> {
+    async fn put(&self, key: &str, b: Vec<u8>, ty: &str, cache: &str) -> Result<(), Error> {
         self.crash.hit()?;
-        self.inner.publish(id, f, t).await
+        self.inner.put(key, b, ty, cache).await
     }
-    async fn reports(&self) -> Result<Vec<(TaskId, SiteTotals)>, Error> {
-        self.inner.reports().await
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        self.inner.list(prefix).await
     }
-    async fn refresh_index(&self) -> Result<(), Error> {
-        self.inner.refresh_index().await
+    async fn delete(&self, key: &str) -> Result<(), Error> {
+        self.crash.hit()?;
+        self.inner.delete(key).await
     }
 }
 

@@ -24,11 +24,17 @@ pub fn repo() -> PathBuf {
 /// caller's `AWS_ENDPOINT_URL` (default 4566) without a port, and returns the `KEY=VALUE`
 /// pairs it prints for ccaas to use. Panics (it is test support) when the script fails.
 pub fn localstack_up(port: Option<u16>) -> Vec<(String, String)> {
+    localstack_up_with(port, &[])
+}
+
+/// [`localstack_up`] with extra environment for the script (such as `CCAAS_MOTO_SERIAL=1`).
+pub fn localstack_up_with(port: Option<u16>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     // One at a time in a process: tests run in parallel, and two `up` runs that both find
     // no emulator would both start one on the same port.
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut cmd = Command::new(repo().join("localstack/up"));
+    cmd.envs(extra.iter().copied());
     if let Some(port) = port {
         cmd.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
     }
@@ -92,6 +98,19 @@ impl Emulator {
     /// or that must see every item written.
     pub fn private() -> Emulator {
         Emulator::up(free_port(), true)
+    }
+
+    /// A private emulator whose moto_server handles one request at a time, so its DynamoDB
+    /// conditional writes are atomic as on AWS (threaded moto's are not:
+    /// `localstack/moto_serial.py`). For tests of concurrent conditional writers.
+    pub fn private_serial() -> Emulator {
+        let port = free_port();
+        let env = localstack_up_with(Some(port), &[("CCAAS_MOTO_SERIAL", "1")]);
+        Emulator {
+            env,
+            port,
+            own: true,
+        }
     }
 
     fn up(port: u16, own: bool) -> Emulator {

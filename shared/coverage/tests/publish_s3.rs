@@ -1,11 +1,13 @@
-//! `S3Site` against a real emulator (a private moto_server started through `localstack/up`):
+//! The publishing use case over `S3Site` against a real emulator (a private moto_server
+//! started through `localstack/up`):
 //! a rendered report is uploaded under `reports/<id>/` with its content types and cache
 //! headers, the site index lists every report newest first with its totals, republishing
 //! replaces, and unsafe names write nothing.
 
 use ccaas_app::Error;
-use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals};
+use ccaas_app::ports::{SiteFile, SiteTotals};
 use ccaas_aws::site::S3Site;
+use ccaas_coverage::publish::{publish, reports};
 use ccaas_domain::TaskId;
 use ccaas_gcov::{Coverage, FileCoverage, FunctionCoverage, LineCoverage};
 use ccaas_testkit::Emulator;
@@ -102,7 +104,7 @@ async fn a_published_report_is_served_with_its_content_types_and_cache_headers()
     let site = site(&emu);
     let id = TaskId::from_parts(1_764_417_300_000, 7);
     let (files, totals) = rendered();
-    site.publish(&id, files.clone(), totals).await.unwrap();
+    publish(&site, &id, files.clone(), totals).await.unwrap();
 
     for f in &files {
         let (ct, cc, body) = get(&emu, &format!("reports/{id}/{}", f.name)).await;
@@ -139,17 +141,17 @@ async fn the_site_index_lists_every_report_once_newest_first_with_its_latest_tot
     let (files, totals) = rendered();
     let old = TaskId::from_parts(1_700_000_000_000, 1);
     let new = TaskId::from_parts(1_760_000_000_000, 2);
-    site.publish(&old, files.clone(), totals).await.unwrap();
-    site.publish(&new, files.clone(), totals).await.unwrap();
+    publish(&site, &old, files.clone(), totals).await.unwrap();
+    publish(&site, &new, files.clone(), totals).await.unwrap();
     let other = SiteTotals {
         lines: (9, 10),
         functions: (1, 1),
         branches: (0, 0),
     };
-    site.publish(&old, files, other).await.unwrap();
+    publish(&site, &old, files, other).await.unwrap();
 
     assert_eq!(
-        site.reports().await.unwrap(),
+        reports(&site).await.unwrap(),
         vec![(new.clone(), totals), (old.clone(), other)]
     );
     let (_, _, index) = get(&emu, "index.html").await;
@@ -194,14 +196,14 @@ async fn unsafe_names_and_reports_without_an_index_write_nothing() {
             bytes: b"x".to_vec(),
             content_type: "text/html".into(),
         });
-        let r = site.publish(&id, with_bad, totals).await;
+        let r = publish(&site, &id, with_bad, totals).await;
         assert!(matches!(r, Err(Error::Corrupt(_))), "{bad:?}: {r:?}");
     }
     let no_index: Vec<SiteFile> = files
         .into_iter()
         .filter(|f| f.name != "index.html")
         .collect();
-    let r = site.publish(&id, no_index, totals).await;
+    let r = publish(&site, &id, no_index, totals).await;
     assert!(matches!(r, Err(Error::Corrupt(_))));
     assert_eq!(keys(&emu).await, Vec::<String>::new());
 }

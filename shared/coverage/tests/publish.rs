@@ -1,9 +1,11 @@
-//! The in-memory report site keeps the `ReportSite` contract: names checked before anything
-//! is written, the report's index.html last, one listing per report, newest first.
+//! The publishing use case on the in-memory site: names checked before anything is written,
+//! the report's index.html last, then its record, then the site index; one listing per
+//! report, newest first; an outage mid-upload leaves the report unlinked.
 
 use ccaas_app::Error;
 use ccaas_app::memory::MemorySite;
-use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals};
+use ccaas_app::ports::{SiteFile, SiteTotals};
+use ccaas_coverage::publish::{CACHE_INDEX, CACHE_PAGES, publish, record_key, reports};
 use ccaas_domain::TaskId;
 
 fn file(name: &str) -> SiteFile {
@@ -26,16 +28,38 @@ async fn the_report_index_is_written_after_every_other_file_and_then_the_site_in
     let site = MemorySite::default();
     let id = TaskId::from_parts(1, 1);
     let files = vec![file("index.html"), file("f/0.html"), file("report.css")];
-    site.publish(&id, files, totals(3)).await.unwrap();
+    publish(&site, &id, files, totals(3)).await.unwrap();
     let order = site.write_order();
+    // The pages go up in parallel, in any order; then the report's index, its record, and the
+    // site index, in that order.
+    let mut pages = order[..2].to_vec();
+    pages.sort();
     assert_eq!(
-        order,
+        pages,
         vec![
             format!("reports/{id}/f/0.html"),
             format!("reports/{id}/report.css"),
+        ]
+    );
+    assert_eq!(
+        order[2..],
+        [
             format!("reports/{id}/index.html"),
+            record_key(&id, &totals(3)),
             "index.html".to_string(),
         ]
+    );
+    let (_, ty, cache) = site.object(&format!("reports/{id}/f/0.html")).unwrap();
+    assert_eq!((ty.as_str(), cache.as_str()), ("text/html", CACHE_PAGES));
+    let (index, ty, cache) = site.object("index.html").unwrap();
+    assert_eq!(
+        (ty.as_str(), cache.as_str()),
+        ("text/html; charset=utf-8", CACHE_INDEX)
+    );
+    let index = String::from_utf8(index).unwrap();
+    assert!(
+        index.contains(&format!("reports/{id}/index.html")),
+        "{index}"
     );
 }
 
@@ -44,12 +68,10 @@ async fn unsafe_names_or_a_missing_index_write_nothing() {
     let site = MemorySite::default();
     let id = TaskId::from_parts(1, 1);
     for bad in ["../x", "", "a//b", "/abs", "a b", "x\n", "./y"] {
-        let r = site
-            .publish(&id, vec![file("index.html"), file(bad)], totals(1))
-            .await;
+        let r = publish(&site, &id, vec![file("index.html"), file(bad)], totals(1)).await;
         assert!(matches!(r, Err(Error::Corrupt(_))), "{bad:?}");
     }
-    let r = site.publish(&id, vec![file("f/0.html")], totals(1)).await;
+    let r = publish(&site, &id, vec![file("f/0.html")], totals(1)).await;
     assert!(matches!(r, Err(Error::Corrupt(_))));
     assert!(site.objects().is_empty());
     assert_eq!(site.index_writes(), 0);
@@ -60,16 +82,16 @@ async fn republishing_lists_a_report_once_and_the_list_is_newest_first() {
     let site = MemorySite::default();
     let old = TaskId::from_parts(1_000, 5);
     let new = TaskId::from_parts(2_000, 1);
-    site.publish(&new, vec![file("index.html")], totals(1))
+    publish(&site, &new, vec![file("index.html")], totals(1))
         .await
         .unwrap();
-    site.publish(&old, vec![file("index.html")], totals(2))
+    publish(&site, &old, vec![file("index.html")], totals(2))
         .await
         .unwrap();
-    site.publish(&old, vec![file("index.html")], totals(4))
+    publish(&site, &old, vec![file("index.html")], totals(4))
         .await
         .unwrap();
-    let listed = site.reports().await.unwrap();
+    let listed = reports(&site).await.unwrap();
     assert_eq!(listed, vec![(new, totals(1)), (old, totals(4))]);
     assert_eq!(site.index_writes(), 3);
 }
@@ -80,15 +102,15 @@ async fn an_outage_mid_upload_leaves_the_report_unlinked() {
     let id = TaskId::from_parts(1, 1);
     site.fail_after(Some(1));
     let files = vec![file("index.html"), file("f/0.html"), file("f/1.html")];
-    assert!(site.publish(&id, files.clone(), totals(1)).await.is_err());
+    assert!(publish(&site, &id, files.clone(), totals(1)).await.is_err());
     assert!(
         !site
             .objects()
             .contains_key(&format!("reports/{id}/index.html"))
     );
-    assert!(site.reports().await.unwrap().is_empty());
+    assert!(reports(&site).await.unwrap().is_empty());
     site.fail_after(None);
-    site.publish(&id, files, totals(1)).await.unwrap();
+    publish(&site, &id, files, totals(1)).await.unwrap();
     assert!(
         site.objects()
             .contains_key(&format!("reports/{id}/index.html"))

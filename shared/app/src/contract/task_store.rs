@@ -1,0 +1,378 @@
+//! The [`TaskStore`] contract: creation with idempotency records, conditional status writes,
+//! newest-first paging without loss or repeat and cursors bound to their filters, the
+//! notification claim, and (in [`concurrent_writers`]) the state machine under writers racing.
+
+use super::{fail, fresh_id, fresh_token, ok, same};
+use crate::Error;
+use crate::ports::{Created, IdempotencyRecord, TaskStore};
+use ccaas_domain::{
+    Flush, ListQuery, ModuleName, Notified, Priority, Status, Task, TaskId, TaskType, rfc3339,
+};
+
+/// A pending task of `user`, as the submit use case stores it.
+pub fn task(id: TaskId, user: &str) -> Task {
+    let at = rfc3339(id.unix_ms());
+    Task {
+        id,
+        name: Some("nightly suite".into()),
+        user: user.into(),
+        task_type: TaskType::CoverageEnd,
+        priority: Priority::Normal,
+        status: Status::Pending,
+        version: 0,
+        created: at.clone(),
+        updated: at,
+        device: "127.0.0.1".into(),
+        port: 22,
+        modules: ["tmm", "mcpd"]
+            .iter()
+            .filter_map(|m| ModuleName::parse(m).ok())
+            .collect(),
+        session: None,
+        flush: Flush::Signal,
+        webhook: None,
+        lease_until: None,
+        result: None,
+        error: None,
+        notified: None,
+    }
+}
+
+fn query(user: &str, limit: usize) -> ListQuery {
+    ListQuery {
+        user: Some(user.into()),
+        limit,
+        ..ListQuery::default()
+    }
+}
+
+/// Runs every check (but [`concurrent_writers`]) on `store`.
+pub async fn run<S: TaskStore>(store: &S) {
+    create_and_get(store).await;
+    idempotency(store).await;
+    status_writes(store).await;
+    paging(store).await;
+    cursors(store).await;
+    notification_claims(store).await;
+}
+
+async fn create_and_get<S: TaskStore>(store: &S) {
+    let c = "a created task reads back field for field and an unknown id is none";
+    let t = task(fresh_id(), &fresh_token());
+    same(
+        c,
+        "create",
+        ok(c, "create", store.create(&t, None).await),
+        Created::New,
+    );
+    same(
+        c,
+        "get",
+        ok(c, "get", store.get(&t.id).await),
+        Some(t.clone()),
+    );
+    same(
+        c,
+        "unknown",
+        ok(c, "get", store.get(&fresh_id()).await),
+        None,
+    );
+
+    let c = "creating an existing id is a conflict";
+    match store.create(&t, None).await {
+        Err(Error::Conflict) => {}
+        r => fail(c, format!("got {r:?}")),
+    }
+}
+
+async fn idempotency<S: TaskStore>(store: &S) {
+    let c = "a second create under the same idempotency scope writes nothing";
+    let user = fresh_token();
+    let (a, b) = (task(fresh_id(), &user), task(fresh_id(), &user));
+    let rec = IdempotencyRecord {
+        scope: format!("{user}#key-1"),
+        task_id: a.id.clone(),
+        fingerprint: "f1".into(),
+    };
+    same(
+        c,
+        "first",
+        ok(c, "create", store.create(&a, Some(&rec)).await),
+        Created::New,
+    );
+    let again = IdempotencyRecord {
+        task_id: b.id.clone(),
+        ..rec.clone()
+    };
+    let second = store.create(&b, Some(&again)).await;
+    same(c, "second", ok(c, "create", second), Created::KeyExists);
+    same(c, "second task", ok(c, "get", store.get(&b.id).await), None);
+    same(
+        c,
+        "record",
+        ok(c, "idempotency", store.idempotency(&rec.scope).await),
+        Some(rec),
+    );
+    let none = store.idempotency(&format!("{user}#key-2")).await;
+    same(c, "other key", ok(c, "idempotency", none), None);
+}
+
+async fn status_writes<S: TaskStore>(store: &S) {
+    let c = "a status write lands only on the expected status and version";
+    let t = task(fresh_id(), &fresh_token());
+    ok(c, "create", store.create(&t, None).await);
+    let mut running = t.advance(Status::Running, t.id.unix_ms() + 5);
+    running.lease_until = Some(1_900_000_000);
+    ok(
+        c,
+        "pending→running",
+        store.write_status(&running, (Status::Pending, 0)).await,
+    );
+    same(
+        c,
+        "running",
+        ok(c, "get", store.get(&t.id).await),
+        Some(running.clone()),
+    );
+    match store.write_status(&running, (Status::Pending, 0)).await {
+        Err(Error::Conflict) => {}
+        r => fail(c, format!("a stale write gave {r:?}")),
+    }
+    match store.write_status(&running, (Status::Running, 7)).await {
+        Err(Error::Conflict) => {}
+        r => fail(c, format!("a wrong version gave {r:?}")),
+    }
+    let mut done = running.advance(Status::Succeeded, t.id.unix_ms() + 9);
+    done.lease_until = None;
+    done.result = Some(serde_json::json!({"summary": {"lines": {"covered": 3, "total": 4}}}));
+    ok(
+        c,
+        "running→succeeded",
+        store.write_status(&done, (Status::Running, 1)).await,
+    );
+    same(
+        c,
+        "succeeded",
+        ok(c, "get", store.get(&t.id).await),
+        Some(done),
+    );
+    let ghost = task(fresh_id(), "nobody");
+    match store.write_status(&ghost, (Status::Pending, 0)).await {
+        Err(Error::Conflict) => {}
+        r => fail(c, format!("a write to an unknown task gave {r:?}")),
+    }
+}
+
+async fn paging<S: TaskStore>(store: &S) {
+    let c = "pages are newest first with no task lost or repeated";
+    let user = fresh_token();
+    let base = crate::now_ms();
+    let mut ids = Vec::new();
+    for i in 0..7u64 {
+        let t = task(
+            TaskId::from_parts(base + i, rand::random::<u128>() >> 48),
+            &user,
+        );
+        ok(c, "create", store.create(&t, None).await);
+        ids.push(t.id);
+    }
+    ids.reverse();
+    let mut seen = Vec::new();
+    let mut q = query(&user, 3);
+    let mut pages = 0;
+    loop {
+        let page = ok(c, "list", store.list(&q).await);
+        pages += 1;
+        if page.tasks.len() > 3 {
+            fail(c, format!("a page of {} for limit 3", page.tasks.len()));
+        }
+        seen.extend(page.tasks.into_iter().map(|t| t.id));
+        match page.next {
+            Some(n) if pages < 10 => q.next = Some(n),
+            Some(_) => fail(c, "more than 10 pages for 7 tasks"),
+            None => break,
+        }
+    }
+    same(c, "ids", seen, ids.clone());
+
+    let c = "a status filter lists only its tasks, newest first";
+    for id in [&ids[1], &ids[4]] {
+        let Some(t) = ok(c, "get", store.get(id).await) else {
+            fail(c, "a created task is gone")
+        };
+        let next = t.advance(Status::Running, base + 100);
+        ok(
+            c,
+            "write",
+            store.write_status(&next, (Status::Pending, 0)).await,
+        );
+    }
+    let q = ListQuery {
+        status: Some(Status::Running),
+        ..query(&user, 25)
+    };
+    let page = ok(c, "list", store.list(&q).await);
+    let got: Vec<TaskId> = page.tasks.iter().map(|t| t.id.clone()).collect();
+    same(c, "running", got, vec![ids[1].clone(), ids[4].clone()]);
+    same(c, "no next page", page.next, None);
+}
+
+async fn cursors<S: TaskStore>(store: &S) {
+    let c = "a cursor works only with the filters it was made for";
+    let user = fresh_token();
+    let base = crate::now_ms();
+    for i in 0..3u64 {
+        let t = task(
+            TaskId::from_parts(base + i, rand::random::<u128>() >> 48),
+            &user,
+        );
+        ok(c, "create", store.create(&t, None).await);
+    }
+    let page = ok(c, "list", store.list(&query(&user, 1)).await);
+    let Some(cursor) = page.next else {
+        fail(c, "no cursor after a full page of 1")
+    };
+    let mut q = query(&user, 1);
+    q.next = Some(cursor.clone());
+    ok(c, "the same filters", store.list(&q).await);
+    let mut other = query(&fresh_token(), 1);
+    other.next = Some(cursor.clone());
+    match store.list(&other).await {
+        Err(Error::Invalid(e)) if e.field == "next" => {}
+        r => fail(c, format!("another user's filter gave {r:?}")),
+    }
+    let mut other = query(&user, 1);
+    other.status = Some(Status::Pending);
+    other.next = Some(cursor);
+    match store.list(&other).await {
+        Err(Error::Invalid(e)) if e.field == "next" => {}
+        r => fail(c, format!("an added status filter gave {r:?}")),
+    }
+    let mut junk = query(&user, 1);
+    junk.next = Some("not-a-cursor".into());
+    match store.list(&junk).await {
+        Err(Error::Invalid(e)) if e.field == "next" => {}
+        r => fail(c, format!("a junk cursor gave {r:?}")),
+    }
+}
+
+async fn notification_claims<S: TaskStore>(store: &S) {
+    let c = "a notification is claimed only on a terminal task, once at a time, until recorded";
+    let t = task(fresh_id(), &fresh_token());
+    ok(c, "create", store.create(&t, None).await);
+    let now = 1_800_000_000;
+    same(
+        c,
+        "pending",
+        ok(
+            c,
+            "claim",
+            store.claim_notification(&t.id, now, now + 60).await,
+        ),
+        false,
+    );
+    let done = t.advance(Status::Failed, t.id.unix_ms() + 1);
+    ok(
+        c,
+        "write",
+        store.write_status(&done, (Status::Pending, 0)).await,
+    );
+    let claim = |at: u64| store.claim_notification(&t.id, at, at + 60);
+    same(c, "first claim", ok(c, "claim", claim(now).await), true);
+    same(
+        c,
+        "held claim",
+        ok(c, "claim", claim(now + 30).await),
+        false,
+    );
+    same(
+        c,
+        "expired claim",
+        ok(c, "claim", claim(now + 61).await),
+        true,
+    );
+    ok(c, "mark", store.mark_notified(&t.id, Notified::Sent).await);
+    same(
+        c,
+        "after the record",
+        ok(c, "claim", claim(now + 500).await),
+        false,
+    );
+    let got = ok(c, "get", store.get(&t.id).await).and_then(|t| t.notified);
+    same(c, "recorded outcome", got, Some(Notified::Sent));
+
+    let c = "a status write keeps the recorded notification";
+    let again = done.advance(Status::Failed, t.id.unix_ms() + 2);
+    ok(
+        c,
+        "write",
+        store.write_status(&again, (Status::Failed, 1)).await,
+    );
+    let got = ok(c, "get", store.get(&t.id).await).and_then(|t| t.notified);
+    same(c, "outcome", got, Some(Notified::Sent));
+    let unknown = store.claim_notification(&fresh_id(), now, now + 60).await;
+    same(c, "unknown task", ok(c, "claim", unknown), false);
+}
+
+/// R5, the state machine under concurrent writers: each plan is one writer that reads the task
+/// and tries, in turn, a conditional write to each status it lists (when the state machine
+/// allows it). Whatever the interleaving, the landed writes have versions 1..=n, each once,
+/// chain from `pending`, and the stored task is the last one. Writers run as tokio tasks on the
+/// caller's runtime.
+pub async fn concurrent_writers<S>(store: S, plans: Vec<Vec<Status>>)
+where
+    S: TaskStore + Clone + 'static,
+{
+    let c = "concurrent writers only make allowed transitions";
+    let t = task(fresh_id(), &fresh_token());
+    ok(c, "create", store.create(&t, None).await);
+    let mut handles = Vec::new();
+    for plan in plans {
+        let (store, id) = (store.clone(), t.id.clone());
+        handles.push(tokio::spawn(async move {
+            let mut landed = Vec::new();
+            for to in plan {
+                tokio::task::yield_now().await;
+                let Ok(Some(cur)) = store.get(&id).await else {
+                    continue;
+                };
+                tokio::task::yield_now().await;
+                // Writers follow the rule, as the worker does; the conditional write must keep
+                // the history consistent however they interleave.
+                if !cur.status.can_become(to) {
+                    continue;
+                }
+                let next = cur.advance(to, cur.id.unix_ms() + 1);
+                if store
+                    .write_status(&next, (cur.status, cur.version))
+                    .await
+                    .is_ok()
+                {
+                    landed.push((cur.status, to, next.version));
+                }
+            }
+            landed
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(ok(c, "writer", h.await));
+    }
+    all.sort_by_key(|(_, _, v)| *v);
+    for (i, (_, _, v)) in all.iter().enumerate() {
+        same(c, "versions 1..=n, each once", *v, i as u64 + 1);
+    }
+    let mut at = Status::Pending;
+    for (from, to, _) in &all {
+        same(c, "each write starts where the last ended", *from, at);
+        if !from.can_become(*to) || from.is_terminal() {
+            fail(c, format!("{from:?} → {to:?} landed"));
+        }
+        at = *to;
+    }
+    let Some(fin) = ok(c, "get", store.get(&t.id).await) else {
+        fail(c, "the task is gone")
+    };
+    same(c, "final status", fin.status, at);
+    same(c, "final version", fin.version, all.len() as u64);
+}

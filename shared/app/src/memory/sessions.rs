@@ -1,0 +1,82 @@
+//! The device-sessions twin: open sessions in a map, with the conditional-write contract.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ccaas_domain::TaskId;
+
+use super::lock;
+use crate::Error;
+use crate::ports::{DeviceSession, Opened, SessionStore};
+
+/// Open sessions in a map, with the store's conditional-write contract.
+#[derive(Clone, Default)]
+pub struct MemorySessions {
+    inner: Arc<Mutex<BTreeMap<String, DeviceSession>>>,
+}
+
+impl MemorySessions {
+    /// Every open session by device key.
+    pub fn all(&self) -> BTreeMap<String, DeviceSession> {
+        lock(&self.inner).clone()
+    }
+}
+
+impl SessionStore for MemorySessions {
+    async fn open(&self, device: &str, session: &DeviceSession) -> Result<Opened, Error> {
+        let mut m = lock(&self.inner);
+        match m.get(device) {
+            Some(s) if s.id == session.id => Ok(Opened::Already),
+            Some(s) => Ok(Opened::Busy(s.id.clone())),
+            None => {
+                m.insert(device.to_string(), session.clone());
+                Ok(Opened::New)
+            }
+        }
+    }
+
+    async fn current(&self, device: &str) -> Result<Option<DeviceSession>, Error> {
+        Ok(lock(&self.inner).get(device).cloned())
+    }
+
+    async fn close(&self, device: &str, id: &TaskId) -> Result<bool, Error> {
+        let mut m = lock(&self.inner);
+        if m.get(device).is_some_and(|s| &s.id == id) {
+            m.remove(device);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &TaskId) -> DeviceSession {
+        DeviceSession {
+            id: id.clone(),
+            modules: vec!["tmm".into()],
+            facts: serde_json::json!({}),
+            opened: "2026-11-29T00:00:00.000Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_holds_one_session_and_reopening_or_reclosing_it_changes_nothing() {
+        let s = MemorySessions::default();
+        let (a, b) = (TaskId::from_parts(1, 1), TaskId::from_parts(2, 2));
+        assert_eq!(s.open("h:22", &session(&a)).await.unwrap(), Opened::New);
+        assert_eq!(s.open("h:22", &session(&a)).await.unwrap(), Opened::Already);
+        assert_eq!(
+            s.open("h:22", &session(&b)).await.unwrap(),
+            Opened::Busy(a.clone())
+        );
+        assert_eq!(s.open("h:23", &session(&b)).await.unwrap(), Opened::New);
+        assert!(!s.close("h:22", &b).await.unwrap());
+        assert!(s.close("h:22", &a).await.unwrap());
+        assert!(!s.close("h:22", &a).await.unwrap());
+        assert_eq!(s.current("h:22").await.unwrap(), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! The task store twin: tasks and idempotency records in maps, with the conditional writes of `TaskStore`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ccaas_domain::{ListQuery, Notified, Status, Task, TaskId};
+
+use super::{down, lock};
+use crate::Error;
+use crate::ports::{Created, IdempotencyRecord, Page, TaskStore};
+
+/// A task store in a map. `set_down(true)` makes every call fail as unavailable.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<StoreState>>,
+}
+
+#[derive(Default)]
+struct StoreState {
+    tasks: BTreeMap<TaskId, Task>,
+    idem: BTreeMap<String, IdempotencyRecord>,
+    down: bool,
+    status_writes: usize,
+    /// Held notification claims: task → until (Unix seconds).
+    claims: BTreeMap<TaskId, u64>,
+}
+
+impl MemoryStore {
+    /// Makes every later call fail (or work again).
+    pub fn set_down(&self, down: bool) {
+        lock(&self.inner).down = down;
+    }
+
+    /// How many `write_status` calls succeeded.
+    pub fn status_writes(&self) -> usize {
+        lock(&self.inner).status_writes
+    }
+
+    /// How many tasks are stored.
+    pub fn len(&self) -> usize {
+        lock(&self.inner).tasks.len()
+    }
+
+    /// Whether no task is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All stored tasks.
+    pub fn all(&self) -> Vec<Task> {
+        lock(&self.inner).tasks.values().cloned().collect()
+    }
+
+    /// The recorded notification outcome of a task, if any.
+    pub fn notified(&self, id: &TaskId) -> Option<Notified> {
+        lock(&self.inner).tasks.get(id).and_then(|t| t.notified)
+    }
+}
+
+impl TaskStore for MemoryStore {
+    async fn create(
+        &self,
+        task: &Task,
+        idem: Option<&IdempotencyRecord>,
+    ) -> Result<Created, Error> {
+        let mut s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        if let Some(rec) = idem
+            && s.idem.contains_key(&rec.scope)
+        {
+            return Ok(Created::KeyExists);
+        }
+        if s.tasks.contains_key(&task.id) {
+            return Err(Error::Conflict);
+        }
+        s.tasks.insert(task.id.clone(), task.clone());
+        if let Some(rec) = idem {
+            s.idem.insert(rec.scope.clone(), rec.clone());
+        }
+        Ok(Created::New)
+    }
+
+    async fn get(&self, id: &TaskId) -> Result<Option<Task>, Error> {
+        let s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        Ok(s.tasks.get(id).cloned())
+    }
+
+    async fn idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>, Error> {
+        let s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        Ok(s.idem.get(scope).cloned())
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Page, Error> {
+        let s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        // The cursor is `<filters>|<last id>`: as the DynamoDB adapter's, it is refused with
+        // other filters than the ones it was made for.
+        let filters = cursor_filters(q);
+        let after = match &q.next {
+            None => None,
+            Some(c) => Some(
+                c.strip_prefix(filters.as_str())
+                    .and_then(|rest| rest.strip_prefix('|'))
+                    .and_then(TaskId::parse)
+                    .ok_or_else(|| {
+                        Error::Invalid(ccaas_domain::FieldError {
+                            code: "invalid_field",
+                            field: "next".into(),
+                            message: "is not a cursor from this API".into(),
+                        })
+                    })?,
+            ),
+        };
+        let matching: Vec<&Task> = s
+            .tasks
+            .values()
+            .rev()
+            .filter(|t| after.as_ref().is_none_or(|a| t.id < *a))
+            .filter(|t| q.status.is_none_or(|st| t.status == st))
+            .filter(|t| q.user.as_ref().is_none_or(|u| &t.user == u))
+            .filter(|t| q.task_type.is_none_or(|ty| t.task_type == ty))
+            .filter(|t| q.device.as_ref().is_none_or(|d| &t.device == d))
+            .take(q.limit + 1)
+            .collect();
+        let more = matching.len() > q.limit;
+        let tasks: Vec<Task> = matching.into_iter().take(q.limit).cloned().collect();
+        let next = if more {
+            tasks.last().map(|t| format!("{filters}|{}", t.id))
+        } else {
+            None
+        };
+        Ok(Page { tasks, next })
+    }
+
+    async fn write_status(&self, next: &Task, expected: (Status, u64)) -> Result<(), Error> {
+        let mut s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        let Some(cur) = s.tasks.get_mut(&next.id) else {
+            return Err(Error::Conflict);
+        };
+        if (cur.status, cur.version) != expected {
+            return Err(Error::Conflict);
+        }
+        cur.status = next.status;
+        cur.version = next.version;
+        cur.updated = next.updated.clone();
+        cur.lease_until = next.lease_until;
+        cur.result = next.result.clone();
+        cur.error = next.error.clone();
+        s.status_writes += 1;
+        Ok(())
+    }
+
+    async fn claim_notification(&self, id: &TaskId, now: u64, until: u64) -> Result<bool, Error> {
+        let mut s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        let Some(task) = s.tasks.get(id) else {
+            return Ok(false);
+        };
+        let (terminal, done) = (task.status.is_terminal(), task.notified.is_some());
+        let held = s.claims.get(id).is_some_and(|u| *u >= now);
+        if !terminal || held || done {
+            return Ok(false);
+        }
+        s.claims.insert(id.clone(), until);
+        Ok(true)
+    }
+
+    async fn mark_notified(&self, id: &TaskId, outcome: Notified) -> Result<(), Error> {
+        let mut s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        s.claims.remove(id);
+        // As the conditional update in DynamoDB: an id that is not a task gets no record.
+        if let Some(task) = s.tasks.get_mut(id) {
+            task.notified = Some(outcome);
+        }
+        Ok(())
+    }
+}
+
+/// The filters of a list query, as the twin's cursors carry them.
+fn cursor_filters(q: &ListQuery) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        q.status.map(|s| s.as_str()).unwrap_or(""),
+        q.user.as_deref().unwrap_or(""),
+        q.task_type.map(|t| t.as_str()).unwrap_or(""),
+        q.device.as_deref().unwrap_or("")
+    )
+}

@@ -1,0 +1,59 @@
+//! The port contract suites (`ccaas_app::contract`) on the in-memory twins. The same suites
+//! run on the AWS adapters against the emulator in `shared/aws/tests/contract.rs`.
+
+use std::time::Duration;
+
+use ccaas_app::contract;
+use ccaas_app::memory::{
+    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions,
+    MemorySite, MemoryStore,
+};
+
+#[tokio::test]
+async fn the_task_store_twin_keeps_the_task_store_contract() {
+    contract::task_store::run(&MemoryStore::default()).await;
+}
+
+#[tokio::test]
+async fn the_queue_twin_keeps_the_queue_contract() {
+    let queue = MemoryQueue::default();
+    let taken = std::sync::Mutex::new(0usize);
+    let receive = || {
+        let delivered = queue.delivered();
+        let mut n = taken.lock().unwrap();
+        let fresh = delivered[*n..].to_vec();
+        *n = delivered.len();
+        async move { fresh }
+    };
+    contract::queue::run(&queue, receive, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn the_sealer_twin_keeps_the_sealer_contract() {
+    contract::sealer::run(&MemorySealer::default()).await;
+}
+
+#[tokio::test]
+async fn the_log_twin_keeps_the_log_store_contract() {
+    contract::logs::run(&MemoryLogs::default()).await;
+}
+
+#[tokio::test]
+async fn the_artifact_twin_keeps_the_artifact_store_contract() {
+    contract::artifacts::run(&MemoryArtifacts::default()).await;
+}
+
+#[tokio::test]
+async fn the_sessions_twin_keeps_the_session_store_contract() {
+    contract::sessions::run(&MemorySessions::default()).await;
+}
+
+#[tokio::test]
+async fn the_builds_twin_keeps_the_build_store_contract() {
+    contract::builds::run(&MemoryBuilds::default()).await;
+}
+
+#[tokio::test]
+async fn the_site_twin_keeps_the_report_site_contract() {
+    contract::site::run(&MemorySite::default(), 1001).await;
+}

@@ -1,0 +1,236 @@
+//! Publishing reports on the site: what goes under which key, in which order, with which
+//! Cache-Control, and the site-wide `index.html` made from one record per report. The bucket
+//! itself is the [`ReportSite`] port (put, list, delete).
+//!
+//! Each published report is recorded as one empty object whose key holds the task id and the
+//! six totals (`site/reports/<id>/<lh>-<lt>-<fh>-<ft>-<bh>-<bt>`), so one listing gives
+//! everything the site index shows, with no read-modify-write of a shared object. Keys are made
+//! from the task id, numbers and checked file names only.
+
+use ccaas_app::Error;
+use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals, is_site_file_name};
+use ccaas_domain::TaskId;
+use ccaas_gcov::{Counter, Totals};
+use ccaas_report::SiteEntry;
+use futures_util::{StreamExt, TryStreamExt};
+
+/// Where the records of published reports live (private: the bucket policy makes only
+/// `index.html`, `dashboard/` and `reports/` public).
+pub const RECORDS: &str = "site/reports/";
+/// Uploads in flight at once for one report.
+const PARALLEL_UPLOADS: usize = 16;
+/// Cache-Control of report pages, styles and data: short, because a report may be re-rendered
+/// from its raw data under the same id.
+pub const CACHE_PAGES: &str = "public, max-age=300";
+/// Cache-Control of every `index.html` (the report's and the site's): always revalidated, so
+/// a new or re-published report shows at once.
+pub const CACHE_INDEX: &str = "no-cache";
+/// Cache-Control of the private records.
+const CACHE_RECORD: &str = "no-store";
+
+/// The key of a report file.
+pub fn report_key(id: &TaskId, name: &str) -> String {
+    format!("reports/{id}/{name}")
+}
+
+/// The record key of a published report.
+pub fn record_key(id: &TaskId, t: &SiteTotals) -> String {
+    format!(
+        "{RECORDS}{id}/{}-{}-{}-{}-{}-{}",
+        t.lines.0, t.lines.1, t.functions.0, t.functions.1, t.branches.0, t.branches.1
+    )
+}
+
+/// Parses a record key; `None` for anything [`record_key`] did not make.
+pub fn parse_record(key: &str) -> Option<(TaskId, SiteTotals)> {
+    let rest = key.strip_prefix(RECORDS)?;
+    let (id, nums) = rest.split_once('/')?;
+    let id = TaskId::parse(id)?;
+    let n: Vec<u64> = nums
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [lh, lt, fh, ft, bh, bt] = n[..] else {
+        return None;
+    };
+    Some((
+        id,
+        SiteTotals {
+            lines: (lh, lt),
+            functions: (fh, ft),
+            branches: (bh, bt),
+        },
+    ))
+}
+
+/// The Cache-Control of a report file.
+pub fn cache_control(name: &str) -> &'static str {
+    if name == "index.html" {
+        CACHE_INDEX
+    } else {
+        CACHE_PAGES
+    }
+}
+
+/// Publishes the report of task `id`: uploads every file under `reports/<id>/`, the report's
+/// `index.html` last (so a half-written report is never linked), records `totals`, then
+/// rewrites the site-wide `index.html`. Idempotent: publishing again replaces the same objects
+/// and the report is listed once, with the last totals.
+///
+/// Errors: [`Error::Corrupt`] when a name fails [`is_site_file_name`] or there is no
+/// `index.html` (then nothing is written); [`Error::Unavailable`] (the report may be partly
+/// uploaded but is not linked; a retry completes it).
+pub async fn publish<P: ReportSite>(
+    site: &P,
+    id: &TaskId,
+    files: Vec<SiteFile>,
+    totals: SiteTotals,
+) -> Result<(), Error> {
+    if let Some(f) = files.iter().find(|f| !is_site_file_name(&f.name)) {
+        return Err(Error::Corrupt(format!(
+            "report file name {:?} is not allowed",
+            f.name
+        )));
+    }
+    if !files.iter().any(|f| f.name == "index.html") {
+        return Err(Error::Corrupt("the report has no index.html".into()));
+    }
+    let (index, rest): (Vec<SiteFile>, Vec<SiteFile>) =
+        files.into_iter().partition(|f| f.name == "index.html");
+    // Everything but index.html, PARALLEL_UPLOADS at a time; index.html only once all of them
+    // are in, so the report is never linked half-written.
+    futures_util::stream::iter(rest.into_iter().map(|f| async move {
+        let key = report_key(id, &f.name);
+        site.put(&key, f.bytes, &f.content_type, cache_control(&f.name))
+            .await
+    }))
+    .buffer_unordered(PARALLEL_UPLOADS)
+    .try_collect::<Vec<()>>()
+    .await?;
+    for f in index {
+        let key = report_key(id, &f.name);
+        site.put(&key, f.bytes, &f.content_type, CACHE_INDEX)
+            .await?;
+    }
+    // The record: the new one first, then any older one of the same id (other totals), so the
+    // report is listed at every moment.
+    let record = record_key(id, &totals);
+    site.put(
+        &record,
+        Vec::new(),
+        "application/octet-stream",
+        CACHE_RECORD,
+    )
+    .await?;
+    for old in site.list(&format!("{RECORDS}{id}/")).await? {
+        if old != record {
+            site.delete(&old).await?;
+        }
+    }
+    refresh_index(site).await
+}
+
+/// Every published report with its totals, newest first. Read-only.
+/// Errors: [`Error::Unavailable`].
+pub async fn reports<P: ReportSite>(site: &P) -> Result<Vec<(TaskId, SiteTotals)>, Error> {
+    let mut out: Vec<(TaskId, SiteTotals)> = site
+        .list(RECORDS)
+        .await?
+        .iter()
+        .filter_map(|k| parse_record(k))
+        .collect();
+    // Newest first; a report caught between its new and old record shows once.
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(out)
+}
+
+/// Rewrites the site-wide `index.html` from the records. Idempotent.
+/// Errors: [`Error::Unavailable`].
+pub async fn refresh_index<P: ReportSite>(site: &P) -> Result<(), Error> {
+    // Two publishers racing could each write an index from a listing that misses the other's
+    // report; re-listing after the write and writing again until the listing is stable makes
+    // the last writer's index complete.
+    let mut listed = reports(site).await?;
+    for _ in 0..3 {
+        let entries: Vec<SiteEntry> = listed.iter().map(|(id, t)| entry(id, t)).collect();
+        site.put(
+            "index.html",
+            ccaas_report::site_index(&entries),
+            ccaas_report::HTML,
+            CACHE_INDEX,
+        )
+        .await?;
+        let again = reports(site).await?;
+        if again == listed {
+            break;
+        }
+        listed = again;
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of a Unix time in milliseconds.
+fn utc(ms: u64) -> String {
+    // RFC 3339 is `YYYY-MM-DDTHH:MM:SS.mmmZ`: the date and the minutes are its first 16 bytes.
+    let full = ccaas_domain::rfc3339(ms);
+    format!("{} {} UTC", &full[..10], &full[11..16])
+}
+
+fn entry(id: &TaskId, t: &SiteTotals) -> SiteEntry {
+    let c = |(hit, total): (u64, u64)| Counter { hit, total };
+    SiteEntry {
+        id: id.to_string(),
+        when: Some(utc(id.unix_ms())),
+        totals: Totals {
+            lines: c(t.lines),
+            functions: c(t.functions),
+            branches: c(t.branches),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_key_parses_back_to_its_id_and_totals() {
+        let id = TaskId::from_parts(1_764_000_000_000, 42);
+        let t = SiteTotals {
+            lines: (1, 2),
+            functions: (3, 4),
+            branches: (5, u64::MAX),
+        };
+        let k = record_key(&id, &t);
+        assert!(k.starts_with(&format!("site/reports/{id}/")));
+        assert_eq!(parse_record(&k), Some((id, t)));
+    }
+
+    #[test]
+    fn foreign_or_malformed_record_keys_are_ignored() {
+        for k in [
+            "site/reports/x/1-2-3-4-5-6",
+            "site/reports/01ARZ3NDEKTSV4RRFFQ69G5FAV/1-2-3",
+            "site/reports/01ARZ3NDEKTSV4RRFFQ69G5FAV/1-2-3-4-5-x",
+            "site/reports/01ARZ3NDEKTSV4RRFFQ69G5FAV/1-2-3-4-5-6-7",
+            "reports/01ARZ3NDEKTSV4RRFFQ69G5FAV/1-2-3-4-5-6",
+        ] {
+            assert_eq!(parse_record(k), None, "{k}");
+        }
+    }
+
+    #[test]
+    fn unix_times_format_as_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_764_417_300_000), "2025-11-29 11:55 UTC");
+    }
+
+    #[test]
+    fn only_index_pages_are_revalidated_on_every_request() {
+        assert_eq!(cache_control("index.html"), CACHE_INDEX);
+        assert_eq!(cache_control("f/1.html"), CACHE_PAGES);
+        assert_eq!(cache_control("d/index.html"), CACHE_PAGES);
+    }
+}
