@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """docs/openapi.yaml against the code and the template, by reading their sources:
 
-- routes (method + path): the OpenAPI paths, the submit function's router
-  (functions/submit/src/lib.rs: `(&Method::GET, ["v1", "tasks", id])` arms), what `ccaas-local`
-  serves (functions/local/src/server.rs: its own `/v1` routes plus, when its fallback hands the
-  request to `ccaas_submit::handle`, the submit routes), and template.yaml's API Gateway routes
+- routes (method + path): the OpenAPI paths, the submit function's route table
+  (functions/submit/src/lib.rs: `ROUTES`, which a Rust test holds the one axum router to), what
+  `ccaas-local` serves (functions/local/src/server.rs: its own `/v1` routes plus, when its
+  fallback service is `ccaas_submit::router`, the submit routes), and template.yaml's API Gateway routes
   (`RouteKey: GET /v1/tasks/{id}`) must be the same sets; the submit router's 405 `Allow` lists
-  must name the methods the spec has for that path; every template route that the spec
+  (the route table's methods) must name the methods the spec has for that path; every template route that the spec
   secures (a bearer requirement, top-level or per operation) uses the JWT authorizer when
   AuthMode is not off;
 - schemas: the fields of the response structs in shared/app/src/view.rs (serde renames, and
@@ -76,32 +76,32 @@ def spec_routes(spec):
     return {(m.upper(), p) for p, item in spec["paths"].items() for m in item if m in METHODS}
 
 
-def segments_to_path(segs):
-    """`"v1", "tasks", id` -> /v1/tasks/{id}."""
-    out = []
-    for s in (x.strip() for x in segs.split(",") if x.strip()):
-        out.append(s.strip('"') if s.startswith('"') else "{" + s + "}")
-    return "/" + "/".join(out)
+def route_table(src):
+    """The submit crate's `ROUTES` table: path -> its methods. A Rust test
+    (functions/submit/src/lib.rs, `the_router_serves_exactly_the_route_table`) holds the axum
+    router to this table: each listed method is routed, every other one is a 405 whose `Allow`
+    is the list, and other paths are 404."""
+    m = re.search(r"pub const ROUTES: &\[\(&str, &\[&str\]\)\] = &\[(.*?)\n\];", src, re.S)
+    if not m:
+        return {}
+    return {path: {x.strip().strip('"') for x in methods.split(",") if x.strip()}
+            for path, methods in re.findall(r'\(\s*"(/[^"]*)",\s*&\[([^\]]*)\]\s*\)', m.group(1))}
 
 
 def submit_routes(src):
-    return {(m.upper(), segments_to_path(segs)) for m, segs in re.findall(r"\(&Method::(\w+),\s*\[([^\]]*)\]\)", src)}
+    return {(method, path) for path, methods in route_table(src).items() for method in methods}
 
 
 def submit_allow_lists(src):
-    """Path -> the methods its 405 arm names in `Allow`."""
-    out = {}
-    for arm, allow in re.findall(r"((?:\(_,\s*\[[^\]]*\]\)\s*\|?\s*)+)=>\s*method_not_allowed\(\"([^\"]*)\"\)", src):
-        for segs in re.findall(r"\(_,\s*\[([^\]]*)\]\)", arm):
-            out[segments_to_path(segs)] = {m.strip() for m in allow.split(",")}
-    return out
+    """Path -> the methods its 405 answers name in `Allow` (the route table's, by the Rust test)."""
+    return route_table(src)
 
 
 def local_routes(src, submit):
     own = {(m.upper(), re.sub(r"\{\*?(\w+)\}", r"{\1}", p))
            for p, m in re.findall(r"\.route\(\s*\"([^\"]+)\",\s*(\w+)\(", src)}
     api = {r for r in own if r[1].startswith("/v1")}
-    if re.search(r"\.fallback\(\s*(\w+)\s*\)", src) and "ccaas_submit::handle(" in src:
+    if re.search(r"\.fallback_service\(\s*api\s*\)", src) and "ccaas_submit::router(" in src:
         api |= submit
     return api
 
@@ -252,13 +252,13 @@ def mutations():
         s["openapi"]["paths"]["/v1/tasks/{id}"]["delete"] = {"responses": {"204": {"description": "gone"}}}
 
     def code_rename_route(s):
-        s["submit"] = s["submit"].replace('["v1", "tasks", id, "log"])', '["v1", "tasks", id, "logs"])', 1)
+        s["submit"] = s["submit"].replace('("/v1/tasks/{id}/log", &["GET"])', '("/v1/tasks/{id}/logs", &["GET"])', 1)
 
     def local_own_route(s):
         s["local"] = s["local"].replace('.route("/site", get(site_root))', '.route("/site", get(site_root))\n        .route("/v1/health", get(site_root))')
 
     def local_no_fallback(s):
-        s["local"] = s["local"].replace("ccaas_submit::handle(", "other::handle(")
+        s["local"] = s["local"].replace("ccaas_submit::router(", "other::router(")
 
     def template_drop_route(s):
         res = s["template"]["Resources"]
@@ -270,7 +270,7 @@ def mutations():
         del r["AuthorizerId"]
 
     def allow_list(s):
-        s["submit"] = s["submit"].replace('method_not_allowed("GET, POST")', 'method_not_allowed("GET")')
+        s["submit"] = s["submit"].replace('("/v1/tasks", &["GET", "POST"])', '("/v1/tasks", &["GET"])', 1)
 
     def struct_add_field(s):
         s["view"] = s["view"].replace("    /// Last change.\n    pub updated: String,", "    /// Last change.\n    pub updated: String,\n    /// New.\n    pub attempts: u32,")

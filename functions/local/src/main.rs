@@ -55,12 +55,14 @@ async fn main() {
         None
     };
     let state = Arc::new(server::State {
-        api: ccaas_submit::wire(&config, &clients),
-        auth: ccaas_submit::Auth::from_config(&config),
-        verifier,
         s3: clients.s3.clone(),
         bucket: config.bucket.clone(),
     });
+    let api = Arc::new(ccaas_submit::ApiState {
+        api: ccaas_submit::wire(&config, &clients),
+        auth: ccaas_submit::Auth::from_config(&config),
+    });
+    let verifier = verifier.map(Arc::new);
     let worker = ccaas_processor::wire(&config, &clients);
     let poller_stop = stop_rx.clone();
     let run_poller = config.local_worker;
@@ -85,9 +87,10 @@ async fn main() {
     println!("ccaas-local listening on http://{}", config.listen);
 
     let mut stop = stop_rx.clone();
-    let served = axum::serve(listener, server::router(state)).with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    });
+    let served = axum::serve(listener, server::router(state, api, verifier))
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
     tokio::spawn(async move {
         shutdown_signal().await;
         info!("shutting down");

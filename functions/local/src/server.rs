@@ -1,87 +1,74 @@
-//! The HTTP side of `ccaas-local`: the API through the submit handler, and `/site/...` from S3.
+//! The HTTP side of `ccaas-local`: the API through the submit Lambda's own router, and
+//! `/site/...` from S3.
 
 use std::sync::Arc;
 
 use aws_sdk_s3::Client as S3;
 use axum::Router;
-use axum::body::Body as AxumBody;
 use axum::extract::{Path, Request, State as AxState};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ccaas_domain::submission::MAX_BODY_BYTES;
-use ccaas_submit::{Auth, Deps};
-use lambda_http::Body as LambdaBody;
-use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
 
 use crate::auth::Verifier;
 
-/// What the handlers share.
+/// What the site handlers share.
 pub struct State {
-    /// The task API, wired exactly as in the submit Lambda.
-    pub api: Deps,
-    /// How the handler learns the caller (as in the submit Lambda).
-    pub auth: Auth,
-    /// With `CCAAS_AUTH=jwt`: the bearer-token check API Gateway's authorizer does on AWS.
-    pub verifier: Option<Verifier>,
     /// The report bucket's client.
     pub s3: S3,
     /// The report bucket.
     pub bucket: String,
 }
 
-/// The routes: `/site/*` from S3, everything else to the API handler.
-pub fn router(state: Arc<State>) -> Router {
+/// The API's own state, wired exactly as in the submit Lambda.
+pub type ApiState = ccaas_submit::ApiState<
+    ccaas_aws::DynamoTaskStore,
+    ccaas_aws::SqsTaskQueue,
+    ccaas_aws::S3Logs,
+    ccaas_aws::KmsSealer,
+>;
+
+/// The routes: `/site/*` from S3, everything else to the submit Lambda's own router. With
+/// `verifier` (`CCAAS_AUTH=jwt`) the bearer token is checked first and its claims go into the
+/// request context, as API Gateway's JWT authorizer does on AWS.
+pub fn router(state: Arc<State>, api: Arc<ApiState>, verifier: Option<Arc<Verifier>>) -> Router {
+    let mut api = ccaas_submit::router(api);
+    if let Some(v) = verifier {
+        api = api.layer(middleware::from_fn_with_state(v, authorize));
+    }
     Router::new()
         .route("/site", get(site_root))
         .route("/site/", get(site_root))
         .route("/site/{*key}", get(site))
-        .fallback(api)
         .with_state(state)
+        .fallback_service(api)
 }
 
-/// Hands the request to the submit function's handler, as API Gateway would: with auth on,
-/// the bearer token is verified first and its claims go into the request context.
-async fn api(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let context = match &state.verifier {
-        None => None,
-        Some(v) => {
-            let header = parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .map(|h| h.to_str().unwrap_or("\u{fffd}"));
-            match v.verify(header) {
-                Ok(claims) => Some(jwt_context(claims)),
-                Err(e) => {
-                    // The reason is logged, never the token.
-                    info!(reason = %e, source = ?std::error::Error::source(&e), "bearer token refused");
-                    return lambda_to_axum(ccaas_submit::unauthorized(&e.to_string()));
-                }
-            }
+/// API Gateway's JWT authorizer, locally: verifies the bearer token and puts its claims in the
+/// request context, or answers 401 before the API sees the request.
+async fn authorize(
+    AxState(verifier): AxState<Arc<Verifier>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    match verifier.verify(header) {
+        Ok(claims) => {
+            req.extensions_mut().insert(jwt_context(claims));
+            next.run(req).await
         }
-    };
-    // Read one byte past the limit, so the handler still answers 413 itself.
-    let limit = MAX_BODY_BYTES + 1;
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            let body = r#"{"error":{"code":"body_too_large","message":"the body is over the 65536-byte limit"}}"#;
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response();
+        Err(e) => {
+            // The reason is logged, never the token.
+            info!(reason = %e, source = ?std::error::Error::source(&e), "bearer token refused");
+            ccaas_submit::unauthorized(&e.to_string())
         }
-    };
-    let mut req = lambda_http::http::Request::from_parts(parts, LambdaBody::from(bytes.to_vec()));
-    if let Some(ctx) = context {
-        req = req.with_request_context(ctx);
     }
-    lambda_to_axum(ccaas_submit::handle(&state.api, &state.auth, req).await)
 }
 
 /// The request context API Gateway's JWT authorizer gives a function: claims as strings.
@@ -97,16 +84,6 @@ fn jwt_context(claims: std::collections::HashMap<String, String>) -> RequestCont
     let mut ctx = ApiGatewayV2httpRequestContext::default();
     ctx.authorizer = Some(authorizer);
     RequestContext::ApiGatewayV2(ctx)
-}
-
-fn lambda_to_axum(resp: lambda_http::Response<LambdaBody>) -> Response {
-    let (parts, body) = resp.into_parts();
-    let body = match body {
-        LambdaBody::Text(t) => AxumBody::from(t),
-        LambdaBody::Binary(b) => AxumBody::from(b),
-        _ => AxumBody::empty(),
-    };
-    Response::from_parts(parts, body)
 }
 
 async fn site_root(st: AxState<Arc<State>>) -> Response {

@@ -1,12 +1,20 @@
-//! The submit function's HTTP handling: routing, body limits, content types, and mapping use
-//! case errors to JSON error responses. `ccaas-local` serves the API through this same code.
+//! The submit function's HTTP API: one axum router (routing, the caller check, body limits,
+//! content types, use case errors as JSON error responses), served by the Lambda through
+//! lambda_http and by `ccaas-local` through axum: the same code on AWS and locally.
 
-use ccaas_app::{Api, Caller, Error};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::HttpBody;
+use axum::extract::{Path, Request, State as AxState};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ccaas_app::{Api, Caller, Error, LogStore, Sealer, TaskQueue, TaskStore};
 use ccaas_aws::{Clients, Config, DynamoTaskStore, KmsSealer, S3Logs, SqsTaskQueue};
 use ccaas_domain::submission::MAX_BODY_BYTES;
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -56,31 +64,99 @@ impl Auth {
     }
 }
 
-/// Handles one HTTP request. Never fails: every error is a JSON response.
-pub async fn handle<S, Q, L, K>(api: &Api<S, Q, L, K>, auth: &Auth, req: Request) -> Response<Body>
+/// What the API's handlers share: the use case and how callers are known.
+pub struct ApiState<S, Q, L, K> {
+    /// The task API.
+    pub api: Api<S, Q, L, K>,
+    /// How the caller is known.
+    pub auth: Auth,
+}
+
+/// The v1 API's routes, as (path, methods): the router below serves exactly these (each also
+/// with a trailing `/`), and the API contract check (scripts/test.d/12-api-contract.py) holds
+/// them against docs/openapi.yaml and template.yaml.
+pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/v1/tasks", &["GET", "POST"]),
+    ("/v1/tasks/{id}", &["GET"]),
+    ("/v1/tasks/{id}/log", &["GET"]),
+];
+
+/// The one HTTP router of the API, served by the submit Lambda (through lambda_http) and by
+/// `ccaas-local` (through axum) alike. Never fails: every error is a JSON response. The caller
+/// is checked first, for every route (unknown ones included), so a request without verified
+/// claims is a 401 whatever it asks for.
+pub fn router<S, Q, L, K>(state: Arc<ApiState<S, Q, L, K>>) -> Router
 where
-    S: ccaas_app::TaskStore,
-    Q: ccaas_app::TaskQueue,
-    L: ccaas_app::LogStore,
-    K: ccaas_app::Sealer,
+    S: TaskStore + 'static,
+    Q: TaskQueue + 'static,
+    L: LogStore + 'static,
+    K: Sealer + 'static,
 {
+    let mut r = Router::new();
+    for suffix in ["", "/"] {
+        r = r
+            .route(
+                &format!("/v1/tasks{suffix}"),
+                get(list::<S, Q, L, K>)
+                    .post(submit::<S, Q, L, K>)
+                    .fallback(|| async { method_not_allowed("GET, POST") }),
+            )
+            .route(
+                &format!("/v1/tasks/{{id}}{suffix}"),
+                get(get_task::<S, Q, L, K>).fallback(|| async { method_not_allowed("GET") }),
+            )
+            .route(
+                &format!("/v1/tasks/{{id}}/log{suffix}"),
+                get(log::<S, Q, L, K>).fallback(|| async { method_not_allowed("GET") }),
+            );
+    }
+    r.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            identify::<S, Q, L, K>,
+        ))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Logs each request's method, path and status (never its query, headers or body).
+async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let resp = match caller(auth, &req) {
-        Ok(caller) => route(api, &caller, req).await,
-        Err(refused) => refused,
-    };
-    info!(%method, path = %truncate(&path, 200), status = resp.status().as_u16(), "request");
+    let path = truncate(req.uri().path(), 200);
+    let resp = next.run(req).await;
+    info!(%method, %path, status = resp.status().as_u16(), "request");
     resp
 }
 
-/// The caller named by the verified token's claims, or the 401/403 response.
+/// Names the caller (a [`Caller`] in the request's extensions) or answers 401/403.
+async fn identify<S, Q, L, K>(
+    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
+    mut req: Request,
+    next: Next,
+) -> Response
+where
+    S: TaskStore,
+    Q: TaskQueue,
+    L: LogStore,
+    K: Sealer,
+{
+    match caller(&state.auth, req.extensions().get::<RequestContext>()) {
+        Ok(c) => {
+            req.extensions_mut().insert(c);
+            next.run(req).await
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// The caller named by the verified token's claims (put in the request context by API
+/// Gateway's JWT authorizer, or by `ccaas-local`), or the 401/403 response.
 #[allow(clippy::result_large_err)]
-fn caller(auth: &Auth, req: &Request) -> Result<Caller, Response<Body>> {
+fn caller(auth: &Auth, context: Option<&RequestContext>) -> Result<Caller, Response> {
     let Auth::Jwt { user_claim } = auth else {
         return Ok(Caller::Anonymous);
     };
-    let claims = match req.request_context_ref() {
+    let claims = match context {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
             .as_ref()
@@ -117,7 +193,7 @@ fn caller(auth: &Auth, req: &Request) -> Result<Caller, Response<Body>> {
 }
 
 /// A 401 with the `WWW-Authenticate` challenge of RFC 6750.
-pub fn unauthorized(message: &str) -> Response<Body> {
+pub fn unauthorized(message: &str) -> Response {
     let mut r = json_error(StatusCode::UNAUTHORIZED, "unauthorized", None, message);
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -126,50 +202,76 @@ pub fn unauthorized(message: &str) -> Response<Body> {
     r
 }
 
-async fn route<S, Q, L, K>(api: &Api<S, Q, L, K>, caller: &Caller, req: Request) -> Response<Body>
+async fn list<S, Q, L, K>(
+    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
+    req: Request,
+) -> Response
 where
-    S: ccaas_app::TaskStore,
-    Q: ccaas_app::TaskQueue,
-    L: ccaas_app::LogStore,
-    K: ccaas_app::Sealer,
+    S: TaskStore,
+    Q: TaskQueue,
+    L: LogStore,
+    K: Sealer,
 {
-    let path = req.uri().path().trim_end_matches('/').to_owned();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    match (req.method(), segments.as_slice()) {
-        (&Method::POST, ["v1", "tasks"]) => submit(api, caller, req).await,
-        (&Method::GET, ["v1", "tasks"]) => {
-            let query = req.uri().query().unwrap_or("").to_owned();
-            let params = match parse_query(&query) {
-                Ok(p) => p,
-                Err(e) => return error_response(&e),
-            };
-            let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-            reply(api.list(pairs).await, StatusCode::OK)
-        }
-        (&Method::GET, ["v1", "tasks", id]) => reply(api.get(id).await, StatusCode::OK),
-        (&Method::GET, ["v1", "tasks", id, "log"]) => match api.log(id).await {
-            Ok(bytes) => Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/x-ndjson")
-                .body(Body::from(bytes))
-                .unwrap_or_default(),
-            Err(e) => error_response(&e),
-        },
-        (_, ["v1", "tasks"]) => method_not_allowed("GET, POST"),
-        (_, ["v1", "tasks", _]) | (_, ["v1", "tasks", _, "log"]) => method_not_allowed("GET"),
-        _ => json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route"),
+    let params = match parse_query(req.uri().query().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    reply(state.api.list(pairs).await, StatusCode::OK)
+}
+
+async fn get_task<S, Q, L, K>(
+    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
+    Path(id): Path<String>,
+) -> Response
+where
+    S: TaskStore,
+    Q: TaskQueue,
+    L: LogStore,
+    K: Sealer,
+{
+    reply(state.api.get(&id).await, StatusCode::OK)
+}
+
+async fn log<S, Q, L, K>(
+    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
+    Path(id): Path<String>,
+) -> Response
+where
+    S: TaskStore,
+    Q: TaskQueue,
+    L: LogStore,
+    K: Sealer,
+{
+    match state.api.log(&id).await {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-ndjson")],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => error_response(&e),
     }
 }
 
-async fn submit<S, Q, L, K>(api: &Api<S, Q, L, K>, caller: &Caller, req: Request) -> Response<Body>
+async fn submit<S, Q, L, K>(
+    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
+    req: Request,
+) -> Response
 where
-    S: ccaas_app::TaskStore,
-    Q: ccaas_app::TaskQueue,
-    L: ccaas_app::LogStore,
-    K: ccaas_app::Sealer,
+    S: TaskStore,
+    Q: TaskQueue,
+    L: LogStore,
+    K: Sealer,
 {
-    let content_type = req
-        .headers()
+    let caller = req
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller::Anonymous);
+    let (parts, body) = req.into_parts();
+    let content_type = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -182,24 +284,30 @@ where
             "send the task as application/json",
         );
     }
-    let body: &[u8] = match req.body() {
-        Body::Empty => b"",
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
-    if body.len() > MAX_BODY_BYTES {
-        return json_error(
+    // A body whose length is known (the Lambda's, or a request with Content-Length) is refused
+    // with its size before it is read; any other is read one byte past the limit at most.
+    let too_large = |detail: String| {
+        json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             None,
-            &format!(
-                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
-                body.len()
-            ),
-        );
+            &detail,
+        )
+    };
+    if let Some(n) = body.size_hint().exact()
+        && n > MAX_BODY_BYTES as u64
+    {
+        return too_large(format!(
+            "the body is {n} bytes; the limit is {MAX_BODY_BYTES}"
+        ));
     }
-    let key = match req.headers().get("idempotency-key") {
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
+        Ok(b) if b.len() <= MAX_BODY_BYTES => b,
+        _ => {
+            return too_large(format!("the body is over the {MAX_BODY_BYTES}-byte limit"));
+        }
+    };
+    let key = match parts.headers.get("idempotency-key") {
         None => None,
         Some(v) => match v.to_str() {
             Ok(k) => Some(k),
@@ -213,7 +321,7 @@ where
             }
         },
     };
-    match api.submit(caller, key, body).await {
+    match state.api.submit(&caller, key, &body).await {
         Ok(accepted) => {
             let location = accepted.view.selflink.clone();
             let mut resp = json_response(StatusCode::ACCEPTED, &accepted.view);
@@ -230,28 +338,19 @@ where
     }
 }
 
-fn reply<T: serde::Serialize>(r: Result<T, Error>, ok: StatusCode) -> Response<Body> {
+fn reply<T: serde::Serialize>(r: Result<T, Error>, ok: StatusCode) -> Response {
     match r {
         Ok(v) => json_response(ok, &v),
         Err(e) => error_response(&e),
     }
 }
 
-fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response<Body> {
+fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     let body = serde_json::to_string(v).unwrap_or_else(|_| "{}".into());
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap_or_default()
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn json_error(
-    status: StatusCode,
-    code: &str,
-    field: Option<&str>,
-    message: &str,
-) -> Response<Body> {
+fn json_error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> Response {
     let mut err = json!({"code": code, "message": message});
     if let Some(f) = field {
         err["field"] = json!(f);
@@ -259,7 +358,7 @@ fn json_error(
     json_response(status, &json!({ "error": err }))
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<Body> {
+fn method_not_allowed(allow: &'static str) -> Response {
     let mut r = json_error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -273,7 +372,7 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
 
 /// Maps a use-case error to its status and JSON body. Messages never carry secrets: the
 /// domain's field errors do not quote secret values and backend errors are not echoed.
-pub fn error_response(e: &Error) -> Response<Body> {
+pub fn error_response(e: &Error) -> Response {
     match e {
         Error::Invalid(f) => {
             let field = (!f.field.is_empty()).then_some(f.field.as_str());
@@ -367,21 +466,36 @@ fn truncate(s: &str, n: usize) -> String {
 mod tests {
     use super::*;
     use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
+    use lambda_http::{Body, RequestExt};
 
-    fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
-        Api {
-            store: MemoryStore::default(),
-            queue: MemoryQueue::default(),
-            sealer: MemorySealer::default(),
-            logs: MemoryLogs::default(),
-            base_url: String::new(),
+    type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>>;
+
+    fn api(auth: Auth) -> State {
+        Arc::new(ApiState {
+            api: Api {
+                store: MemoryStore::default(),
+                queue: MemoryQueue::default(),
+                sealer: MemorySealer::default(),
+                logs: MemoryLogs::default(),
+                base_url: String::new(),
+            },
+            auth,
+        })
+    }
+
+    /// One request through the router, as the Lambda runtime hands it over.
+    async fn handle(state: &State, req: lambda_http::Request) -> Response {
+        use tower::ServiceExt;
+        match router(state.clone()).oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
         }
     }
 
     const BODY: &str = r#"{"type":"code-coverage-start","user":"mallory",
         "data":{"device":{"host":"10.0.0.1","username":"root","password":"pw"},"modules":["tmm"]}}"#;
 
-    fn post(claims: Option<&[(&str, &str)]>) -> Request {
+    fn post(claims: Option<&[(&str, &str)]>) -> lambda_http::Request {
         let req = lambda_http::http::Request::builder()
             .method("POST")
             .uri("/v1/tasks")
@@ -409,25 +523,22 @@ mod tests {
         }
     }
 
-    fn body_json(r: &Response<Body>) -> serde_json::Value {
-        match r.body() {
-            Body::Text(t) => serde_json::from_str(t).unwrap(),
-            other => panic!("not a text body: {other:?}"),
-        }
+    async fn body_json(r: Response) -> serde_json::Value {
+        let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        serde_json::from_slice(&b).unwrap()
     }
 
     #[tokio::test]
     async fn with_auth_on_the_verified_claim_becomes_the_user_whatever_the_body_says() {
-        let api = api();
+        let api = api(jwt("email"));
         let r = handle(
             &api,
-            &jwt("email"),
             post(Some(&[("sub", "u-1"), ("email", "alice@example.com")])),
         )
         .await;
-        assert_eq!(r.status(), StatusCode::ACCEPTED, "{:?}", r.body());
-        let id = body_json(&r)["id"].as_str().unwrap().to_owned();
-        let task = api.get(&id).await.unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let id = body_json(r).await["id"].as_str().unwrap().to_owned();
+        let task = api.api.get(&id).await.unwrap();
         assert_eq!(
             serde_json::to_value(&task).unwrap()["user"],
             "alice@example.com"
@@ -436,29 +547,32 @@ mod tests {
 
     #[tokio::test]
     async fn with_auth_on_a_request_without_verified_claims_is_a_401_and_writes_nothing() {
-        let api = api();
-        let r = handle(&api, &jwt("sub"), post(None)).await;
+        let api = api(jwt("sub"));
+        let r = handle(&api, post(None)).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
-        assert_eq!(body_json(&r)["error"]["code"], "unauthorized");
-        assert!(api.queue.sent().is_empty());
-        let get = lambda_http::http::Request::builder()
-            .uri("/v1/tasks")
-            .body(Body::Empty)
-            .unwrap();
-        assert_eq!(
-            handle(&api, &jwt("sub"), get).await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(body_json(r).await["error"]["code"], "unauthorized");
+        assert!(api.api.queue.sent().is_empty());
+        for uri in ["/v1/tasks", "/v1/nowhere"] {
+            let get = lambda_http::http::Request::builder()
+                .uri(uri)
+                .body(Body::Empty)
+                .unwrap();
+            assert_eq!(
+                handle(&api, get).await.status(),
+                StatusCode::UNAUTHORIZED,
+                "{uri}"
+            );
+        }
     }
 
     #[tokio::test]
     async fn a_token_whose_user_claim_is_missing_or_not_a_user_name_is_a_403() {
-        let api = api();
+        let api = api(jwt("sub"));
         for claims in [&[("email", "a@b.c")][..], &[("sub", "a b;rm -rf /")][..]] {
-            let r = handle(&api, &jwt("sub"), post(Some(claims))).await;
+            let r = handle(&api, post(Some(claims))).await;
             assert_eq!(r.status(), StatusCode::FORBIDDEN, "{claims:?}");
-            let b = body_json(&r);
+            let b = body_json(r).await;
             assert_eq!(b["error"]["code"], "forbidden");
             assert!(
                 b["error"]["message"].as_str().unwrap().contains("`sub`"),
@@ -466,17 +580,115 @@ mod tests {
             );
             assert!(!b.to_string().contains("rm -rf"), "{b}");
         }
-        assert!(api.queue.sent().is_empty());
+        assert!(api.api.queue.sent().is_empty());
     }
 
     #[tokio::test]
     async fn with_auth_off_the_body_user_is_honoured_and_claims_are_ignored() {
-        let api = api();
-        let r = handle(&api, &Auth::Off, post(Some(&[("sub", "bob")]))).await;
+        let api = api(Auth::Off);
+        let r = handle(&api, post(Some(&[("sub", "bob")]))).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
-        let id = body_json(&r)["id"].as_str().unwrap().to_owned();
-        let task = api.get(&id).await.unwrap();
+        let id = body_json(r).await["id"].as_str().unwrap().to_owned();
+        let task = api.api.get(&id).await.unwrap();
         assert_eq!(serde_json::to_value(&task).unwrap()["user"], "mallory");
+    }
+
+    #[tokio::test]
+    async fn a_lambda_body_over_the_limit_is_a_413_naming_its_size_and_writes_nothing() {
+        let api = api(Auth::Off);
+        let big = "x".repeat(MAX_BODY_BYTES + 10);
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/tasks")
+            .header("content-type", "application/json")
+            .body(Body::from(big))
+            .unwrap();
+        let r = handle(&api, req).await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let b = body_json(r).await;
+        assert_eq!(b["error"]["code"], "body_too_large");
+        assert_eq!(
+            b["error"]["message"],
+            format!(
+                "the body is {} bytes; the limit is 65536",
+                MAX_BODY_BYTES + 10
+            )
+        );
+        assert!(api.api.queue.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn routes_answer_with_and_without_a_trailing_slash_and_other_methods_get_a_json_405() {
+        let api = api(Auth::Off);
+        let req = |m: &str, uri: &str| {
+            lambda_http::http::Request::builder()
+                .method(m)
+                .uri(uri)
+                .body(Body::Empty)
+                .unwrap()
+        };
+        for uri in ["/v1/tasks", "/v1/tasks/"] {
+            assert_eq!(
+                handle(&api, req("GET", uri)).await.status(),
+                StatusCode::OK,
+                "{uri}"
+            );
+        }
+        let r = handle(&api, req("DELETE", "/v1/tasks")).await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[header::ALLOW], "GET, POST");
+        assert_eq!(body_json(r).await["error"]["code"], "method_not_allowed");
+        let r = handle(
+            &api,
+            req("PUT", "/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV/log/"),
+        )
+        .await;
+        assert_eq!(r.headers()[header::ALLOW], "GET");
+        let r = handle(&api, req("GET", "/v2/tasks")).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body_json(r).await["error"]["code"], "not_found");
+    }
+
+    #[tokio::test]
+    async fn the_router_serves_exactly_the_route_table() {
+        let api = api(Auth::Off);
+        let id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        let all = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+        for (path, methods) in ROUTES {
+            let uri = path.replace("{id}", id);
+            for m in all {
+                let req = lambda_http::http::Request::builder()
+                    .method(m)
+                    .uri(&uri)
+                    .body(Body::Empty)
+                    .unwrap();
+                let r = handle(&api, req).await;
+                let allow = r.headers().get(header::ALLOW).cloned();
+                let (status, body) = (r.status(), body_json(r).await);
+                if methods.contains(&m) {
+                    assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
+                    assert_ne!(body["error"]["message"], "no such route", "{m} {uri}");
+                } else {
+                    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
+                    assert_eq!(allow.unwrap(), methods.join(", ").as_str(), "{m} {uri}");
+                }
+            }
+        }
+        for uri in [
+            "/",
+            "/v1",
+            "/v1/task",
+            "/v1/tasks/x/logs",
+            "/v1/tasks/x/log/y",
+        ] {
+            let req = lambda_http::http::Request::builder()
+                .uri(uri)
+                .body(Body::Empty)
+                .unwrap();
+            let r = handle(&api, req).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{uri}");
+            assert_eq!(body_json(r).await["error"]["message"], "no such route");
+        }
     }
 
     #[test]
