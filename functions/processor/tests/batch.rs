@@ -31,6 +31,7 @@ async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
         sealer: MemorySealer::default(),
         logs: MemoryLogs::default(),
         base_url: String::new(),
+        clock: ccaas_app::Clock::default(),
     };
     let mut event = SqsEvent::default();
     for (i, host) in hosts.iter().enumerate() {

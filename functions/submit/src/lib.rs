@@ -33,6 +33,7 @@ pub fn wire(config: &Config, clients: &Clients) -> Deps {
         sealer: KmsSealer::new(clients.kms.clone(), config.kms_key.clone()),
         logs: S3Logs::new(clients.s3.clone(), &config.bucket),
         base_url: config.api_url.clone(),
+        clock: ccaas_app::Clock::default(),
     }
 }
 
@@ -478,6 +479,7 @@ mod tests {
                 sealer: MemorySealer::default(),
                 logs: MemoryLogs::default(),
                 base_url: String::new(),
+                clock: ccaas_app::Clock::default(),
             },
             auth,
         })

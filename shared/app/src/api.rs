@@ -11,7 +11,7 @@ use crate::ports::{
     Created, IdempotencyRecord, LogStore, Sealer, TaskQueue, TaskStore, device_key,
 };
 use crate::view::{AcceptedView, ListItem, ListView, TaskView};
-use crate::{Error, now_ms};
+use crate::{Clock, Error};
 
 /// Who calls: a verified identity (with auth on) or anonymous (auth off).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct Api<S, Q, L, K> {
     pub logs: L,
     /// The base URL for self links (empty gives relative links).
     pub base_url: String,
+    /// Where the time of new tasks and status writes comes from.
+    pub clock: Clock,
 }
 
 impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
@@ -65,7 +67,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
             Caller::Verified(u) => u.clone(),
             Caller::Anonymous => sub.user.clone().unwrap_or_else(|| "anonymous".into()),
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let task = new_task(&sub, user.clone(), now);
         let message = self.seal(&task.id, &sub.device).await?;
         // One message group per device, the key the devices table uses too: one device's
@@ -141,7 +143,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
 
     /// Best effort: a task whose message could not be sent is marked failed.
     async fn fail_orphan(&self, task: &Task) {
-        let mut next = task.advance(Status::Failed, now_ms());
+        let mut next = task.advance(Status::Failed, self.clock.now_ms());
         next.error = Some(ccaas_domain::TaskError {
             code: "enqueue_failed".into(),
             message: "the task queue was unavailable; submit again".into(),

@@ -24,7 +24,42 @@ pub use ports::{
 pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
 pub use worker::{Disposition, Worker, WorkerConfig};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where a use case reads the time: the system clock in production, a clock the test drives
+/// (so ids and timestamps are ordered without sleeping) in tests.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A clock that moves only when [`Clock::advance`] is called: Unix milliseconds.
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    /// A manual clock at `unix_ms`.
+    pub fn manual(unix_ms: u64) -> Clock {
+        Clock::Manual(Arc::new(AtomicU64::new(unix_ms)))
+    }
+
+    /// Milliseconds since the Unix epoch, now.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System => now_ms(),
+            Clock::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Moves a manual clock forward by `ms` (the system clock moves by itself).
+    pub fn advance(&self, ms: u64) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(ms, Ordering::SeqCst);
+        }
+    }
+}
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {

@@ -10,6 +10,7 @@ fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
         sealer: MemorySealer::default(),
         logs: MemoryLogs::default(),
         base_url: "http://api".into(),
+        clock: ccaas_app::Clock::manual(1_764_417_300_000),
     }
 }
 
@@ -175,7 +176,8 @@ async fn paging_returns_every_task_once_newest_first() {
                 .view
                 .id,
         );
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        // Each task a millisecond later: ids (ULIDs) order by their millisecond.
+        api.clock.advance(1);
     }
     let mut seen = Vec::new();
     let mut next: Option<String> = None;

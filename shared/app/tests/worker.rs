@@ -74,6 +74,7 @@ fn api(store: &MemoryStore) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemoryS
         sealer: MemorySealer::default(),
         logs: MemoryLogs::default(),
         base_url: String::new(),
+        clock: ccaas_app::Clock::default(),
     }
 }
 

@@ -47,6 +47,7 @@ fn rig() -> Rig {
             sealer: MemorySealer::default(),
             logs: logs.clone(),
             base_url: String::new(),
+            clock: ccaas_app::Clock::default(),
         },
         worker: Worker {
             store,

@@ -146,6 +146,7 @@ fn rig() -> Rig {
             sealer: MemorySealer::default(),
             logs,
             base_url: String::new(),
+            clock: ccaas_app::Clock::default(),
         },
         worker: Arc::new(Worker {
             store,
