@@ -98,17 +98,31 @@ where
         r = r
             .route(
                 &format!("/v1/tasks{suffix}"),
-                get(list::<S, Q, L, K>)
-                    .post(submit::<S, Q, L, K>)
-                    .fallback(|| async { method_not_allowed("GET, POST") }),
+                get(|AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, req: Request| async move {
+                    s.list(req).await
+                })
+                .post(|AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, req: Request| async move {
+                    s.submit(req).await
+                })
+                .fallback(|| async { method_not_allowed("GET, POST") }),
             )
             .route(
                 &format!("/v1/tasks/{{id}}{suffix}"),
-                get(get_task::<S, Q, L, K>).fallback(|| async { method_not_allowed("GET") }),
+                get(
+                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, Path(id): Path<String>| async move {
+                        s.get_task(&id).await
+                    },
+                )
+                .fallback(|| async { method_not_allowed("GET") }),
             )
             .route(
                 &format!("/v1/tasks/{{id}}/log{suffix}"),
-                get(log::<S, Q, L, K>).fallback(|| async { method_not_allowed("GET") }),
+                get(
+                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, Path(id): Path<String>| async move {
+                        s.log(&id).await
+                    },
+                )
+                .fallback(|| async { method_not_allowed("GET") }),
             );
     }
     r.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
@@ -203,139 +217,115 @@ pub fn unauthorized(message: &str) -> Response {
     r
 }
 
-async fn list<S, Q, L, K>(
-    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
-    req: Request,
-) -> Response
+impl<S, Q, L, K> ApiState<S, Q, L, K>
 where
     S: TaskStore,
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
 {
-    let params = match parse_query(req.uri().query().unwrap_or("")) {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
-    let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    reply(state.api.list(pairs).await, StatusCode::OK)
-}
-
-async fn get_task<S, Q, L, K>(
-    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
-    Path(id): Path<String>,
-) -> Response
-where
-    S: TaskStore,
-    Q: TaskQueue,
-    L: LogStore,
-    K: Sealer,
-{
-    reply(state.api.get(&id).await, StatusCode::OK)
-}
-
-async fn log<S, Q, L, K>(
-    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
-    Path(id): Path<String>,
-) -> Response
-where
-    S: TaskStore,
-    Q: TaskQueue,
-    L: LogStore,
-    K: Sealer,
-{
-    match state.api.log(&id).await {
-        Ok(bytes) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/x-ndjson")],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => error_response(&e),
+    /// `GET /v1/tasks`.
+    async fn list(&self, req: Request) -> Response {
+        let params = match parse_query(req.uri().query().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => return error_response(&e),
+        };
+        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        reply(self.api.list(pairs).await, StatusCode::OK)
     }
-}
 
-async fn submit<S, Q, L, K>(
-    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
-    req: Request,
-) -> Response
-where
-    S: TaskStore,
-    Q: TaskQueue,
-    L: LogStore,
-    K: Sealer,
-{
-    let caller = req
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .unwrap_or(Caller::Anonymous);
-    let (parts, body) = req.into_parts();
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/json") {
-        return json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            Some("Content-Type"),
-            "send the task as application/json",
-        );
+    /// `GET /v1/tasks/{id}`.
+    async fn get_task(&self, id: &str) -> Response {
+        reply(self.api.get(id).await, StatusCode::OK)
     }
-    // A body whose length is known (the Lambda's, or a request with Content-Length) is refused
-    // with its size before it is read; any other is read one byte past the limit at most.
-    let too_large = |detail: String| {
-        json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            None,
-            &detail,
-        )
-    };
-    if let Some(n) = body.size_hint().exact()
-        && n > MAX_BODY_BYTES as u64
-    {
-        return too_large(format!(
-            "the body is {n} bytes; the limit is {MAX_BODY_BYTES}"
-        ));
-    }
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
-        Ok(b) if b.len() <= MAX_BODY_BYTES => b,
-        _ => {
-            return too_large(format!("the body is over the {MAX_BODY_BYTES}-byte limit"));
+
+    /// `GET /v1/tasks/{id}/log`.
+    async fn log(&self, id: &str) -> Response {
+        match self.api.log(id).await {
+            Ok(bytes) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-ndjson")],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => error_response(&e),
         }
-    };
-    let key = match parts.headers.get("idempotency-key") {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(k) => Some(k),
-            Err(_) => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_field",
-                    Some("Idempotency-Key"),
-                    "must be visible ASCII",
-                );
-            }
-        },
-    };
-    match state.api.submit(&caller, key, &body).await {
-        Ok(accepted) => {
-            let location = accepted.view.selflink.clone();
-            let mut resp = json_response(StatusCode::ACCEPTED, &accepted.view);
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                resp.headers_mut().insert(header::LOCATION, v);
-            }
-            if accepted.replayed {
-                resp.headers_mut()
-                    .insert("idempotent-replay", HeaderValue::from_static("true"));
-            }
-            resp
+    }
+
+    /// `POST /v1/tasks`.
+    async fn submit(&self, req: Request) -> Response {
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Anonymous);
+        let (parts, body) = req.into_parts();
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return json_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                Some("Content-Type"),
+                "send the task as application/json",
+            );
         }
-        Err(e) => error_response(&e),
+        // A body whose length is known (the Lambda's, or a request with Content-Length) is refused
+        // with its size before it is read; any other is read one byte past the limit at most.
+        let too_large = |detail: String| {
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                None,
+                &detail,
+            )
+        };
+        if let Some(n) = body.size_hint().exact()
+            && n > MAX_BODY_BYTES as u64
+        {
+            return too_large(format!(
+                "the body is {n} bytes; the limit is {MAX_BODY_BYTES}"
+            ));
+        }
+        let body = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
+            Ok(b) if b.len() <= MAX_BODY_BYTES => b,
+            _ => {
+                return too_large(format!("the body is over the {MAX_BODY_BYTES}-byte limit"));
+            }
+        };
+        let key = match parts.headers.get("idempotency-key") {
+            None => None,
+            Some(v) => match v.to_str() {
+                Ok(k) => Some(k),
+                Err(_) => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_field",
+                        Some("Idempotency-Key"),
+                        "must be visible ASCII",
+                    );
+                }
+            },
+        };
+        match self.api.submit(&caller, key, &body).await {
+            Ok(accepted) => {
+                let location = accepted.view.selflink.clone();
+                let mut resp = json_response(StatusCode::ACCEPTED, &accepted.view);
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    resp.headers_mut().insert(header::LOCATION, v);
+                }
+                if accepted.replayed {
+                    resp.headers_mut()
+                        .insert("idempotent-replay", HeaderValue::from_static("true"));
+                }
+                resp
+            }
+            Err(e) => error_response(&e),
+        }
     }
 }
 

@@ -10,12 +10,7 @@ use ccaas_domain::Status;
 use proptest::prelude::*;
 
 fn status() -> impl Strategy<Value = Status> {
-    prop_oneof![
-        Just(Status::Pending),
-        Just(Status::Running),
-        Just(Status::Succeeded),
-        Just(Status::Failed)
-    ]
+    prop::sample::select(Status::ALL.to_vec())
 }
 
 proptest! {

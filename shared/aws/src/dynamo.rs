@@ -98,18 +98,6 @@ fn plan(q: &ListQuery) -> (&'static str, &'static str, String) {
     }
 }
 
-/// The filters of a list query, as its cursors carry them: a cursor made for other filters is
-/// refused rather than silently continued under the new ones.
-fn filters_of(q: &ListQuery) -> String {
-    format!(
-        "{}/{}/{}/{}",
-        q.status.map(|s| s.as_str()).unwrap_or(""),
-        q.user.as_deref().unwrap_or(""),
-        q.task_type.map(|t| t.as_str()).unwrap_or(""),
-        q.device.as_deref().unwrap_or("")
-    )
-}
-
 /// Encodes a LastEvaluatedKey as an opaque cursor bound to its index and filters.
 fn encode_cursor(
     index: &str,
@@ -265,7 +253,7 @@ impl TaskStore for DynamoTaskStore {
 
     async fn list(&self, q: &ListQuery) -> Result<Page, Error> {
         let (index, hash_attr, hash_value) = plan(q);
-        let fkey = filters_of(q);
+        let fkey = q.filters_key();
         let mut start = match &q.next {
             Some(c) => Some(decode_cursor(c, index, &fkey, hash_attr, &hash_value)?),
             None => None,

@@ -23,12 +23,7 @@ async fn the_dynamodb_task_store_keeps_the_task_store_contract() {
 }
 
 fn status() -> impl Strategy<Value = Status> {
-    prop_oneof![
-        Just(Status::Pending),
-        Just(Status::Running),
-        Just(Status::Succeeded),
-        Just(Status::Failed)
-    ]
+    prop::sample::select(Status::ALL.to_vec())
 }
 
 #[test]

@@ -26,6 +26,18 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// The query's filters as one string, which stores bind their cursors to: a cursor made
+    /// for other filters is refused rather than continued under the new ones.
+    pub fn filters_key(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.status.map(|s| s.as_str()).unwrap_or(""),
+            self.user.as_deref().unwrap_or(""),
+            self.task_type.map(|t| t.as_str()).unwrap_or(""),
+            self.device.as_deref().unwrap_or("")
+        )
+    }
+
     /// Parses query parameters (already percent-decoded). Unknown parameters are an error,
     /// so a typo such as `stauts=` is not silently ignored.
     pub fn parse<'a>(

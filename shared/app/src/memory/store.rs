@@ -105,7 +105,7 @@ impl TaskStore for MemoryStore {
         }
         // The cursor is `<filters>|<last id>`: as the DynamoDB adapter's, it is refused with
         // other filters than the ones it was made for.
-        let filters = cursor_filters(q);
+        let filters = q.filters_key();
         let after = match &q.next {
             None => None,
             Some(c) => Some(
@@ -192,15 +192,4 @@ impl TaskStore for MemoryStore {
         }
         Ok(())
     }
-}
-
-/// The filters of a list query, as the twin's cursors carry them.
-fn cursor_filters(q: &ListQuery) -> String {
-    format!(
-        "{}/{}/{}/{}",
-        q.status.map(|s| s.as_str()).unwrap_or(""),
-        q.user.as_deref().unwrap_or(""),
-        q.task_type.map(|t| t.as_str()).unwrap_or(""),
-        q.device.as_deref().unwrap_or("")
-    )
 }
