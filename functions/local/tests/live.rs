@@ -253,6 +253,7 @@ async fn pairs_on_one_device(pairs: usize) -> (Vec<String>, Vec<String>, Vec<Val
     }
     // Watch the devices table until every task is finished.
     let mut seen: Vec<String> = Vec::new();
+    let mut done = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     for id in starts.iter().zip(&ends).flat_map(|(s, e)| [s, e]) {
         loop {
@@ -265,18 +266,13 @@ async fn pairs_on_one_device(pairs: usize) -> (Vec<String>, Vec<String>, Vec<Val
             }
             let r = app.get(&format!("/v1/tasks/{id}")).await;
             let t = r.json();
-            if t["status"] == "succeeded" || t["status"] == "failed" {
+            if common::is_terminal(&t) {
+                done.push(t);
                 break;
             }
             assert!(Instant::now() < deadline, "task {id} did not finish: {t}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-    // Read every task again now that all are finished: moto applies an UpdateItem's SETs one
-    // by one, so a read racing the terminal write can see the status before the result.
-    let mut done = Vec::new();
-    for id in starts.iter().zip(&ends).flat_map(|(s, e)| [s, e]) {
-        done.push(app.get(&format!("/v1/tasks/{id}")).await.json());
     }
     assert!(
         open_sessions(&emu).await.is_empty(),

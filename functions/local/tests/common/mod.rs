@@ -135,18 +135,15 @@ impl App {
         reply(r).await
     }
 
-    /// Polls a task until it is succeeded or failed, and returns it.
+    /// Polls a task until it is succeeded or failed, and returns it. A terminal task without
+    /// its result or error fails the wait at once (see [`is_terminal`]).
     pub async fn wait_terminal(&self, id: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let r = self.get(&format!("/v1/tasks/{id}")).await;
             if r.status == StatusCode::OK {
                 let v = r.json();
-                // moto applies an UpdateItem's changes one by one, so a read can see the new
-                // status before the result or error written with it: wait for both.
-                if (v["status"] == "succeeded" && v["result"].is_object())
-                    || (v["status"] == "failed" && v["error"].is_object())
-                {
+                if is_terminal(&v) {
                     return v;
                 }
             }
@@ -174,6 +171,25 @@ impl App {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Whether a task (its API view) is finished: `succeeded` or `failed`. The terminal status is
+/// written in one conditional write together with its `result` (succeeded) or `error`
+/// (failed), so a view with the status and without that field shows a write that is not
+/// atomic: it panics at once, naming the task, rather than polling on until the field shows
+/// up and hiding the gap.
+pub fn is_terminal(v: &Value) -> bool {
+    let (field, present) = match v["status"].as_str() {
+        Some("succeeded") => ("result", v["result"].is_object()),
+        Some("failed") => ("error", v["error"].is_object()),
+        _ => return false,
+    };
+    assert!(
+        present,
+        "task {} is {} without its {field}: the terminal write is not atomic: {v}",
+        v["id"], v["status"]
+    );
+    true
 }
 
 async fn reply(r: reqwest::Response) -> Reply {
