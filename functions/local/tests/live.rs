@@ -146,14 +146,36 @@ async fn an_emulator_killed_mid_session_neither_stops_nor_panics_ccaas_local_and
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let logged_before_kill = app.logs().len();
     emu.signal("KILL");
 
-    // While it is down: 503s, and the process stays up through the poller's failures.
+    // While it is down: 503s, and the process stays up through the poller's failures: the
+    // emulator stays down until the log shows the poller failed, backed off and failed again.
     let r = app.get(&format!("/v1/tasks/{end}")).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     let r = app.post(sim.body("code-coverage-start", ""), None).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let logs = app.logs();
+        let failed_polls = logs
+            .get(logged_before_kill..)
+            .unwrap_or_default()
+            .matches("polling failed; backing off")
+            .count();
+        if failed_polls >= 2 {
+            break;
+        }
+        assert!(
+            app.alive(),
+            "ccaas-local exited while the emulator was down"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the poller did not fail twice while the emulator was down: {failed_polls} failures"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         app.alive(),
         "ccaas-local exited while the emulator was down"
