@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-pub use ccaas_testkit::{Emulator, free_port};
+pub use ccaas_testkit::Emulator;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -25,27 +25,32 @@ pub struct App {
 
 /// Starts `ccaas-local` against `emu` with extra environment, and waits until it answers.
 pub async fn spawn_app(emu: &Emulator, extra: &[(&str, &str)]) -> App {
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("ccaas-local.log");
-    let file = std::fs::File::create(&log).expect("log file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ccaas-local"));
-    cmd.envs(emu.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CCAAS_API_URL", &base)
-        .env("CCAAS_RETRY_DELAY_SECS", "1")
-        // Most tests use made-up device hosts, which fail as `unreachable` (retryable): one
-        // delivery makes that final, so hundreds of such tasks do not flood the shared
-        // emulator with redeliveries. Tests about retries set their own value.
-        .env("CCAAS_MAX_RECEIVES", "1")
-        // Every test's ccaas-local polls the shared emulator; on a loaded machine one call can
-        // take longer than the production default. Outage tests set their own, shorter limit.
-        .env("CCAAS_AWS_TIMEOUT_SECS", "30")
-        .envs(extra.iter().copied())
-        .stdout(file.try_clone().expect("dup"))
-        .stderr(file);
-    let child = cmd.spawn().expect("ccaas-local starts");
+    let (child, port) = ccaas_testkit::spawn_ccaas_local(
+        |port| {
+            let file = std::fs::File::create(&log).expect("log file");
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ccaas-local"));
+            cmd.envs(emu.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
+                .env("CCAAS_API_URL", format!("http://127.0.0.1:{port}"))
+                .env("CCAAS_RETRY_DELAY_SECS", "1")
+                // Most tests use made-up device hosts, which fail as `unreachable` (retryable):
+                // one delivery makes that final, so hundreds of such tasks do not flood the
+                // shared emulator with redeliveries. Tests about retries set their own value.
+                .env("CCAAS_MAX_RECEIVES", "1")
+                // Every test's ccaas-local polls the shared emulator; on a loaded machine one
+                // call can take longer than the production default. Outage tests set their
+                // own, shorter limit.
+                .env("CCAAS_AWS_TIMEOUT_SECS", "30")
+                .envs(extra.iter().copied())
+                .stdout(file.try_clone().expect("dup"))
+                .stderr(file);
+            cmd
+        },
+        &log,
+    );
+    let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
