@@ -3,17 +3,21 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use ccaas_testkit::text;
 
-struct Local(Child);
+/// A running `ccaas-local`, and the directory of its log.
+struct Local {
+    child: Child,
+    _log_dir: tempfile::TempDir,
+}
 
 impl Drop for Local {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -25,37 +29,37 @@ fn spawn_local() -> (Local, String) {
 /// [`spawn_local`] with extra environment.
 fn spawn_local_with(extra: &[(&str, &str)]) -> (Local, String) {
     let env = ccaas_testkit::localstack_up(None);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let bin = Path::new(env!("CARGO_BIN_EXE_ccaas")).with_file_name("ccaas-local");
     assert!(
         bin.exists(),
         "{} is missing: run cargo build --workspace --bins",
         bin.display()
     );
-    let child = Command::new(bin)
-        .envs(env)
-        .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CCAAS_RETRY_DELAY_SECS", "1")
-        // One delivery per task and a short lease: a message left in flight by a test process
-        // that was killed must not hold its FIFO group for long.
-        .env("CCAAS_MAX_RECEIVES", "1")
-        .env("CCAAS_LEASE_SECS", "10")
-        .envs(extra.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ccaas-local starts");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "ccaas-local did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (Local(child), url)
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("ccaas-local.log");
+    let (child, port) = ccaas_testkit::spawn_ccaas_local(
+        |port| {
+            let file = std::fs::File::create(&log).expect("log file");
+            let mut cmd = Command::new(&bin);
+            cmd.envs(env.iter().cloned())
+                .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
+                .env("CCAAS_RETRY_DELAY_SECS", "1")
+                // One delivery per task and a short lease: a message left in flight by a test
+                // process that was killed must not hold its FIFO group for long.
+                .env("CCAAS_MAX_RECEIVES", "1")
+                .env("CCAAS_LEASE_SECS", "10")
+                .envs(extra.iter().copied())
+                .stdout(file.try_clone().expect("dup"))
+                .stderr(file);
+            cmd
+        },
+        &log,
+    );
+    let local = Local {
+        child,
+        _log_dir: dir,
+    };
+    (local, format!("http://127.0.0.1:{port}"))
 }
 
 fn ccaas(api: &str, args: &[&str]) -> Output {

@@ -134,7 +134,8 @@ async fn auth_on_without_its_settings_stops_ccaas_local_with_the_missing_variabl
     let emu = Emulator::shared();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ccaas-local"))
         .envs(emu.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("CCAAS_LISTEN", format!("127.0.0.1:{}", common::free_port()))
+        // Port 0: it is never connected to, and no other process can hold it.
+        .env("CCAAS_LISTEN", "127.0.0.1:0")
         .env("CCAAS_AUTH", "jwt")
         .env("CCAAS_AUTH_ISSUER", ISSUER)
         .env("CCAAS_AUTH_AUDIENCE", "ccaas")
@@ -150,7 +151,8 @@ async fn auth_on_without_its_settings_stops_ccaas_local_with_the_missing_variabl
     std::fs::write(&bad, r#"{"keys": "none"}"#).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ccaas-local"))
         .envs(emu.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("CCAAS_LISTEN", format!("127.0.0.1:{}", common::free_port()))
+        // Port 0: it is never connected to, and no other process can hold it.
+        .env("CCAAS_LISTEN", "127.0.0.1:0")
         .env("CCAAS_AUTH", "jwt")
         .env("CCAAS_AUTH_ISSUER", ISSUER)
         .env("CCAAS_AUTH_AUDIENCE", "ccaas")

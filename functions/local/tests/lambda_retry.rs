@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use ccaas_app::Caller;
-use common::{Emulator, free_port};
+use ccaas_testkit::refused_port;
+use common::Emulator;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_visibility_timeout()
@@ -31,8 +32,9 @@ async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_
     let api = ccaas_submit::wire(&config, &clients);
     let worker = ccaas_processor::wire(&config, &clients);
 
-    // A device nobody listens on: connection refused, a retryable failure.
-    let port = free_port();
+    // A device nobody listens on (the port is held, never listening): connection refused, a
+    // retryable failure.
+    let (_held, port) = refused_port();
     let body = format!(
         r#"{{"type":"code-coverage-start","user":"retry","data":{{"device":{{"host":"127.0.0.1","port":{port},"username":"root","password":"pw"}},"modules":["tmm"]}}}}"#
     );

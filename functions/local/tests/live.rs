@@ -146,14 +146,36 @@ async fn an_emulator_killed_mid_session_neither_stops_nor_panics_ccaas_local_and
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let logged_before_kill = app.logs().len();
     emu.signal("KILL");
 
-    // While it is down: 503s, and the process stays up through the poller's failures.
+    // While it is down: 503s, and the process stays up through the poller's failures: the
+    // emulator stays down until the log shows the poller failed, backed off and failed again.
     let r = app.get(&format!("/v1/tasks/{end}")).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     let r = app.post(sim.body("code-coverage-start", ""), None).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let logs = app.logs();
+        let failed_polls = logs
+            .get(logged_before_kill..)
+            .unwrap_or_default()
+            .matches("polling failed; backing off")
+            .count();
+        if failed_polls >= 2 {
+            break;
+        }
+        assert!(
+            app.alive(),
+            "ccaas-local exited while the emulator was down"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the poller did not fail twice while the emulator was down: {failed_polls} failures"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         app.alive(),
         "ccaas-local exited while the emulator was down"
@@ -253,6 +275,7 @@ async fn pairs_on_one_device(pairs: usize) -> (Vec<String>, Vec<String>, Vec<Val
     }
     // Watch the devices table until every task is finished.
     let mut seen: Vec<String> = Vec::new();
+    let mut done = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
     for id in starts.iter().zip(&ends).flat_map(|(s, e)| [s, e]) {
         loop {
@@ -265,18 +288,13 @@ async fn pairs_on_one_device(pairs: usize) -> (Vec<String>, Vec<String>, Vec<Val
             }
             let r = app.get(&format!("/v1/tasks/{id}")).await;
             let t = r.json();
-            if t["status"] == "succeeded" || t["status"] == "failed" {
+            if common::is_terminal(&t) {
+                done.push(t);
                 break;
             }
             assert!(Instant::now() < deadline, "task {id} did not finish: {t}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-    // Read every task again now that all are finished: moto applies an UpdateItem's SETs one
-    // by one, so a read racing the terminal write can see the status before the result.
-    let mut done = Vec::new();
-    for id in starts.iter().zip(&ends).flat_map(|(s, e)| [s, e]) {
-        done.push(app.get(&format!("/v1/tasks/{id}")).await.json());
     }
     assert!(
         open_sessions(&emu).await.is_empty(),

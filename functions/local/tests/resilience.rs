@@ -1,53 +1,146 @@
-//! The emulator stopped mid-run, and a canary password that must appear nowhere.
+//! The emulator stopped mid-run, throttled AWS calls, and a canary password that must appear
+//! nowhere.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ccaas_testkit::Throttle;
 use common::sim::Sim;
 use common::{App, Emulator, spawn_app, start_body, unique};
 use reqwest::StatusCode;
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 
+/// A TCP forwarder on its own port in front of `127.0.0.1:<upstream>` that, until `release`,
+/// holds each connection it accepts (neither answers nor forwards) and reports it on `held`:
+/// the test then knows that a delivery is at the device, past its lease write. On `release`
+/// the held connections are closed, and later ones are forwarded.
+struct HoldingProxy {
+    port: u16,
+    held: mpsc::UnboundedReceiver<()>,
+    release: watch::Sender<bool>,
+}
+
+impl HoldingProxy {
+    async fn start(upstream: u16) -> HoldingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("its address").port();
+        let (held_tx, held) = mpsc::unbounded_channel();
+        let (release, released) = watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut released = released.clone();
+                if !*released.borrow() {
+                    let _ = held_tx.send(());
+                    tokio::spawn(async move {
+                        let _ = released.wait_for(|r| *r).await;
+                        drop(inbound);
+                    });
+                    continue;
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", upstream)).await {
+                        let _ = copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        HoldingProxy {
+            port,
+            held,
+            release,
+        }
+    }
+}
+
+// RELIABILITY F6: the emulator frozen (SIGSTOP) while a delivery is at the device. The outage
+// lasts until the test has seen what it is for, not for a fixed time: the task is running
+// under its lease when the emulator stops, its delivery fails at the device, and the worker
+// fails to release the lease against the frozen store. Nothing counts deliveries while the
+// emulator is frozen (receive counts live in it), so that delivery is the first of five and
+// the task has four more, against a live emulator, to finish on.
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_emulator_stopped_the_api_says_503_and_the_work_resumes_after() {
     let emu = Emulator::private();
+    let sim = Sim::up();
+    let mut proxy = HoldingProxy::start(sim.port).await;
+    let profile = format!("simulator:{}", sim.root);
     let app = spawn_app(
         &emu,
-        &[("CCAAS_LEASE_SECS", "2"), ("CCAAS_AWS_TIMEOUT_SECS", "3")],
+        &[
+            ("CCAAS_DEVICE_PROFILE", profile.as_str()),
+            ("CCAAS_LEASE_SECS", "2"),
+            ("CCAAS_AWS_TIMEOUT_SECS", "3"),
+            ("CCAAS_MAX_RECEIVES", "5"),
+        ],
     )
     .await;
-    let user = unique("outage");
-    let mut ids = Vec::new();
-    for i in 0..10 {
-        let r = app
-            .post(start_body(&user, &format!("o{i}"), "pw"), None)
-            .await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-        ids.push(r.json()["id"].as_str().unwrap().to_string());
-    }
+    // The device as the tasks name it: the simulator behind the proxy.
+    let body = |ty: &str| {
+        sim.body(ty, "").replace(
+            &format!(r#""port":{}"#, sim.port),
+            &format!(r#""port":{}"#, proxy.port),
+        )
+    };
+    let user = "session-test";
 
-    // Freeze the emulator while the worker is busy with those tasks.
+    let r = app.post(body("code-coverage-start"), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let start = r.json()["id"].as_str().unwrap().to_string();
+    tokio::time::timeout(Duration::from_secs(60), proxy.held.recv())
+        .await
+        .expect("no delivery reached the device")
+        .expect("the proxy runs");
+    let t = app.get(&format!("/v1/tasks/{start}")).await.json();
+    assert_eq!(t["status"], "running", "taken under a lease: {t}");
+
+    // Freeze the emulator while the delivery is at the device, then fail it there.
+    let logged_before = app.logs().len();
     emu.signal("STOP");
-    let r = app.post(start_body(&user, "during", "pw"), None).await;
+    proxy.release.send_replace(true);
+    let r = app.post(body("code-coverage-start"), None).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     assert_eq!(r.json()["error"]["code"], "unavailable");
     assert!(r.headers.contains_key("retry-after"));
-    let g = app.get(&format!("/v1/tasks/{}", ids[0])).await;
+    let g = app.get(&format!("/v1/tasks/{start}")).await;
     assert_eq!(g.status, StatusCode::SERVICE_UNAVAILABLE, "{}", g.text);
-    // RELIABILITY F6: a 10 s outage.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // The failed delivery could not release its lease: the store is frozen.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !app
+        .logs()
+        .get(logged_before..)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains("could not release the lease") && l.contains(&start))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the failed delivery never met the frozen store: {}",
+            app.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     emu.signal("CONT");
 
-    // Every accepted task reaches a terminal state; none is left running.
-    for id in &ids {
-        let t = app.wait_terminal(id, Duration::from_secs(90)).await;
-        assert_eq!(t["error"]["code"], "unreachable", "{t}");
-    }
-    let after = app.post(start_body(&user, "after", "pw"), None).await;
-    assert_eq!(after.status, StatusCode::ACCEPTED);
-    let id = after.json()["id"].as_str().unwrap().to_string();
-    app.wait_terminal(&id, Duration::from_secs(30)).await;
+    // The task left running under its lease is taken over and finishes, and a whole session
+    // on the device runs after the outage.
+    let t = app.wait_terminal(&start, Duration::from_secs(120)).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
+    assert!(
+        app.logs()
+            .lines()
+            .any(|l| l.contains("taking over an expired lease") && l.contains(&start)),
+        "the task finished without a takeover of the lease it was left running under"
+    );
+    sim.poke(&["tmm", "add", "1", "2"]);
+    let r = app.post(body("code-coverage-end"), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let end = r.json()["id"].as_str().unwrap().to_string();
+    let t = app.wait_terminal(&end, Duration::from_secs(180)).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
+    assert_eq!(t["result"]["session"], start.as_str(), "{t}");
     let running = app
         .get(&format!("/v1/tasks?user={user}&status=running"))
         .await

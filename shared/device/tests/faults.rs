@@ -64,7 +64,8 @@ async fn a_silent_auth_on_the_real_sshd_fails_retryably_within_the_auth_timeout_
 
 #[tokio::test]
 async fn a_refused_connection_is_unreachable_and_retryable() {
-    let port = common::free_port();
+    // Bound and never listening: refused for as long as `_held` lives, and no one else's.
+    let (_held, port) = common::refused_port();
     let sim = Sim::up(&[]);
     let d = SshDevice::new(sim.via(port), sim.profile(), Arc::new(MemoryPins::new()))
         .with_timeouts(timeouts());

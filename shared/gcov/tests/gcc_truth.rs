@@ -92,9 +92,24 @@ fn data_from_another_build_is_rejected_with_both_file_names() {
     compile("gcc", d);
     exec(d, &[]);
     let old = fs::read(d.join("tricky.gcda")).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    compile("gcc", d); // new stamp
+    let old_notes = fs::read(d.join("tricky.gcno")).unwrap();
+    compile("gcc", d); // a new build of the same source: only its stamp differs
     let notes = fs::read(d.join("tricky.gcno")).unwrap();
+    // gcc stamps a build with the time its compiler started in milliseconds (`local_tick`;
+    // the .gcda copies the stamp of the notes it was written for), so a build that starts
+    // after another one finished has another stamp: no wait is needed. Checked here, so a
+    // clock that hands out the same stamp twice fails as what it is, not as a missed warning.
+    let stamp = |b: &[u8]| b.get(8..12).map(<[u8]>::to_vec);
+    assert_eq!(
+        stamp(&old),
+        stamp(&old_notes),
+        "data and its notes share a stamp"
+    );
+    assert_ne!(
+        stamp(&notes),
+        stamp(&old_notes),
+        "the rebuild got a new stamp"
+    );
     let data = [("build1/tricky.gcda", old.as_slice())];
     let inputs = [ccaas_gcov::Input {
         notes_name: "build2/tricky.gcno",

@@ -23,9 +23,23 @@ fn text<'a>(files: &'a [OutFile], path: &str) -> std::borrow::Cow<'a, str> {
     String::from_utf8_lossy(&f.bytes)
 }
 
+/// The style sheet and the script, published as they are committed in `assets/`. The golden
+/// copy holds the pages only: a golden copy of these would only be compared with itself.
+const ASSETS: [&str; 2] = ["report.css", "report.js"];
+
+fn committed_asset(name: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
 #[test]
 fn the_fixture_report_matches_the_committed_golden_files() {
-    let files = render(&fixture(), &Options::default(), &fixture_source);
+    let files: Vec<OutFile> = render(&fixture(), &Options::default(), &fixture_source)
+        .into_iter()
+        .filter(|f| !ASSETS.contains(&f.path.as_str()))
+        .collect();
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(&golden);
@@ -67,6 +81,121 @@ fn the_fixture_report_matches_the_committed_golden_files() {
             f.path
         );
     }
+}
+
+#[test]
+fn the_style_sheet_and_script_are_published_as_committed_and_every_page_loads_them() {
+    for lines_per_page in [0, 7] {
+        let opts = Options {
+            lines_per_page,
+            ..Options::default()
+        };
+        let files = render(&fixture(), &opts, &fixture_source);
+        for (name, content_type) in [
+            ("report.css", "text/css; charset=utf-8"),
+            ("report.js", "text/javascript; charset=utf-8"),
+        ] {
+            let published: Vec<&OutFile> =
+                files.iter().filter(|f| f.path.ends_with(name)).collect();
+            assert_eq!(published.len(), 1, "{name} is published once");
+            assert_eq!(published[0].path, name, "{name} is at the report's root");
+            assert_eq!(published[0].content_type, content_type, "{name}");
+            assert!(
+                published[0].bytes == committed_asset(name),
+                "the published {name} differs from assets/{name}"
+            );
+        }
+        let pages: Vec<&OutFile> = files.iter().filter(|f| f.path.ends_with(".html")).collect();
+        assert!(pages.len() > 3, "only {} pages", pages.len());
+        for page in pages {
+            let up = "../".repeat(page.path.matches('/').count());
+            let html = String::from_utf8_lossy(&page.bytes);
+            for tag in [
+                format!(r#"<link rel="stylesheet" href="{up}report.css">"#),
+                format!(r#"<script defer src="{up}report.js"></script>"#),
+            ] {
+                assert!(html.contains(&tag), "{} lacks {tag}", page.path);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_pages_carry_what_the_script_and_the_style_sheet_act_on() {
+    let js = String::from_utf8(committed_asset("report.js")).unwrap();
+    let css = String::from_utf8(committed_asset("report.css")).unwrap();
+    let opts = Options {
+        lines_per_page: 7,
+        ..Options::default()
+    };
+    let files = render(&fixture(), &opts, &fixture_source);
+    let html: Vec<String> = files
+        .iter()
+        .filter(|f| f.path.ends_with(".html"))
+        .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        .collect();
+    // What the script looks for, and the markup in the pages that it finds.
+    for (in_script, in_pages) in [
+        ("table.sortable th button", r#"<table class="t sortable""#),
+        (".blk>.s", r#"<div class="m s" id="L"#),
+        (".tools", r#"<div class="tools""#),
+        (
+            "button[data-jump]",
+            r#"<button type="button" data-jump="1""#,
+        ),
+        (r#""data-next""#, "<body data-next=\""),
+        (r#""data-prev""#, " data-prev=\""),
+    ] {
+        assert!(
+            js.contains(in_script),
+            "report.js no longer uses {in_script}"
+        );
+        assert!(
+            html.iter().any(|h| h.contains(in_pages)),
+            "no page has {in_pages}, which report.js acts on through {in_script}"
+        );
+    }
+    // A block of source lines reserves its height before it is laid out: the style sheet's
+    // line height (`.blk>div`) times its lines, or `.blk`'s default for a full block.
+    let rule = |selector: &str| {
+        css.split_once(&format!("\n{selector}{{"))
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map(|(body, _)| body.to_string())
+            .unwrap_or_else(|| panic!("report.css has no {selector} rule"))
+    };
+    let px = |v: &str| -> usize {
+        v.trim_end_matches("px")
+            .parse()
+            .unwrap_or_else(|_| panic!("not a pixel size: {v}"))
+    };
+    let line_px = rule(".blk>div")
+        .split(';')
+        .find_map(|d| d.strip_prefix("height:"))
+        .map(px)
+        .expect(".blk>div has a height");
+    let full_block_px = rule(".blk")
+        .split(';')
+        .find_map(|d| d.strip_prefix("contain-intrinsic-size:auto "))
+        .map(px)
+        .expect(".blk has an intrinsic size");
+    let mut blocks = 0;
+    for h in &html {
+        for block in h.split(r#"<div class="blk""#).skip(1) {
+            let (open, inner) = block.split_once('>').unwrap();
+            let lines = inner.matches(r#" id="L"#).count();
+            let reserved = match open.strip_prefix(r#" style="contain-intrinsic-size:auto "#) {
+                Some(v) => px(v.trim_end_matches('"')),
+                None => full_block_px,
+            };
+            assert_eq!(
+                reserved,
+                lines * line_px,
+                "a block of {lines} lines: {open}"
+            );
+            blocks += 1;
+        }
+    }
+    assert!(blocks > 3, "only {blocks} blocks checked");
 }
 
 #[test]

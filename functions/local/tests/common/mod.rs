@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-pub use ccaas_testkit::{Emulator, free_port};
+pub use ccaas_testkit::Emulator;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -25,27 +25,32 @@ pub struct App {
 
 /// Starts `ccaas-local` against `emu` with extra environment, and waits until it answers.
 pub async fn spawn_app(emu: &Emulator, extra: &[(&str, &str)]) -> App {
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("ccaas-local.log");
-    let file = std::fs::File::create(&log).expect("log file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ccaas-local"));
-    cmd.envs(emu.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CCAAS_API_URL", &base)
-        .env("CCAAS_RETRY_DELAY_SECS", "1")
-        // Most tests use made-up device hosts, which fail as `unreachable` (retryable): one
-        // delivery makes that final, so hundreds of such tasks do not flood the shared
-        // emulator with redeliveries. Tests about retries set their own value.
-        .env("CCAAS_MAX_RECEIVES", "1")
-        // Every test's ccaas-local polls the shared emulator; on a loaded machine one call can
-        // take longer than the production default. Outage tests set their own, shorter limit.
-        .env("CCAAS_AWS_TIMEOUT_SECS", "30")
-        .envs(extra.iter().copied())
-        .stdout(file.try_clone().expect("dup"))
-        .stderr(file);
-    let child = cmd.spawn().expect("ccaas-local starts");
+    let (child, port) = ccaas_testkit::spawn_ccaas_local(
+        |port| {
+            let file = std::fs::File::create(&log).expect("log file");
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ccaas-local"));
+            cmd.envs(emu.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
+                .env("CCAAS_API_URL", format!("http://127.0.0.1:{port}"))
+                .env("CCAAS_RETRY_DELAY_SECS", "1")
+                // Most tests use made-up device hosts, which fail as `unreachable` (retryable):
+                // one delivery makes that final, so hundreds of such tasks do not flood the
+                // shared emulator with redeliveries. Tests about retries set their own value.
+                .env("CCAAS_MAX_RECEIVES", "1")
+                // Every test's ccaas-local polls the shared emulator; on a loaded machine one
+                // call can take longer than the production default. Outage tests set their
+                // own, shorter limit.
+                .env("CCAAS_AWS_TIMEOUT_SECS", "30")
+                .envs(extra.iter().copied())
+                .stdout(file.try_clone().expect("dup"))
+                .stderr(file);
+            cmd
+        },
+        &log,
+    );
+    let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -135,18 +140,15 @@ impl App {
         reply(r).await
     }
 
-    /// Polls a task until it is succeeded or failed, and returns it.
+    /// Polls a task until it is succeeded or failed, and returns it. A terminal task without
+    /// its result or error fails the wait at once (see [`is_terminal`]).
     pub async fn wait_terminal(&self, id: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let r = self.get(&format!("/v1/tasks/{id}")).await;
             if r.status == StatusCode::OK {
                 let v = r.json();
-                // moto applies an UpdateItem's changes one by one, so a read can see the new
-                // status before the result or error written with it: wait for both.
-                if (v["status"] == "succeeded" && v["result"].is_object())
-                    || (v["status"] == "failed" && v["error"].is_object())
-                {
+                if is_terminal(&v) {
                     return v;
                 }
             }
@@ -174,6 +176,25 @@ impl App {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Whether a task (its API view) is finished: `succeeded` or `failed`. The terminal status is
+/// written in one conditional write together with its `result` (succeeded) or `error`
+/// (failed), so a view with the status and without that field shows a write that is not
+/// atomic: it panics at once, naming the task, rather than polling on until the field shows
+/// up and hiding the gap.
+pub fn is_terminal(v: &Value) -> bool {
+    let (field, present) = match v["status"].as_str() {
+        Some("succeeded") => ("result", v["result"].is_object()),
+        Some("failed") => ("error", v["error"].is_object()),
+        _ => return false,
+    };
+    assert!(
+        present,
+        "task {} is {} without its {field}: the terminal write is not atomic: {v}",
+        v["id"], v["status"]
+    );
+    true
 }
 
 async fn reply(r: reqwest::Response) -> Reply {

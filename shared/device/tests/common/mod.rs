@@ -18,7 +18,7 @@ pub fn sim_dir() -> PathBuf {
 }
 
 #[allow(unused_imports)] // used by some test binaries only
-pub use ccaas_testkit::free_port;
+pub use ccaas_testkit::refused_port;
 
 /// One running simulator with its fields typed for the driver; stopped (and its root
 /// removed) on drop of `running`.
