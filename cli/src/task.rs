@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand, ValueEnum};
+use ccaas_domain::{Flush, Priority};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 /// Where the API is, and how to print.
@@ -81,7 +83,7 @@ struct SessionArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     modules: Vec<String>,
     /// Queue priority.
-    #[arg(long, value_enum, default_value_t = Priority::Normal)]
+    #[arg(long, default_value = Priority::Normal.as_str(), value_parser = priority_parser())]
     priority: Priority,
     /// A label for the task.
     #[arg(long)]
@@ -115,7 +117,7 @@ struct EndArgs {
     #[arg(long = "session")]
     session_id: Option<String>,
     /// How to flush counters.
-    #[arg(long, value_enum, default_value_t = Flush::Signal)]
+    #[arg(long, default_value = Flush::default().as_str(), value_parser = flush_parser())]
     flush: Flush,
 }
 
@@ -137,16 +139,16 @@ struct ListArgs {
     all: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Priority {
-    High,
-    Normal,
+/// `--priority`: the domain's wire names, listed in `--help`.
+fn priority_parser() -> impl TypedValueParser<Value = Priority> {
+    PossibleValuesParser::new(Priority::ALL.map(Priority::as_str))
+        .try_map(|s| Priority::parse(&s).ok_or("not a priority"))
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Flush {
-    Signal,
-    Restart,
+/// `--flush`: the domain's wire names, listed in `--help`.
+fn flush_parser() -> impl TypedValueParser<Value = Flush> {
+    PossibleValuesParser::new(Flush::ALL.map(Flush::as_str))
+        .try_map(|s| Flush::parse(&s).ok_or("not a flush mode"))
 }
 
 /// Runs a task subcommand and returns the process exit code.
@@ -371,14 +373,11 @@ fn submit(
         data["session"] = json!(id);
     }
     if let Some(f) = flush {
-        data["flush"] = json!(match f {
-            Flush::Signal => "signal",
-            Flush::Restart => "restart",
-        });
+        data["flush"] = json!(f.as_str());
     }
     let mut body = json!({
         "type": task_type,
-        "priority": match s.priority { Priority::High => "high", Priority::Normal => "normal" },
+        "priority": s.priority.as_str(),
         "data": data,
     });
     if let Some(n) = &s.name {

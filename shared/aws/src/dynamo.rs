@@ -71,20 +71,6 @@ fn bad_cursor() -> Error {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// The index and hash value that serve a query: the most selective filter wins.
 fn plan(q: &ListQuery) -> (&'static str, &'static str, String) {
     if let Some(d) = &q.device {
@@ -113,7 +99,7 @@ fn encode_cursor(
         };
         m.insert(k.clone(), Value::String(s.clone()));
     }
-    Ok(hex(Value::Object(m).to_string().as_bytes()))
+    Ok(hex::encode(Value::Object(m).to_string()))
 }
 
 /// Decodes a cursor, accepting only one made for this index, hash value and filters.
@@ -124,7 +110,7 @@ fn decode_cursor(
     hash_attr: &str,
     hash_value: &str,
 ) -> Result<HashMap<String, AttributeValue>, Error> {
-    let bytes = unhex(cursor).ok_or_else(bad_cursor)?;
+    let bytes = hex::decode(cursor).map_err(|_| bad_cursor())?;
     let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&bytes) else {
         return Err(bad_cursor());
     };
@@ -483,7 +469,7 @@ mod tests {
         assert!(decode_cursor(&c, "by-user", "pending/alice//", "user", "alice").is_err());
         assert!(decode_cursor(&c, "by-status", f, "status", "alice").is_err());
         assert!(decode_cursor("zz", "by-user", f, "user", "alice").is_err());
-        let partial = hex(b"{\"i\":\"by-user\"}");
+        let partial = hex::encode(b"{\"i\":\"by-user\"}");
         assert!(decode_cursor(&partial, "by-user", f, "user", "alice").is_err());
     }
 }

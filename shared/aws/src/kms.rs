@@ -43,24 +43,6 @@ fn crypto_failed() -> Error {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
 fn gcm_key(data_key: &[u8]) -> Result<LessSafeKey, Error> {
     UnboundKey::new(&AES_256_GCM, data_key)
         .map(LessSafeKey::new)
@@ -96,9 +78,9 @@ impl Sealer for KmsSealer {
         .map_err(|_| crypto_failed())?;
         Ok(format!(
             "{VERSION}.{}.{}.{}",
-            hex(wrapped.as_ref()),
-            hex(&nonce),
-            hex(&sealed)
+            hex::encode(wrapped.as_ref()),
+            hex::encode(nonce),
+            hex::encode(&sealed)
         ))
     }
 
@@ -113,8 +95,8 @@ impl Sealer for KmsSealer {
         ) else {
             return Err(corrupt("not a kms1 token"));
         };
-        let (Some(wrapped), Some(nonce), Some(mut body)) =
-            (unhex(wrapped), unhex(nonce), unhex(body))
+        let (Ok(wrapped), Ok(nonce), Ok(mut body)) =
+            (hex::decode(wrapped), hex::decode(nonce), hex::decode(body))
         else {
             return Err(corrupt("not hex"));
         };
@@ -154,12 +136,28 @@ impl Sealer for KmsSealer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn hex_round_trips_and_refuses_odd_or_non_hex_text() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        assert_eq!(unhex(&hex(&bytes)).unwrap(), bytes);
-        for bad in ["a", "zz", "0g", "é1"] {
-            assert!(unhex(bad).is_none(), "{bad}");
+    #[tokio::test]
+    async fn a_token_whose_parts_are_not_hex_is_refused_before_any_key_call() {
+        // Nothing listens on port 9: a token that got past the hex check would be a key
+        // service outage (Unavailable), not Corrupt.
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let sealer = KmsSealer::new(aws_sdk_kms::Client::from_conf(conf), "k".into());
+        let id = TaskId::parse("01ARZ3NDEKTSV4RRFFQ69G5FAV").unwrap();
+        for bad in [
+            "kms1.a.00.00",
+            "kms1.zz.00.00",
+            "kms1.00.0g.00",
+            "kms1.00.00.+f",
+            "kms1.\u{e9}1.00.00",
+        ] {
+            match sealer.open(&id, bad).await {
+                Err(Error::Corrupt(why)) => assert!(why.contains("not hex"), "{bad}: {why}"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 }

@@ -172,9 +172,7 @@ pub async fn refresh_index<P: ReportSite>(site: &P) -> Result<(), Error> {
 
 /// `YYYY-MM-DD HH:MM UTC` of a Unix time in milliseconds.
 fn utc(ms: u64) -> String {
-    // RFC 3339 is `YYYY-MM-DDTHH:MM:SS.mmmZ`: the date and the minutes are its first 16 bytes.
-    let full = ccaas_domain::rfc3339(ms);
-    format!("{} {} UTC", &full[..10], &full[11..16])
+    ccaas_domain::UtcTime::from_unix_ms(ms).minutes()
 }
 
 fn entry(id: &TaskId, t: &SiteTotals) -> SiteEntry {

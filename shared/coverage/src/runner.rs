@@ -5,7 +5,7 @@ use ccaas_app::{
     ArtifactStore, BuildPart, BuildStore, DeviceSession, LogStore, Opened, RunError, SessionStore,
     TaskRunner, device_key, now_ms,
 };
-use ccaas_device::{Device, EndFacts, Flush, SessionFacts};
+use ccaas_device::{Device, EndFacts, SessionFacts};
 use ccaas_domain::{BuildId, DeviceAccess, Task, TaskId, TaskType, rfc3339};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -257,16 +257,12 @@ where
         };
         let start: SessionFacts = serde_json::from_value(session.facts.clone())
             .map_err(|e| CoverageError::Corrupt(format!("session record: {e}")))?;
-        let flush = match task.flush {
-            ccaas_domain::Flush::Signal => Flush::Signal,
-            ccaas_domain::Flush::Restart => Flush::Restart,
-        };
         // The archive streams to a scratch file, never to memory; the driver caps its size.
         let scratch = tempfile::NamedTempFile::new().map_err(CoverageError::Scratch)?;
         let file = scratch.reopen().map_err(CoverageError::Scratch)?;
         let mut sink = tokio::io::BufWriter::new(tokio::fs::File::from_std(file));
         let device = self.connector.device(access);
-        let ended = device.end(&start, flush, &mut sink).await;
+        let ended = device.end(&start, task.flush, &mut sink).await;
         self.append_log(&task.id, &device).await;
         let end = ended?;
         sink.flush().await.map_err(CoverageError::Scratch)?;

@@ -20,14 +20,16 @@ pub mod ssh;
 pub mod target;
 
 pub use archive::{ArchiveStats, ArchiveValidator, validate_archive};
+/// How `end` makes the daemons write their counters: the domain's type, re-exported.
+pub use ccaas_domain::Flush;
 pub use error::DeviceError;
 pub use log::CommandRecord;
 pub use memory::MemoryDevice;
-pub use names::{is_valid_module, validate_modules};
+pub use names::validate_modules;
 pub use pins::{HostKeyPins, MemoryPins, PinError};
 pub use profile::{DeviceProfile, PidScope};
 pub use session::{
-    BuildInfo, Device, EndFacts, Flush, ModuleEnd, ModuleStart, ProcStart, SessionFacts, SshDevice,
+    BuildInfo, Device, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, SshDevice,
     Warning,
 };
 pub use target::{Credentials, DeviceTarget, Limits, Timeouts};

@@ -7,11 +7,12 @@ use std::sync::Mutex;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::DeviceError;
+use crate::Flush;
 use crate::archive::validate_archive;
 use crate::log::{CommandRecord, now_rfc3339};
 use crate::names::validate_modules;
 use crate::session::{
-    BuildInfo, Device, EndFacts, Flush, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning,
+    BuildInfo, Device, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning,
 };
 use crate::target::Limits;
 

@@ -1,40 +1,35 @@
-//! Validation of everything that reaches a device command line.
+//! Validation of everything that reaches a device command line. Module names follow the
+//! domain's one rule, [`ModuleName::parse`].
+
+use ccaas_domain::ModuleName;
 
 use crate::DeviceError;
 
-/// Checks a module name against `^[a-z][a-z0-9_-]{0,31}$`.
-pub fn is_valid_module(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 32
-        && b[0].is_ascii_lowercase()
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+/// Checks one module name by the domain's rule ([`ModuleName::parse`]): a name that fails it
+/// gives [`DeviceError::InvalidModule`], escaped and cut for the message.
+pub(crate) fn checked_module(name: &str) -> Result<ModuleName, DeviceError> {
+    ModuleName::parse(name).map_err(|_| DeviceError::InvalidModule {
+        name: name.escape_debug().take(64).collect(),
+    })
 }
 
 /// Validates every module name; the first bad one gives [`DeviceError::InvalidModule`].
 /// Also rejects an empty list, more than 32 names, and duplicates.
 pub fn validate_modules<S: AsRef<str>>(modules: &[S]) -> Result<Vec<String>, DeviceError> {
-    if modules.is_empty() || modules.len() > 32 {
+    if modules.is_empty() || modules.len() > ccaas_domain::submission::MAX_MODULES {
         return Err(DeviceError::InvalidModule {
             name: format!("<{} modules; 1 to 32 allowed>", modules.len()),
         });
     }
     let mut out: Vec<String> = Vec::with_capacity(modules.len());
     for m in modules {
-        let m = m.as_ref();
-        if !is_valid_module(m) {
+        let m = checked_module(m.as_ref())?;
+        if out.iter().any(|o| o == m.as_str()) {
             return Err(DeviceError::InvalidModule {
-                name: m.escape_debug().take(64).collect(),
+                name: format!("{} (duplicate)", m.as_str()),
             });
         }
-        if out.iter().any(|o| o == m) {
-            return Err(DeviceError::InvalidModule {
-                name: format!("{m} (duplicate)"),
-            });
-        }
-        out.push(m.to_string());
+        out.push(m.as_str().to_owned());
     }
     Ok(out)
 }
@@ -62,33 +57,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn module_names_follow_the_pattern_exactly() {
-        for ok in [
-            "tmm",
-            "mcpd",
-            "a",
-            "bd-2",
-            "a_b",
-            &format!("a{}", "b".repeat(31)),
-        ] {
-            assert!(is_valid_module(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "Tmm",
-            "1tmm",
-            "-tmm",
-            "tmm;id",
-            "tmm ",
-            "tm/m",
-            "tmm\n",
-            "ţmm",
-            &format!("a{}", "b".repeat(32)),
-            "$(id)",
-            "`id`",
-        ] {
-            assert!(!is_valid_module(bad), "{bad:?}");
-        }
+    fn a_bad_module_name_is_invalid_module_with_its_text_escaped() {
+        let e = checked_module("tmm\n;id").unwrap_err();
+        assert_eq!(e.code(), "invalid_module");
+        assert!(
+            e.to_string().contains("tmm") && !e.to_string().contains('\n'),
+            "{e}"
+        );
+        assert_eq!(checked_module("tmm").unwrap().as_str(), "tmm");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! (and single-quoted), and numeric pids parsed from the device's own output.
 
 use crate::DeviceError;
-use crate::names::{is_safe_path, is_valid_module, sh_quote};
+use crate::names::{checked_module, is_safe_path, sh_quote};
 
 /// Which processes of a module's name count as the module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,13 +104,7 @@ pub(crate) struct Commands<'a> {
 }
 
 fn module_checked(m: &str) -> Result<&str, DeviceError> {
-    if is_valid_module(m) {
-        Ok(m)
-    } else {
-        Err(DeviceError::InvalidModule {
-            name: m.escape_debug().take(64).collect(),
-        })
-    }
+    checked_module(m).map(|_| m)
 }
 
 impl Commands<'_> {

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
+use ccaas_domain::Flush;
+
 use crate::DeviceError;
 use crate::archive::{ArchiveStats, ArchiveValidator};
 use crate::log::{CommandRecord, now_rfc3339};
@@ -107,17 +109,6 @@ pub struct SessionFacts {
     pub modules: Vec<ModuleStart>,
     /// Core files present at the start (so `end` reports only new ones).
     pub cores: Vec<String>,
-}
-
-/// How `end` makes the daemons write their counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Flush {
-    /// SIGUSR1 (`__gcov_dump`); traffic goes on.
-    #[default]
-    Signal,
-    /// `bigstart restart <module>`: the daemon writes at exit; interrupts traffic.
-    Restart,
 }
 
 /// Something the report should mention.
@@ -718,17 +709,5 @@ mod tests {
         ] {
             assert!(parse_pids(bad).is_err());
         }
-    }
-
-    #[test]
-    fn flush_modes_serialize_as_the_api_spells_them() {
-        assert_eq!(
-            serde_json::to_string(&Flush::Restart).unwrap(),
-            "\"restart\""
-        );
-        assert_eq!(
-            serde_json::from_str::<Flush>("\"signal\"").unwrap(),
-            Flush::Signal
-        );
     }
 }

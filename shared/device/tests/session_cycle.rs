@@ -201,7 +201,7 @@ async fn ten_thousand_hostile_module_names_are_rejected_before_anything_is_sent(
         let mut s: String = (0..len)
             .map(|_| alphabet[rng.random_range(0..alphabet.len())])
             .collect();
-        if ccaas_device::is_valid_module(&s) {
+        if ccaas_domain::ModuleName::parse(&s).is_ok() {
             s.push(';');
         }
         names.push(s);

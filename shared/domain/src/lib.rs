@@ -1,11 +1,12 @@
 //! The ccaas domain: build ids, task ids, tasks and their state machine, validated submissions, list
-//! queries and the queue message. Pure: no I/O, no clocks, no randomness, no AWS.
+//! queries, the queue message and UTC dates. Pure: no I/O, no clocks, no randomness, no AWS.
 
 pub mod build;
 pub mod id;
 pub mod query;
 pub mod submission;
 pub mod task;
+pub mod time;
 
 pub use build::{BuildId, MAX_BUILD_ID_LEN};
 pub use id::TaskId;
@@ -13,7 +14,8 @@ pub use query::{ListQuery, MAX_LIMIT};
 pub use submission::{
     Credential, DeviceAccess, FieldError, Flush, ModuleName, Secret, Submission, parse_submission,
 };
-pub use task::{Notified, Priority, Status, Task, TaskError, TaskType, rfc3339};
+pub use task::{Notified, Priority, Status, Task, TaskError, TaskType};
+pub use time::{UtcTime, rfc3339};
 
 use serde::{Deserialize, Serialize};
 

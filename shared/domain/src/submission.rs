@@ -88,8 +88,26 @@ pub enum Flush {
     /// SIGUSR1 → `__gcov_dump`; traffic keeps flowing.
     #[default]
     Signal,
-    /// `bigstart restart <module>`; interrupts traffic.
+    /// `bigstart restart <module>`: the daemon writes at exit; interrupts traffic.
     Restart,
+}
+
+impl Flush {
+    /// Every mode, in the order the API lists them.
+    pub const ALL: [Flush; 2] = [Flush::Signal, Flush::Restart];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flush::Signal => "signal",
+            Flush::Restart => "restart",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Flush::ALL.into_iter().find(|f| f.as_str() == s)
+    }
 }
 
 /// A secret (password or private key). Its `Debug` and `Display` never show it; it is
@@ -244,15 +262,10 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         ),
     };
     let flush = match opt_string(data, "flush", "data.flush")? {
-        None => Flush::Signal,
-        Some(f) if f == "signal" => Flush::Signal,
-        Some(f) if f == "restart" => Flush::Restart,
-        Some(_) => {
-            return Err(FieldError::invalid(
-                "data.flush",
-                "must be \"signal\" or \"restart\"",
-            ));
-        }
+        None => Flush::default(),
+        Some(f) => Flush::parse(&f).ok_or_else(|| {
+            FieldError::invalid("data.flush", "must be \"signal\" or \"restart\"")
+        })?,
     };
     let webhook = match top.get("notify") {
         None | Some(Value::Null) => None,
@@ -598,21 +611,55 @@ mod tests {
     }
 
     #[test]
-    fn module_names_follow_the_pattern() {
-        for good in ["tmm", "a", "bd_2-x", "a234567890123456789012345678901"] {
+    fn module_names_follow_the_pattern_exactly() {
+        let longest = format!("a{}", "b".repeat(31));
+        for good in [
+            "tmm",
+            "mcpd",
+            "a",
+            "bd-2",
+            "a_b",
+            "bd_2-x",
+            longest.as_str(),
+        ] {
             assert!(ModuleName::parse(good).is_ok(), "{good}");
         }
+        let too_long = format!("a{}", "b".repeat(32));
         for bad in [
             "",
             "Tmm",
             "1tmm",
+            "-tmm",
             "tmm;",
+            "tmm;id",
+            "tmm ",
             "a b",
+            "tm/m",
             "../x",
-            "a2345678901234567890123456789012x",
             "tmm\n",
+            "ţmm",
+            "$(id)",
+            "`id`",
+            too_long.as_str(),
         ] {
             assert!(ModuleName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn flush_modes_are_spelled_the_same_on_the_wire_in_serde_and_by_name() {
+        for f in Flush::ALL {
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
+            assert_eq!(Flush::parse(f.as_str()), Some(f));
+            assert_eq!(
+                serde_json::from_value::<Flush>(serde_json::json!(f.as_str())).unwrap(),
+                f
+            );
+        }
+        assert_eq!(Flush::ALL.map(Flush::as_str), ["signal", "restart"]);
+        assert_eq!(Flush::parse("Signal"), None);
+        let e = parse_submission(body(r#","flush":"sigusr1""#).as_bytes()).unwrap_err();
+        assert_eq!(e.field, "data.flush");
+        assert_eq!(e.message, "must be \"signal\" or \"restart\"");
     }
 }

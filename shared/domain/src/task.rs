@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::TaskId;
 use crate::submission::{Flush, ModuleName};
+use crate::time::rfc3339;
 
 /// What a task asks the service to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,6 +48,9 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// Every priority, the high queue first.
+    pub const ALL: [Priority; 2] = [Priority::High, Priority::Normal];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -215,30 +219,6 @@ impl Task {
     }
 }
 
-/// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision
-/// (`2026-11-29T10:59:08.123Z`), without a date library.
-pub fn rfc3339(unix_ms: u64) -> String {
-    let secs = unix_ms / 1000;
-    let ms = unix_ms % 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let mut y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    if mo <= 2 {
-        y += 1;
-    }
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,12 +256,5 @@ mod tests {
         assert!(written.get("notified").is_none(), "{written}");
         let without: Task = serde_json::from_value(written).unwrap();
         assert_eq!(without.notified, None);
-    }
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_777_148_123), "2026-11-27T10:59:08.123Z");
     }
 }
