@@ -1,11 +1,15 @@
 //! Reading a raw `gcda.tar.gz`, and a build's `notes.tar.gz` and `sources.tar.gz`, back into
 //! memory with hard caps: entry count, bytes per entry and bytes in all. Only plain files
 //! under safe relative paths are kept (`.gcno` and `.gcda` of the raw archive, `.gcno` of the
-//! notes, the wanted sources); links, devices and paths with `..` make the archive unusable.
-//! Never panics on any input.
+//! notes, the wanted sources); links, devices and paths the one archive path rule refuses
+//! ([`ccaas_domain::archive::entry_path`]: `..`, absolute, `.` or empty segments) make the
+//! archive unusable. The walk is the device's ([`ccaas_device::archive::walk`]), so what the
+//! device accepted at collect time unpacks here. Never panics on any input.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufReader, Read};
+
+use ccaas_device::archive::{WalkLimits, walk};
 
 use crate::CoverageError;
 
@@ -48,16 +52,6 @@ impl Unpacked {
             .map(|b| b.len() as u64)
             .sum()
     }
-}
-
-/// A relative `/`-separated path without empty, `.` or `..` segments and without control
-/// characters.
-fn safe_path(p: &str) -> bool {
-    let p = p.strip_suffix('/').unwrap_or(p);
-    !p.is_empty()
-        && !p.starts_with('/')
-        && p.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
-        && !p.chars().any(char::is_control)
 }
 
 /// Reads a gzip-compressed tar stream. Errors: [`CoverageError::BadArchive`] for a corrupt,
@@ -114,42 +108,27 @@ pub fn unpack_sources(
     Ok(out)
 }
 
-/// Walks a gzip-compressed tar stream and hands every plain file `keep` wants to `put`, with
-/// the caps of `limits` (kept files only count towards the byte caps; every entry counts
-/// towards the entry cap). Errors: why the archive is unusable.
+/// Walks a gzip-compressed tar stream with the device's walk (the one archive path rule, links
+/// and devices refused, metadata capped, the gzip trailer and tar end marker required) and
+/// hands every plain file `keep` wants to `put`, with the caps of `limits` (kept files only
+/// count towards the byte caps; every file and directory counts towards the entry cap).
+/// Errors: why the archive is unusable.
 fn read_files(
     reader: impl Read,
     limits: &UnpackLimits,
     keep: impl Fn(&str) -> bool,
     mut put: impl FnMut(String, Vec<u8>),
 ) -> Result<(), String> {
-    let gz = flate2::read::GzDecoder::new(reader);
-    let mut archive = tar::Archive::new(gz);
     let mut total = 0u64;
-    let entries = archive
-        .entries()
-        .map_err(|e| format!("not a tar stream: {e}"))?;
-    for (n, entry) in entries.enumerate() {
-        if n as u64 >= limits.entries {
-            return Err(format!("more than {} entries", limits.entries));
+    let walk_limits = WalkLimits {
+        entries: limits.entries,
+        unpacked_bytes: u64::MAX,
+    };
+    walk(BufReader::new(reader), walk_limits, |e| {
+        if e.is_dir || !keep(e.path) {
+            return Ok(());
         }
-        let mut entry = entry.map_err(|e| format!("entry {n}: {e}"))?;
-        let kind = entry.header().entry_type();
-        let path = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| format!("entry {n}: the path is not UTF-8"))?;
-        if !safe_path(&path) {
-            return Err(format!("entry {n}: unsafe path"));
-        }
-        if kind.is_dir() {
-            continue;
-        }
-        if !kind.is_file() {
-            return Err(format!("entry {n} ({path}) is not a plain file"));
-        }
-        if !keep(&path) {
-            continue;
-        }
-        let size = entry.header().size().map_err(|e| format!("{path}: {e}"))?;
+        let (path, size) = (e.path, e.size);
         if size > limits.entry_bytes {
             return Err(format!("{path} is over {} bytes", limits.entry_bytes));
         }
@@ -163,15 +142,16 @@ fn read_files(
         // The header's size was checked against the caps before any allocation; `take` keeps a
         // lying header from reading more.
         let mut bytes = Vec::with_capacity(size as usize);
-        (&mut entry)
+        e.body
             .take(size)
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("{path}: {e}"))?;
+            .map_err(|err| format!("{path}: {err}"))?;
         if bytes.len() as u64 != size {
             return Err(format!("{path} is truncated"));
         }
-        put(path, bytes);
-    }
+        put(path.to_owned(), bytes);
+        Ok(())
+    })?;
     Ok(())
 }
 
@@ -232,12 +212,54 @@ mod tests {
         assert!(unpack(&b"not gzip at all"[..], &UnpackLimits::default()).is_err());
     }
 
+    fn raw_entry(name: &str, body: &[u8]) -> Vec<u8> {
+        // tar::Builder refuses `..` and normalises `.`; a hostile archive is written by hand.
+        let mut h = tar::Header::new_gnu();
+        h.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        let mut v = h.as_bytes().to_vec();
+        v.extend_from_slice(body);
+        v.resize(v.len().div_ceil(512) * 512, 0);
+        v
+    }
+
+    fn gz_of(tar: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn a_dot_segment_or_a_climbing_path_makes_the_archive_unusable() {
+        for name in [
+            "tmm/./a.gcda",
+            "./tmm/a.gcda",
+            "tmm//a.gcda",
+            "../x.gcda",
+            "m/../../x.gcda",
+        ] {
+            let mut t = raw_entry(name, b"data");
+            t.extend([0u8; 1024]);
+            let a = gz_of(&t);
+            assert!(
+                matches!(
+                    unpack(&a[..], &UnpackLimits::default()),
+                    Err(CoverageError::BadArchive(_))
+                ),
+                "{name}"
+            );
+        }
+        let mut ok = raw_entry("m/tmp/build/x.gcda", b"data");
+        ok.extend([0u8; 1024]);
+        let u = unpack(&gz_of(&ok)[..], &UnpackLimits::default()).unwrap();
+        assert_eq!(u.data["m/tmp/build/x.gcda"], b"data");
+    }
+
     #[test]
     fn paths_that_climb_out_or_links_are_refused() {
-        assert!(!safe_path("../x.gcda"));
-        assert!(!safe_path("/abs/x.gcda"));
-        assert!(!safe_path("m/../../x.gcda"));
-        assert!(safe_path("m/tmp/build/x.gcda"));
         let mut t = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Symlink);

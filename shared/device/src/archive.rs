@@ -1,14 +1,20 @@
-//! Streaming validation of the `tar -czf -` archive a device sends.
+//! Validation of the `tar -czf -` archive a device sends, on the `tar` crate.
 //!
-//! The bytes are checked as they arrive, without ever holding the archive: the gzip member
-//! must be complete (CRC and length trailer, nothing after it), the tar stream must end with
-//! its two zero blocks, and every entry must be a plain file or directory under one of the
-//! requested module directories, with a relative path free of `..`, within the size limits.
-//! Links, devices and FIFOs are refused, so nothing can point out of the tree.
+//! [`walk`] reads a `.tar.gz` stream entry by entry, without ever holding the archive: the
+//! gzip member must be complete (CRC and length trailer, nothing after it), the tar stream must
+//! end with its two zero blocks, and every entry must be a plain file or directory whose path
+//! passes the one archive path rule ([`ccaas_domain::archive::entry_path`]), within the caps.
+//! Links, devices and FIFOs are refused, so nothing can point out of the tree. Entries are read
+//! raw (GNU long names and pax headers are applied here, each capped at 64 KiB), so a hostile
+//! header never makes the reader allocate more than that. The coverage crate unpacks stored
+//! archives with the same walk.
+//!
+//! [`ArchiveValidator`] runs the walk on its own thread while the SSH channel pushes chunks to
+//! it through a small bounded queue, so the check keeps pace with the stream.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Read};
 
-use flate2::write::GzDecoder;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::target::Limits;
 
@@ -27,71 +33,232 @@ pub struct ArchiveStats {
     pub gcda_files: u64,
 }
 
-/// Checks a `.tar.gz` stream pushed to it chunk by chunk.
-pub struct ArchiveValidator {
-    gz: GzDecoder<TarChecker>,
-    bytes: u64,
-    failed: Option<String>,
+/// Most bytes of one metadata entry (a GNU long name, a pax header).
+const META_CAP: u64 = 64 << 10;
+/// Chunks the SSH side may be ahead of the check.
+const QUEUE_CHUNKS: usize = 8;
+
+/// Caps of one [`walk`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkLimits {
+    /// Most file and directory entries.
+    pub entries: u64,
+    /// Most uncompressed tar bytes: entry sizes plus 512 per header, metadata included.
+    pub unpacked_bytes: u64,
 }
 
-impl ArchiveValidator {
-    /// A validator that accepts entries under the given top-level directories only (an empty
-    /// list accepts any top-level name).
-    pub fn new(limits: &Limits, top_dirs: &[String]) -> Self {
-        ArchiveValidator {
-            gz: GzDecoder::new(TarChecker::new(limits, top_dirs)),
-            bytes: 0,
-            failed: None,
-        }
-    }
+/// One file or directory entry, as [`walk`] hands it over.
+pub struct Entry<'a> {
+    /// The entry's path by [`ccaas_domain::archive::entry_path`] (no trailing `/`).
+    pub path: &'a str,
+    /// A directory (always empty) rather than a plain file.
+    pub is_dir: bool,
+    /// The file's size from its header.
+    pub size: u64,
+    /// The file's bytes; whatever the visitor leaves unread is skipped.
+    pub body: &'a mut dyn Read,
+}
 
-    /// Feeds the next compressed chunk. Errors with the reason of the first failed check.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
-        if let Some(f) = &self.failed {
-            return Err(f.clone());
-        }
-        self.bytes += chunk.len() as u64;
-        if let Err(e) = self.gz.write_all(chunk) {
-            let reason = reason_of(&e, self.gz.get_ref());
-            self.failed = Some(reason.clone());
-            return Err(reason);
+/// What a whole [`walk`] saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalkTotals {
+    /// File and directory entries.
+    pub entries: u64,
+    /// Uncompressed tar bytes counted against [`WalkLimits::unpacked_bytes`].
+    pub unpacked_bytes: u64,
+}
+
+/// Walks a gzip-compressed tar stream and hands each file and directory entry to `visit`, in
+/// archive order. Errors (as a reason for a `bad_archive` message): a corrupt, truncated or
+/// over-cap stream, a link, device, FIFO or unknown entry, a path the archive path rule refuses,
+/// or whatever `visit` returns. Memory: one header, one metadata entry (at most 64 KiB) and
+/// what `visit` keeps.
+pub fn walk(
+    reader: impl BufRead,
+    limits: WalkLimits,
+    mut visit: impl FnMut(Entry<'_>) -> Result<(), String>,
+) -> Result<WalkTotals, String> {
+    let gz = flate2::bufread::GzDecoder::new(reader);
+    let mut archive = tar::Archive::new(gz);
+    let mut totals = WalkTotals::default();
+    let count = |totals: &mut WalkTotals, size: u64| {
+        totals.unpacked_bytes = totals
+            .unpacked_bytes
+            .saturating_add(size)
+            .saturating_add(512);
+        if totals.unpacked_bytes > limits.unpacked_bytes {
+            return Err(format!(
+                "unpacked archive larger than {} bytes",
+                limits.unpacked_bytes
+            ));
         }
         Ok(())
+    };
+    let mut next_name: Option<String> = None;
+    let mut next_size: Option<u64> = None;
+    let entries = archive.entries().map_err(|e| stream_error(&e))?.raw(true);
+    for entry in entries {
+        let mut entry = entry.map_err(|e| stream_error(&e))?;
+        let kind = entry.header().entry_type();
+        let size = entry.size();
+        if kind.is_gnu_longname()
+            || kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions()
+        {
+            if size > META_CAP {
+                return Err("oversized tar metadata entry".into());
+            }
+            count(&mut totals, size)?;
+            if kind.is_gnu_longname() {
+                let mut raw = Vec::with_capacity(size as usize);
+                (&mut entry)
+                    .take(size)
+                    .read_to_end(&mut raw)
+                    .map_err(|e| stream_error(&e))?;
+                let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+                raw.truncate(end);
+                next_name = Some(
+                    String::from_utf8(raw).map_err(|_| "entry name is not UTF-8".to_string())?,
+                );
+            } else if kind.is_pax_local_extensions() {
+                let pax = entry
+                    .pax_extensions()
+                    .map_err(|e| stream_error(&e))?
+                    .into_iter()
+                    .flatten();
+                for ext in pax {
+                    let ext = ext.map_err(|_| "malformed pax record".to_string())?;
+                    let value = ext
+                        .value()
+                        .map_err(|_| "pax value is not UTF-8".to_string());
+                    match ext.key_bytes() {
+                        b"path" => next_name = Some(value?.to_string()),
+                        b"size" => {
+                            next_size = Some(value?.parse().map_err(|_| "bad pax size")?);
+                        }
+                        b"linkpath" => return Err("link entry (pax linkpath)".into()),
+                        _ => {}
+                    }
+                }
+            }
+            continue;
+        }
+        if kind.is_hard_link() || kind.is_symlink() || kind.is_gnu_longlink() {
+            return Err("link entry refused".into());
+        }
+        if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+            return Err("device or fifo entry refused".into());
+        }
+        let is_dir = kind.is_dir();
+        if !(is_dir || kind.is_file() || kind.is_contiguous()) {
+            return Err(format!(
+                "unsupported tar entry type {:?}",
+                char::from(kind.as_byte()).escape_debug().to_string()
+            ));
+        }
+        // Raw entries are read by the header's size; a pax size that says otherwise would make
+        // two readers see two archives.
+        if next_size.take().is_some_and(|s| s != size) {
+            return Err("pax size disagrees with the header".into());
+        }
+        let name = match next_name.take() {
+            Some(n) => n,
+            None => String::from_utf8(entry.path_bytes().into_owned())
+                .map_err(|_| "entry name is not UTF-8".to_string())?,
+        };
+        let path = ccaas_domain::archive::entry_path(&name).map_err(|why| {
+            let shown: String = name.escape_debug().take(120).collect();
+            format!("entry path {shown:?} {why}")
+        })?;
+        totals.entries += 1;
+        if totals.entries > limits.entries {
+            return Err(format!("more than {} entries", limits.entries));
+        }
+        if is_dir && size != 0 {
+            return Err("directory entry with content".into());
+        }
+        count(&mut totals, size)?;
+        visit(Entry {
+            path,
+            is_dir,
+            size,
+            body: &mut entry,
+        })?;
     }
+    if next_name.is_some() || next_size.is_some() {
+        return Err("archive ends inside an entry's metadata".into());
+    }
+    // The tar crate stops at the first zero block, or at a clean end of stream: what follows
+    // must be the second zero block and the record's zero padding, and then the gzip trailer.
+    let mut gz = archive.into_inner();
+    let mut tail = 0u64;
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = gz.read(&mut buf).map_err(|e| stream_error(&e))?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Err("data after the tar end-of-archive marker".into());
+        }
+        // The padding is counted against the cap too, so endless zeros end the walk.
+        tail += n as u64;
+        if totals.unpacked_bytes.saturating_add(tail) > limits.unpacked_bytes {
+            return Err(format!(
+                "unpacked archive larger than {} bytes",
+                limits.unpacked_bytes
+            ));
+        }
+    }
+    if tail < 512 {
+        return Err("truncated tar stream (no end-of-archive marker)".into());
+    }
+    let mut rest = gz.into_inner();
+    if !rest.fill_buf().map_err(|e| stream_error(&e))?.is_empty() {
+        return Err("data after the end of the gzip stream".into());
+    }
+    Ok(totals)
+}
 
-    /// Ends the stream: the gzip trailer and the tar end marker must both be there.
-    pub fn finish(mut self) -> Result<ArchiveStats, String> {
-        if let Some(f) = self.failed {
-            return Err(f);
-        }
-        if let Err(e) = self.gz.try_finish() {
-            return Err(reason_of(&e, self.gz.get_ref()));
-        }
-        let tar = self.gz.get_ref();
-        if let Some(f) = &tar.failed {
-            return Err(f.clone());
-        }
-        if !tar.ended {
-            return Err("truncated tar stream (no end-of-archive marker)".into());
-        }
-        Ok(ArchiveStats {
-            bytes: self.bytes,
-            unpacked_bytes: tar.unpacked,
-            entries: tar.entries,
-            files: tar.files,
-            gcda_files: tar.gcda_files,
-        })
+fn stream_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => "truncated archive".into(),
+        _ => format!("corrupt or truncated archive ({e})"),
     }
 }
 
-fn reason_of(e: &io::Error, tar: &TarChecker) -> String {
-    match &tar.failed {
-        Some(f) => f.clone(),
-        None if e.kind() == io::ErrorKind::WriteZero => {
-            "data after the end of the gzip stream".into()
+/// Checks one device archive: [`walk`] with the device's caps, every entry under one of
+/// `top_dirs` (an empty list accepts any top-level name) and within the per-entry cap.
+fn check(
+    reader: impl BufRead,
+    limits: &Limits,
+    top_dirs: &[String],
+) -> Result<ArchiveStats, String> {
+    let mut stats = ArchiveStats::default();
+    let walk_limits = WalkLimits {
+        entries: limits.entries,
+        unpacked_bytes: limits.unpacked_bytes,
+    };
+    let totals = walk(reader, walk_limits, |e| {
+        let top = e.path.split('/').next().unwrap_or_default();
+        if !top_dirs.is_empty() && !top_dirs.iter().any(|d| d == top) {
+            let shown: String = e.path.escape_debug().take(120).collect();
+            return Err(format!("entry outside the module directories {shown:?}"));
         }
-        None => format!("corrupt or truncated gzip stream ({})", e.kind()),
-    }
+        if !e.is_dir {
+            if e.size > limits.entry_bytes {
+                return Err(format!("entry larger than {} bytes", limits.entry_bytes));
+            }
+            stats.files += 1;
+            if e.path.ends_with(".gcda") {
+                stats.gcda_files += 1;
+            }
+        }
+        Ok(())
+    })?;
+    stats.entries = totals.entries;
+    stats.unpacked_bytes = totals.unpacked_bytes;
+    Ok(stats)
 }
 
 /// Validates a whole in-memory `.tar.gz`; handy for tests and for re-checking stored archives.
@@ -100,376 +267,135 @@ pub fn validate_archive(
     limits: &Limits,
     top_dirs: &[String],
 ) -> Result<ArchiveStats, String> {
-    let mut v = ArchiveValidator::new(limits, top_dirs);
-    for c in bytes.chunks(64 << 10) {
-        v.push(c)?;
-    }
-    v.finish()
+    let mut stats = check(bytes, limits, top_dirs)?;
+    stats.bytes = bytes.len() as u64;
+    Ok(stats)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Body {
-    /// Skip (file content or ignored metadata).
-    Skip,
-    /// Collect a GNU long name.
-    LongName,
-    /// Collect a pax extended header.
-    Pax,
-}
-
-struct TarChecker {
-    top_dirs: Vec<String>,
-    entry_cap: u64,
-    unpacked_cap: u64,
-    entries_cap: u64,
-    header: Vec<u8>,
-    /// Bytes of the current body still expected, then padding.
-    body_left: u64,
-    pad_left: u64,
-    body_kind: Body,
-    collected: Vec<u8>,
-    next_name: Option<String>,
-    next_size: Option<u64>,
-    zero_blocks: u8,
-    ended: bool,
-    unpacked: u64,
-    entries: u64,
-    files: u64,
-    gcda_files: u64,
+/// Checks a `.tar.gz` stream pushed to it chunk by chunk, on a thread of its own.
+pub struct ArchiveValidator {
+    chunks: Option<mpsc::Sender<Vec<u8>>>,
+    result: Option<oneshot::Receiver<Result<ArchiveStats, String>>>,
+    bytes: u64,
     failed: Option<String>,
 }
 
-const BLOCK: usize = 512;
-const META_CAP: u64 = 64 << 10;
-
-impl TarChecker {
-    fn new(limits: &Limits, top_dirs: &[String]) -> Self {
-        TarChecker {
-            top_dirs: top_dirs.to_vec(),
-            entry_cap: limits.entry_bytes,
-            unpacked_cap: limits.unpacked_bytes,
-            entries_cap: limits.entries,
-            header: Vec::with_capacity(BLOCK),
-            body_left: 0,
-            pad_left: 0,
-            body_kind: Body::Skip,
-            collected: Vec::new(),
-            next_name: None,
-            next_size: None,
-            zero_blocks: 0,
-            ended: false,
-            unpacked: 0,
-            entries: 0,
-            files: 0,
-            gcda_files: 0,
-            failed: None,
+impl ArchiveValidator {
+    /// A validator that accepts entries under the given top-level directories only (an empty
+    /// list accepts any top-level name). Dropping it unfinished ends its thread.
+    pub fn new(limits: &Limits, top_dirs: &[String]) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_CHUNKS);
+        let (done, result) = oneshot::channel();
+        let (limits, top_dirs) = (limits.clone(), top_dirs.to_vec());
+        let spawned = std::thread::Builder::new()
+            .name("archive-check".into())
+            .spawn(move || {
+                let _ = done.send(check(ChunkReader::new(rx), &limits, &top_dirs));
+            });
+        let failed = spawned
+            .err()
+            .map(|e| format!("cannot start the archive check: {e}"));
+        ArchiveValidator {
+            chunks: Some(tx),
+            result: Some(result),
+            bytes: 0,
+            failed,
         }
     }
 
-    fn fail(&mut self, reason: String) -> io::Error {
-        if self.failed.is_none() {
-            self.failed = Some(reason.clone());
+    /// Feeds the next compressed chunk; waits while the check is [`QUEUE_CHUNKS`] chunks
+    /// behind. Errors with the reason of the first failed check (possibly found a few chunks
+    /// after the bad bytes).
+    pub async fn push(&mut self, chunk: &[u8]) -> Result<(), String> {
+        if let Some(f) = &self.failed {
+            return Err(f.clone());
         }
-        io::Error::new(io::ErrorKind::InvalidData, reason)
-    }
-
-    fn consume(&mut self, mut buf: &[u8]) -> Result<(), String> {
-        while !buf.is_empty() {
-            if self.ended {
-                // GNU tar pads the archive to its record size with zeros; anything else is junk.
-                if buf.iter().any(|b| *b != 0) {
-                    return Err("data after the tar end-of-archive marker".into());
-                }
-                return Ok(());
-            }
-            if self.body_left > 0 {
-                let n = (self.body_left.min(buf.len() as u64)) as usize;
-                if self.body_kind != Body::Skip {
-                    self.collected.extend_from_slice(&buf[..n]);
-                }
-                self.body_left -= n as u64;
-                buf = &buf[n..];
-                if self.body_left == 0 {
-                    self.end_body()?;
-                }
-                continue;
-            }
-            if self.pad_left > 0 {
-                let n = (self.pad_left.min(buf.len() as u64)) as usize;
-                self.pad_left -= n as u64;
-                buf = &buf[n..];
-                continue;
-            }
-            let n = (BLOCK - self.header.len()).min(buf.len());
-            self.header.extend_from_slice(&buf[..n]);
-            buf = &buf[n..];
-            if self.header.len() == BLOCK {
-                let h = std::mem::take(&mut self.header);
-                self.header_block(&h)?;
-                self.header = h;
-                self.header.clear();
-            }
-        }
-        Ok(())
-    }
-
-    fn end_body(&mut self) -> Result<(), String> {
-        match self.body_kind {
-            Body::Skip => {}
-            Body::LongName => {
-                let raw = std::mem::take(&mut self.collected);
-                let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
-                let name = String::from_utf8(raw[..end].to_vec())
-                    .map_err(|_| "entry name is not UTF-8".to_string())?;
-                self.next_name = Some(name);
-            }
-            Body::Pax => {
-                let raw = std::mem::take(&mut self.collected);
-                self.parse_pax(&raw)?;
-            }
-        }
-        self.body_kind = Body::Skip;
-        Ok(())
-    }
-
-    fn parse_pax(&mut self, mut raw: &[u8]) -> Result<(), String> {
-        while !raw.is_empty() {
-            let sp = raw
-                .iter()
-                .position(|b| *b == b' ')
-                .ok_or("malformed pax record")?;
-            let len: usize = std::str::from_utf8(&raw[..sp])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or("malformed pax record length")?;
-            if len <= sp + 1 || len > raw.len() || raw[len - 1] != b'\n' {
-                return Err("malformed pax record".into());
-            }
-            let rec = &raw[sp + 1..len - 1];
-            let eq = rec
-                .iter()
-                .position(|b| *b == b'=')
-                .ok_or("malformed pax record")?;
-            let (key, value) = (&rec[..eq], &rec[eq + 1..]);
-            let value = std::str::from_utf8(value).map_err(|_| "pax value is not UTF-8")?;
-            match key {
-                b"path" => self.next_name = Some(value.to_string()),
-                b"size" => {
-                    self.next_size = Some(value.parse().map_err(|_| "bad pax size")?);
-                }
-                b"linkpath" => return Err("link entry (pax linkpath)".into()),
-                _ => {}
-            }
-            raw = &raw[len..];
-        }
-        Ok(())
-    }
-
-    fn header_block(&mut self, h: &[u8]) -> Result<(), String> {
-        if h.iter().all(|b| *b == 0) {
-            self.zero_blocks += 1;
-            if self.zero_blocks == 2 {
-                if self.next_name.is_some() || self.next_size.is_some() {
-                    return Err("archive ends inside an entry's metadata".into());
-                }
-                self.ended = true;
-            }
+        self.bytes += chunk.len() as u64;
+        let sent = match &self.chunks {
+            Some(tx) => tx.send(chunk.to_vec()).await.is_ok(),
+            None => false,
+        };
+        if sent {
             return Ok(());
         }
-        if self.zero_blocks > 0 {
-            return Err("entry after an end-of-archive block".into());
-        }
-        if !checksum_ok(h) {
-            return Err("bad tar header checksum".into());
-        }
-        let mut size = parse_size(&h[124..136]).ok_or("bad tar size field")?;
-        let typeflag = h[156];
-        match typeflag {
-            b'L' | b'x' | b'g' => {
-                if size > META_CAP {
-                    return Err("oversized tar metadata entry".into());
-                }
-                self.count_unpacked(size)?;
-                self.start_body(
-                    size,
-                    match typeflag {
-                        b'L' => Body::LongName,
-                        b'x' => Body::Pax,
-                        _ => Body::Skip,
-                    },
-                );
-                return Ok(());
-            }
-            b'0' | 0 | b'7' | b'5' => {}
-            b'1' | b'2' | b'K' => return Err("link entry refused".into()),
-            b'3' | b'4' | b'6' => return Err("device or fifo entry refused".into()),
-            other => {
-                return Err(format!(
-                    "unsupported tar entry type {:?}",
-                    char::from(other).escape_debug().to_string()
-                ));
-            }
-        }
-        if let Some(s) = self.next_size.take() {
-            size = s;
-        }
-        let name = match self.next_name.take() {
-            Some(n) => n,
-            None => header_name(h)?,
+        // The check stopped reading: it failed.
+        let reason = match self.outcome().await {
+            Err(reason) => reason,
+            Ok(_) => "data after the end of the archive".into(),
         };
-        self.check_name(&name)?;
-        self.entries += 1;
-        if self.entries > self.entries_cap {
-            return Err(format!("more than {} entries", self.entries_cap));
-        }
-        if typeflag == b'5' {
-            if size != 0 {
-                return Err("directory entry with content".into());
-            }
-        } else {
-            if size > self.entry_cap {
-                return Err(format!("entry larger than {} bytes", self.entry_cap));
-            }
-            self.files += 1;
-            if name.ends_with(".gcda") {
-                self.gcda_files += 1;
-            }
-        }
-        self.count_unpacked(size)?;
-        self.start_body(size, Body::Skip);
-        Ok(())
+        self.failed = Some(reason.clone());
+        Err(reason)
     }
 
-    fn count_unpacked(&mut self, size: u64) -> Result<(), String> {
-        self.unpacked = self
-            .unpacked
-            .saturating_add(size)
-            .saturating_add(BLOCK as u64);
-        if self.unpacked > self.unpacked_cap {
-            return Err(format!(
-                "unpacked archive larger than {} bytes",
-                self.unpacked_cap
-            ));
+    /// Ends the stream: the gzip trailer and the tar end marker must both be there.
+    pub async fn finish(mut self) -> Result<ArchiveStats, String> {
+        if let Some(f) = self.failed.take() {
+            return Err(f);
         }
-        Ok(())
+        let mut stats = self.outcome().await?;
+        stats.bytes = self.bytes;
+        Ok(stats)
     }
 
-    fn start_body(&mut self, size: u64, kind: Body) {
-        self.body_left = size;
-        self.pad_left = (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64;
-        self.body_kind = kind;
-        self.collected.clear();
-        if size == 0 && kind != Body::Skip {
-            // An empty long name or pax header: nothing to apply.
-            self.body_kind = Body::Skip;
+    /// Closes the stream and waits for the check's verdict.
+    async fn outcome(&mut self) -> Result<ArchiveStats, String> {
+        self.chunks = None;
+        match self.result.take() {
+            Some(r) => r
+                .await
+                .unwrap_or_else(|_| Err("the archive check stopped".into())),
+            None => Err("the archive check already ended".into()),
         }
-    }
-
-    fn check_name(&self, name: &str) -> Result<(), String> {
-        let shown: String = name.escape_debug().take(120).collect();
-        if name.is_empty() || name.len() > 4096 {
-            return Err(format!("bad entry name {shown:?}"));
-        }
-        if name.starts_with('/') || name.starts_with('\\') || name.contains('\0') {
-            return Err(format!("absolute entry path {shown:?}"));
-        }
-        let mut parts = name.split('/').filter(|p| !p.is_empty() && *p != ".");
-        if name.split('/').any(|p| p == "..") {
-            return Err(format!("entry path with '..' {shown:?}"));
-        }
-        if !self.top_dirs.is_empty() {
-            match parts.next() {
-                Some(top) if self.top_dirs.iter().any(|d| d == top) => {}
-                _ => return Err(format!("entry outside the module directories {shown:?}")),
-            }
-        }
-        Ok(())
     }
 }
 
-impl Write for TarChecker {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(f) = &self.failed {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, f.clone()));
-        }
-        match self.consume(buf) {
-            Ok(()) => Ok(buf.len()),
-            Err(reason) => Err(self.fail(reason)),
-        }
-    }
+/// The pushed chunks as a [`BufRead`]; the end of the stream is the sender's drop.
+struct ChunkReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+impl ChunkReader {
+    fn new(rx: mpsc::Receiver<Vec<u8>>) -> Self {
+        ChunkReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        }
     }
 }
 
-fn checksum_ok(h: &[u8]) -> bool {
-    let Some(want) = parse_octal(&h[148..156]) else {
-        return false;
-    };
-    let sum: u64 = h
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u64::from(*b)
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(buf.len());
+            buf[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.chunk.len() {
+            match self.rx.blocking_recv() {
+                Some(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                None => return Ok(&[]),
             }
-        })
-        .sum();
-    sum == want
-}
+        }
+        Ok(&self.chunk[self.pos..])
+    }
 
-fn parse_octal(field: &[u8]) -> Option<u64> {
-    let s: Vec<u8> = field
-        .iter()
-        .copied()
-        .take_while(|b| *b != 0)
-        .filter(|b| *b != b' ')
-        .collect();
-    if s.is_empty() {
-        return Some(0);
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.chunk.len());
     }
-    let mut v: u64 = 0;
-    for b in s {
-        if !(b'0'..=b'7').contains(&b) {
-            return None;
-        }
-        v = v.checked_mul(8)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(v)
-}
-
-fn parse_size(field: &[u8]) -> Option<u64> {
-    if field[0] & 0x80 != 0 {
-        // GNU base-256: big-endian, first byte's high bit is the marker.
-        if field[0] & 0x40 != 0 {
-            return None; // negative
-        }
-        let mut v: u64 = u64::from(field[0] & 0x3f);
-        for b in &field[1..] {
-            v = v.checked_mul(256)?.checked_add(u64::from(*b))?;
-        }
-        return Some(v);
-    }
-    parse_octal(field)
-}
-
-fn header_name(h: &[u8]) -> Result<String, String> {
-    let field = |r: std::ops::Range<usize>| {
-        let f = &h[r];
-        let end = f.iter().position(|b| *b == 0).unwrap_or(f.len());
-        String::from_utf8(f[..end].to_vec()).map_err(|_| "entry name is not UTF-8".to_string())
-    };
-    let name = field(0..100)?;
-    if &h[257..262] == b"ustar" {
-        let prefix = field(345..500)?;
-        if !prefix.is_empty() {
-            return Ok(format!("{prefix}/{name}"));
-        }
-    }
-    Ok(name)
 }
 
 #[cfg(test)]
@@ -477,6 +403,7 @@ mod tests {
     use super::*;
     use flate2::Compression;
     use flate2::write::GzEncoder;
+    use std::io::Write;
 
     /// A raw ustar header with any name and type, checksum filled in.
     pub(crate) fn raw_header(name: &[u8], typeflag: u8, size: u64, link: &[u8]) -> [u8; 512] {
@@ -673,5 +600,100 @@ mod tests {
                 assert_eq!(s.files, 2);
             }
         }
+    }
+
+    #[test]
+    fn a_dot_or_empty_segment_is_refused_as_the_unpacking_refuses_it() {
+        for name in [&b"tmm/./a.gcda"[..], b"./tmm/a.gcda", b"tmm//a.gcda"] {
+            let mut t = entry(name, b'0', b"x", b"");
+            t.extend(end());
+            let e = check(&t).unwrap_err();
+            assert!(e.contains("segment"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_pax_size_that_disagrees_with_the_header_is_refused() {
+        let mut t = entry(b"pax", b'x', b"12 size=700\n", b"");
+        t.extend(entry(b"tmm/a.gcda", b'0', b"x", b""));
+        t.extend(end());
+        assert!(check(&t).unwrap_err().contains("pax size"));
+        let mut ok = entry(b"pax", b'x', b"10 size=1\n", b"");
+        ok.extend(entry(b"tmm/a.gcda", b'0', b"x", b""));
+        ok.extend(end());
+        assert_eq!(check(&ok).unwrap().files, 1);
+    }
+
+    #[test]
+    fn an_oversized_long_name_is_refused_before_it_is_read() {
+        let mut t = raw_header(b"././@LongLink", b'L', 1 << 30, b"").to_vec();
+        t.extend(vec![b'a'; 4096]);
+        assert!(check(&t).unwrap_err().contains("metadata"));
+    }
+
+    #[test]
+    fn zeros_after_the_end_marker_count_against_the_cap() {
+        let mut t = good_tar();
+        t.extend(vec![0u8; 1 << 20]);
+        assert!(check(&t).is_ok());
+        let capped = Limits {
+            unpacked_bytes: 1 << 19,
+            ..Limits::default()
+        };
+        assert!(validate_archive(&gz(&t), &capped, &modules()).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_streaming_validator_agrees_with_the_whole_archive_check() {
+        let good = gz(&good_tar());
+        let mut v = ArchiveValidator::new(&Limits::default(), &modules());
+        for c in good.chunks(7) {
+            v.push(c).await.unwrap();
+        }
+        let s = v.finish().await.unwrap();
+        assert_eq!(
+            s,
+            validate_archive(&good, &Limits::default(), &modules()).unwrap()
+        );
+        assert_eq!(s.bytes, good.len() as u64);
+
+        let mut bad = entry(b"tmm/l", b'2', b"", b"/etc/shadow");
+        bad.extend(end());
+        let mut v = ArchiveValidator::new(&Limits::default(), &modules());
+        let mut pushed = Ok(());
+        for c in gz(&bad).chunks(16) {
+            pushed = v.push(c).await;
+            if pushed.is_err() {
+                break;
+            }
+        }
+        let reason = match pushed {
+            Err(e) => e,
+            Ok(()) => v.finish().await.unwrap_err(),
+        };
+        assert!(reason.contains("link"), "{reason}");
+
+        let mut v = ArchiveValidator::new(&Limits::default(), &modules());
+        v.push(&good[..good.len() / 2]).await.unwrap();
+        assert!(v.finish().await.is_err(), "half an archive passed");
+    }
+
+    #[tokio::test]
+    async fn a_hostile_stream_is_refused_while_it_is_still_being_pushed() {
+        // An endless stream of bad tar data: the check fails early and push says so, long
+        // before the stream would end.
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(&[0xffu8; 4096]).unwrap();
+        let junk = e.finish().unwrap();
+        let mut v = ArchiveValidator::new(&Limits::default(), &modules());
+        let mut refused = None;
+        for i in 0..10_000 {
+            if let Err(r) = v.push(&junk).await {
+                refused = Some((i, r));
+                break;
+            }
+        }
+        let (i, _) = refused.expect("never refused");
+        assert!(i < 100, "refused only after {i} chunks");
     }
 }

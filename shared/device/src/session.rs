@@ -541,6 +541,7 @@ impl<P: HostKeyPins> SshDevice<P> {
                 reason: "validator gone".into(),
             })?
             .finish()
+            .await
             .map_err(|reason| DeviceError::BadArchive { reason })?;
         archive.sink.flush().await.map_err(DeviceError::Sink)?;
         Ok(EndFacts {
@@ -578,6 +579,7 @@ impl DataSink for ArchiveSink<'_> {
         }
         if let Some(v) = self.validator.as_mut() {
             v.push(chunk)
+                .await
                 .map_err(|reason| DeviceError::BadArchive { reason })?;
         }
         self.sink.write_all(chunk).await.map_err(DeviceError::Sink)

@@ -1,6 +1,7 @@
 //! The ccaas domain: build ids, task ids, tasks and their state machine, validated submissions, list
-//! queries, the queue message and UTC dates. Pure: no I/O, no clocks, no randomness, no AWS.
+//! queries, the queue message, UTC dates and the archive path rule. Pure: no I/O, no clocks, no randomness, no AWS.
 
+pub mod archive;
 pub mod build;
 pub mod id;
 pub mod query;
