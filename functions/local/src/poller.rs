@@ -1,13 +1,14 @@
 //! The SQS side of `ccaas-local`: receive (high queue first), hand `SqsEvent` batches to the
-//! processor's own handler, delete what succeeded, and let failures redeliver soon.
+//! processor's own handler, then settle the batch with the processor's own settle loop (delete
+//! what succeeded, let failures redeliver soon).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client as Sqs;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use ccaas_processor::ProductionWorker;
+use ccaas_aws::sqs::visibility_secs;
+use ccaas_processor::{ProductionWorker, Received, settle};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -73,7 +74,7 @@ async fn poll_once(p: &Poller, url: &str) -> Result<usize, aws_sdk_sqs::Error> {
         .queue_url(url)
         .max_number_of_messages(10)
         .wait_time_seconds(0)
-        .visibility_timeout(p.visibility.as_secs().min(43_200) as i32)
+        .visibility_timeout(visibility_secs(p.visibility))
         .message_system_attribute_names(MessageSystemAttributeName::All)
         .send()
         .await?;
@@ -81,16 +82,12 @@ async fn poll_once(p: &Poller, url: &str) -> Result<usize, aws_sdk_sqs::Error> {
     if messages.is_empty() {
         return Ok(0);
     }
-    let mut receipts = HashMap::new();
+    let mut received = Vec::with_capacity(messages.len());
     let mut event = SqsEvent::default();
     for m in messages {
         let id = m.message_id().unwrap_or_default().to_owned();
-        receipts.insert(
-            id.clone(),
-            m.receipt_handle().unwrap_or_default().to_owned(),
-        );
         let mut sm = SqsMessage::default();
-        sm.message_id = Some(id);
+        sm.message_id = Some(id.clone());
         sm.receipt_handle = m.receipt_handle().map(str::to_owned);
         sm.body = m.body().map(str::to_owned);
         sm.event_source = Some("aws:sqs".into());
@@ -100,69 +97,23 @@ async fn poll_once(p: &Poller, url: &str) -> Result<usize, aws_sdk_sqs::Error> {
                 .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
                 .collect();
         }
+        received.push(Received {
+            id,
+            group: sm.attributes.get("MessageGroupId").cloned(),
+            queue_url: Some(url.to_owned()),
+            receipt: m.receipt_handle().unwrap_or_default().to_owned(),
+        });
         event.records.push(sm);
     }
     let n = event.records.len();
-    // Batch order with each message's group, for settling failures in order below.
-    let order: Vec<(String, Option<String>)> = event
-        .records
-        .iter()
-        .map(|r| {
-            (
-                r.message_id.clone().unwrap_or_default(),
-                r.attributes.get("MessageGroupId").cloned(),
-            )
-        })
-        .collect();
     let response = ccaas_processor::handle_batch(&p.worker, event).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()
         .map(|f| f.item_identifier.clone())
         .collect();
-    // Why this order: only a message whose task reached its final write is deleted; a
-    // failed one stays and comes back after `retry_delay`, as on Lambda
-    // (`ccaas_processor::retry_plan`: in a FIFO group only the head waits out the delay).
-    // (moto, unlike SQS, delivers the last of several in-flight messages of a group first
-    // when they all come back together, so the order of these calls matters here.)
-    let mut settle: Vec<(String, Option<Duration>)> = order
-        .iter()
-        .filter(|(id, _)| !failed.contains(id))
-        .map(|(id, _)| (id.clone(), None))
-        .collect();
-    settle.extend(
-        ccaas_processor::retry_plan(&order, &failed, p.retry_delay)
-            .into_iter()
-            .map(|(id, after)| (id, Some(after))),
-    );
-    for (id, visibility) in settle {
-        let Some(receipt) = receipts.get(&id) else {
-            continue;
-        };
-        let r = match visibility {
-            Some(v) => p
-                .sqs
-                .change_message_visibility()
-                .queue_url(url)
-                .receipt_handle(receipt)
-                .visibility_timeout(v.as_secs() as i32)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_sdk_sqs::Error::from),
-            None => p
-                .sqs
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(receipt)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_sdk_sqs::Error::from),
-        };
-        if let Err(e) = r {
-            warn!(message_id = %id, error = %e, "could not settle a message; it will redeliver");
-        }
-    }
+    // Only a message whose task reached its final write is deleted; a failed one comes back
+    // after `retry_delay`, as on Lambda (`ccaas_processor::settle_plan`).
+    settle(&p.sqs, &received, &failed, p.retry_delay, true).await;
     Ok(n)
 }

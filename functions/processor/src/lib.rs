@@ -1,13 +1,16 @@
 //! The processor function's SQS handling: one span per message, partial batch failures,
 //! and FIFO order kept per message group. The task's life is in [`ccaas_app::Worker`].
 
+pub mod settle;
+
 use std::collections::HashSet;
-use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ccaas_app::{Disposition, Notifier, Sealer, TaskRunner, TaskStore, Worker};
 use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
 use tracing::{Instrument, info_span, warn};
+
+pub use settle::{Received, Settle, retry_plan, settle, settle_plan};
 
 /// The coverage runner the processor runs in production: SSH devices (pins in the `devices`
 /// table), sessions in the `devices` table, raw data, logs, build notes and sources and the
@@ -94,36 +97,10 @@ pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     response
 }
 
-/// When each failed message of a handled batch comes back: `(message id, visibility)` in the
-/// order to apply them. In a FIFO group only the first failure (the message that ran) waits
-/// out `delay`; the group's later messages (failed unprocessed) get zero, after it, so the
-/// group stays held by its head alone and keeps its order. Messages not in `failed` are left
-/// out (they are deleted).
-pub fn retry_plan(
-    order: &[(String, Option<String>)],
-    failed: &[String],
-    delay: Duration,
-) -> Vec<(String, Duration)> {
-    let mut held: HashSet<&String> = HashSet::new();
-    let mut heads = Vec::new();
-    let mut later = Vec::new();
-    for (id, group) in order {
-        if !failed.contains(id) {
-            continue;
-        }
-        match group {
-            Some(g) if !held.insert(g) => later.push((id.clone(), Duration::ZERO)),
-            _ => heads.push((id.clone(), delay)),
-        }
-    }
-    heads.extend(later);
-    heads
-}
-
 /// The Lambda's batch: [`handle_batch`], then each failed message is made visible again per
-/// [`retry_plan`] (`CCAAS_RETRY_DELAY_SECS`), so a retry comes after the delay and not after
-/// the queue's whole visibility timeout (5400 s). If that call fails the message simply comes
-/// back later; the response is the same.
+/// [`retry_plan`] (`CCAAS_RETRY_DELAY_SECS`) through [`settle`], so a retry comes after the
+/// delay and not after the queue's whole visibility timeout (5400 s). If that call fails the
+/// message simply comes back later; the response is the same.
 pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     worker: &Worker<S, R, K, N>,
     event: SqsEvent,
@@ -131,16 +108,19 @@ pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Noti
     config: &ccaas_aws::Config,
 ) -> SqsBatchResponse {
     // Why before: handle_batch consumes the event; the receipts are needed after it.
-    let records: Vec<(String, Option<String>, String, String)> = event
+    let urls = [config.queue_url.as_str(), config.high_queue_url.as_str()];
+    let received: Vec<Received> = event
         .records
         .iter()
-        .map(|r| {
-            (
-                r.message_id.clone().unwrap_or_default(),
-                r.attributes.get("MessageGroupId").cloned(),
-                r.event_source_arn.clone().unwrap_or_default(),
-                r.receipt_handle.clone().unwrap_or_default(),
+        .map(|r| Received {
+            id: r.message_id.clone().unwrap_or_default(),
+            group: r.attributes.get("MessageGroupId").cloned(),
+            queue_url: ccaas_aws::sqs::queue_url_for(
+                r.event_source_arn.as_deref().unwrap_or_default(),
+                &urls,
             )
+            .map(str::to_owned),
+            receipt: r.receipt_handle.clone().unwrap_or_default(),
         })
         .collect();
     let response = handle_batch(worker, event).await;
@@ -149,23 +129,8 @@ pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Noti
         .iter()
         .map(|f| f.item_identifier.clone())
         .collect();
-    let order: Vec<(String, Option<String>)> = records
-        .iter()
-        .map(|(id, g, _, _)| (id.clone(), g.clone()))
-        .collect();
-    let urls = [config.queue_url.as_str(), config.high_queue_url.as_str()];
-    for (id, after) in retry_plan(&order, &failed, config.retry_delay) {
-        let Some((_, _, arn, receipt)) = records.iter().find(|r| r.0 == id) else {
-            continue;
-        };
-        let Some(url) = ccaas_aws::sqs::queue_url_for(arn, &urls) else {
-            warn!(message_id = %id, arn = %arn, "a record from an unknown queue keeps its visibility");
-            continue;
-        };
-        if let Err(e) = ccaas_aws::sqs::redeliver_after(&clients.sqs, url, receipt, after).await {
-            warn!(message_id = %id, error = %e, "could not shorten the retry delay");
-        }
-    }
+    // Lambda deletes the successes itself once the response is returned.
+    settle(&clients.sqs, &received, &failed, config.retry_delay, false).await;
     response
 }
 

@@ -1,5 +1,7 @@
 //! The two SQS FIFO queues behind [`TaskQueue`], and the retry delay of a failed delivery.
 
+use std::time::Duration;
+
 use ccaas_app::{Error, TaskQueue};
 use ccaas_domain::{Priority, SealedMessage};
 
@@ -64,22 +66,48 @@ impl TaskQueue for SqsTaskQueue {
     }
 }
 
+/// The longest visibility timeout SQS accepts (12 hours).
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
+
+/// A visibility timeout in whole seconds as SQS takes it, capped at [`MAX_VISIBILITY`].
+pub fn visibility_secs(d: Duration) -> i32 {
+    d.min(MAX_VISIBILITY).as_secs() as i32
+}
+
 /// Makes a received message visible again `after` from now (a retry delay instead of the
-/// queue's whole visibility timeout), by its receipt handle. Safe to repeat.
+/// queue's whole visibility timeout; at most [`MAX_VISIBILITY`]), by its receipt handle.
+/// Safe to repeat. Errors: the SDK's.
 pub async fn redeliver_after(
     client: &aws_sdk_sqs::Client,
     queue_url: &str,
     receipt_handle: &str,
-    after: std::time::Duration,
+    after: Duration,
 ) -> Result<(), AwsError> {
     client
         .change_message_visibility()
         .queue_url(queue_url)
         .receipt_handle(receipt_handle)
-        .visibility_timeout(after.as_secs().min(43_200) as i32)
+        .visibility_timeout(visibility_secs(after))
         .send()
         .await
         .map_err(|e| AwsError::sdk("sqs:ChangeMessageVisibility", e))?;
+    Ok(())
+}
+
+/// Deletes a received message by its receipt handle. Safe to repeat (SQS ignores a second
+/// delete of the same receipt). Errors: the SDK's.
+pub async fn delete_received(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handle: &str,
+) -> Result<(), AwsError> {
+    client
+        .delete_message()
+        .queue_url(queue_url)
+        .receipt_handle(receipt_handle)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk("sqs:DeleteMessage", e))?;
     Ok(())
 }
 
@@ -116,6 +144,13 @@ mod tests {
         for arn in ["arn:aws:sqs:us-east-1:1:other.fifo", "", "arn:aws:sqs:x:1:"] {
             assert_eq!(queue_url_for(arn, &urls), None, "{arn}");
         }
+    }
+
+    #[test]
+    fn visibility_is_whole_seconds_capped_at_twelve_hours() {
+        assert_eq!(visibility_secs(Duration::from_millis(30_999)), 30);
+        assert_eq!(visibility_secs(Duration::from_secs(43_200)), 43_200);
+        assert_eq!(visibility_secs(Duration::from_secs(u64::MAX)), 43_200);
     }
 
     #[test]
