@@ -18,6 +18,9 @@ pub enum TaskType {
 }
 
 impl TaskType {
+    /// Both kinds.
+    pub const ALL: [TaskType; 2] = [TaskType::CoverageStart, TaskType::CoverageEnd];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,11 +31,7 @@ impl TaskType {
 
     /// Parses the wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "code-coverage-start" => Some(TaskType::CoverageStart),
-            "code-coverage-end" => Some(TaskType::CoverageEnd),
-            _ => None,
-        }
+        TaskType::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
 
@@ -61,11 +60,7 @@ impl Priority {
 
     /// Parses the wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "high" => Some(Priority::High),
-            "normal" => Some(Priority::Normal),
-            _ => None,
-        }
+        Priority::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 
@@ -222,6 +217,28 @@ impl Task {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_wire_name_is_the_serde_name_and_parses_back() {
+        fn check<T>(all: &[T], name: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
+        where
+            T: Copy + PartialEq + std::fmt::Debug + Serialize + serde::de::DeserializeOwned,
+        {
+            for &v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), name(v), "{v:?}");
+                assert_eq!(serde_json::from_value::<T>(name(v).into()).unwrap(), v);
+                assert_eq!(parse(name(v)), Some(v));
+            }
+        }
+        check(&TaskType::ALL, TaskType::as_str, TaskType::parse);
+        check(&Priority::ALL, Priority::as_str, Priority::parse);
+        check(&Status::ALL, Status::as_str, Status::parse);
+        check(&Flush::ALL, Flush::as_str, Flush::parse);
+        for n in [Notified::Sent, Notified::GaveUp] {
+            assert_eq!(serde_json::to_value(n).unwrap(), n.as_str());
+        }
+        assert_eq!(TaskType::parse("code-coverage-START"), None);
+    }
 
     #[test]
     fn terminal_states_accept_no_transition() {
