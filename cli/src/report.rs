@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ccaas_gcov::{Builder, Input, Options, SolvedUnit, SourceReader};
+use ccaas_gcov::{Builder, Coverage, Input, Options, SolvedUnit, SourceReader};
+use ccaas_report::{DataFile, OutFile, ReportSink};
 use clap::Args;
 use rayon::prelude::*;
 
@@ -342,43 +343,10 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
 
     fs::create_dir_all(&args.output)
         .map_err(|e| format!("creating {}: {e}", args.output.display()))?;
-    let create = |name: &str| -> Result<BufWriter<fs::File>, String> {
-        let p = args.output.join(name);
-        fs::File::create(&p)
-            .map(|f| BufWriter::with_capacity(256 << 10, f))
-            .map_err(|e| format!("creating {}: {e}", p.display()))
-    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (r1, (r2, (r3, r4))) = rayon::join(
-        || ccaas_gcov::lcov::write(&cov, "", create("coverage.info")?).map_err(|e| e.to_string()),
-        || {
-            rayon::join(
-                || {
-                    ccaas_gcov::cobertura::write(&cov, now, create("cobertura.xml")?)
-                        .map_err(|e| e.to_string())
-                },
-                || {
-                    rayon::join(
-                        || {
-                            ccaas_gcov::summary::write(&cov, create("summary.json")?)
-                                .map_err(|e| e.to_string())
-                        },
-                        || {
-                            ccaas_gcov::badge::write(&cov, create("badge.svg")?)
-                                .map_err(|e| e.to_string())
-                        },
-                    )
-                },
-            )
-        },
-    );
-    r1?;
-    r2?;
-    r3?;
-    r4?;
-    write_html(&args.output, &cov, &warnings)?;
+    write_html(&args.output, &cov, now, &warnings)?;
 
     for w in &warnings {
         eprintln!("ccaas report: warning: {w}");
@@ -414,8 +382,14 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
     Ok(0)
 }
 
-/// Writes the HTML report into `out`: its pages as they are rendered, `index.html` last.
-fn write_html(out: &Path, cov: &ccaas_gcov::Coverage, warnings: &[String]) -> Result<(), String> {
+/// Writes the whole report into `out` with `ccaas_report::write_report` (the render stage's
+/// step too): the data files, then the pages as they are rendered, `index.html` last.
+fn write_html(
+    out: &Path,
+    cov: &ccaas_gcov::Coverage,
+    timestamp: u64,
+    warnings: &[String],
+) -> Result<(), String> {
     for d in ["d", "f"] {
         let p = out.join(d);
         fs::create_dir_all(&p).map_err(|e| format!("creating {}: {e}", p.display()))?;
@@ -427,17 +401,37 @@ fn write_html(out: &Path, cov: &ccaas_gcov::Coverage, warnings: &[String]) -> Re
         }),
         ..Default::default()
     };
-    let failed = std::sync::Mutex::new(None);
     let read = |p: &str| fs::read(p).ok();
-    ccaas_report::render_each(cov, &opts, &read, &|f| {
-        let p = out.join(&f.path);
-        if let Err(e) = fs::write(&p, &f.bytes) {
-            let mut first = failed.lock().unwrap_or_else(|p| p.into_inner());
-            first.get_or_insert(format!("writing {}: {e}", p.display()));
-        }
-    });
-    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
+    ccaas_report::write_report(cov, timestamp, &opts, &read, &Folder(out)).map_err(|e| e.0)
+}
+
+/// A [`ReportSink`] that writes each file into a folder as it comes.
+struct Folder<'a>(&'a Path);
+
+/// Why a report file could not be written, as the message the command prints.
+struct WriteError(String);
+
+impl From<ccaas_gcov::Error> for WriteError {
+    fn from(e: ccaas_gcov::Error) -> Self {
+        WriteError(e.to_string())
+    }
+}
+
+impl ReportSink for Folder<'_> {
+    type Error = WriteError;
+
+    fn data(&self, file: DataFile, cov: &Coverage, timestamp: u64) -> Result<(), WriteError> {
+        let p = self.0.join(file.name());
+        let f = fs::File::create(&p)
+            .map_err(|e| WriteError(format!("creating {}: {e}", p.display())))?;
+        let mut w = BufWriter::with_capacity(256 << 10, f);
+        file.write(cov, timestamp, &mut w)?;
+        w.flush()
+            .map_err(|e| WriteError(format!("writing {}: {e}", p.display())))
+    }
+
+    fn page(&self, file: OutFile) -> Result<(), WriteError> {
+        let p = self.0.join(&file.path);
+        fs::write(&p, &file.bytes).map_err(|e| WriteError(format!("writing {}: {e}", p.display())))
     }
 }

@@ -1,11 +1,14 @@
 //! Stage 2's pure part: unpacked coverage files (and a build's published notes and sources) in,
-//! report files out (gcov engine, its writers and the `ccaas-report` HTML pages). The same
+//! report files out (the gcov engine, then `ccaas_report::write_report`: its data files and
+//! HTML pages, the same step as `ccaas report`). The same
 //! input gives the same bytes: inputs are walked in path order and the Cobertura timestamp is
 //! the caller's (the task's creation time), never the clock.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use ccaas_gcov::{Coverage, Input, Options, Totals};
+use ccaas_report::{DataFile, OutFile, ReportSink};
 
 use crate::CoverageError;
 use crate::paths::{Found, SuffixIndex, components};
@@ -14,17 +17,6 @@ use crate::unpack::Unpacked;
 /// Most warnings kept in a task result; the rest are counted in one last warning, so a broken
 /// build cannot blow the task item's size.
 pub const MAX_WARNINGS: usize = 50;
-
-/// One report file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReportFile {
-    /// Relative path inside `reports/<task-id>/`.
-    pub name: String,
-    /// The bytes.
-    pub bytes: Vec<u8>,
-    /// Its HTTP content type.
-    pub content_type: &'static str,
-}
 
 /// A warning of the render stage, with a stable code for the task result.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +41,7 @@ impl RenderWarning {
 pub struct Rendered {
     /// Every file; `index.html` is the last one, so publishing in order links nothing
     /// half-written.
-    pub files: Vec<ReportFile>,
+    pub files: Vec<OutFile>,
     /// Line, function and branch totals.
     pub totals: Totals,
     /// Warnings (data without notes, notes of another build, unreadable files, unusable
@@ -307,38 +299,7 @@ fn write_files(
     warnings: &[RenderWarning],
     sources: &BTreeMap<String, Vec<u8>>,
     timestamp: u64,
-) -> Result<Vec<ReportFile>, CoverageError> {
-    let err = |e: ccaas_gcov::Error| CoverageError::Report(e.to_string());
-    let mut lcov = Vec::new();
-    ccaas_gcov::lcov::write(cov, "", &mut lcov).map_err(err)?;
-    let mut cobertura = Vec::new();
-    ccaas_gcov::cobertura::write(cov, timestamp, &mut cobertura).map_err(err)?;
-    let mut summary = Vec::new();
-    ccaas_gcov::summary::write(cov, &mut summary).map_err(err)?;
-    let mut badge = Vec::new();
-    ccaas_gcov::badge::write(cov, &mut badge).map_err(err)?;
-    let mut files = vec![
-        ReportFile {
-            name: "coverage.info".into(),
-            bytes: lcov,
-            content_type: "text/plain; charset=utf-8",
-        },
-        ReportFile {
-            name: "cobertura.xml".into(),
-            bytes: cobertura,
-            content_type: "application/xml",
-        },
-        ReportFile {
-            name: "summary.json".into(),
-            bytes: summary,
-            content_type: "application/json",
-        },
-        ReportFile {
-            name: "badge.svg".into(),
-            bytes: badge,
-            content_type: "image/svg+xml",
-        },
-    ];
+) -> Result<Vec<OutFile>, CoverageError> {
     let opts = ccaas_report::Options {
         title: "Coverage report".into(),
         facts: Some(ccaas_report::Facts {
@@ -362,16 +323,47 @@ fn write_files(
         Found::One(k) => sources.get(k).cloned(),
         _ => None,
     };
-    let pages = ccaas_report::render(cov, &opts, &lookup);
-    let (index, rest): (Vec<_>, Vec<_>) = pages.into_iter().partition(|f| f.path == "index.html");
-    for f in rest.into_iter().chain(index) {
-        files.push(ReportFile {
-            name: f.path,
-            bytes: f.bytes,
-            content_type: f.content_type,
-        });
-    }
+    let kept = Kept(Mutex::new(Vec::new()));
+    ccaas_report::write_report(cov, timestamp, &opts, &lookup, &kept)
+        .map_err(|e| CoverageError::Report(e.to_string()))?;
+    let mut files = kept.0.into_inner().unwrap_or_else(|p| p.into_inner());
+    // Pages arrive in no fixed order: the data files first (in their order), then the pages
+    // by path, `index.html` last, so the same input gives the same list.
+    let rank = |f: &OutFile| {
+        let data = DataFile::ALL.iter().position(|d| d.name() == f.path);
+        (f.path == "index.html", data.is_none(), data)
+    };
+    files.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.path.cmp(&b.path)));
     Ok(files)
+}
+
+/// A [`ReportSink`] that keeps every file in memory, for the site.
+struct Kept(Mutex<Vec<OutFile>>);
+
+impl Kept {
+    fn push(&self, f: OutFile) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(f);
+    }
+}
+
+impl ReportSink for Kept {
+    type Error = ccaas_gcov::Error;
+
+    fn data(&self, file: DataFile, cov: &Coverage, timestamp: u64) -> Result<(), Self::Error> {
+        let mut bytes = Vec::new();
+        file.write(cov, timestamp, &mut bytes)?;
+        self.push(OutFile {
+            path: file.name().into(),
+            bytes,
+            content_type: file.content_type(),
+        });
+        Ok(())
+    }
+
+    fn page(&self, file: OutFile) -> Result<(), Self::Error> {
+        self.push(file);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -418,7 +410,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a, b);
-        assert_eq!(a.files.last().map(|f| f.name.as_str()), Some("index.html"));
+        assert_eq!(a.files.last().map(|f| f.path.as_str()), Some("index.html"));
         assert!(a.totals.lines.total > 0 && a.totals.lines.hit > 0);
         assert!(
             a.totals.lines.hit < a.totals.lines.total,
@@ -432,7 +424,7 @@ mod tests {
             "summary.json",
             "badge.svg",
         ] {
-            assert!(a.files.iter().any(|f| f.name == name), "{name}");
+            assert!(a.files.iter().any(|f| f.path == name), "{name}");
         }
     }
 

@@ -209,7 +209,7 @@ where
             .files
             .iter()
             .map(|f| SiteFile {
-                name: f.name.clone(),
+                name: f.path.clone(),
                 bytes: f.bytes.clone(),
                 content_type: f.content_type.to_string(),
             })

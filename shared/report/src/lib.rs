@@ -1,5 +1,7 @@
 //! The HTML coverage report: the gcov engine's [`Coverage`] model (plus optional session
-//! [`Facts`] and a source lookup the caller supplies) in, a list of [`OutFile`]s out.
+//! [`Facts`] and a source lookup the caller supplies) in, a list of [`OutFile`]s out; and
+//! [`write_report`], the one step from the model to every file of a report (the engine's data
+//! files and the pages).
 //!
 //! The crate is pure: no I/O, no clock, no randomness. The same input gives the same bytes.
 //! Pages are written with maud templates; every piece of text that comes from the input
@@ -116,6 +118,108 @@ pub struct NoSources;
 impl Sources for NoSources {
     fn source(&self, _path: &str) -> Option<Vec<u8>> {
         None
+    }
+}
+
+/// The engine's data files of every report, in order: lcov, Cobertura, the JSON summary and
+/// the badge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataFile {
+    /// `coverage.info`, the lcov tracefile.
+    Lcov,
+    /// `cobertura.xml`, stamped with the caller's timestamp.
+    Cobertura,
+    /// `summary.json`.
+    Summary,
+    /// `badge.svg`.
+    Badge,
+}
+
+impl DataFile {
+    /// Every data file, in the order a report lists them.
+    pub const ALL: [DataFile; 4] = [
+        DataFile::Lcov,
+        DataFile::Cobertura,
+        DataFile::Summary,
+        DataFile::Badge,
+    ];
+
+    /// Its name inside the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataFile::Lcov => "coverage.info",
+            DataFile::Cobertura => "cobertura.xml",
+            DataFile::Summary => "summary.json",
+            DataFile::Badge => "badge.svg",
+        }
+    }
+
+    /// Its HTTP content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            DataFile::Lcov => "text/plain; charset=utf-8",
+            DataFile::Cobertura => "application/xml",
+            DataFile::Summary => "application/json",
+            DataFile::Badge => "image/svg+xml",
+        }
+    }
+
+    /// Writes it for `cov` (Cobertura stamped with `timestamp`, Unix seconds) into `out`.
+    /// Errors: the engine's writer error.
+    pub fn write(
+        self,
+        cov: &Coverage,
+        timestamp: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), ccaas_gcov::Error> {
+        match self {
+            DataFile::Lcov => ccaas_gcov::lcov::write(cov, "", out),
+            DataFile::Cobertura => ccaas_gcov::cobertura::write(cov, timestamp, out),
+            DataFile::Summary => ccaas_gcov::summary::write(cov, out),
+            DataFile::Badge => ccaas_gcov::badge::write(cov, out),
+        }
+    }
+}
+
+/// Where [`write_report`] puts a report's files. Its methods are called from rayon worker
+/// threads, in no fixed order except that `index.html` comes last.
+pub trait ReportSink: Sync {
+    /// Why a file could not be kept.
+    type Error: Send;
+
+    /// Keeps the data file `file`, whose bytes [`DataFile::write`] gives. Called once per
+    /// data file. Errors: the sink's own, or the writer's.
+    fn data(&self, file: DataFile, cov: &Coverage, timestamp: u64) -> Result<(), Self::Error>;
+
+    /// Keeps one page or asset of the HTML report. Called once per file. Errors: the sink's.
+    fn page(&self, file: OutFile) -> Result<(), Self::Error>;
+}
+
+/// The one model-to-files step: writes the engine's data files ([`DataFile::ALL`], in
+/// parallel; Cobertura stamped with `timestamp`) and then the HTML pages ([`render_each`],
+/// `index.html` last) into `sink`. The CLI writes them to a folder as they come, the render
+/// stage of an end task keeps them for the site. Errors: the first error of the sink; pages
+/// after it are still rendered but may be dropped by the sink.
+pub fn write_report<S: ReportSink>(
+    cov: &Coverage,
+    timestamp: u64,
+    opts: &Options,
+    sources: &dyn Sources,
+    sink: &S,
+) -> Result<(), S::Error> {
+    DataFile::ALL
+        .into_par_iter()
+        .try_for_each(|f| sink.data(f, cov, timestamp))?;
+    let failed = std::sync::Mutex::new(None);
+    render_each(cov, opts, sources, &|f| {
+        if let Err(e) = sink.page(f) {
+            let mut first = failed.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert(e);
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ccaas_gcov::{Counter, Coverage, FileCoverage, FunctionCoverage, LineCoverage};
-use ccaas_report::{Facts, NoSources, Options, OutFile, render, render_each};
+use ccaas_report::{
+    DataFile, Facts, NoSources, Options, OutFile, ReportSink, render, render_each, write_report,
+};
 use common::{broken_links, fixture, fixture_source};
 use proptest::prelude::*;
 
@@ -228,6 +230,79 @@ fn render_each_emits_the_same_files_with_index_html_last() {
     assert_eq!(got.last().map(|f| f.path.as_str()), Some("index.html"));
     assert_eq!(all.last().map(|f| f.path.as_str()), Some("index.html"));
     assert_eq!(by_path(&all), by_path(&got));
+}
+
+/// Keeps what `write_report` hands over, in arrival order; fails pages whose path is `fail`.
+struct Kept {
+    files: std::sync::Mutex<Vec<OutFile>>,
+    fail: &'static str,
+}
+
+impl ReportSink for Kept {
+    type Error = String;
+
+    fn data(&self, file: DataFile, cov: &Coverage, timestamp: u64) -> Result<(), String> {
+        let mut bytes = Vec::new();
+        file.write(cov, timestamp, &mut bytes)
+            .map_err(|e| e.to_string())?;
+        self.page(OutFile {
+            path: file.name().into(),
+            bytes,
+            content_type: file.content_type(),
+        })
+    }
+
+    fn page(&self, file: OutFile) -> Result<(), String> {
+        if file.path == self.fail {
+            return Err(format!("cannot keep {}", file.path));
+        }
+        self.files.lock().unwrap().push(file);
+        Ok(())
+    }
+}
+
+#[test]
+fn write_report_gives_the_engines_data_files_then_the_pages_with_index_html_last() {
+    let cov = fixture();
+    let opts = Options::default();
+    let kept = Kept {
+        files: std::sync::Mutex::new(Vec::new()),
+        fail: "",
+    };
+    write_report(&cov, 1_700_000_000, &opts, &fixture_source, &kept).unwrap();
+    let got = kept.files.into_inner().unwrap();
+    let names: Vec<&str> = got[..4].iter().map(|f| f.path.as_str()).collect();
+    for d in DataFile::ALL {
+        assert!(
+            names.contains(&d.name()),
+            "{} not among the first four",
+            d.name()
+        );
+    }
+    let mut lcov = Vec::new();
+    ccaas_gcov::lcov::write(&cov, "", &mut lcov).unwrap();
+    let mut cobertura = Vec::new();
+    ccaas_gcov::cobertura::write(&cov, 1_700_000_000, &mut cobertura).unwrap();
+    let by = by_path(&got);
+    assert_eq!(by["coverage.info"].bytes, lcov);
+    assert_eq!(by["cobertura.xml"].bytes, cobertura);
+    assert_eq!(by["cobertura.xml"].content_type, "application/xml");
+    assert_eq!(got.last().map(|f| f.path.as_str()), Some("index.html"));
+    let pages = render(&cov, &opts, &fixture_source);
+    assert_eq!(got.len(), pages.len() + 4);
+    for p in &pages {
+        assert_eq!(by[p.path.as_str()], p, "{}", p.path);
+    }
+}
+
+#[test]
+fn write_report_returns_the_sinks_first_error() {
+    let kept = Kept {
+        files: std::sync::Mutex::new(Vec::new()),
+        fail: "index.html",
+    };
+    let e = write_report(&fixture(), 0, &Options::default(), &NoSources, &kept).unwrap_err();
+    assert_eq!(e, "cannot keep index.html");
 }
 
 #[test]
