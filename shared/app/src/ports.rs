@@ -280,18 +280,6 @@ pub trait ArtifactStore: Send + Sync {
     -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
 }
 
-/// One file of a report to publish on the site.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SiteFile {
-    /// Path under the report's prefix, made by the renderer or the runner (never user text):
-    /// `[A-Za-z0-9._-]` segments joined by `/`, none of them `.` or `..`.
-    pub name: String,
-    /// The bytes.
-    pub bytes: Vec<u8>,
-    /// The HTTP content type it is served with.
-    pub content_type: String,
-}
-
 /// The totals of a published report, as `(hit, total)` pairs, for the site-wide list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteTotals {
@@ -303,7 +291,9 @@ pub struct SiteTotals {
     pub branches: (u64, u64),
 }
 
-/// Whether `name` may be a [`SiteFile::name`].
+/// Whether `name` may be the path of a published report file under the report's prefix
+/// (made by the renderer, never user text): `[A-Za-z0-9._-]` segments joined by `/`, none of
+/// them `.` or `..`.
 pub fn is_site_file_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 512

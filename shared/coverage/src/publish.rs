@@ -8,10 +8,10 @@
 //! from the task id, numbers and checked file names only.
 
 use ccaas_app::Error;
-use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals, is_site_file_name};
+use ccaas_app::ports::{ReportSite, SiteTotals, is_site_file_name};
 use ccaas_domain::TaskId;
 use ccaas_gcov::{Counter, Totals};
-use ccaas_report::SiteEntry;
+use ccaas_report::{OutFile, SiteEntry};
 use futures_util::{StreamExt, TryStreamExt};
 
 /// Where the records of published reports live (private: the bucket policy makes only
@@ -83,34 +83,33 @@ pub fn cache_control(name: &str) -> &'static str {
 pub async fn publish<P: ReportSite>(
     site: &P,
     id: &TaskId,
-    files: Vec<SiteFile>,
+    files: Vec<OutFile>,
     totals: SiteTotals,
 ) -> Result<(), Error> {
-    if let Some(f) = files.iter().find(|f| !is_site_file_name(&f.name)) {
+    if let Some(f) = files.iter().find(|f| !is_site_file_name(&f.path)) {
         return Err(Error::Corrupt(format!(
             "report file name {:?} is not allowed",
-            f.name
+            f.path
         )));
     }
-    if !files.iter().any(|f| f.name == "index.html") {
+    if !files.iter().any(|f| f.path == "index.html") {
         return Err(Error::Corrupt("the report has no index.html".into()));
     }
-    let (index, rest): (Vec<SiteFile>, Vec<SiteFile>) =
-        files.into_iter().partition(|f| f.name == "index.html");
+    let (index, rest): (Vec<OutFile>, Vec<OutFile>) =
+        files.into_iter().partition(|f| f.path == "index.html");
     // Everything but index.html, PARALLEL_UPLOADS at a time; index.html only once all of them
     // are in, so the report is never linked half-written.
     futures_util::stream::iter(rest.into_iter().map(|f| async move {
-        let key = report_key(id, &f.name);
-        site.put(&key, f.bytes, &f.content_type, cache_control(&f.name))
+        let key = report_key(id, &f.path);
+        site.put(&key, f.bytes, f.content_type, cache_control(&f.path))
             .await
     }))
     .buffer_unordered(PARALLEL_UPLOADS)
     .try_collect::<Vec<()>>()
     .await?;
     for f in index {
-        let key = report_key(id, &f.name);
-        site.put(&key, f.bytes, &f.content_type, CACHE_INDEX)
-            .await?;
+        let key = report_key(id, &f.path);
+        site.put(&key, f.bytes, f.content_type, CACHE_INDEX).await?;
     }
     // The record: the new one first, then any older one of the same id (other totals), so the
     // report is listed at every moment.

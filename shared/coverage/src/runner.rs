@@ -1,6 +1,6 @@
 //! [`CoverageRunner`]: the start and end tasks, stage by stage, each stage idempotent.
 
-use ccaas_app::ports::{ReportSite, SiteFile, SiteTotals};
+use ccaas_app::ports::{ReportSite, SiteTotals};
 use ccaas_app::{
     ArtifactStore, BuildPart, BuildStore, DeviceSession, LogStore, Opened, RunError, SessionStore,
     TaskRunner, device_key, now_ms,
@@ -205,15 +205,7 @@ where
         };
         // The site writes the report's index.html last and then the site-wide list: a
         // half-published report is never linked, and a retry rewrites the same bytes.
-        let files = rendered
-            .files
-            .iter()
-            .map(|f| SiteFile {
-                name: f.path.clone(),
-                bytes: f.bytes.clone(),
-                content_type: f.content_type.to_string(),
-            })
-            .collect();
+        let files = rendered.files.clone();
         let t = rendered.totals;
         let totals = SiteTotals {
             lines: (t.lines.hit, t.lines.total),

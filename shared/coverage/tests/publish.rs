@@ -4,15 +4,16 @@
 
 use ccaas_app::Error;
 use ccaas_app::memory::MemorySite;
-use ccaas_app::ports::{SiteFile, SiteTotals};
+use ccaas_app::ports::SiteTotals;
 use ccaas_coverage::publish::{CACHE_INDEX, CACHE_PAGES, publish, record_key, reports};
 use ccaas_domain::TaskId;
+use ccaas_report::OutFile;
 
-fn file(name: &str) -> SiteFile {
-    SiteFile {
-        name: name.into(),
+fn file(name: &str) -> OutFile {
+    OutFile {
+        path: name.into(),
         bytes: name.as_bytes().to_vec(),
-        content_type: "text/html".into(),
+        content_type: "text/html",
     }
 }
 

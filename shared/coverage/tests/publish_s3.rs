@@ -5,11 +5,12 @@
 //! replaces, and unsafe names write nothing.
 
 use ccaas_app::Error;
-use ccaas_app::ports::{SiteFile, SiteTotals};
+use ccaas_app::ports::SiteTotals;
 use ccaas_aws::site::S3Site;
 use ccaas_coverage::publish::{publish, reports};
 use ccaas_domain::TaskId;
 use ccaas_gcov::{Coverage, FileCoverage, FunctionCoverage, LineCoverage};
+use ccaas_report::OutFile;
 use ccaas_testkit::Emulator;
 
 fn site(emu: &Emulator) -> S3Site {
@@ -45,7 +46,7 @@ async fn get(emu: &Emulator, key: &str) -> (String, String, String) {
     (ct, cc, String::from_utf8_lossy(&body).into_owned())
 }
 
-fn rendered() -> (Vec<SiteFile>, SiteTotals) {
+fn rendered() -> (Vec<OutFile>, SiteTotals) {
     let mut fc = FileCoverage {
         lines: vec![
             LineCoverage {
@@ -87,14 +88,6 @@ fn rendered() -> (Vec<SiteFile>, SiteTotals) {
         functions: (t.functions.hit, t.functions.total),
         branches: (t.branches.hit, t.branches.total),
     };
-    let files = files
-        .into_iter()
-        .map(|f| SiteFile {
-            name: f.path,
-            bytes: f.bytes,
-            content_type: f.content_type.to_string(),
-        })
-        .collect();
     (files, totals)
 }
 
@@ -107,15 +100,15 @@ async fn a_published_report_is_served_with_its_content_types_and_cache_headers()
     publish(&site, &id, files.clone(), totals).await.unwrap();
 
     for f in &files {
-        let (ct, cc, body) = get(&emu, &format!("reports/{id}/{}", f.name)).await;
-        assert_eq!(ct, f.content_type, "{}", f.name);
-        let want_cc = if f.name == "index.html" {
+        let (ct, cc, body) = get(&emu, &format!("reports/{id}/{}", f.path)).await;
+        assert_eq!(ct, f.content_type, "{}", f.path);
+        let want_cc = if f.path == "index.html" {
             "no-cache"
         } else {
             "public, max-age=300"
         };
-        assert_eq!(cc, want_cc, "{}", f.name);
-        assert_eq!(body.as_bytes(), &f.bytes[..], "{}", f.name);
+        assert_eq!(cc, want_cc, "{}", f.path);
+        assert_eq!(body.as_bytes(), &f.bytes[..], "{}", f.path);
     }
     // Keys come from the task id and the renderer's numbered names only.
     for k in keys(&emu).await {
@@ -191,17 +184,17 @@ async fn unsafe_names_and_reports_without_an_index_write_nothing() {
         "x\u{0}.html",
     ] {
         let mut with_bad = files.clone();
-        with_bad.push(SiteFile {
-            name: bad.into(),
+        with_bad.push(OutFile {
+            path: bad.into(),
             bytes: b"x".to_vec(),
-            content_type: "text/html".into(),
+            content_type: "text/html",
         });
         let r = publish(&site, &id, with_bad, totals).await;
         assert!(matches!(r, Err(Error::Corrupt(_))), "{bad:?}: {r:?}");
     }
-    let no_index: Vec<SiteFile> = files
+    let no_index: Vec<OutFile> = files
         .into_iter()
-        .filter(|f| f.name != "index.html")
+        .filter(|f| f.path != "index.html")
         .collect();
     let r = publish(&site, &id, no_index, totals).await;
     assert!(matches!(r, Err(Error::Corrupt(_))));
