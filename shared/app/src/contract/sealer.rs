@@ -29,9 +29,14 @@ pub async fn run<K: Sealer>(sealer: &K) {
     let mut bytes = token.clone().into_bytes();
     // A character in the middle of the last part (the ciphertext): every bit of it counts
     // in base64 and hex alike, unlike the last characters, whose low bits base64 may ignore.
+    // Hex is case-insensitive, so an `a` becomes `g` (not hex), never the same digit `A`.
     let last = token.rfind('.').map_or(0, |i| i + 1);
     let at = last + (bytes.len() - last) / 2;
-    bytes[at] = if bytes[at] == b'A' { b'g' } else { b'A' };
+    bytes[at] = if bytes[at].eq_ignore_ascii_case(&b'A') {
+        b'g'
+    } else {
+        b'A'
+    };
     let tampered = String::from_utf8_lossy(&bytes).into_owned();
     for bad in [tampered.as_str(), "", "x.y.z", &token[..token.len() / 2]] {
         match sealer.open(&id, bad).await {
