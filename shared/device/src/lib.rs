@@ -3,6 +3,8 @@
 //! - [`DeviceTarget`] says how to reach a device, [`DeviceProfile`] where it keeps things.
 //! - [`Device`] is the session protocol (`identify`, `start`, `end`); [`SshDevice`] implements
 //!   it over SSH (russh), [`MemoryDevice`] in memory for unit tests of callers.
+//! - [`facts`] holds what the driver learns and compares ([`SessionFacts`], [`EndFacts`]) and
+//!   the parsing of command output (pure); [`session`] the SSH session flow.
 //! - [`HostKeyPins`] stores the host keys pinned on first use ([`MemoryPins`] in memory).
 //! - [`DeviceError`] says whether a failure is retryable and gives a stable code.
 //!
@@ -10,6 +12,7 @@
 
 pub mod archive;
 pub mod error;
+pub mod facts;
 pub mod log;
 pub mod memory;
 pub mod names;
@@ -23,13 +26,11 @@ pub use archive::{ArchiveStats, ArchiveValidator, validate_archive};
 /// How `end` makes the daemons write their counters: the domain's type, re-exported.
 pub use ccaas_domain::Flush;
 pub use error::DeviceError;
+pub use facts::{BuildInfo, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning};
 pub use log::CommandRecord;
 pub use memory::MemoryDevice;
 pub use names::validate_modules;
 pub use pins::{HostKeyPins, MemoryPins, PinError};
 pub use profile::{DeviceProfile, PidScope};
-pub use session::{
-    BuildInfo, Device, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, SshDevice,
-    Warning,
-};
+pub use session::{Device, SshDevice};
 pub use target::{Credentials, DeviceTarget, Limits, Timeouts};

@@ -9,11 +9,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use crate::DeviceError;
 use crate::Flush;
 use crate::archive::validate_archive;
+use crate::facts::{BuildInfo, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning};
 use crate::log::{CommandRecord, now_rfc3339};
 use crate::names::validate_modules;
-use crate::session::{
-    BuildInfo, Device, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning,
-};
+use crate::session::Device;
 use crate::target::Limits;
 
 type FailFn = Box<dyn Fn() -> DeviceError + Send + Sync>;

@@ -1,6 +1,6 @@
-//! The coverage session protocol (BIG-IP profile): identify, start, end.
+//! The coverage session protocol (BIG-IP profile) over SSH: identify, start, end. The commands
+//! run here; what their output means and how start and end compare is in `facts`.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,149 +10,17 @@ use tokio::time::timeout;
 use ccaas_domain::Flush;
 
 use crate::DeviceError;
-use crate::archive::{ArchiveStats, ArchiveValidator};
+use crate::archive::ArchiveValidator;
+use crate::facts::{self, GcdaState};
+pub use crate::facts::{
+    BuildInfo, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning,
+};
 use crate::log::{CommandRecord, now_rfc3339};
 use crate::names::validate_modules;
 use crate::pins::HostKeyPins;
 use crate::profile::{Commands, DeviceProfile};
 use crate::ssh::{Conn, DataSink};
 use crate::target::{DeviceTarget, Limits, Timeouts};
-
-/// What `/VERSION` says.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BuildInfo {
-    /// `Product:` (BIG-IP).
-    pub product: String,
-    /// `Version:` (17.1.0).
-    pub version: String,
-    /// `Build:` (0.0.16).
-    pub build: String,
-    /// `Edition:`, when present.
-    pub edition: Option<String>,
-    /// `JobID:`, when present.
-    pub job_id: Option<String>,
-    /// `<Version>-<Build>[-<JobID>]`, the key of `builds/<build-id>/` in S3; always a valid
-    /// [`ccaas_domain::BuildId`].
-    pub build_id: String,
-}
-
-impl BuildInfo {
-    /// Parses the text of a BIG-IP `/VERSION` file.
-    pub fn parse(text: &str) -> Result<BuildInfo, DeviceError> {
-        let field = |key: &str| {
-            text.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                (k.trim() == key).then(|| v.trim().to_string())
-            })
-        };
-        let need = |key: &str| {
-            field(key)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| DeviceError::Protocol {
-                    detail: format!("the version file has no {key} line"),
-                })
-        };
-        let (product, version, build) = (need("Product")?, need("Version")?, need("Build")?);
-        let job_id = field("JobID").filter(|v| !v.is_empty());
-        let mut build_id = format!("{version}-{build}");
-        if let Some(j) = &job_id {
-            build_id.push('-');
-            build_id.push_str(j);
-        }
-        // The same check as a build id given to `ccaas build publish`: the id keys
-        // `builds/<build-id>/` in S3.
-        if ccaas_domain::BuildId::parse(&build_id).is_err() {
-            return Err(DeviceError::Protocol {
-                detail: "the version file holds characters not allowed in a build id".into(),
-            });
-        }
-        Ok(BuildInfo {
-            product,
-            version,
-            build,
-            edition: field("Edition").filter(|v| !v.is_empty()),
-            job_id,
-            build_id,
-        })
-    }
-}
-
-/// One process of a module.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub struct ProcStart {
-    /// The pid.
-    pub pid: u32,
-    /// Its start time in clock ticks since boot (`/proc/<pid>/stat` field 22), so a reused pid
-    /// is not mistaken for the same process.
-    pub start_ticks: u64,
-}
-
-/// A module as found at the start of a session.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ModuleStart {
-    /// The module (daemon) name.
-    pub module: String,
-    /// Its processes.
-    pub pids: Vec<ProcStart>,
-}
-
-/// What `start` found and did: store it with the session, and hand it back to `end`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SessionFacts {
-    /// The device's build.
-    pub build: BuildInfo,
-    /// When the counters were reset (RFC 3339).
-    pub started_at: String,
-    /// The modules with their processes.
-    pub modules: Vec<ModuleStart>,
-    /// Core files present at the start (so `end` reports only new ones).
-    pub cores: Vec<String>,
-}
-
-/// Something the report should mention.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Warning {
-    /// `restarted`, `not_running`, `new_core`, `no_data`, `build_changed`, `flush_failed`.
-    pub code: String,
-    /// The module concerned, if any.
-    pub module: Option<String>,
-    /// A sentence for people.
-    pub message: String,
-}
-
-/// A module as found at the end of a session.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ModuleEnd {
-    /// The module.
-    pub module: String,
-    /// Its processes before the flush.
-    pub pids: Vec<ProcStart>,
-    /// Its processes changed since the start (a restart or a crash and respawn).
-    pub restarted: bool,
-    /// It has no process left.
-    pub stopped: bool,
-    /// `.gcda` files found after the flush.
-    pub gcda_files: u64,
-}
-
-/// What `end` found, next to the archive it streamed.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EndFacts {
-    /// The device's build now.
-    pub build: BuildInfo,
-    /// When the counters were collected (RFC 3339).
-    pub ended_at: String,
-    /// Per module.
-    pub modules: Vec<ModuleEnd>,
-    /// Core files that appeared since the start.
-    pub new_cores: Vec<String>,
-    /// Restarts, crashes, new cores, modules without data.
-    pub warnings: Vec<Warning>,
-    /// The archive's counts.
-    pub archive: ArchiveStats,
-}
 
 /// The coverage session protocol of one device.
 ///
@@ -303,17 +171,12 @@ impl<P: HostKeyPins> SshDevice<P> {
 
     async fn pids_on(&self, c: &Conn, module: &str) -> Result<Vec<ProcStart>, DeviceError> {
         let out = c.run_ok(&self.cmds().pids(module)?).await?;
-        parse_pids(&out)
+        facts::parse_pids(&out)
     }
 
     async fn cores_on(&self, c: &Conn) -> Result<Vec<String>, DeviceError> {
         let out = c.run_ok(&self.cmds().cores()).await?;
-        Ok(String::from_utf8_lossy(&out)
-            .lines()
-            .filter(|l| !l.is_empty())
-            .take(1000)
-            .map(|l| l.chars().take(512).collect())
-            .collect())
+        Ok(facts::parse_cores(&out))
     }
 
     async fn start_on(&self, c: &Conn, modules: &[String]) -> Result<SessionFacts, DeviceError> {
@@ -349,34 +212,9 @@ impl<P: HostKeyPins> SshDevice<P> {
         &self,
         c: &Conn,
         modules: &[String],
-    ) -> Result<Vec<(String, u64, String)>, DeviceError> {
+    ) -> Result<Vec<GcdaState>, DeviceError> {
         let out = c.run_ok(&self.cmds().gcda_state(modules)?).await?;
-        let text = String::from_utf8_lossy(&out);
-        let mut v = Vec::new();
-        for l in text.lines().filter(|l| !l.is_empty()) {
-            let mut it = l.split(' ');
-            match (
-                it.next(),
-                it.next().and_then(|n| n.parse().ok()),
-                it.next(),
-                it.next(),
-            ) {
-                (Some(m), Some(n), Some(sum), None) if modules.iter().any(|x| x == m) => {
-                    v.push((m.to_string(), n, sum.to_string()));
-                }
-                _ => {
-                    return Err(DeviceError::Protocol {
-                        detail: "unexpected .gcda listing".into(),
-                    });
-                }
-            }
-        }
-        if v.len() != modules.len() {
-            return Err(DeviceError::Protocol {
-                detail: "incomplete .gcda listing".into(),
-            });
-        }
-        Ok(v)
+        facts::parse_gcda_state(&out, modules)
     }
 
     /// Polls the `.gcda` listing until two polls in a row agree (and, when nothing is there
@@ -385,9 +223,9 @@ impl<P: HostKeyPins> SshDevice<P> {
         &self,
         c: &Conn,
         modules: &[String],
-    ) -> Result<Vec<(String, u64, String)>, DeviceError> {
+    ) -> Result<Vec<GcdaState>, DeviceError> {
         let t0 = Instant::now();
-        let mut prev: Option<Vec<(String, u64, String)>> = None;
+        let mut prev: Option<Vec<GcdaState>> = None;
         loop {
             let now = self.gcda_state(c, modules).await?;
             let total: u64 = now.iter().map(|x| x.1).sum();
@@ -415,70 +253,19 @@ impl<P: HostKeyPins> SshDevice<P> {
         sink: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<EndFacts, DeviceError> {
         let build = self.identify_on(c).await?;
-        let mut warnings = Vec::new();
-        if build.build_id != session.build.build_id {
-            warnings.push(Warning {
-                code: "build_changed".into(),
-                module: None,
-                message: format!(
-                    "the device build changed during the session ({} -> {})",
-                    session.build.build_id, build.build_id
-                ),
-            });
-        }
+        let mut warnings: Vec<Warning> = facts::build_changed(&session.build, &build)
+            .into_iter()
+            .collect();
         let mut ends = Vec::new();
         for m in modules {
             let now = self.pids_on(c, m).await?;
-            let before: BTreeSet<ProcStart> = session
-                .modules
-                .iter()
-                .find(|s| &s.module == m)
-                .map(|s| s.pids.iter().copied().collect())
-                .unwrap_or_default();
-            let after: BTreeSet<ProcStart> = now.iter().copied().collect();
-            let stopped = now.is_empty();
-            let restarted = !stopped && before != after;
-            if stopped {
-                warnings.push(Warning {
-                    code: "not_running".into(),
-                    module: Some(m.clone()),
-                    message: format!("{m} is not running: it crashed or was stopped during the session; its coverage is partial"),
-                });
-            } else if restarted {
-                warnings.push(Warning {
-                    code: "restarted".into(),
-                    module: Some(m.clone()),
-                    message: format!("{m} restarted during the session; its coverage is partial"),
-                });
-            }
-            ends.push(ModuleEnd {
-                module: m.clone(),
-                pids: now,
-                restarted,
-                stopped,
-                gcda_files: 0,
-            });
+            let (end, warning) = facts::module_end(session, m, now);
+            warnings.extend(warning);
+            ends.push(end);
         }
         let cores_now = self.cores_on(c).await?;
-        let new_cores: Vec<String> = cores_now
-            .into_iter()
-            .filter(|x| !session.cores.contains(x))
-            .collect();
-        for core in &new_cores {
-            let module = modules
-                .iter()
-                .find(|m| {
-                    core.rsplit('/')
-                        .next()
-                        .is_some_and(|f| f.contains(m.as_str()))
-                })
-                .cloned();
-            warnings.push(Warning {
-                code: "new_core".into(),
-                module,
-                message: format!("new core file {core}"),
-            });
-        }
+        let (new_cores, core_warnings) = facts::new_cores(session, cores_now, modules);
+        warnings.extend(core_warnings);
 
         for e in &ends {
             match flush {
@@ -486,11 +273,7 @@ impl<P: HostKeyPins> SshDevice<P> {
                     let pids: Vec<u32> = e.pids.iter().map(|p| p.pid).collect();
                     let o = c.run(&self.cmds().signal("USR1", &pids)).await?;
                     if o.exit != 0 {
-                        warnings.push(Warning {
-                            code: "flush_failed".into(),
-                            module: Some(e.module.clone()),
-                            message: format!("could not signal {} to dump its counters", e.module),
-                        });
+                        warnings.push(facts::flush_failed(&e.module));
                     }
                 }
                 Flush::Signal => {}
@@ -501,21 +284,7 @@ impl<P: HostKeyPins> SshDevice<P> {
         }
 
         let state = self.wait_stable(c, modules).await?;
-        let mut with_data = Vec::new();
-        for (m, n, _) in &state {
-            if let Some(e) = ends.iter_mut().find(|e| &e.module == m) {
-                e.gcda_files = *n;
-            }
-            if *n > 0 {
-                with_data.push(m.clone());
-            } else {
-                warnings.push(Warning {
-                    code: "no_data".into(),
-                    module: Some(m.clone()),
-                    message: format!("{m} left no .gcda file"),
-                });
-            }
-        }
+        let with_data = facts::modules_with_data(&state, &mut ends, &mut warnings);
         if with_data.is_empty() {
             return Err(DeviceError::NoData);
         }
@@ -586,37 +355,6 @@ impl DataSink for ArchiveSink<'_> {
     }
 }
 
-fn parse_pids(out: &[u8]) -> Result<Vec<ProcStart>, DeviceError> {
-    let text = String::from_utf8_lossy(out);
-    let mut v = Vec::new();
-    for l in text.lines().filter(|l| !l.is_empty()) {
-        let mut it = l.split(' ');
-        match (
-            it.next(),
-            it.next().and_then(|p| p.parse::<u32>().ok()),
-            it.next().and_then(|t| t.parse::<u64>().ok()),
-            it.next(),
-        ) {
-            (Some("pid"), Some(pid), Some(start_ticks), None) if pid > 1 => {
-                v.push(ProcStart { pid, start_ticks })
-            }
-            _ => {
-                return Err(DeviceError::Protocol {
-                    detail: "unexpected process listing".into(),
-                });
-            }
-        }
-        if v.len() > 4096 {
-            return Err(DeviceError::Protocol {
-                detail: "too many processes".into(),
-            });
-        }
-    }
-    v.sort();
-    v.dedup();
-    Ok(v)
-}
-
 impl<P: HostKeyPins> Device for SshDevice<P> {
     async fn identify(&self) -> Result<BuildInfo, DeviceError> {
         self.bounded(async {
@@ -658,58 +396,5 @@ impl<P: HostKeyPins> Device for SshDevice<P> {
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
             .unwrap_or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const VERSION: &str = "Product: BIG-IP\nVersion: 17.1.0\nBuild: 0.0.16\nSequence: 17.1.0.0.0.16\nEdition: Final\nJobID: 1234567\n";
-
-    #[test]
-    fn the_build_id_joins_version_build_and_job() {
-        let b = BuildInfo::parse(VERSION).unwrap();
-        assert_eq!(b.build_id, "17.1.0-0.0.16-1234567");
-        assert_eq!(b.edition.as_deref(), Some("Final"));
-        let b = BuildInfo::parse("Product: BIG-IP\nVersion: 16.1.3\nBuild: 0.0.12\n").unwrap();
-        assert_eq!(b.build_id, "16.1.3-0.0.12");
-    }
-
-    #[test]
-    fn a_version_file_without_build_or_with_odd_characters_is_refused() {
-        assert_eq!(
-            BuildInfo::parse("Product: BIG-IP\nVersion: 1\n")
-                .unwrap_err()
-                .code(),
-            "protocol"
-        );
-        assert!(BuildInfo::parse("Product: x\nVersion: 1/../\nBuild: 2\n").is_err());
-    }
-
-    #[test]
-    fn process_listings_are_parsed_strictly() {
-        assert_eq!(
-            parse_pids(b"pid 12 345\npid 13 346\n").unwrap(),
-            [
-                ProcStart {
-                    pid: 12,
-                    start_ticks: 345
-                },
-                ProcStart {
-                    pid: 13,
-                    start_ticks: 346
-                }
-            ]
-        );
-        assert!(parse_pids(b"").unwrap().is_empty());
-        for bad in [
-            &b"pid x 1\n"[..],
-            b"12 345\n",
-            b"pid 12 345 extra\n",
-            b"pid 1 5\n",
-        ] {
-            assert!(parse_pids(bad).is_err());
-        }
     }
 }
