@@ -1,5 +1,9 @@
 //! The task API use cases against the in-memory twins.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
 use ccaas_app::{Api, Caller, Error};
 

@@ -1,6 +1,10 @@
 //! The port contract suites (`ccaas_app::contract`) on the in-memory twins. The same suites
 //! run on the AWS adapters against the emulator in `shared/aws/tests/contract.rs`.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use ccaas_app::contract;

@@ -3,6 +3,10 @@
 //! `builds/<build-id>/sources.tar.gz`, and missing, corrupt or mismatched notes are clear
 //! errors or warnings.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Write;

@@ -2,6 +2,10 @@
 //! the report's index.html last, then its record, then the site index; one listing per
 //! report, newest first; an outage mid-upload leaves the report unlinked.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ccaas_app::Error;
 use ccaas_app::memory::MemorySite;
 use ccaas_app::ports::SiteTotals;

@@ -1,6 +1,10 @@
 //! The coverage runner through the real worker, on in-memory twins: sessions, stages,
 //! retries after crashes between side effects, and duplicate deliveries.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -2,6 +2,10 @@
 //! server: keyboard-interactive prompt handling, a silent auth, EOF before exit status, a
 //! command killed by a signal.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

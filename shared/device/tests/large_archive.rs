@@ -1,6 +1,10 @@
 //! A 512 MiB archive streamed to a slow reader stays within a memory bound, and the byte cap
 //! gives `too_large`. Alone in its binary so the peak RSS is this test's own.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,10 @@
 //! The password never shows up in TRACE-level logs (ours and russh's), errors or the command
 //! log, over a whole session. Alone in its binary because it installs the global subscriber.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Write;

@@ -1,6 +1,11 @@
 //! `cargo run --example dump -- FILE.gcno [FILE.gcda] [FUNCTION]`: prints the parsed notes (and
 //! counters) like gcov-dump, optionally for one function only. A debugging aid.
 
+#![allow(
+    clippy::expect_used,
+    reason = "a debugging aid run by hand: a bad path or file should stop it loudly"
+)]
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(notes_path) = args.first() else {

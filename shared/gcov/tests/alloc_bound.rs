@@ -2,6 +2,10 @@
 //! multiple of the input size (plus a small constant). Measured with a counting allocator
 //! around `build`, on real files, on hostile synthetic files and on mutated real files.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -16,8 +20,13 @@ struct Counting;
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+// SAFETY: a global allocator must be an `unsafe impl`. Counting forwards every call to the
+// system allocator with the caller's own layout and pointer, so it keeps System's contract; it
+// only adds atomic counters.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: the caller's layout, passed on unchanged (GlobalAlloc::alloc's contract).
         let p = unsafe { System.alloc(l) };
         if !p.is_null() {
             let now = CURRENT.fetch_add(l.size(), Ordering::Relaxed) + l.size();
@@ -26,6 +35,7 @@ unsafe impl GlobalAlloc for Counting {
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: `p` came from `alloc` above with layout `l`, i.e. from System.
         unsafe { System.dealloc(p, l) };
         CURRENT.fetch_sub(l.size(), Ordering::Relaxed);
     }

@@ -1,6 +1,10 @@
 //! Truncated, mutated and hostile files: an error (a warning in the report) for that file, never
 //! a panic or a hang, and the other files still reported.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use ccaas_gcov::{Input, Options, build};

@@ -2,6 +2,10 @@
 //! on one line, a loop on one line, code in a header counted from two translation units,
 //! setjmp/longjmp, a switch, and a function that never runs.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::fs;

@@ -6,6 +6,11 @@
 //! Writes `OUT/<lines-per-page>/` for each value (0 = one page per file) and prints, per value,
 //! the render time, the number of files, the total bytes and the largest page.
 
+#![allow(
+    clippy::expect_used,
+    reason = "a measurement run by hand: a bad path or tracefile should stop it loudly"
+)]
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 

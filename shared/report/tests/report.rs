@@ -1,6 +1,10 @@
 //! The renderer on the engine's real gcc 12 fixture and on hostile and random models: golden
 //! bytes, determinism, links, numbers, escaping, and no panics.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

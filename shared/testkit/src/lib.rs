@@ -3,6 +3,11 @@
 //! and the waits and dumps the tests assert with; a throttling proxy in front of it
 //! ([`Throttle`]); and the BIG-IP simulator ([`Sim`]).
 
+// Test support panics on purpose: a failed setup (an emulator that does not start, a simulator
+// that prints no JSON) must fail the test that asked for it, right there. It is a dev-dependency
+// only, so no input of the shipped service ever reaches these unwraps.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod sim;
 pub mod throttle;
 pub use sim::Sim;
