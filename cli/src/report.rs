@@ -72,6 +72,8 @@ impl std::ops::Deref for Bytes {
     }
 }
 
+// The memory map is the crate's one unsafe block besides `tune_allocator`.
+#[allow(unsafe_code)]
 fn load(path: &Path) -> std::io::Result<Bytes> {
     let f = fs::File::open(path)?;
     let len = f.metadata()?.len();
@@ -194,6 +196,7 @@ fn solve_one(
 /// stays resident, fragmented; with a fixed threshold it goes back to the system when a unit is
 /// done. zstdx full report: peak RSS 42 MB -> 33 MB.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
 fn tune_allocator() {
     unsafe extern "C" {
         fn mallopt(param: i32, value: i32) -> i32;

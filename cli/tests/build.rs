@@ -1,6 +1,10 @@
 //! `ccaas build publish` as a user runs it, up to the point where it would reach S3: the help
 //! text, and the checks that refuse bad input before any upload.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Command, Output};
 
 use ccaas_testkit::text;

@@ -6,6 +6,10 @@
 //! totals equal gcov's own on the collected data (the device's counters were not lost), and
 //! report files published before the crash are byte-identical after the retry.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

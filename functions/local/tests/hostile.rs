@@ -1,5 +1,9 @@
 //! I1/I3: malformed and hostile bodies each get a 4xx JSON error and write nothing.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Emulator, spawn_app};

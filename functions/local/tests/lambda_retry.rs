@@ -2,6 +2,10 @@
 //! after `CCAAS_RETRY_DELAY_SECS`, not after the queue's visibility timeout (5400 s), because
 //! the handler shortens the failed message's visibility before it reports the failure.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;

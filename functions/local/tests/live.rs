@@ -2,6 +2,10 @@
 //! killed mid-session, interleaved sessions on three devices, and a canary password followed
 //! through a whole session.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;

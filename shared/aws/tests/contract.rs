@@ -2,6 +2,10 @@
 //! private emulator (moto_server through `localstack/up`). The same suites run on the
 //! in-memory twins in `shared/app/tests/contract.rs`, so a twin and its adapter cannot drift.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
