@@ -14,6 +14,7 @@ pub mod archive;
 pub mod error;
 pub mod facts;
 pub mod log;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod names;
 pub mod pins;
@@ -28,9 +29,12 @@ pub use ccaas_domain::Flush;
 pub use error::DeviceError;
 pub use facts::{BuildInfo, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning};
 pub use log::CommandRecord;
+#[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryDevice;
+#[cfg(any(test, feature = "testing"))]
+pub use memory::MemoryPins;
 pub use names::validate_modules;
-pub use pins::{HostKeyPins, MemoryPins, PinError};
+pub use pins::{HostKeyPins, PinError};
 pub use profile::{DeviceProfile, PidScope};
 pub use session::{Device, SshDevice};
 pub use target::{Credentials, DeviceTarget, Limits, Timeouts};

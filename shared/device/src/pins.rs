@@ -1,8 +1,5 @@
 //! Host-key pins: trust on first use, refuse a change afterwards.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 /// Why a pin store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
@@ -46,47 +43,6 @@ pub trait HostKeyPins: Send + Sync {
     ) -> impl Future<Output = Result<(), PinError>> + Send;
 }
 
-/// An in-memory pin store, for tests and the local runner.
-#[derive(Debug, Default)]
-pub struct MemoryPins {
-    pins: Mutex<HashMap<(String, u16), String>>,
-}
-
-impl MemoryPins {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A snapshot of every pin, for assertions.
-    pub fn snapshot(&self) -> HashMap<(String, u16), String> {
-        self.pins.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
-
-fn poisoned() -> PinError {
-    PinError::Unavailable("memory pin store lock poisoned".into())
-}
-
-impl HostKeyPins for MemoryPins {
-    async fn pinned(&self, host: &str, port: u16) -> Result<Option<String>, PinError> {
-        let m = self.pins.lock().map_err(|_| poisoned())?;
-        Ok(m.get(&(host.to_string(), port)).cloned())
-    }
-
-    async fn pin(&self, host: &str, port: u16, sha256: &str) -> Result<(), PinError> {
-        let mut m = self.pins.lock().map_err(|_| poisoned())?;
-        match m.get(&(host.to_string(), port)) {
-            Some(p) if p == sha256 => Ok(()),
-            Some(p) => Err(PinError::Conflict { pinned: p.clone() }),
-            None => {
-                m.insert((host.to_string(), port), sha256.to_string());
-                Ok(())
-            }
-        }
-    }
-}
-
 impl<T: HostKeyPins + ?Sized> HostKeyPins for std::sync::Arc<T> {
     fn pinned(
         &self,
@@ -109,6 +65,7 @@ impl<T: HostKeyPins + ?Sized> HostKeyPins for std::sync::Arc<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MemoryPins;
 
     #[tokio::test]
     async fn the_first_pin_wins_and_a_different_key_is_a_conflict() {
