@@ -5,10 +5,10 @@
 # and no extra Rust target are needed on an x86_64 Debian machine. Checks that each function
 # has target/lambda/<binary>/bootstrap, an x86-64 ELF executable that the provided.al2023
 # runtime can load (no glibc symbol newer than AL2023's 2.34). arm64: docs/deploy.md.
-# `--disable-optimizations` leaves out cargo-lambda's extra release settings (fat LTO, one
-# codegen unit per crate), which `sam build` uses: this is a plain `--release` build
-# (opt-level 3) of the same code, about 20 CPU-minutes from clean, spread over both cores,
-# where the LTO links of the two binaries alone took 9 minutes on a busy 2-core machine.
+# The workspace's release profile sets strip, lto, codegen-units and panic, so cargo-lambda adds
+# none of its own release settings and this is the build `sam build` makes: stripped, fat LTO,
+# one codegen unit (docs/benchmarks.md: 14.5 and 19.6 MB, about 14 CPU-minutes from clean). Each
+# bootstrap must stay within 20 MB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${CCAAS_VENV:-$(pwd)/.venv}"
@@ -16,10 +16,11 @@ venv="${CCAAS_VENV:-$(pwd)/.venv}"
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
 target="${CARGO_TARGET_DIR:-$(pwd)/target}"
 rm -rf "$target/lambda/ccaas-submit" "$target/lambda/ccaas-processor" # no stale binary passes
-PATH="$venv/bin:$PATH" cargo lambda build --release --disable-optimizations --compiler cargo \
+PATH="$venv/bin:$PATH" cargo lambda build --release --compiler cargo \
     --x86-64 --locked -p ccaas-submit -p ccaas-processor
 # AL2023's glibc; a symbol versioned above it would fail at cold start.
 al2023_glibc=2.34
+max_bytes=20000000
 for fn in ccaas-submit ccaas-processor; do
     bin="$target/lambda/$fn/bootstrap"
     [ -f "$bin" ] || { echo "$bin is missing"; exit 1; }
@@ -33,6 +34,8 @@ for fn in ccaas-submit ccaas-processor; do
         echo "$bin needs GLIBC_$newest; provided.al2023 has $al2023_glibc (build with zig: docs/deploy.md)"
         exit 1
     fi
-    echo "$fn: $(du -h "$bin" | cut -f1) x86-64 ELF bootstrap, newest glibc symbol $newest <= $al2023_glibc"
+    bytes="$(stat -c %s "$bin")"
+    [ "$bytes" -le "$max_bytes" ] || { echo "$bin is $bytes bytes, over the $max_bytes budget"; exit 1; }
+    echo "$fn: $bytes bytes, x86-64 ELF bootstrap, newest glibc symbol $newest <= $al2023_glibc"
 done
 echo "lambda build ok"
