@@ -60,6 +60,7 @@ pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> Product
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,
+            clock: ccaas_app::Clock::default(),
         },
     }
 }

@@ -5,7 +5,7 @@ use tracing::{info, warn};
 
 use crate::envelope::{self, OpenError};
 use crate::ports::{NoNotifier, Notification, Notifier, RunError, Sealer, TaskRunner, TaskStore};
-use crate::{Error, now_ms};
+use crate::{Clock, Error};
 
 /// How much longer than the notifier's own budget a notification claim is held, so a slow
 /// but live sender is never overtaken.
@@ -19,6 +19,8 @@ pub struct WorkerConfig {
     pub lease_secs: u64,
     /// The queues' `maxReceiveCount`: on that delivery a retryable failure becomes final.
     pub max_receives: u32,
+    /// Where leases, status writes and notification claims read the time.
+    pub clock: Clock,
 }
 
 impl Default for WorkerConfig {
@@ -26,6 +28,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             lease_secs: 900,
             max_receives: 5,
+            clock: Clock::System,
         }
     }
 }
@@ -118,7 +121,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             }
         };
 
-        let now = now_ms();
+        let now = self.config.clock.now_ms();
         let running = match self.take(task, now).await {
             Ok(Some(t)) => t,
             Ok(None) => return Disposition::Ack,
@@ -137,7 +140,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             }
             Err(e) => {
                 // Release the lease so the redelivery can take the task over at once.
-                let now = now_ms();
+                let now = self.config.clock.now_ms();
                 let mut next = running.advance(Status::Running, now);
                 next.lease_until = Some(now / 1000);
                 if let Err(we) = self
@@ -191,8 +194,8 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         last: bool,
     ) -> Disposition {
         let mut next = match &outcome {
-            Ok(_) => running.advance(Status::Succeeded, now_ms()),
-            Err(_) => running.advance(Status::Failed, now_ms()),
+            Ok(_) => running.advance(Status::Succeeded, self.config.clock.now_ms()),
+            Err(_) => running.advance(Status::Failed, self.config.clock.now_ms()),
         };
         next.lease_until = None;
         match outcome {
@@ -231,7 +234,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         let Some(url) = task.webhook.as_deref() else {
             return Disposition::Ack;
         };
-        let now = now_ms() / 1000;
+        let now = self.config.clock.now_ms() / 1000;
         let until = now + self.notifier.budget().as_secs() + CLAIM_MARGIN_SECS;
         match self.store.claim_notification(&task.id, now, until).await {
             Ok(true) => {}
@@ -285,7 +288,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         if task.status.is_terminal() {
             return;
         }
-        let mut next = task.advance(Status::Failed, now_ms());
+        let mut next = task.advance(Status::Failed, self.config.clock.now_ms());
         next.lease_until = None;
         next.error = Some(TaskError {
             code: code.into(),

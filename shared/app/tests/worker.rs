@@ -125,6 +125,7 @@ fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, 
         config: WorkerConfig {
             lease_secs: 600,
             max_receives: 5,
+            clock: ccaas_app::Clock::default(),
         },
     }
 }
@@ -211,6 +212,38 @@ async fn a_takeover_of_an_expired_lease_writes_a_fresh_one() {
     assert_eq!(mid.status, Status::Running);
     assert!(mid.lease_until.expect("a lease") >= before + 600);
     assert_eq!(store.all()[0].status, Status::Succeeded);
+}
+
+#[tokio::test]
+async fn a_crashed_workers_lease_is_taken_over_only_once_the_clock_passes_it() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let clock = ccaas_app::Clock::manual(1_800_000_000_000);
+    // A crashed worker's lease, running to the second the clock reads + 600.
+    hold_lease(&store, clock.now_ms() / 1000 + 600).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut w = worker(
+        &store,
+        Scripted {
+            calls: calls.clone(),
+            outcome: Ok(serde_json::json!({})),
+        },
+    );
+    w.config.clock = clock.clone();
+    assert!(matches!(w.handle(&msg, 2).await, Disposition::Retry(_)));
+    clock.advance(599_000);
+    assert!(matches!(w.handle(&msg, 3).await, Disposition::Retry(_)));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no work under a live lease"
+    );
+    clock.advance(2_000);
+    assert!(matches!(w.handle(&msg, 4).await, Disposition::Ack));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let done = &store.all()[0];
+    assert_eq!(done.status, Status::Succeeded);
+    assert_eq!(done.updated, ccaas_domain::rfc3339(clock.now_ms()));
 }
 
 #[tokio::test]
@@ -392,6 +425,7 @@ fn notifying<R: TaskRunner>(
         config: WorkerConfig {
             lease_secs: 600,
             max_receives: 5,
+            clock: ccaas_app::Clock::default(),
         },
     }
 }

@@ -69,6 +69,7 @@ fn rig() -> Rig {
             config: WorkerConfig {
                 lease_secs: 900,
                 max_receives: 5,
+                clock: ccaas_app::Clock::default(),
             },
         },
         device,
