@@ -140,7 +140,10 @@ async fn handle_message<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     message: &SqsMessage,
 ) -> Disposition {
     let body = message.body.as_deref().unwrap_or("");
-    worker.handle(body, receive_count(message)).await
+    let message_id = message.message_id.as_deref().unwrap_or("");
+    worker
+        .handle(message_id, body, receive_count(message))
+        .await
 }
 
 /// `ApproximateReceiveCount`, 1 when absent.

@@ -210,6 +210,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         flush: sub.flush,
         webhook: sub.webhook.clone(),
         lease_until: None,
+        lease_holder: None,
         result: None,
         error: None,
         notified: None,

@@ -107,6 +107,7 @@ mod tests {
             flush: Flush::Signal,
             webhook: Some("https://hooks.example/T/B/secret".into()),
             lease_until: None,
+            lease_holder: None,
             result: None,
             error: None,
             notified: None,

@@ -78,14 +78,15 @@ pub struct Worker<S, R, K, N = NoNotifier> {
 }
 
 impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
-    /// Handles one message body on its `receive_count`-th delivery. Never panics on any body.
+    /// Handles the body of queue message `message_id` on its `receive_count`-th delivery.
+    /// Never panics on any body.
     ///
     /// Order of side effects: the pending→running write (with a lease) comes before any device
     /// work, so a duplicate delivery finds the lease and does no work twice; the terminal write
     /// comes after the work, so a crash in between leaves a lease that expires and a message
     /// that is redelivered, never a lost task. The seal is opened only for a task that still
     /// has work, and before the lease is taken, so a sealer outage holds nothing.
-    pub async fn handle(&self, body: &str, receive_count: u32) -> Disposition {
+    pub async fn handle(&self, message_id: &str, body: &str, receive_count: u32) -> Disposition {
         let (id, parsed) = match envelope::parse(body) {
             Ok(p) => p,
             Err(why) => return self.poison(body, receive_count, why).await,
@@ -122,7 +123,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         };
 
         let now = self.config.clock.now_ms();
-        let running = match self.take(task, now).await {
+        let running = match self.take(task, message_id, now).await {
             Ok(Some(t)) => t,
             Ok(None) => return Disposition::Ack,
             Err(d) => return d,
@@ -155,8 +156,16 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         }
     }
 
-    /// Takes the task under a lease: `Ok(None)` when it is already terminal.
-    async fn take(&self, task: Task, now: u64) -> Result<Option<Task>, Disposition> {
+    /// Takes the task under a lease held by `message_id`: `Ok(None)` when it is already
+    /// terminal. A lease that has not expired is refused unless this same message holds it:
+    /// then its earlier delivery has ended (see [`Task::lease_holder`]), for instance with a
+    /// terminal write the store refused, and waiting out the lease would only delay the task.
+    async fn take(
+        &self,
+        task: Task,
+        message_id: &str,
+        now: u64,
+    ) -> Result<Option<Task>, Disposition> {
         let now_s = now / 1000;
         match task.status {
             Status::Succeeded | Status::Failed => {
@@ -165,15 +174,22 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             }
             Status::Running => {
                 let until = task.lease_until.unwrap_or(0);
-                if until > now_s {
+                let ours =
+                    !message_id.is_empty() && task.lease_holder.as_deref() == Some(message_id);
+                if until > now_s && !ours {
                     return Err(Disposition::Retry(RetryReason::LeaseHeld(until)));
                 }
-                info!(task_id = %task.id, "taking over an expired lease");
+                if ours {
+                    info!(task_id = %task.id, "taking over the lease this message's earlier delivery left");
+                } else {
+                    info!(task_id = %task.id, "taking over an expired lease");
+                }
             }
             Status::Pending => {}
         }
         let mut next = task.advance(Status::Running, now);
         next.lease_until = Some(now_s + self.config.lease_secs);
+        next.lease_holder = Some(message_id.to_owned());
         match self
             .store
             .write_status(&next, (task.status, task.version))
@@ -198,6 +214,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             Err(_) => running.advance(Status::Failed, self.config.clock.now_ms()),
         };
         next.lease_until = None;
+        next.lease_holder = None;
         match outcome {
             Ok(result) => {
                 next.result = Some(result);
@@ -290,6 +307,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         }
         let mut next = task.advance(Status::Failed, self.config.clock.now_ms());
         next.lease_until = None;
+        next.lease_holder = None;
         next.error = Some(TaskError {
             code: code.into(),
             message: message.into(),

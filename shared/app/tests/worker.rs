@@ -54,7 +54,7 @@ async fn run_probed(store: &MemoryStore, msg: &str, receive_count: u32) -> (Task
     );
     let before = ccaas_app::now_ms() / 1000;
     assert!(matches!(
-        w.handle(msg, receive_count).await,
+        w.handle("m-1", msg, receive_count).await,
         Disposition::Ack
     ));
     let after = ccaas_app::now_ms() / 1000;
@@ -134,7 +134,9 @@ fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, 
 async fn until_the_device_work_lands_a_task_fails_as_not_implemented() {
     let store = MemoryStore::default();
     let msg = one_task(&store).await;
-    let d = worker(&store, NotImplementedRunner).handle(&msg, 1).await;
+    let d = worker(&store, NotImplementedRunner)
+        .handle("m-1", &msg, 1)
+        .await;
     assert!(matches!(d, Disposition::Ack), "{d:?}");
     let t = &store.all()[0];
     assert_eq!(t.status, Status::Failed);
@@ -155,7 +157,7 @@ async fn a_duplicate_delivery_of_a_finished_task_does_no_work() {
         },
     );
     for _ in 0..10 {
-        assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+        assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(store.status_writes(), 2);
@@ -177,7 +179,10 @@ async fn a_delivery_while_the_lease_is_held_is_retried_without_running() {
             outcome: Ok(serde_json::json!({})),
         },
     );
-    assert!(matches!(w.handle(&msg, 2).await, Disposition::Retry(_)));
+    assert!(matches!(
+        w.handle("m-1", &msg, 2).await,
+        Disposition::Retry(_)
+    ));
     assert_eq!(
         calls.load(Ordering::SeqCst),
         0,
@@ -230,16 +235,22 @@ async fn a_crashed_workers_lease_is_taken_over_only_once_the_clock_passes_it() {
         },
     );
     w.config.clock = clock.clone();
-    assert!(matches!(w.handle(&msg, 2).await, Disposition::Retry(_)));
+    assert!(matches!(
+        w.handle("m-1", &msg, 2).await,
+        Disposition::Retry(_)
+    ));
     clock.advance(599_000);
-    assert!(matches!(w.handle(&msg, 3).await, Disposition::Retry(_)));
+    assert!(matches!(
+        w.handle("m-1", &msg, 3).await,
+        Disposition::Retry(_)
+    ));
     assert_eq!(
         calls.load(Ordering::SeqCst),
         0,
         "no work under a live lease"
     );
     clock.advance(2_000);
-    assert!(matches!(w.handle(&msg, 4).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 4).await, Disposition::Ack));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let done = &store.all()[0];
     assert_eq!(done.status, Status::Succeeded);
@@ -260,9 +271,65 @@ async fn an_expired_lease_is_taken_over() {
             outcome: Ok(serde_json::json!({})),
         },
     );
-    assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(store.all()[0].status, Status::Succeeded);
+}
+
+/// A runner that takes the store down while it runs, so the terminal write after it fails.
+struct StoreDownAfterRun {
+    store: MemoryStore,
+    calls: Arc<AtomicUsize>,
+}
+
+impl TaskRunner for StoreDownAfterRun {
+    async fn run(&self, _t: &Task, _d: &DeviceAccess) -> Result<serde_json::Value, RunError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.store.set_down(true);
+        }
+        Ok(serde_json::json!({}))
+    }
+}
+
+#[tokio::test]
+async fn a_redelivery_of_the_message_whose_terminal_write_failed_takes_the_task_over_at_once() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = worker(
+        &store,
+        StoreDownAfterRun {
+            store: store.clone(),
+            calls: calls.clone(),
+        },
+    );
+    assert!(matches!(
+        w.handle("m-1", &msg, 1).await,
+        Disposition::Retry(RetryReason::Store(_))
+    ));
+    store.set_down(false);
+    let held = store.all()[0].clone();
+    assert_eq!(held.status, Status::Running);
+    assert!(held.lease_until.unwrap() > ccaas_app::now_ms() / 1000 + 500);
+    assert_eq!(held.lease_holder.as_deref(), Some("m-1"));
+
+    // Another message of the task still waits for the lease ...
+    assert!(matches!(
+        w.handle("m-2", &msg, 1).await,
+        Disposition::Retry(RetryReason::LeaseHeld(_))
+    ));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // ... but the redelivery of the message that holds it cannot overlap its first delivery
+    // (the queue hands it out again only after that one ended), so it goes on at once
+    // instead of leaving the task running until the lease expires.
+    assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let done = &store.all()[0];
+    assert_eq!(done.status, Status::Succeeded);
+    assert_eq!(
+        (done.lease_until, done.lease_holder.as_deref()),
+        (None, None)
+    );
 }
 
 #[tokio::test]
@@ -278,7 +345,10 @@ async fn a_retryable_failure_releases_the_lease_and_the_last_delivery_fails_the_
         },
     );
     for n in 1..5 {
-        assert!(matches!(w.handle(&msg, n).await, Disposition::Retry(_)));
+        assert!(matches!(
+            w.handle("m-1", &msg, n).await,
+            Disposition::Retry(_)
+        ));
         let t = &store.all()[0];
         assert_eq!(t.status, Status::Running);
         assert!(
@@ -287,7 +357,7 @@ async fn a_retryable_failure_releases_the_lease_and_the_last_delivery_fails_the_
         );
     }
     assert!(
-        matches!(w.handle(&msg, 5).await, Disposition::Retry(_)),
+        matches!(w.handle("m-1", &msg, 5).await, Disposition::Retry(_)),
         "the DLQ still gets it"
     );
     let t = &store.all()[0];
@@ -310,7 +380,7 @@ async fn an_unreadable_message_is_retried_and_never_panics() {
         "\u{0}",
     ] {
         assert!(
-            matches!(w.handle(body, 1).await, Disposition::Retry(_)),
+            matches!(w.handle("m-1", body, 1).await, Disposition::Retry(_)),
             "{body:?}"
         );
     }
@@ -323,9 +393,15 @@ async fn a_poison_message_marks_its_task_failed_on_the_last_delivery() {
     let id = store.all()[0].id.to_string();
     let poison = format!(r#"{{"task_id":"{id}","device":42}}"#);
     let w = worker(&store, NotImplementedRunner);
-    assert!(matches!(w.handle(&poison, 4).await, Disposition::Retry(_)));
+    assert!(matches!(
+        w.handle("m-1", &poison, 4).await,
+        Disposition::Retry(_)
+    ));
     assert_eq!(store.all()[0].status, Status::Pending);
-    assert!(matches!(w.handle(&poison, 5).await, Disposition::Retry(_)));
+    assert!(matches!(
+        w.handle("m-1", &poison, 5).await,
+        Disposition::Retry(_)
+    ));
     assert_eq!(store.all()[0].status, Status::Failed);
     assert_eq!(store.all()[0].error.as_ref().unwrap().code, "bad_message");
     drop(msg);
@@ -348,8 +424,14 @@ async fn a_seal_moved_into_another_tasks_message_never_reaches_the_device_and_fa
         serde_json::json!({"task_id": second, "sealed_device": first["sealed_device"]}).to_string();
     let calls = Arc::new(AtomicUsize::new(0));
     let w = worker(&store, succeeding(&calls));
-    assert!(matches!(w.handle(&forged, 1).await, Disposition::Retry(_)));
-    assert!(matches!(w.handle(&forged, 5).await, Disposition::Retry(_)));
+    assert!(matches!(
+        w.handle("m-1", &forged, 1).await,
+        Disposition::Retry(_)
+    ));
+    assert!(matches!(
+        w.handle("m-1", &forged, 5).await,
+        Disposition::Retry(_)
+    ));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     let t = store
         .get(&TaskId::parse(&second).unwrap())
@@ -379,12 +461,12 @@ async fn one_task_with_the_key_service_down_once() -> (
 async fn with_the_key_service_down_a_delivery_is_retried_without_taking_the_lease() {
     let (store, w, msg, calls) = one_task_with_the_key_service_down_once().await;
     assert!(matches!(
-        w.handle(&msg, 1).await,
+        w.handle("m-1", &msg, 1).await,
         Disposition::Retry(RetryReason::Sealer(_))
     ));
     assert_eq!(store.all()[0].status, Status::Pending);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
     assert_eq!(store.all()[0].status, Status::Succeeded);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
@@ -393,7 +475,7 @@ async fn with_the_key_service_down_a_delivery_is_retried_without_taking_the_leas
 async fn a_key_service_outage_on_the_last_delivery_fails_the_task_instead_of_leaving_it_pending() {
     let (store, w, msg, calls) = one_task_with_the_key_service_down_once().await;
     assert!(matches!(
-        w.handle(&msg, 5).await,
+        w.handle("m-1", &msg, 5).await,
         Disposition::Retry(RetryReason::Sealer(_))
     ));
     let t = store.all()[0].clone();
@@ -448,16 +530,19 @@ async fn a_hundred_concurrent_deliveries_of_a_task_with_a_webhook_notify_it_exac
     let notifier = MemoryNotifier::default();
     let w = Arc::new(notifying(&store, succeeding(&calls), &notifier));
     let mut handles = Vec::new();
-    for _ in 0..100 {
+    for i in 0..100 {
         let (w, msg) = (w.clone(), msg.clone());
-        handles.push(tokio::spawn(async move { w.handle(&msg, 1).await }));
+        // Distinct messages of one task (a re-sent submit), not redeliveries of one message.
+        handles.push(tokio::spawn(async move {
+            w.handle(&format!("dup-{i}"), &msg, 1).await
+        }));
     }
     for h in handles {
         h.await.expect("no panic");
     }
     // Whatever order they ran in, later duplicates find the task finished and notified.
     for _ in 0..10 {
-        assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+        assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
     }
     let t = &store.all()[0];
     assert_eq!(t.status, Status::Succeeded);
@@ -487,7 +572,7 @@ async fn the_task_view_shows_its_webhook_pending_then_sent_and_never_the_url() {
     let calls = Arc::new(AtomicUsize::new(0));
     let notifier = MemoryNotifier::default();
     let w = notifying(&store, succeeding(&calls), &notifier);
-    assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
     let after = view(&store, &id).await;
     assert_eq!(after["status"], "succeeded");
     assert_eq!(after["notify"], serde_json::json!({"webhook": "sent"}));
@@ -501,7 +586,7 @@ async fn a_task_without_a_webhook_has_no_notify_in_its_view() {
     let id = store.all()[0].id.to_string();
     let calls = Arc::new(AtomicUsize::new(0));
     let w = notifying(&store, succeeding(&calls), &MemoryNotifier::default());
-    assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
     let v = view(&store, &id).await;
     assert_eq!(v["status"], "succeeded");
     assert!(v.get("notify").is_none(), "{v}");
@@ -515,7 +600,7 @@ async fn a_failing_webhook_leaves_the_task_succeeded_and_the_message_acked() {
     let notifier = MemoryNotifier::default();
     notifier.fail(true);
     let w = notifying(&store, succeeding(&calls), &notifier);
-    assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
     let t = &store.all()[0];
     assert_eq!(t.status, Status::Succeeded);
     assert_eq!(t.version, 2, "the webhook writes no status");
@@ -524,7 +609,7 @@ async fn a_failing_webhook_leaves_the_task_succeeded_and_the_message_acked() {
     assert_eq!(v["notify"], serde_json::json!({"webhook": "gave_up"}));
     // A given-up notification is not re-sent by a duplicate delivery.
     notifier.fail(false);
-    assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
     assert_eq!(notifier.calls().len(), 1);
 }
 
@@ -546,7 +631,7 @@ async fn a_duplicate_delivery_sends_the_notification_a_crashed_delivery_left_uns
     let notifier = MemoryNotifier::default();
     let w = notifying(&store, succeeding(&calls), &notifier);
     for n in 2..6 {
-        assert!(matches!(w.handle(&msg, n).await, Disposition::Ack));
+        assert!(matches!(w.handle("m-1", &msg, n).await, Disposition::Ack));
     }
     assert_eq!(
         notifier.calls().len(),
@@ -578,7 +663,7 @@ async fn a_duplicate_acks_without_sending_while_another_delivery_holds_the_claim
 
     let notifier = MemoryNotifier::default();
     let w = notifying(&store, succeeding(&calls), &notifier);
-    assert!(matches!(w.handle(&msg, 2).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
     assert!(
         notifier.calls().is_empty(),
         "the claim holder sends, not the duplicate"
@@ -601,13 +686,19 @@ async fn the_last_failed_delivery_notifies_the_error() {
         &notifier,
     );
     for n in 1..5 {
-        assert!(matches!(w.handle(&msg, n).await, Disposition::Retry(_)));
+        assert!(matches!(
+            w.handle("m-1", &msg, n).await,
+            Disposition::Retry(_)
+        ));
         assert!(
             notifier.calls().is_empty(),
             "no notification before the end"
         );
     }
-    assert!(matches!(w.handle(&msg, 5).await, Disposition::Retry(_)));
+    assert!(matches!(
+        w.handle("m-1", &msg, 5).await,
+        Disposition::Retry(_)
+    ));
     let sent = notifier.calls();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["status"], "failed");
@@ -629,10 +720,13 @@ async fn a_poison_message_notifies_the_task_it_fails() {
     let notifier = MemoryNotifier::default();
     let w = notifying(&store, NotImplementedRunner, &notifier);
     for n in 1..5 {
-        w.handle(&poison, n).await;
+        w.handle("m-1", &poison, n).await;
     }
     assert!(notifier.calls().is_empty());
-    assert!(matches!(w.handle(&poison, 5).await, Disposition::Retry(_)));
+    assert!(matches!(
+        w.handle("m-1", &poison, 5).await,
+        Disposition::Retry(_)
+    ));
     let sent = notifier.calls();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["error"]["code"], "bad_message");
@@ -644,7 +738,7 @@ async fn a_task_without_a_webhook_sends_nothing() {
     let msg = one_task(&store).await;
     let notifier = MemoryNotifier::default();
     let w = notifying(&store, NotImplementedRunner, &notifier);
-    assert!(matches!(w.handle(&msg, 1).await, Disposition::Ack));
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
     assert!(notifier.calls().is_empty());
     assert_eq!(store.notified(&store.all()[0].id), None);
 }

@@ -352,6 +352,11 @@ impl TaskStore for DynamoTaskStore {
             "lease_until = :lease_until",
             next.lease_until.map(Value::from),
         );
+        optional(
+            "lease_holder",
+            "lease_holder = :lease_holder",
+            next.lease_holder.clone().map(Value::from),
+        );
         optional("result", "#res = :result", next.result.clone());
         optional(
             "error",

@@ -128,14 +128,14 @@ impl Rig {
     async fn session(&self, dump: impl Fn(&MemoryDevice)) -> Task {
         let (start, body) = self.submit("code-coverage-start").await;
         assert!(matches!(
-            self.worker.handle(&body, 1).await,
+            self.worker.handle("m-1", &body, 1).await,
             Disposition::Ack
         ));
         assert_eq!(self.task(&start).await.status, Status::Succeeded);
         dump(&self.device);
         let (end, body) = self.submit("code-coverage-end").await;
         assert!(matches!(
-            self.worker.handle(&body, 1).await,
+            self.worker.handle("m-1", &body, 1).await,
             Disposition::Ack
         ));
         self.task(&end).await

@@ -202,7 +202,7 @@ impl Rig {
     async fn started(&self) -> TaskId {
         let (id, body) = self.submit("code-coverage-start", "").await;
         assert!(matches!(
-            self.worker.handle(&body, 1).await,
+            self.worker.handle("m-1", &body, 1).await,
             Disposition::Ack
         ));
         assert_eq!(self.task(&id).await.status, Status::Succeeded);
@@ -235,7 +235,10 @@ async fn a_session_from_start_to_end_publishes_the_report_and_gives_the_design_r
     let (end, body) = r
         .submit("code-coverage-end", &format!(r#","session":"{start}""#))
         .await;
-    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 1).await,
+        Disposition::Ack
+    ));
     let t = r.task(&end).await;
     assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
     let res = t.result.unwrap();
@@ -283,7 +286,10 @@ async fn a_second_start_on_a_busy_device_fails_as_session_open_without_touching_
     let r = rig();
     let first = r.started().await;
     let (second, body) = r.submit("code-coverage-start", "").await;
-    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 1).await,
+        Disposition::Ack
+    ));
     let t = r.task(&second).await;
     assert_eq!(t.status, Status::Failed);
     let e = t.error.unwrap();
@@ -321,11 +327,14 @@ async fn a_crash_between_the_reset_and_the_session_write_is_healed_by_the_retry(
     r.runner().sessions.crash.arm(1);
     let (id, body) = r.submit("code-coverage-start", "").await;
     assert!(matches!(
-        r.worker.handle(&body, 1).await,
+        r.worker.handle("m-1", &body, 1).await,
         Disposition::Retry(_)
     ));
     assert!(r.runner().sessions.inner.all().is_empty());
-    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 2).await,
+        Disposition::Ack
+    ));
     assert_eq!(r.task(&id).await.status, Status::Succeeded);
     assert_eq!(r.runner().sessions.inner.all()["bigip1:22"].id, id);
     assert_eq!(r.device.calls(), (2, 0), "the retry reset again");
@@ -335,7 +344,10 @@ async fn a_crash_between_the_reset_and_the_session_write_is_healed_by_the_retry(
 async fn an_end_without_an_open_session_fails_as_no_session() {
     let r = rig();
     let (id, body) = r.submit("code-coverage-end", "").await;
-    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 1).await,
+        Disposition::Ack
+    ));
     let t = r.task(&id).await;
     assert_eq!(t.status, Status::Failed);
     assert_eq!(t.error.unwrap().code, "no_session");
@@ -345,7 +357,10 @@ async fn an_end_without_an_open_session_fails_as_no_session() {
     let (id, body) = r
         .submit("code-coverage-end", &format!(r#","session":"{other}""#))
         .await;
-    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 1).await,
+        Disposition::Ack
+    ));
     assert_eq!(r.task(&id).await.error.unwrap().code, "no_session");
     assert_eq!(r.device.calls().1, 0, "nothing collected");
     assert_eq!(r.runner().sessions.inner.all().len(), 1, "still open");
@@ -359,11 +374,14 @@ async fn end_with_crash(arm: impl Fn(&Rig)) -> (Rig, TaskId) {
     let (id, body) = r.submit("code-coverage-end", "").await;
     arm(&r);
     assert!(matches!(
-        r.worker.handle(&body, 1).await,
+        r.worker.handle("m-1", &body, 1).await,
         Disposition::Retry(_)
     ));
     assert_eq!(r.task(&id).await.status, Status::Running);
-    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 2).await,
+        Disposition::Ack
+    ));
     let t = r.task(&id).await;
     assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
     assert!(r.runner().sessions.inner.all().is_empty());
@@ -376,7 +394,10 @@ async fn clean_report() -> Vec<(String, Vec<u8>)> {
     let _ = r.started().await;
     r.dump();
     let (id, body) = r.submit("code-coverage-end", "").await;
-    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 1).await,
+        Disposition::Ack
+    ));
     r.report_objects(&id)
 }
 
@@ -426,7 +447,7 @@ async fn a_collect_that_stalls_mid_stream_uploads_nothing_and_the_retry_collects
     let (id, body) = r.submit("code-coverage-end", "").await;
     r.device.stall_next_end(100);
     assert!(matches!(
-        r.worker.handle(&body, 1).await,
+        r.worker.handle("m-1", &body, 1).await,
         Disposition::Retry(_)
     ));
     assert!(
@@ -438,7 +459,10 @@ async fn a_collect_that_stalls_mid_stream_uploads_nothing_and_the_retry_collects
     assert_eq!(r.runner().sessions.inner.all().len(), 1, "still open");
     assert_eq!(r.task(&id).await.status, Status::Running);
 
-    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 2).await,
+        Disposition::Ack
+    ));
     assert_eq!(r.task(&id).await.status, Status::Succeeded);
     assert_eq!(
         r.runner()
@@ -474,12 +498,15 @@ async fn a_crash_after_publishing_and_before_the_close_republishes_the_same_byte
     let (id, body) = r.submit("code-coverage-end", "").await;
     r.runner().sessions.crash.arm(1);
     assert!(matches!(
-        r.worker.handle(&body, 1).await,
+        r.worker.handle("m-1", &body, 1).await,
         Disposition::Retry(_)
     ));
     let first = r.report_objects(&id);
     assert!(!first.is_empty());
-    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 2).await,
+        Disposition::Ack
+    ));
     assert!(r.report_objects(&id) == first, "identical report bytes");
     assert_eq!(r.device.calls().1, 1);
     assert!(r.runner().sessions.inner.all().is_empty());
@@ -510,16 +537,22 @@ async fn a_hundred_duplicate_deliveries_of_one_end_task_collect_once() {
     let (id, body) = r.submit("code-coverage-end", "").await;
     let writes_before = r.api.store.status_writes();
     let mut handles = Vec::new();
-    for _ in 0..100 {
+    for i in 0..100 {
         let w = r.worker.clone();
         let b = body.clone();
-        handles.push(tokio::spawn(async move { w.handle(&b, 1).await }));
+        // Distinct messages of one task (a re-sent submit), not redeliveries of one message.
+        handles.push(tokio::spawn(async move {
+            w.handle(&format!("dup-{i}"), &b, 1).await
+        }));
     }
     for h in handles {
         let _ = h.await.unwrap();
     }
     // Deliveries that found the lease held are redelivered later; they then find it finished.
-    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 2).await,
+        Disposition::Ack
+    ));
     assert_eq!(r.task(&id).await.status, Status::Succeeded);
     assert_eq!(r.device.calls().1, 1, "one collect");
     assert_eq!(
@@ -553,16 +586,22 @@ async fn a_retryable_device_failure_is_retried_and_a_permanent_one_fails_the_tas
     });
     let (id, body) = r.submit("code-coverage-start", "").await;
     assert!(matches!(
-        r.worker.handle(&body, 1).await,
+        r.worker.handle("m-1", &body, 1).await,
         Disposition::Retry(_)
     ));
-    assert!(matches!(r.worker.handle(&body, 2).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 2).await,
+        Disposition::Ack
+    ));
     assert_eq!(r.task(&id).await.status, Status::Succeeded);
 
     let r = rig();
     let (id, body) = r.submit("code-coverage-start", "").await;
     r.device.fail_next(|| DeviceError::NoData);
-    assert!(matches!(r.worker.handle(&body, 1).await, Disposition::Ack));
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 1).await,
+        Disposition::Ack
+    ));
     let t = r.task(&id).await;
     assert_eq!(t.status, Status::Failed);
     assert_eq!(t.error.unwrap().code, "no_data");

@@ -190,6 +190,13 @@ pub struct Task {
     pub webhook: Option<String>,
     /// While running: the lease expiry, Unix seconds.
     pub lease_until: Option<u64>,
+    /// While running: the id of the queue message whose delivery took the lease. A later
+    /// delivery of that same message may take the lease over before it expires, because the
+    /// queue hands a message out again only once its previous delivery has ended (settled as
+    /// failed, or its visibility, longer than the lease, ran out). Absent on records written
+    /// before it existed.
+    #[serde(default)]
+    pub lease_holder: Option<String>,
     /// The outcome of a succeeded task.
     pub result: Option<serde_json::Value>,
     /// The reason of a failed task.

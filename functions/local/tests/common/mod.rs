@@ -154,8 +154,9 @@ impl App {
             }
             assert!(
                 Instant::now() < deadline,
-                "task {id} not finished in {within:?}: {}",
-                r.text
+                "task {id} not finished in {within:?}: {}\n--- the last lines ccaas-local logged:\n{}",
+                r.text,
+                self.log_tail(80)
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -175,6 +176,13 @@ impl App {
     /// Everything the process logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last `n` lines the process logged, for a failing test's message.
+    pub fn log_tail(&self, n: usize) -> String {
+        let logs = self.logs();
+        let lines: Vec<&str> = logs.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
     }
 }
 

@@ -32,6 +32,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         flush: Flush::Signal,
         webhook: None,
         lease_until: None,
+        lease_holder: None,
         result: None,
         error: None,
         notified: None,
@@ -123,6 +124,7 @@ async fn status_writes<S: TaskStore>(store: &S) {
     ok(c, "create", store.create(&t, None).await);
     let mut running = t.advance(Status::Running, t.id.unix_ms() + 5);
     running.lease_until = Some(1_900_000_000);
+    running.lease_holder = Some("message-1".into());
     ok(
         c,
         "pending→running",
@@ -144,6 +146,7 @@ async fn status_writes<S: TaskStore>(store: &S) {
     }
     let mut done = running.advance(Status::Succeeded, t.id.unix_ms() + 9);
     done.lease_until = None;
+    done.lease_holder = None;
     done.result = Some(serde_json::json!({"summary": {"lines": {"covered": 3, "total": 4}}}));
     ok(
         c,

@@ -157,6 +157,7 @@ impl TaskStore for MemoryStore {
         cur.version = next.version;
         cur.updated = next.updated.clone();
         cur.lease_until = next.lease_until;
+        cur.lease_holder = next.lease_holder.clone();
         cur.result = next.result.clone();
         cur.error = next.error.clone();
         s.status_writes += 1;
