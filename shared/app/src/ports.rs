@@ -247,6 +247,65 @@ pub trait SessionStore: Send + Sync {
     fn close(&self, device: &str, id: &TaskId) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
+/// What [`HostKeyPins::pin`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinOutcome {
+    /// The fingerprint is pinned now (just written, or it already was).
+    Pinned,
+    /// A different fingerprint is pinned; nothing was written.
+    Differs {
+        /// The fingerprint already pinned.
+        pinned: String,
+    },
+}
+
+/// Where pinned SSH host keys live, per device (the `devices` table in production): trust
+/// on first use, refuse a change afterwards. Fingerprints are `SHA256:<base64>` strings as
+/// `ssh-keygen -lf` prints them. Implementations are safe to share between concurrent
+/// operations.
+pub trait HostKeyPins: Send + Sync {
+    /// The fingerprint pinned for `host:port`, or `None` when none is pinned yet.
+    /// Read-only. Errors: [`Error::Unavailable`] when the store cannot be read (the caller
+    /// treats it as retryable and does not connect on).
+    fn pinned(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Pins `sha256` for `host:port` if nothing is pinned yet (a conditional write).
+    /// Idempotent: pinning the fingerprint that is already pinned answers
+    /// [`PinOutcome::Pinned`] and changes nothing; a different pinned fingerprint (for example
+    /// from a concurrent first contact) answers [`PinOutcome::Differs`], which the driver
+    /// reports as a host-key mismatch. Errors: [`Error::Unavailable`] when the store cannot be
+    /// written.
+    fn pin(
+        &self,
+        host: &str,
+        port: u16,
+        sha256: &str,
+    ) -> impl Future<Output = Result<PinOutcome, Error>> + Send;
+}
+
+impl<T: HostKeyPins + ?Sized> HostKeyPins for std::sync::Arc<T> {
+    fn pinned(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send {
+        (**self).pinned(host, port)
+    }
+
+    fn pin(
+        &self,
+        host: &str,
+        port: u16,
+        sha256: &str,
+    ) -> impl Future<Output = Result<PinOutcome, Error>> + Send {
+        (**self).pin(host, port, sha256)
+    }
+}
+
 /// Private per-task artifacts of an end task (S3 `raw/<task-id>/` in production). Every key is
 /// made from the task id and a fixed name, never from user input.
 pub trait ArtifactStore: Send + Sync {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ccaas_app::contract;
 use ccaas_app::memory::{
-    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions,
-    MemorySite, MemoryStore,
+    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryPins, MemoryQueue, MemorySealer,
+    MemorySessions, MemorySite, MemoryStore,
 };
 
 #[tokio::test]
@@ -50,6 +50,11 @@ async fn the_artifact_twin_keeps_the_artifact_store_contract() {
 #[tokio::test]
 async fn the_sessions_twin_keeps_the_session_store_contract() {
     contract::sessions::run(&MemorySessions::default()).await;
+}
+
+#[tokio::test]
+async fn the_pins_twin_keeps_the_host_key_pins_contract() {
+    contract::pins::run(&MemoryPins::default()).await;
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@
 //! only their own attribute, so the two roles never overwrite each other.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use ccaas_app::ports::{HostKeyPins, PinOutcome};
 use ccaas_app::{DeviceSession, Error, Opened, SessionStore, device_key};
-use ccaas_device::{HostKeyPins, PinError};
 use ccaas_domain::TaskId;
 
 use crate::AwsError;
@@ -139,20 +139,16 @@ impl SessionStore for DynamoDevices {
     }
 }
 
-fn pin_unavailable(e: AwsError) -> PinError {
-    PinError::Unavailable(Box::new(e))
-}
-
 impl HostKeyPins for DynamoDevices {
-    async fn pinned(&self, host: &str, port: u16) -> Result<Option<String>, PinError> {
+    async fn pinned(&self, host: &str, port: u16) -> Result<Option<String>, Error> {
         let v = self
             .attribute(&device_key(host, port), "host_key_sha256")
             .await
-            .map_err(pin_unavailable)?;
+            .map_err(|e| e.into_app(BACKEND))?;
         Ok(v.and_then(|v| v.as_str().map(str::to_owned)))
     }
 
-    async fn pin(&self, host: &str, port: u16, sha256: &str) -> Result<(), PinError> {
+    async fn pin(&self, host: &str, port: u16, sha256: &str) -> Result<PinOutcome, Error> {
         let key = device_key(host, port);
         let r = self
             .client
@@ -166,17 +162,17 @@ impl HostKeyPins for DynamoDevices {
             .send()
             .await;
         match r {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(PinOutcome::Pinned),
             Err(e) if conditional_failed(&e) => {
                 let pinned = self
                     .attribute(&key, "host_key_sha256")
                     .await
-                    .map_err(pin_unavailable)?
+                    .map_err(|e| e.into_app(BACKEND))?
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                Err(PinError::Conflict { pinned })
+                Ok(PinOutcome::Differs { pinned })
             }
-            Err(e) => Err(pin_unavailable(AwsError::sdk("dynamodb:UpdateItem", e))),
+            Err(e) => Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
         }
     }
 }

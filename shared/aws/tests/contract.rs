@@ -119,10 +119,11 @@ async fn s3_artifacts_keep_the_artifact_store_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dynamodb_devices_table_keeps_the_session_store_contract() {
+async fn the_dynamodb_devices_table_keeps_the_session_store_and_host_key_pins_contracts() {
     let emu = Emulator::private();
     let devices = DynamoDevices::new(emu.dynamodb(), emu.var("CCAAS_DEVICES_TABLE"));
     contract::sessions::run(&devices).await;
+    contract::pins::run(&devices).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! How the runner gets a device driver for a task's device access.
 
-use ccaas_device::{Credentials, Device, DeviceProfile, DeviceTarget, HostKeyPins, SshDevice};
+use ccaas_app::ports::HostKeyPins;
+use ccaas_device::{Credentials, Device, DeviceProfile, DeviceTarget, SshDevice};
 use ccaas_domain::{Credential, DeviceAccess};
 
 /// Builds a [`Device`] for one task. Production uses [`SshConnector`]; tests hand out

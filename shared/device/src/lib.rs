@@ -5,7 +5,7 @@
 //!   it over SSH (russh), [`MemoryDevice`] in memory for unit tests of callers.
 //! - [`facts`] holds what the driver learns and compares ([`SessionFacts`], [`EndFacts`]) and
 //!   the parsing of command output (pure); [`session`] the SSH session flow.
-//! - [`HostKeyPins`] stores the host keys pinned on first use ([`MemoryPins`] in memory).
+//! - Host keys pinned on first use are kept behind `ccaas_app::ports::HostKeyPins`.
 //! - [`DeviceError`] says whether a failure is retryable and gives a stable code.
 //!
 //! See `docs/device.md`.
@@ -17,7 +17,6 @@ pub mod log;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod names;
-pub mod pins;
 pub mod profile;
 pub mod session;
 pub mod ssh;
@@ -31,10 +30,7 @@ pub use facts::{BuildInfo, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionF
 pub use log::CommandRecord;
 #[cfg(any(test, feature = "testing"))]
 pub use memory::MemoryDevice;
-#[cfg(any(test, feature = "testing"))]
-pub use memory::MemoryPins;
 pub use names::validate_modules;
-pub use pins::{HostKeyPins, PinError};
 pub use profile::{DeviceProfile, PidScope};
 pub use session::{Device, SshDevice};
 pub use target::{Credentials, DeviceTarget, Limits, Timeouts};

@@ -1,6 +1,6 @@
 //! An in-memory twin of a device, for unit tests of code that drives a [`Device`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -12,7 +12,6 @@ use crate::archive::validate_archive;
 use crate::facts::{BuildInfo, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning};
 use crate::log::{CommandRecord, now_rfc3339};
 use crate::names::validate_modules;
-use crate::pins::{HostKeyPins, PinError};
 use crate::session::Device;
 use crate::target::Limits;
 
@@ -316,46 +315,5 @@ mod tests {
             "no_data"
         );
         assert!(!d.take_log().is_empty());
-    }
-}
-
-/// An in-memory pin store, for tests (feature `testing`).
-#[derive(Debug, Default)]
-pub struct MemoryPins {
-    pins: Mutex<HashMap<(String, u16), String>>,
-}
-
-impl MemoryPins {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A snapshot of every pin, for assertions.
-    pub fn snapshot(&self) -> HashMap<(String, u16), String> {
-        self.pins.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-}
-
-fn poisoned() -> PinError {
-    PinError::Unavailable("memory pin store lock poisoned".into())
-}
-
-impl HostKeyPins for MemoryPins {
-    async fn pinned(&self, host: &str, port: u16) -> Result<Option<String>, PinError> {
-        let m = self.pins.lock().map_err(|_| poisoned())?;
-        Ok(m.get(&(host.to_string(), port)).cloned())
-    }
-
-    async fn pin(&self, host: &str, port: u16, sha256: &str) -> Result<(), PinError> {
-        let mut m = self.pins.lock().map_err(|_| poisoned())?;
-        match m.get(&(host.to_string(), port)) {
-            Some(p) if p == sha256 => Ok(()),
-            Some(p) => Err(PinError::Conflict { pinned: p.clone() }),
-            None => {
-                m.insert((host.to_string(), port), sha256.to_string());
-                Ok(())
-            }
-        }
     }
 }

@@ -17,10 +17,10 @@ pub use crate::facts::{
 };
 use crate::log::{CommandRecord, now_rfc3339};
 use crate::names::validate_modules;
-use crate::pins::HostKeyPins;
 use crate::profile::{Commands, DeviceProfile};
 use crate::ssh::{Conn, DataSink};
 use crate::target::{DeviceTarget, Limits, Timeouts};
+use ccaas_app::ports::HostKeyPins;
 
 /// The coverage session protocol of one device.
 ///

@@ -14,8 +14,8 @@ use tokio::time::timeout;
 
 use crate::DeviceError;
 use crate::log::{CommandRecord, now_rfc3339, tail};
-use crate::pins::{HostKeyPins, PinError};
 use crate::target::{Credentials, DeviceTarget, Limits, Timeouts};
+use ccaas_app::ports::{HostKeyPins, PinOutcome};
 
 /// Normalises a fingerprint to `SHA256:<base64 without padding>`.
 pub fn normalize_fingerprint(f: &str) -> String {
@@ -179,10 +179,10 @@ impl Conn {
                         detail: "no host key seen during the handshake".into(),
                     })?;
             match pins.pin(&target.host, target.port, &fp).await {
-                Ok(()) => {
+                Ok(PinOutcome::Pinned) => {
                     tracing::info!(host = %target.host, port = target.port, fingerprint = %fp, "pinned host key on first use")
                 }
-                Err(PinError::Conflict { pinned }) => {
+                Ok(PinOutcome::Differs { pinned }) => {
                     return Err(DeviceError::HostKeyMismatch {
                         expected: pinned,
                         actual: fp,
@@ -526,16 +526,10 @@ impl DataSink for CollectSink {
     }
 }
 
-fn pin_error(e: PinError) -> DeviceError {
-    match e {
-        PinError::Conflict { pinned } => DeviceError::HostKeyMismatch {
-            expected: pinned,
-            actual: "<unknown>".into(),
-        },
-        PinError::Unavailable(source) => DeviceError::PinStore {
-            detail: "pin store unavailable".into(),
-            source: Some(source),
-        },
+fn pin_error(e: ccaas_app::Error) -> DeviceError {
+    DeviceError::PinStore {
+        detail: "pin store unavailable".into(),
+        source: Some(Box::new(e)),
     }
 }
 

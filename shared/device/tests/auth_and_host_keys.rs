@@ -8,7 +8,9 @@ mod common;
 
 use std::sync::Arc;
 
-use ccaas_device::{Credentials, Device, DeviceTarget, HostKeyPins, MemoryPins, SshDevice};
+use ccaas_app::memory::MemoryPins;
+use ccaas_app::ports::HostKeyPins;
+use ccaas_device::{Credentials, Device, DeviceTarget, SshDevice};
 use common::{Sim, quick_timeouts};
 
 fn device(sim: &Sim, target: DeviceTarget, pins: Arc<MemoryPins>) -> SshDevice<Arc<MemoryPins>> {

@@ -9,9 +9,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ccaas_device::{
-    Credentials, Device, DeviceProfile, DeviceTarget, MemoryPins, SshDevice, Timeouts,
-};
+use ccaas_app::memory::MemoryPins;
+use ccaas_device::{Credentials, Device, DeviceProfile, DeviceTarget, SshDevice, Timeouts};
 use russh::server::{Auth, Msg, Response, Server as _, Session};
 use russh::{Channel, ChannelId};
 

@@ -9,7 +9,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ccaas_device::{Device, Flush, Limits, MemoryPins, SshDevice, Timeouts, validate_archive};
+use ccaas_app::memory::MemoryPins;
+use ccaas_device::{Device, Flush, Limits, SshDevice, Timeouts, validate_archive};
 use common::{Fault, Proxy, Sim, quick_timeouts, slow_reader, write_random_file};
 
 fn timeouts() -> Timeouts {

@@ -10,7 +10,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ccaas_device::{Device, Flush, Limits, MemoryPins, SshDevice, Timeouts};
+use ccaas_app::memory::MemoryPins;
+use ccaas_device::{Device, Flush, Limits, SshDevice, Timeouts};
 use common::{Sim, quick_timeouts, slow_reader, write_random_file};
 
 fn peak_rss_kib() -> u64 {

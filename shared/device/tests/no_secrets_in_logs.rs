@@ -10,7 +10,8 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use ccaas_device::{Credentials, Device, DeviceTarget, Flush, MemoryPins, SshDevice};
+use ccaas_app::memory::MemoryPins;
+use ccaas_device::{Credentials, Device, DeviceTarget, Flush, SshDevice};
 use common::{Sim, quick_timeouts};
 
 #[derive(Clone, Default)]

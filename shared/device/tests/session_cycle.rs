@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use ccaas_device::{Device, DeviceProfile, Flush, MemoryPins, SshDevice};
+use ccaas_app::memory::MemoryPins;
+use ccaas_device::{Device, DeviceProfile, Flush, SshDevice};
 use common::{Sim, quick_timeouts};
 
 fn device(sim: &Sim) -> SshDevice<Arc<MemoryPins>> {
