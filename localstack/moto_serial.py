@@ -3,7 +3,7 @@
 Threaded moto checks a DynamoDB condition and writes the item without a lock, so two racing
 conditional writes can both land; DynamoDB never lets them. Served one request at a time, each
 conditional write is atomic, as on AWS, and the store contract's concurrent-writers property
-(shared/aws/tests/contract.rs) tests our adapter rather than moto's threading. Same arguments
+(shared/dynamo/tests/contract.rs) tests our adapter rather than moto's threading. Same arguments
 as moto_server.
 """
 

@@ -451,16 +451,19 @@ def template_rules(t):
                 if name in own:
                     problems.append(f"{logical} sets {name} itself instead of taking the key from Globals")
 
-    # Every variable the template sets is one the typed config reads (a typo would be ignored).
-    with open(os.path.join(ROOT, "shared", "aws", "src", "config.rs")) as f:
-        config_rs = f.read()
+    # Every variable the template sets is one a typed config reads (a typo would be ignored):
+    # the shared stack settings or the submit or processor function's own.
+    config_rs = ""
+    for part in (("shared", "aws"), ("functions", "submit"), ("functions", "processor")):
+        with open(os.path.join(ROOT, *part, "src", "config.rs")) as f:
+            config_rs += f.read()
     names = set(env)
     for r in res.values():
         if r["Type"] == "AWS::Serverless::Function":
             names |= set(((r["Properties"].get("Environment") or {}).get("Variables") or {}))
     for name in sorted(names):
         if f'"{name}"' not in config_rs:
-            problems.append(f"the template sets {name}, which shared/aws/src/config.rs does not read")
+            problems.append(f"the template sets {name}, which no config.rs (shared/aws, functions/submit, functions/processor) reads")
 
     for output in ("ApiUrl", "SiteUrl"):
         if output not in t.get("Outputs", {}):

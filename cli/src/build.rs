@@ -97,8 +97,9 @@ pub fn run(args: BuildArgs) -> i32 {
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     let result = runtime.block_on(async {
-        let s3 = ccaas_aws::s3_client(Duration::from_secs(600)).await;
-        let store = ccaas_aws::S3Builds::new(s3, &p.bucket);
+        // Uploads of large archives need minutes: one call may take up to 10 of them.
+        let sdk = ccaas_aws::sdk_config(Duration::from_secs(600)).await;
+        let store = ccaas_s3::S3Builds::new(ccaas_s3::client(&sdk), &p.bucket);
         publish(&store, &build, &p).await
     });
     match result {

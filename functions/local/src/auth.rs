@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use ccaas_aws::LocalAuth;
+use crate::config::LocalAuth;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use serde_json::Value;

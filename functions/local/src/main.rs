@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 mod auth;
+mod config;
 mod poller;
 mod server;
 
@@ -15,18 +16,15 @@ use tracing::{error, info};
 #[tokio::main]
 async fn main() {
     ccaas_aws::init_tracing();
-    let mut config = match ccaas_aws::Config::from_env() {
+    let config = match config::Config::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ccaas-local: {e} (run `eval \"$(localstack/up)\"` first)");
             std::process::exit(2);
         }
     };
-    if config.site_url.is_empty() && !config.api_url.is_empty() {
-        // Report links point at this process's own /site/, for emulators without websites.
-        config.site_url = format!("{}/site", config.api_url.trim_end_matches('/'));
-    }
-    let clients = ccaas_aws::Clients::new(&config).await;
+    let stack = &config.submit.stack;
+    let sdk = ccaas_aws::sdk_config(stack.aws_timeout).await;
     let listener = match tokio::net::TcpListener::bind(&config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -36,8 +34,8 @@ async fn main() {
     };
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let verifier = if config.auth {
-        match ccaas_aws::LocalAuth::from_env()
+    let verifier = if config.submit.auth {
+        match config::LocalAuth::from_env()
             .map_err(|e| e.to_string())
             .and_then(|s| {
                 auth::Verifier::load(&s).map_err(|e| format!("{e}: {}", source_chain(&e)))
@@ -55,15 +53,18 @@ async fn main() {
         None
     };
     let state = Arc::new(server::State {
-        s3: clients.s3.clone(),
-        bucket: config.bucket.clone(),
+        s3: ccaas_s3::client(&sdk),
+        bucket: stack.bucket.clone(),
     });
     let api = Arc::new(ccaas_submit::ApiState {
-        api: ccaas_submit::wire(&config, &clients),
-        auth: ccaas_submit::Auth::from_config(&config),
+        api: ccaas_submit::wire(&config.submit, &sdk),
+        auth: ccaas_submit::Auth::from_config(&config.submit),
     });
     let verifier = verifier.map(Arc::new);
-    let worker = ccaas_processor::wire(&config, &clients);
+    let worker = ccaas_processor::wire(&config.processor, &sdk);
+    let sqs = ccaas_queue::sqs_client(&sdk);
+    let queues = vec![stack.high_queue_url.clone(), stack.queue_url.clone()];
+    let (retry_delay, lease_secs) = (config.processor.retry_delay, config.processor.lease_secs);
     let poller_stop = stop_rx.clone();
     let run_poller = config.local_worker;
     let poller = tokio::spawn(async move {
@@ -73,10 +74,10 @@ async fn main() {
         }
         poller::run(
             poller::Poller {
-                sqs: clients.sqs.clone(),
-                queues: vec![config.high_queue_url.clone(), config.queue_url.clone()],
-                retry_delay: config.retry_delay,
-                visibility: std::time::Duration::from_secs(config.lease_secs) + config.retry_delay,
+                sqs,
+                queues,
+                retry_delay,
+                visibility: std::time::Duration::from_secs(lease_secs) + retry_delay,
                 worker,
             },
             poller_stop,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client as Sqs;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use ccaas_aws::sqs::visibility_secs;
 use ccaas_processor::{ProductionWorker, Received, settle};
+use ccaas_queue::sqs::visibility_secs;
 use tokio::sync::watch;
 use tracing::{info, warn};
 

@@ -25,10 +25,10 @@ pub struct State {
 
 /// The API's own state, wired exactly as in the submit Lambda.
 pub type ApiState = ccaas_submit::ApiState<
-    ccaas_aws::DynamoTaskStore,
-    ccaas_aws::SqsTaskQueue,
-    ccaas_aws::S3Logs,
-    ccaas_aws::KmsSealer,
+    ccaas_dynamo::DynamoTaskStore,
+    ccaas_queue::SqsTaskQueue,
+    ccaas_s3::S3Logs,
+    ccaas_queue::KmsSealer,
 >;
 
 /// The routes: `/site/*` from S3, everything else to the submit Lambda's own router. With

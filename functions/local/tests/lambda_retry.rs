@@ -21,20 +21,16 @@ use common::Emulator;
 async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_visibility_timeout()
 {
     let emu = Emulator::private();
-    let config = ccaas_aws::Config::from_lookup(|k| match k {
+    let env = ccaas_aws::Env::new(|k: &str| match k {
         "CCAAS_RETRY_DELAY_SECS" => Some("1".into()),
         "CCAAS_MAX_RECEIVES" => Some("5".into()),
         _ => emu.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-    })
-    .expect("config");
-    let clients = ccaas_aws::Clients {
-        dynamodb: emu.dynamodb(),
-        sqs: emu.sqs(),
-        s3: emu.s3(),
-        kms: emu.kms(),
-    };
-    let api = ccaas_submit::wire(&config, &clients);
-    let worker = ccaas_processor::wire(&config, &clients);
+    });
+    let submit = ccaas_submit::Config::read(&env).expect("submit config");
+    let config = ccaas_processor::Config::read(&env).expect("processor config");
+    let sdk = emu.sdk_config().await;
+    let api = ccaas_submit::wire(&submit, &sdk);
+    let worker = ccaas_processor::wire(&config, &sdk);
 
     // A device nobody listens on (the port is held, never listening): connection refused, a
     // retryable failure.
@@ -48,7 +44,7 @@ async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_
         .expect("accepted");
 
     let sqs = emu.sqs();
-    let queue = config.queue_url.clone();
+    let queue = config.stack.queue_url.clone();
     let arn = sqs
         .get_queue_attributes()
         .queue_url(&queue)
@@ -88,7 +84,7 @@ async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_
     let mut event = SqsEvent::default();
     event.records.push(record);
 
-    let response = ccaas_processor::handle_lambda_batch(&worker, event, &clients, &config).await;
+    let response = ccaas_processor::handle_lambda_batch(&worker, event, &emu.sqs(), &config).await;
     assert_eq!(response.batch_item_failures.len(), 1, "a retryable failure");
 
     // Back within seconds (the retry delay is 1 s), as its second receive.

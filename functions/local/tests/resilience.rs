@@ -241,7 +241,7 @@ async fn the_queue_holds_only_a_kms_sealed_device_access_that_opens_for_its_own_
     let m: ccaas_domain::SealedMessage = serde_json::from_str(&body).unwrap();
     assert_eq!(m.task_id.as_str(), id);
 
-    let sealer = ccaas_aws::KmsSealer::new(emu.kms(), emu.var("CCAAS_KMS_KEY"));
+    let sealer = ccaas_queue::KmsSealer::new(emu.kms(), emu.var("CCAAS_KMS_KEY"));
     let plain = sealer.open(&m.task_id, &m.sealed_device).await.unwrap();
     assert!(String::from_utf8(plain).unwrap().contains(&canary));
     let other = ccaas_domain::TaskId::parse("01JD0000000000000000000009").unwrap();

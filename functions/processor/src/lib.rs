@@ -1,62 +1,68 @@
 //! The processor function's SQS handling: one span per message, partial batch failures,
 //! and FIFO order kept per message group. The task's life is in [`ccaas_app::Worker`].
 
+pub mod config;
 pub mod settle;
+pub mod webhook;
 
 use std::collections::HashSet;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ccaas_app::{Disposition, Notifier, Sealer, TaskRunner, TaskStore, Worker};
+use ccaas_aws::SdkConfig;
 use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
+use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
+use ccaas_queue::KmsSealer;
+use ccaas_s3::{S3Artifacts, S3Builds, S3Logs, S3Site};
 use tracing::{Instrument, info_span, warn};
 
+pub use config::Config;
 pub use settle::{Received, Settle, retry_plan, settle, settle_plan};
+pub use webhook::HttpNotifier;
 
 /// The coverage runner the processor runs in production: SSH devices (pins in the `devices`
 /// table), sessions in the `devices` table, raw data, logs, build notes and sources and the
 /// report site in the bucket.
 pub type ProductionRunner = CoverageRunner<
-    SshConnector<ccaas_aws::DynamoDevices>,
-    ccaas_aws::DynamoDevices,
-    ccaas_aws::S3Artifacts,
-    ccaas_aws::site::S3Site,
-    ccaas_aws::S3Logs,
-    ccaas_aws::S3Builds,
+    SshConnector<DynamoDevices>,
+    DynamoDevices,
+    S3Artifacts,
+    S3Site,
+    S3Logs,
+    S3Builds,
 >;
 
 /// The worker the processor runs in production.
-pub type ProductionWorker = Worker<
-    ccaas_aws::DynamoTaskStore,
-    ProductionRunner,
-    ccaas_aws::KmsSealer,
-    ccaas_aws::HttpNotifier,
->;
+pub type ProductionWorker = Worker<DynamoTaskStore, ProductionRunner, KmsSealer, HttpNotifier>;
 
 /// The production wiring. The device profile comes from `CCAAS_DEVICE_PROFILE` (BIG-IP by
 /// default, the simulator's layout for local runs); webhooks go through the SSRF-guarded
-/// [`ccaas_aws::HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`).
-pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> ProductionWorker {
-    let devices = ccaas_aws::DynamoDevices::new(clients.dynamodb.clone(), &config.devices_table);
+/// [`HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`). Every client is made from `sdk`, the
+/// process's one SDK configuration, and shares its connection pool.
+pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
+    let stack = &config.stack;
+    let (dynamodb, s3) = (ccaas_dynamo::client(sdk), ccaas_s3::client(sdk));
+    let devices = DynamoDevices::new(dynamodb.clone(), &config.devices_table);
     let runner = CoverageRunner {
         connector: SshConnector {
             profile: config.device_profile.clone(),
             pins: devices.clone(),
         },
         sessions: devices,
-        artifacts: ccaas_aws::S3Artifacts::new(clients.s3.clone(), &config.bucket),
-        site: ccaas_aws::site::S3Site::new(clients.s3.clone(), &config.bucket),
-        logs: ccaas_aws::S3Logs::new(clients.s3.clone(), &config.bucket),
-        builds: ccaas_aws::S3Builds::new(clients.s3.clone(), &config.bucket),
+        artifacts: S3Artifacts::new(s3.clone(), &stack.bucket),
+        site: S3Site::new(s3.clone(), &stack.bucket),
+        logs: S3Logs::new(s3.clone(), &stack.bucket),
+        builds: S3Builds::new(s3, &stack.bucket),
         config: RunnerConfig {
             site_url: config.site_url.clone(),
             ..RunnerConfig::default()
         },
     };
     Worker {
-        store: ccaas_aws::DynamoTaskStore::new(clients.dynamodb.clone(), &config.tasks_table),
+        store: DynamoTaskStore::new(dynamodb, &stack.tasks_table),
         runner,
-        sealer: ccaas_aws::KmsSealer::new(clients.kms.clone(), config.kms_key.clone()),
-        notifier: ccaas_aws::HttpNotifier::new(config.webhook_allow_private),
+        sealer: KmsSealer::new(ccaas_queue::kms_client(sdk), stack.kms_key.clone()),
+        notifier: HttpNotifier::new(config.webhook_allow_private),
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,
@@ -105,18 +111,21 @@ pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
 pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     worker: &Worker<S, R, K, N>,
     event: SqsEvent,
-    clients: &ccaas_aws::Clients,
-    config: &ccaas_aws::Config,
+    sqs: &aws_sdk_sqs::Client,
+    config: &Config,
 ) -> SqsBatchResponse {
     // Why before: handle_batch consumes the event; the receipts are needed after it.
-    let urls = [config.queue_url.as_str(), config.high_queue_url.as_str()];
+    let urls = [
+        config.stack.queue_url.as_str(),
+        config.stack.high_queue_url.as_str(),
+    ];
     let received: Vec<Received> = event
         .records
         .iter()
         .map(|r| Received {
             id: r.message_id.clone().unwrap_or_default(),
             group: r.attributes.get("MessageGroupId").cloned(),
-            queue_url: ccaas_aws::sqs::queue_url_for(
+            queue_url: ccaas_queue::sqs::queue_url_for(
                 r.event_source_arn.as_deref().unwrap_or_default(),
                 &urls,
             )
@@ -131,7 +140,7 @@ pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Noti
         .map(|f| f.item_identifier.clone())
         .collect();
     // Lambda deletes the successes itself once the response is returned.
-    settle(&clients.sqs, &received, &failed, config.retry_delay, false).await;
+    settle(sqs, &received, &failed, config.retry_delay, false).await;
     response
 }
 

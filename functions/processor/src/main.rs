@@ -9,16 +9,16 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ccaas_aws::init_tracing();
-    let config = ccaas_aws::Config::from_env()?;
-    let clients = ccaas_aws::Clients::new(&config).await;
-    let worker = Arc::new(ccaas_processor::wire(&config, &clients));
-    let (clients, config) = (Arc::new(clients), Arc::new(config));
+    let config = ccaas_processor::Config::from_env()?;
+    let sdk = ccaas_aws::sdk_config(config.stack.aws_timeout).await;
+    let worker = Arc::new(ccaas_processor::wire(&config, &sdk));
+    let sqs = ccaas_queue::sqs_client(&sdk);
+    let config = Arc::new(config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let (worker, clients, config) = (worker.clone(), clients.clone(), config.clone());
+        let (worker, sqs, config) = (worker.clone(), sqs.clone(), config.clone());
         async move {
             Ok::<SqsBatchResponse, Error>(
-                ccaas_processor::handle_lambda_batch(&worker, event.payload, &clients, &config)
-                    .await,
+                ccaas_processor::handle_lambda_batch(&worker, event.payload, &sqs, &config).await,
             )
         }
     }))

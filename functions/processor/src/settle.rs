@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ccaas_aws::sqs::{MAX_VISIBILITY, delete_received, redeliver_after};
+use ccaas_queue::sqs::{MAX_VISIBILITY, delete_received, redeliver_after};
 use tracing::warn;
 
 /// One received message of a batch, as the settle loop needs it.

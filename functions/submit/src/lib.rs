@@ -12,26 +12,35 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ccaas_app::{Api, Caller, Error, LogStore, Sealer, TaskQueue, TaskStore};
-use ccaas_aws::{Clients, Config, DynamoTaskStore, KmsSealer, S3Logs, SqsTaskQueue};
+use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
+use ccaas_dynamo::DynamoTaskStore;
+use ccaas_queue::{KmsSealer, SqsTaskQueue};
+use ccaas_s3::S3Logs;
 use lambda_http::request::RequestContext;
 use serde_json::json;
 use tracing::{info, warn};
 
+pub mod config;
+
+pub use config::Config;
+
 /// The API over the AWS adapters.
 pub type Deps = Api<DynamoTaskStore, SqsTaskQueue, S3Logs, KmsSealer>;
 
-/// The production wiring: the API over the AWS adapters, from config and shared clients.
-pub fn wire(config: &Config, clients: &Clients) -> Deps {
+/// The production wiring: the API over the AWS adapters, from the config and the process's
+/// SDK configuration (built once in `main`; every client shares its connection pool).
+pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
+    let stack = &config.stack;
     Api {
-        store: DynamoTaskStore::new(clients.dynamodb.clone(), &config.tasks_table),
+        store: DynamoTaskStore::new(ccaas_dynamo::client(sdk), &stack.tasks_table),
         queue: SqsTaskQueue::new(
-            clients.sqs.clone(),
-            config.queue_url.clone(),
-            config.high_queue_url.clone(),
+            ccaas_queue::sqs_client(sdk),
+            stack.queue_url.clone(),
+            stack.high_queue_url.clone(),
         ),
-        sealer: KmsSealer::new(clients.kms.clone(), config.kms_key.clone()),
-        logs: S3Logs::new(clients.s3.clone(), &config.bucket),
+        sealer: KmsSealer::new(ccaas_queue::kms_client(sdk), stack.kms_key.clone()),
+        logs: S3Logs::new(ccaas_s3::client(sdk), &stack.bucket),
         base_url: config.api_url.clone(),
         clock: ccaas_app::Clock::default(),
     }

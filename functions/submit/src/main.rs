@@ -9,10 +9,10 @@ use lambda_http::Error;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ccaas_aws::init_tracing();
-    let config = ccaas_aws::Config::from_env()?;
-    let clients = ccaas_aws::Clients::new(&config).await;
+    let config = ccaas_submit::Config::from_env()?;
+    let sdk = ccaas_aws::sdk_config(config.stack.aws_timeout).await;
     let state = Arc::new(ApiState {
-        api: wire(&config, &clients),
+        api: wire(&config, &sdk),
         auth: Auth::from_config(&config),
     });
     lambda_http::run(router(state)).await

@@ -1,31 +1,16 @@
-//! AWS adapters of the role traits: DynamoDB task store, SQS task queue, S3 logs, raw
-//! artifacts, build notes and sources, and the report site (and the HTTP webhook notifier,
-//! which runs beside them in the processor); plus the
-//! typed [`Config`] every binary reads from the environment and the SDK client set.
+//! What every AWS-facing ccaas crate shares: the adapters' error ([`AwsError`]), the SDK
+//! configuration each process builds once ([`sdk_config`]), the environment readers and the
+//! stack settings every binary's own config starts from ([`config`]), and JSON logging
+//! ([`init_tracing`]). The adapters themselves live in `ccaas-dynamo`, `ccaas-queue` and
+//! `ccaas-s3`, so each binary links only the SDKs it calls.
 
-pub mod artifacts;
-pub mod attr;
-pub mod builds;
 pub mod config;
-pub mod devices;
-pub mod dynamo;
-pub mod kms;
-pub mod s3;
-pub mod site;
-pub mod sqs;
-pub mod webhook;
 
-pub use artifacts::S3Artifacts;
-pub use builds::S3Builds;
-pub use config::{Clients, Config, ConfigError, LocalAuth, s3_client};
-pub use devices::DynamoDevices;
-pub use dynamo::DynamoTaskStore;
-pub use kms::KmsSealer;
-pub use s3::S3Logs;
-pub use sqs::SqsTaskQueue;
-pub use webhook::HttpNotifier;
+pub use aws_config::SdkConfig;
+pub use config::{ConfigError, Env, Stack, sdk_config};
 
-/// The errors of this crate; at the role-trait boundary they become [`ccaas_app::Error`].
+/// The errors of the AWS adapters; at the role-trait boundary they become
+/// [`ccaas_app::Error`] ([`AwsError::into_app`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     /// An SDK call failed (network, emulator down, throttling, service error).
@@ -43,7 +28,8 @@ pub enum AwsError {
 }
 
 impl AwsError {
-    fn sdk<E>(operation: &'static str, e: E) -> Self
+    /// The failure of SDK call `operation`, keeping the SDK's error as the source.
+    pub fn sdk<E>(operation: &'static str, e: E) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
     {
@@ -53,8 +39,9 @@ impl AwsError {
         }
     }
 
-    /// The use-case error for a failure of `backend`.
-    fn into_app(self, backend: &'static str) -> ccaas_app::Error {
+    /// The use-case error for a failure of `backend`: an undecodable item is
+    /// [`ccaas_app::Error::Corrupt`], anything else [`ccaas_app::Error::Unavailable`].
+    pub fn into_app(self, backend: &'static str) -> ccaas_app::Error {
         match self {
             AwsError::Decode(m) => ccaas_app::Error::Corrupt(m),
             e => ccaas_app::Error::Unavailable {

@@ -10,11 +10,11 @@
 
 use ccaas_app::Error;
 use ccaas_app::ports::SiteTotals;
-use ccaas_aws::site::S3Site;
 use ccaas_coverage::publish::{publish, reports};
 use ccaas_domain::TaskId;
 use ccaas_gcov::{Coverage, FileCoverage, FunctionCoverage, LineCoverage};
 use ccaas_report::OutFile;
+use ccaas_s3::S3Site;
 use ccaas_testkit::Emulator;
 
 fn site(emu: &Emulator) -> S3Site {

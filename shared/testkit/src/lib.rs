@@ -331,6 +331,20 @@ impl Emulator {
         assert!(ok, "kill -{sig} failed");
     }
 
+    /// The SDK configuration of this emulator (its endpoint, region and test credentials),
+    /// as the binaries build theirs with `ccaas_aws::sdk_config`, with the same three attempts.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
+            .region(aws_config::Region::new(self.var("AWS_REGION")))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+            .load()
+            .await
+    }
+
     /// A DynamoDB client on this emulator.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         let conf = aws_sdk_dynamodb::Config::builder()

@@ -39,7 +39,7 @@ pub fn facts_key(id: &TaskId) -> String {
 
 impl ArtifactStore for S3Artifacts {
     async fn put_raw(&self, id: &TaskId, from: &std::path::Path) -> Result<(), Error> {
-        crate::s3::put_file(
+        crate::objects::put_file(
             &self.client,
             &self.bucket,
             &raw_key(id),
@@ -56,7 +56,7 @@ impl ArtifactStore for S3Artifacts {
         to: &std::path::Path,
         max_bytes: u64,
     ) -> Result<bool, Error> {
-        crate::s3::get_file(
+        crate::objects::get_file(
             &self.client,
             &self.bucket,
             &raw_key(id),
@@ -68,7 +68,7 @@ impl ArtifactStore for S3Artifacts {
     }
 
     async fn put_facts(&self, id: &TaskId, json: Vec<u8>) -> Result<(), Error> {
-        crate::s3::put(
+        crate::objects::put(
             &self.client,
             &self.bucket,
             &facts_key(id),
@@ -80,7 +80,7 @@ impl ArtifactStore for S3Artifacts {
     }
 
     async fn get_facts(&self, id: &TaskId) -> Result<Option<Vec<u8>>, Error> {
-        crate::s3::get_small(
+        crate::objects::get_small(
             &self.client,
             &self.bucket,
             &facts_key(id),

@@ -4,7 +4,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use ccaas_app::{Error, LogStore};
 use ccaas_domain::TaskId;
 
-use crate::AwsError;
+use ccaas_aws::AwsError;
 
 const BACKEND: &str = "log store";
 /// A command log larger than this is not served (the processor caps what it writes).

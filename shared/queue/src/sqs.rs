@@ -5,7 +5,7 @@ use std::time::Duration;
 use ccaas_app::{Error, TaskQueue};
 use ccaas_domain::{Priority, SealedMessage};
 
-use crate::AwsError;
+use ccaas_aws::AwsError;
 
 /// FIFO message group ids are at most 128 characters.
 const MAX_GROUP_ID: usize = 128;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
-use crate::AwsError;
+use ccaas_aws::AwsError;
 
 /// Converts a JSON object into an item; top-level nulls are left out.
 pub fn to_item(v: Value) -> HashMap<String, AttributeValue> {

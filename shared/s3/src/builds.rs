@@ -34,7 +34,7 @@ impl BuildStore for S3Builds {
         part: BuildPart,
         from: &std::path::Path,
     ) -> Result<(), Error> {
-        crate::s3::put_file(
+        crate::objects::put_file(
             &self.client,
             &self.bucket,
             &build_key(build, part),
@@ -52,7 +52,7 @@ impl BuildStore for S3Builds {
         to: &std::path::Path,
         max_bytes: u64,
     ) -> Result<bool, Error> {
-        crate::s3::get_file(
+        crate::objects::get_file(
             &self.client,
             &self.bucket,
             &build_key(build, part),

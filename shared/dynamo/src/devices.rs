@@ -10,8 +10,8 @@ use ccaas_app::ports::{HostKeyPins, PinOutcome};
 use ccaas_app::{DeviceSession, Error, Opened, SessionStore, device_key};
 use ccaas_domain::TaskId;
 
-use crate::AwsError;
 use crate::attr::{from_item, to_attr};
+use ccaas_aws::AwsError;
 
 const BACKEND: &str = "device store";
 

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ccaas_app::{Notification, Notifier};
-use ccaas_aws::HttpNotifier;
-use ccaas_aws::webhook::refused;
+use ccaas_processor::HttpNotifier;
+use ccaas_processor::webhook::refused;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

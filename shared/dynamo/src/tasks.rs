@@ -14,8 +14,8 @@ use ccaas_app::{Error, TaskStore};
 use ccaas_domain::{FieldError, ListQuery, Notified, Status, Task, TaskId};
 use serde_json::Value;
 
-use crate::AwsError;
 use crate::attr::{from_item, to_attr, to_item};
+use ccaas_aws::AwsError;
 
 const BACKEND: &str = "task store";
 /// Index rows one list round reads.

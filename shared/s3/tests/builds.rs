@@ -8,8 +8,8 @@
 
 use ccaas_app::Error;
 use ccaas_app::ports::{BuildPart, BuildStore};
-use ccaas_aws::S3Builds;
 use ccaas_domain::BuildId;
+use ccaas_s3::S3Builds;
 use ccaas_testkit::Emulator;
 
 #[tokio::test]

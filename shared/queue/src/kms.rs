@@ -11,7 +11,7 @@ use aws_sdk_kms::types::DataKeySpec;
 use ccaas_app::{Error, Sealer};
 use ccaas_domain::TaskId;
 
-use crate::AwsError;
+use ccaas_aws::AwsError;
 
 /// The encryption context key; its value is the task id.
 pub const CONTEXT_KEY: &str = "ccaas:task";

@@ -6,7 +6,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use ccaas_app::Error;
 use ccaas_app::ports::ReportSite;
 
-use crate::AwsError;
+use ccaas_aws::AwsError;
 
 const BACKEND: &str = "report site";
 

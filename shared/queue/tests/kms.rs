@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ccaas_app::{Error, Sealer};
-use ccaas_aws::KmsSealer;
 use ccaas_domain::TaskId;
+use ccaas_queue::KmsSealer;
 use ccaas_testkit::Emulator;
 
 const CANARY: &str = "canary-kms-5c1d";

@@ -1,0 +1,146 @@
+//! `ccaas-local`'s typed configuration: the submit function's and the processor's, plus what
+//! only the one-process stack reads (where it listens, whether it runs the worker, and how it
+//! verifies bearer tokens itself).
+
+use ccaas_aws::{ConfigError, Env};
+
+/// Everything `ccaas-local` reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The API's settings, as the submit function reads them.
+    pub submit: ccaas_submit::Config,
+    /// The worker's settings, as the processor function reads them.
+    pub processor: ccaas_processor::Config,
+    /// `CCAAS_LISTEN` (default `127.0.0.1:3000`): where `ccaas-local` serves HTTP.
+    pub listen: String,
+    /// `CCAAS_LOCAL_WORKER` (default `on`): `off` runs `ccaas-local` as the API alone, with no
+    /// queue poller (for API fuzzing, where generated devices must not be contacted).
+    pub local_worker: bool,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment. Errors: the first missing or
+    /// malformed variable, named.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
+    }
+
+    /// Reads the configuration through `env`. Report links point at this process's own
+    /// `/site/` when `CCAAS_SITE_URL` is unset and `CCAAS_API_URL` is set (emulators serve
+    /// no websites).
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let submit = ccaas_submit::Config::read(env)?;
+        let mut processor = ccaas_processor::Config::read(env)?;
+        if processor.site_url.is_empty() && !submit.api_url.is_empty() {
+            processor.site_url = format!("{}/site", submit.api_url.trim_end_matches('/'));
+        }
+        Ok(Config {
+            submit,
+            processor,
+            listen: env
+                .optional("CCAAS_LISTEN")
+                .unwrap_or_else(|| "127.0.0.1:3000".into()),
+            local_worker: env.switch("CCAAS_LOCAL_WORKER", true)?,
+        })
+    }
+}
+
+/// How `ccaas-local` verifies bearer tokens when `CCAAS_AUTH=jwt`: what API Gateway's JWT
+/// authorizer does on AWS, against keys on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalAuth {
+    /// `CCAAS_AUTH_JWKS_FILE`: a JSON Web Key Set (RSA, EC or `oct` keys).
+    pub jwks_file: std::path::PathBuf,
+    /// `CCAAS_AUTH_ISSUER`: the required `iss`.
+    pub issuer: String,
+    /// `CCAAS_AUTH_AUDIENCE`: the required `aud` (comma-separated for several).
+    pub audience: Vec<String>,
+}
+
+impl LocalAuth {
+    /// Reads the local verifier's settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
+    }
+
+    /// Reads them through `env`; every variable is required. Errors: the first missing or
+    /// blank variable, named.
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let req = |name: &'static str| env.optional(name).ok_or(ConfigError::Missing(name));
+        let audience: Vec<String> = req("CCAAS_AUTH_AUDIENCE")?
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if audience.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "CCAAS_AUTH_AUDIENCE",
+                why: "names no audience".into(),
+            });
+        }
+        Ok(LocalAuth {
+            jwks_file: req("CCAAS_AUTH_JWKS_FILE")?.into(),
+            issuer: req("CCAAS_AUTH_ISSUER")?,
+            audience,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_verifier_names_each_missing_setting() {
+        let all = |k: &str| match k {
+            "CCAAS_AUTH_JWKS_FILE" => Some("/tmp/jwks.json".to_string()),
+            "CCAAS_AUTH_ISSUER" => Some("https://issuer.test".to_string()),
+            "CCAAS_AUTH_AUDIENCE" => Some("ccaas, ccaas-cli".to_string()),
+            _ => None,
+        };
+        let ok = LocalAuth::read(&Env::new(all)).unwrap();
+        assert_eq!(ok.audience, ["ccaas", "ccaas-cli"]);
+        for missing in [
+            "CCAAS_AUTH_JWKS_FILE",
+            "CCAAS_AUTH_ISSUER",
+            "CCAAS_AUTH_AUDIENCE",
+        ] {
+            let e = LocalAuth::read(&Env::new(
+                |k: &str| if k == missing { None } else { all(k) },
+            ))
+            .unwrap_err();
+            assert!(e.to_string().contains(missing), "{e}");
+        }
+        let e = LocalAuth::read(&Env::new(|k: &str| {
+            if k == "CCAAS_AUTH_AUDIENCE" {
+                Some(" , ".into())
+            } else {
+                all(k)
+            }
+        }))
+        .unwrap_err();
+        assert!(e.to_string().contains("CCAAS_AUTH_AUDIENCE"), "{e}");
+    }
+
+    #[test]
+    fn report_links_default_to_the_own_site_route_and_the_listen_address_to_loopback() {
+        let base = |k: &str| match k {
+            "CCAAS_API_URL" => Some("http://127.0.0.1:3000/".to_string()),
+            "CCAAS_AWS_TIMEOUT_SECS" | "CCAAS_SITE_URL" | "CCAAS_LISTEN" => None,
+            "CCAAS_LOCAL_WORKER" | "CCAAS_DEVICE_PROFILE" | "CCAAS_AUTH" => None,
+            "CCAAS_LEASE_SECS" | "CCAAS_MAX_RECEIVES" | "CCAAS_RETRY_DELAY_SECS" => None,
+            "CCAAS_WEBHOOK_ALLOW_PRIVATE" | "CCAAS_AUTH_USER_CLAIM" => None,
+            k => k.starts_with("CCAAS_").then(|| "x".to_string()),
+        };
+        let c = Config::read(&Env::new(base)).unwrap();
+        assert_eq!(c.processor.site_url, "http://127.0.0.1:3000/site");
+        assert_eq!(c.listen, "127.0.0.1:3000");
+        assert!(c.local_worker);
+        let c = Config::read(&Env::new(|k: &str| match k {
+            "CCAAS_SITE_URL" => Some("https://site.example".to_string()),
+            _ => base(k),
+        }))
+        .unwrap();
+        assert_eq!(c.processor.site_url, "https://site.example");
+    }
+}

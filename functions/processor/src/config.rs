@@ -1,0 +1,149 @@
+//! The processor function's typed configuration, read once from the environment.
+
+use std::time::Duration;
+
+use ccaas_aws::{ConfigError, Env, Stack};
+use ccaas_device::DeviceProfile;
+
+/// What the processor function (and `ccaas-local`'s worker) reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The stack's tables, queues, bucket, key and AWS call limit.
+    pub stack: Stack,
+    /// `CCAAS_DEVICES_TABLE`: the DynamoDB `devices` table (sessions and host-key pins).
+    pub devices_table: String,
+    /// `CCAAS_SITE_URL` (optional): base of report links.
+    pub site_url: String,
+    /// `CCAAS_LEASE_SECS` (default 900): how long a running task is held.
+    pub lease_secs: u64,
+    /// `CCAAS_MAX_RECEIVES` (default 5): the queues' maxReceiveCount.
+    pub max_receives: u32,
+    /// `CCAAS_RETRY_DELAY_SECS` (default 2; the template sets 30): how soon a failed message
+    /// comes back (the processor and `ccaas-local` shorten its visibility to this).
+    pub retry_delay: Duration,
+    /// `CCAAS_DEVICE_PROFILE` (default `bigip`): where things live on the devices, `bigip` or
+    /// `simulator:<root>` (the BIG-IP simulator's layout under an absolute root).
+    pub device_profile: DeviceProfile,
+    /// `CCAAS_WEBHOOK_ALLOW_PRIVATE` (default `off`): `on` lets webhooks reach loopback and
+    /// private addresses (local runs and tests); link-local and unspecified addresses stay
+    /// refused either way.
+    pub webhook_allow_private: bool,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment. Errors: the first missing or
+    /// malformed variable, named.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
+    }
+
+    /// Reads the configuration through `env` (testable without touching the environment).
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let max_receives = env.number("CCAAS_MAX_RECEIVES", 5)?;
+        Ok(Config {
+            stack: Stack::read(env)?,
+            devices_table: env.required("CCAAS_DEVICES_TABLE")?,
+            site_url: env.raw("CCAAS_SITE_URL").unwrap_or_default(),
+            lease_secs: env.number("CCAAS_LEASE_SECS", 900)?,
+            max_receives: u32::try_from(max_receives).map_err(|_| ConfigError::Invalid {
+                name: "CCAAS_MAX_RECEIVES",
+                why: format!("{max_receives} is too large"),
+            })?,
+            retry_delay: Duration::from_secs(env.number("CCAAS_RETRY_DELAY_SECS", 2)?),
+            device_profile: device_profile(env.raw("CCAAS_DEVICE_PROFILE"))?,
+            webhook_allow_private: env.switch("CCAAS_WEBHOOK_ALLOW_PRIVATE", false)?,
+        })
+    }
+}
+
+/// Parses `CCAAS_DEVICE_PROFILE`: unset or `bigip`, or `simulator:<absolute root>`.
+fn device_profile(v: Option<String>) -> Result<DeviceProfile, ConfigError> {
+    let invalid = |why: String| ConfigError::Invalid {
+        name: "CCAAS_DEVICE_PROFILE",
+        why,
+    };
+    let v = v.unwrap_or_default();
+    let profile = match v.trim() {
+        "" | "bigip" => DeviceProfile::bigip(),
+        other => match other.strip_prefix("simulator:") {
+            Some(root) => DeviceProfile::simulator(root),
+            None => {
+                return Err(invalid(format!(
+                    "{other:?} is neither `bigip` nor `simulator:<root>`"
+                )));
+            }
+        },
+    };
+    profile
+        .validate()
+        .map_err(|e| invalid(format!("{v:?}: {e}")))?;
+    Ok(profile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(extra: &'static str, value: Option<&'static str>) -> Result<Config, ConfigError> {
+        Config::read(&Env::new(move |k: &str| {
+            if k == extra {
+                value.map(str::to_string)
+            } else if k == "CCAAS_AWS_TIMEOUT_SECS" || !k.starts_with("CCAAS_") {
+                None
+            } else {
+                matches!(
+                    k,
+                    "CCAAS_TASKS_TABLE"
+                        | "CCAAS_DEVICES_TABLE"
+                        | "CCAAS_QUEUE_URL"
+                        | "CCAAS_HIGH_QUEUE_URL"
+                        | "CCAAS_BUCKET"
+                        | "CCAAS_KMS_KEY"
+                )
+                .then(|| "x".to_string())
+            }
+        }))
+    }
+
+    #[test]
+    fn the_devices_table_is_required_and_named() {
+        let e = with("CCAAS_DEVICES_TABLE", None).unwrap_err();
+        assert!(e.to_string().contains("CCAAS_DEVICES_TABLE"), "{e}");
+    }
+
+    #[test]
+    fn the_device_profile_defaults_to_bigip_and_takes_a_simulator_root() {
+        let profile = |p| with("CCAAS_DEVICE_PROFILE", p);
+        let bigip = DeviceProfile::bigip();
+        assert_eq!(profile(None).unwrap().device_profile, bigip);
+        assert_eq!(profile(Some("bigip")).unwrap().device_profile, bigip);
+        let sim = profile(Some("simulator:/tmp/bigip-sim-2222")).unwrap();
+        assert_eq!(
+            sim.device_profile,
+            DeviceProfile::simulator("/tmp/bigip-sim-2222")
+        );
+        for bad in [
+            "simulator:relative",
+            "simulator:/tmp/a;rm -rf",
+            "sim",
+            "simulator:/a/../b",
+        ] {
+            let e = profile(Some(bad)).unwrap_err();
+            assert!(e.to_string().contains("CCAAS_DEVICE_PROFILE"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_number_is_named() {
+        for name in [
+            "CCAAS_LEASE_SECS",
+            "CCAAS_MAX_RECEIVES",
+            "CCAAS_RETRY_DELAY_SECS",
+        ] {
+            let e = with(name, Some("soon")).unwrap_err();
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        let e = with("CCAAS_MAX_RECEIVES", Some("99999999999")).unwrap_err();
+        assert!(e.to_string().contains("CCAAS_MAX_RECEIVES"), "{e}");
+    }
+}

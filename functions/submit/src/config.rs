@@ -1,0 +1,93 @@
+//! The submit function's typed configuration, read once from the environment.
+
+use ccaas_aws::{ConfigError, Env, Stack};
+
+/// What the submit function (and `ccaas-local`'s API) reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The stack's tables, queues, bucket, key and AWS call limit.
+    pub stack: Stack,
+    /// `CCAAS_API_URL` (optional): base of self links; relative links when unset.
+    pub api_url: String,
+    /// `CCAAS_AUTH` (default `off`): `jwt` makes every `/v1` call carry a verified bearer
+    /// token whose user claim becomes the task's `user`. On AWS the API's JWT authorizer
+    /// verifies the token; `ccaas-local` verifies it itself.
+    pub auth: bool,
+    /// `CCAAS_AUTH_USER_CLAIM` (default `sub`): the token claim that names the user.
+    pub auth_user_claim: String,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment. Errors: the first missing or
+    /// malformed variable, named.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
+    }
+
+    /// Reads the configuration through `env` (testable without touching the environment).
+    pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Config {
+            stack: Stack::read(env)?,
+            api_url: env.raw("CCAAS_API_URL").unwrap_or_default(),
+            auth: match env.optional("CCAAS_AUTH").as_deref() {
+                None | Some("off") => false,
+                Some("jwt") => true,
+                Some(v) => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_AUTH",
+                        why: format!("{v:?} is not off or jwt"),
+                    });
+                }
+            },
+            auth_user_claim: env
+                .optional("CCAAS_AUTH_USER_CLAIM")
+                .unwrap_or_else(|| "sub".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(k: &str) -> Option<String> {
+        k.starts_with("CCAAS_").then(|| "x".to_string())
+    }
+
+    #[test]
+    fn auth_is_off_by_default_and_jwt_reads_the_user_claim() {
+        let off = Config::read(&Env::new(|k: &str| match k {
+            "CCAAS_AUTH" | "CCAAS_AUTH_USER_CLAIM" | "CCAAS_AWS_TIMEOUT_SECS" => None,
+            _ => stack(k),
+        }))
+        .unwrap();
+        assert!(!off.auth);
+        assert_eq!(off.auth_user_claim, "sub");
+        let on = Config::read(&Env::new(|k: &str| match k {
+            "CCAAS_AUTH" => Some("jwt".into()),
+            "CCAAS_AUTH_USER_CLAIM" => Some("email".into()),
+            "CCAAS_AWS_TIMEOUT_SECS" => None,
+            _ => stack(k),
+        }))
+        .unwrap();
+        assert!(on.auth);
+        assert_eq!(on.auth_user_claim, "email");
+        let e = Config::read(&Env::new(|k: &str| match k {
+            "CCAAS_AUTH" => Some("yes".into()),
+            "CCAAS_AWS_TIMEOUT_SECS" => None,
+            _ => stack(k),
+        }))
+        .unwrap_err();
+        assert!(e.to_string().contains("CCAAS_AUTH"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_stack_variable_is_named() {
+        let e = Config::read(&Env::new(|k: &str| match k {
+            "CCAAS_KMS_KEY" => None,
+            _ => stack(k),
+        }))
+        .unwrap_err();
+        assert!(e.to_string().contains("CCAAS_KMS_KEY"), "{e}");
+    }
+}
