@@ -34,7 +34,7 @@ pub type ProductionWorker = Worker<
 
 /// The production wiring. The device profile comes from `CCAAS_DEVICE_PROFILE` (BIG-IP by
 /// default, the simulator's layout for local runs); webhooks go through the SSRF-guarded
-/// [`ccaas_aws::HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`).
+/// [`ccaas_aws::HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`, `CCAAS_WEBHOOK_ALLOW_LOOPBACK`).
 pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> ProductionWorker {
     let devices = ccaas_aws::DynamoDevices::new(clients.dynamodb.clone(), &config.devices_table);
     let runner = CoverageRunner {
@@ -56,7 +56,10 @@ pub fn wire(config: &ccaas_aws::Config, clients: &ccaas_aws::Clients) -> Product
         store: ccaas_aws::DynamoTaskStore::new(clients.dynamodb.clone(), &config.tasks_table),
         runner,
         sealer: ccaas_aws::KmsSealer::new(clients.kms.clone(), config.kms_key.clone()),
-        notifier: ccaas_aws::HttpNotifier::new(config.webhook_allow_private),
+        notifier: ccaas_aws::HttpNotifier::new(ccaas_aws::webhook::Reach {
+            private: config.webhook_allow_private,
+            loopback: config.webhook_allow_loopback,
+        }),
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,

@@ -66,10 +66,14 @@ pub struct Config {
     pub auth: bool,
     /// `CCAAS_AUTH_USER_CLAIM` (default `sub`): the token claim that names the user.
     pub auth_user_claim: String,
-    /// `CCAAS_WEBHOOK_ALLOW_PRIVATE` (default `off`): `on` lets webhooks reach loopback and
-    /// private addresses (local runs and tests); link-local and unspecified addresses stay
-    /// refused either way.
+    /// `CCAAS_WEBHOOK_ALLOW_PRIVATE` (default `off`): `on` lets webhooks reach private
+    /// addresses (RFC 1918, CGNAT, IPv6 unique-local: an in-VPC receiver). Never loopback,
+    /// link-local or the metadata addresses.
     pub webhook_allow_private: bool,
+    /// `CCAAS_WEBHOOK_ALLOW_LOOPBACK` (default `off`): `on` lets webhooks reach loopback
+    /// (ccaas-local and tests). The processor Lambda refuses to start with it on: there,
+    /// loopback is the Lambda Runtime API.
+    pub webhook_allow_loopback: bool,
 }
 
 /// How `ccaas-local` verifies bearer tokens when `CCAAS_AUTH=jwt`: what API Gateway's JWT
@@ -157,6 +161,7 @@ impl Config {
             retry_delay: Duration::from_secs(num("CCAAS_RETRY_DELAY_SECS", 2)?),
             local_worker: on_off(&get, "CCAAS_LOCAL_WORKER", true)?,
             webhook_allow_private: on_off(&get, "CCAAS_WEBHOOK_ALLOW_PRIVATE", false)?,
+            webhook_allow_loopback: on_off(&get, "CCAAS_WEBHOOK_ALLOW_LOOPBACK", false)?,
             device_profile: device_profile(get("CCAAS_DEVICE_PROFILE"))?,
             auth: match get("CCAAS_AUTH").as_deref().map(str::trim) {
                 None | Some("") | Some("off") => false,
