@@ -7,7 +7,11 @@ in task messages (its alias, env var, rotation, symmetric encrypt/decrypt, enabl
 checks rules of the template alone (processor timeout below visibility / 6, the event source
 mappings, the canary deployments and their alarms, the alarms on DLQs and functions, env vars
 the config reads, the outputs, exactly one KMS key with rotation, an alias and the account's
-default key policy, the submit function may GenerateDataKey and the processor Decrypt with it), on the
+default key policy, the submit function may GenerateDataKey and the processor Decrypt with it,
+each only under the sealer's encryption context; no SAM S3 or KMS policy templates, bucket
+grants by prefix: submit reads logs/ only, the processor cannot write or delete builds/; the
+report site private at the defaults and opened only by SitePublic or SiteAllowedCidrs; the
+processor's ephemeral storage fits the archive caps read from the code), on the
 template as SAM translates it when aws-sam-translator is installed (every function gets the key
 from Globals; the roles hold kms:GenerateDataKey / kms:Decrypt on it), and samconfig.toml's deploy
 defaults.
@@ -37,6 +41,40 @@ KEY_USERS = {"SubmitFunction": "kms:GenerateDataKey",
              "ProcessorFunction": "kms:Decrypt"}
 # The SAM policy templates that grant one KMS action on a KeyId.
 KMS_TEMPLATES = {"KMSEncryptPolicy": "kms:Encrypt", "KMSDecryptPolicy": "kms:Decrypt"}
+# SAM's S3 policy templates: each grants whole-bucket access, wider than any function needs.
+S3_TEMPLATES = ("S3ReadPolicy", "S3CrudPolicy", "S3WritePolicy", "S3FullAccessPolicy")
+# What each function may do with which keys of the bucket, probed with one key per prefix:
+# (function, action, key, allowed). The submit function reads logs only; the processor may
+# read builds/ but neither overwrite nor delete them.
+BUCKET_GRANTS = [
+    ("SubmitFunction", "s3:GetObject", "logs/01ARZ3NDEKTSV4RRFFQ69G5FAV.jsonl", True),
+    *[("SubmitFunction", a, k, False)
+      for a in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+      for k in ("raw/x/gcda.tar.gz", "builds/b/notes.tar.gz", "reports/x/index.html", "site/reports/x", "index.html")],
+    ("SubmitFunction", "s3:PutObject", "logs/x.jsonl", False),
+    ("SubmitFunction", "s3:DeleteObject", "logs/x.jsonl", False),
+    ("ProcessorFunction", "s3:GetObject", "builds/b/notes.tar.gz", True),
+    ("ProcessorFunction", "s3:PutObject", "raw/x/gcda.tar.gz", True),
+    ("ProcessorFunction", "s3:PutObject", "reports/x/index.html", True),
+    ("ProcessorFunction", "s3:DeleteObject", "site/reports/x/1-2-3-4-5-6", True),
+    ("ProcessorFunction", "s3:DeleteObject", "builds/b/notes.tar.gz", False),
+    ("ProcessorFunction", "s3:DeleteObject", "builds/b/sources.tar.gz", False),
+    ("ProcessorFunction", "s3:PutObject", "builds/b/notes.tar.gz", False),
+]
+
+
+def kms_context_key():
+    """The encryption context key the sealer uses (`CONTEXT_KEY` in the crate that holds
+    kms.rs), read from the code so the template's conditions follow it."""
+    import glob
+    paths = [p for top in ("shared", "functions")
+             for p in glob.glob(os.path.join(ROOT, top, "**", "kms.rs"), recursive=True)]
+    for path in sorted(paths):
+        with open(path) as f:
+            m = re.search(r'CONTEXT_KEY:\s*&str\s*=\s*"([^"]+)"', f.read())
+        if m:
+            return m.group(1)
+    return None
 
 
 def policies_allow(pols, action, key):
@@ -107,6 +145,59 @@ def ref_target(v):
     return None
 
 
+def eval_condition(t, name, params):
+    """Whether the template's condition `name` holds for `params` (parameter values as
+    strings; a CommaDelimitedList as its comma-joined text)."""
+    conds = t.get("Conditions", {})
+
+    def val(v):
+        if isinstance(v, dict) and len(v) == 1:
+            (k, x), = v.items()
+            if k == "Ref":
+                return params.get(x, x)
+            if k == "Join":
+                sep, items = x
+                items = val(items)
+                return sep.join(val(i) for i in items) if isinstance(items, list) else items
+        return v
+
+    def ev(v):
+        (k, x), = v.items()
+        if k == "Condition":
+            return ev(conds[x])
+        if k == "Equals":
+            return val(x[0]) == val(x[1])
+        if k == "Not":
+            return not ev(x[0])
+        if k == "Or":
+            return any(ev(y) for y in x)
+        if k == "And":
+            return all(ev(y) for y in x)
+        raise ValueError(f"cannot evaluate {v}")
+
+    return ev(conds[name])
+
+
+def pick(v, t, params):
+    """A value with its !If resolved for `params` (None for AWS::NoValue)."""
+    if isinstance(v, dict) and len(v) == 1 and "If" in v:
+        cond, a, b = v["If"]
+        return pick(a if eval_condition(t, cond, params) else b, t, params)
+    if v == {"Ref": "AWS::NoValue"}:
+        return None
+    return v
+
+
+def defaults(t):
+    return {k: str(p.get("Default")) for k, p in t["Parameters"].items()}
+
+
+def site_open_params(t):
+    """The parameters of a stack whose report site is opened to everyone (SitePublic=true):
+    what the local stack (resources.json, localstack/up) serves."""
+    return dict(defaults(t), SitePublic="true")
+
+
 def from_template(t):
     params = {k: str(p.get("Default")) for k, p in t["Parameters"].items()}
     res = t["Resources"]
@@ -148,7 +239,9 @@ def from_template(t):
                     for r in rules
                     if r.get("Status") == "Enabled" and "ExpirationInDays" in r
                 ),
-                "public_keys": public_keys_of_template(res, logical, params),
+                # What the site opens once opened; at the defaults it opens nothing
+                # (template_rules: site_rules).
+                "public_keys": public_keys_of_template(t, logical, site_open_params(t)),
             }
         elif r["Type"] == "AWS::KMS::Key":
             # (template_rules requires exactly one key.)
@@ -181,13 +274,16 @@ def from_template(t):
     return tables, qs, bucket, key
 
 
-def public_keys_of_template(res, bucket_logical, params):
-    """The object keys (patterns) the bucket policy lets anyone GetObject, as sorted strings.
-    A statement that grants anything else to everyone is reported as such."""
+def public_keys_of_template(t, bucket_logical, params):
+    """The object keys (patterns) the bucket policy lets anyone GetObject under `params`
+    (a policy whose Condition does not hold is not there), as sorted strings. A statement that
+    grants anything else to everyone is reported as such."""
     keys = []
-    for r in res.values():
+    for r in t["Resources"].values():
         p = r.get("Properties", {})
         if r["Type"] != "AWS::S3::BucketPolicy" or ref_target(p["Bucket"]) != bucket_logical:
+            continue
+        if "Condition" in r and not eval_condition(t, r["Condition"], params):
             continue
         for st in p["PolicyDocument"]["Statement"]:
             if st.get("Effect") != "Allow" or st.get("Principal") not in ("*", {"AWS": "*"}):
@@ -469,6 +565,10 @@ def template_rules(t):
         if output not in t.get("Outputs", {}):
             problems.append(f"the template has no {output} output")
 
+    problems += site_rules(t)
+    problems += iam_rules(t, key)
+    problems += ephemeral_rules(t)
+
     out = sam_translate(t)
     if out is None:
         print("note: aws-sam-translator is not installed; the SAM translation checks were not run")
@@ -514,6 +614,150 @@ def template_rules(t):
                    and refers_to(st.get("Resource"), q) for st in statements):
             problems.append(f"SAM: the processor's role may not sqs:ChangeMessageVisibility on {q} (retry delays)")
     return problems
+
+
+def site_rules(t):
+    """The report site is private at the template's defaults (no site policy, public policies
+    blocked) and opened only by SitePublic=true (to everyone) or SiteAllowedCidrs (to those
+    sources)."""
+    problems = []
+    res = t["Resources"]
+    bucket = next((k for k, r in res.items() if r["Type"] == "AWS::S3::Bucket"), None)
+    if not bucket:
+        return ["the template has no bucket"]
+    block = res[bucket]["Properties"].get("PublicAccessBlockConfiguration") or {}
+    cidrs = dict(defaults(t), SiteAllowedCidrs="198.51.100.0/24")
+    for label, params, want_open in (("at its defaults", defaults(t), False),
+                                     ("with SitePublic=true", site_open_params(t), True),
+                                     ("with SiteAllowedCidrs", cidrs, True)):
+        try:
+            keys = public_keys_of_template(t, bucket, params)
+            blocked = {k: pick(block.get(k), t, params) for k in ("BlockPublicPolicy", "RestrictPublicBuckets")}
+        except (KeyError, ValueError) as e:
+            problems.append(f"the site's conditions do not evaluate {label}: {e}")
+            continue
+        if not want_open and keys:
+            problems.append(f"the report site is readable by anyone {label}: {keys}")
+        if not want_open and blocked != {"BlockPublicPolicy": True, "RestrictPublicBuckets": True}:
+            problems.append(f"the bucket does not block public policies {label}: {blocked}")
+        if want_open and not keys:
+            problems.append(f"the report site stays closed {label}")
+        if want_open and blocked != {"BlockPublicPolicy": False, "RestrictPublicBuckets": False}:
+            problems.append(f"the public access block stops the site policy {label}: {blocked}")
+    # Limited to the CIDRs when they are given; no source condition only when public.
+    for r in res.values():
+        if r["Type"] != "AWS::S3::BucketPolicy":
+            continue
+        for st in r["Properties"]["PolicyDocument"]["Statement"]:
+            if st.get("Principal") not in ("*", {"AWS": "*"}):
+                continue
+            limited = pick(st.get("Condition"), t, cidrs) or {}
+            if limited.get("IpAddress", {}).get("aws:SourceIp") != {"Ref": "SiteAllowedCidrs"}:
+                problems.append(f"with SiteAllowedCidrs the site statement {st.get('Sid')} is not limited to them: {limited}")
+    return problems
+
+
+def statements_of(pols):
+    return [st for x in pols if isinstance(x, dict) for st in (x.get("Statement") or [])]
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def object_patterns(resources):
+    """The object-key patterns of statement resources: `${X.Arn}/logs/*` → `logs/*`, `*` →
+    `*`; a bucket ARN (no key part) gives none."""
+    out = []
+    for r in as_list(resources):
+        s = r["Sub"] if isinstance(r, dict) and "Sub" in r else r
+        if s == "*":
+            out.append("*")
+        elif isinstance(s, str) and "}/" in s:
+            out.append(s.split("}/", 1)[1])
+        elif isinstance(s, str) and s.startswith("arn:") and "/" in s:
+            out.append(s.split("/", 1)[1])
+    return out
+
+
+def may(pols, action, key):
+    """Whether a function's inline statements allow `action` on the bucket key `key`."""
+    import fnmatch
+    for st in statements_of(pols):
+        if st.get("Effect") != "Allow":
+            continue
+        if not any(fnmatch.fnmatchcase(action, a) for a in as_list(st.get("Action"))):
+            continue
+        if any(fnmatch.fnmatchcase(key, p) for p in object_patterns(st.get("Resource"))):
+            return True
+    return False
+
+
+def iam_rules(t, key):
+    """The functions' grants are narrow: bucket access by prefix (no SAM S3 templates; the
+    submit function reads logs/ only; the processor cannot overwrite or delete builds/), and
+    every KMS grant holds only under the sealer's encryption context."""
+    problems = []
+    res = t["Resources"]
+    ctx = kms_context_key()
+    if not ctx:
+        problems.append("no CONTEXT_KEY found in any kms.rs: the KMS conditions cannot be checked")
+    for fn in (k for k, r in res.items() if r["Type"] == "AWS::Serverless::Function"):
+        pols = res[fn]["Properties"].get("Policies", [])
+        for x in pols:
+            if isinstance(x, dict):
+                for name in S3_TEMPLATES:
+                    if name in x:
+                        problems.append(f"{fn} uses {name}: whole-bucket access (grant by prefix instead)")
+                for name in KMS_TEMPLATES:
+                    if name in x:
+                        problems.append(f"{fn} uses {name}: a KMS grant without the encryption context condition")
+        for st in statements_of(pols):
+            if not any(str(a).startswith("kms:") for a in as_list(st.get("Action"))):
+                continue
+            cond = st.get("Condition") or {}
+            if ctx and (cond.get("Null") or {}).get(f"kms:EncryptionContext:{ctx}") != "false":
+                problems.append(f"{fn}'s KMS statement {st.get('Sid')} does not require the encryption context key {ctx}")
+            if ctx and (cond.get("ForAllValues:StringEquals") or {}).get("kms:EncryptionContextKeys") != [ctx]:
+                problems.append(f"{fn}'s KMS statement {st.get('Sid')} allows context keys other than {ctx}")
+    for fn, action, k, allowed in BUCKET_GRANTS:
+        pols = res.get(fn, {}).get("Properties", {}).get("Policies", [])
+        if may(pols, action, k) != allowed:
+            problems.append(f"{fn} {'may not' if allowed else 'may'} {action} {k}")
+    return problems
+
+
+def rust_cap(path, name):
+    """The default of a `name: <bytes>` field in a Rust file: `1 << 30`, `512 << 20` or a
+    number. None when absent."""
+    with open(os.path.join(ROOT, path)) as f:
+        m = re.search(rf"\b{name}:\s*([0-9_]+)(?:\s*<<\s*([0-9]+))?\s*,", f.read())
+    if not m:
+        return None
+    return int(m.group(1).replace("_", "")) << int(m.group(2) or 0)
+
+
+def ephemeral_rules(t):
+    """The processor's /tmp holds the render stage's three archives (raw, the build's notes
+    and sources, each at its cap), a raw archive a killed invocation left, and 1 GiB of margin
+    (docs/deploy.md)."""
+    caps = {
+        "archive_bytes": rust_cap("shared/device/src/target.rs", "archive_bytes"),
+        "max_raw_bytes": rust_cap("shared/coverage/src/runner.rs", "max_raw_bytes"),
+        "max_build_bytes": rust_cap("shared/coverage/src/runner.rs", "max_build_bytes"),
+    }
+    missing = [k for k, v in caps.items() if v is None]
+    if missing:
+        return [f"cannot read the caps {missing} from the code: the ephemeral storage cannot be checked"]
+    raw = max(caps["archive_bytes"], caps["max_raw_bytes"])
+    need_mib = (2 * raw + 2 * caps["max_build_bytes"] + (1 << 30)) >> 20
+    size = ((t["Resources"]["ProcessorFunction"]["Properties"].get("EphemeralStorage") or {}).get("Size")
+            or (t.get("Globals", {}).get("Function", {}).get("EphemeralStorage") or {}).get("Size") or 512)
+    if int(size) < need_mib:
+        return [f"the processor's EphemeralStorage {size} MB is below {need_mib} MB (caps {caps})"]
+    if int(size) > 10240:
+        return [f"the processor's EphemeralStorage {size} MB is over Lambda's 10240 MB"]
+    return []
 
 
 def refers_to(v, logical):
@@ -595,9 +839,51 @@ def mutations():
             next(i for i, x in enumerate(res(t)["SubmitFunction"]["Properties"]["Policies"]) if "Statement" in x),
             {"KMSEncryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
         ("processor cannot decrypt", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].__setitem__(
-            res(t)["ProcessorFunction"]["Properties"]["Policies"].index({"KMSDecryptPolicy": {"KeyId": {"Ref": "QueueKey"}}}),
-            {"KMSEncryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
+            policy_index(t, "ProcessorFunction", "OpenTaskMessages"), {"KMSEncryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
+        # The report site, private by default.
+        ("site public by default", lambda t: t["Parameters"]["SitePublic"].__setitem__("Default", "true")),
+        ("site policy unconditional", lambda t: res(t)["SiteBucketPolicy"].pop("Condition")),
+        ("public policies allowed while private", lambda t: res(t)["SiteBucket"]["Properties"]["PublicAccessBlockConfiguration"].__setitem__(
+            "BlockPublicPolicy", False)),
+        ("site policy blocked once opened", lambda t: res(t)["SiteBucket"]["Properties"]["PublicAccessBlockConfiguration"].__setitem__(
+            "RestrictPublicBuckets", True)),
+        ("CIDRs ignored", lambda t: res(t)["SiteBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0].__setitem__(
+            "Condition", {"Ref": "AWS::NoValue"})),
+        # Narrow IAM.
+        ("submit reads the whole bucket", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].append(
+            {"S3ReadPolicy": {"BucketName": {"Ref": "SiteBucket"}}})),
+        ("submit reads raw/", lambda t: statement(t, "SubmitFunction", "ReadTaskLogs").__setitem__(
+            "Resource", [{"Sub": "${SiteBucket.Arn}/logs/*"}, {"Sub": "${SiteBucket.Arn}/raw/*"}])),
+        ("submit reads every object", lambda t: statement(t, "SubmitFunction", "ReadTaskLogs").__setitem__(
+            "Resource", {"Sub": "${SiteBucket.Arn}/*"})),
+        ("processor S3CrudPolicy", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].append(
+            {"S3CrudPolicy": {"BucketName": {"Ref": "SiteBucket"}}})),
+        ("processor may delete builds/", lambda t: statement(t, "ProcessorFunction", "DeleteReportRecords").__setitem__(
+            "Resource", {"Sub": "${SiteBucket.Arn}/*"})),
+        ("processor may overwrite builds/", lambda t: statement(t, "ProcessorFunction", "OwnPrefixes")["Resource"].append(
+            {"Sub": "${SiteBucket.Arn}/builds/*"})),
+        ("processor s3:* on the bucket", lambda t: statement(t, "ProcessorFunction", "ReadBuilds").__setitem__("Action", "s3:*")),
+        ("decrypt without the encryption context", lambda t: statement(t, "ProcessorFunction", "OpenTaskMessages").pop("Condition")),
+        ("data keys with other context keys", lambda t: statement(t, "SubmitFunction", "SealTaskMessages")["Condition"].pop(
+            "ForAllValues:StringEquals")),
+        ("processor KMSDecryptPolicy again", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].__setitem__(
+            policy_index(t, "ProcessorFunction", "OpenTaskMessages"), {"KMSDecryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
+        # Scratch space for the caps.
+        ("default ephemeral storage", lambda t: res(t)["ProcessorFunction"]["Properties"].pop("EphemeralStorage")),
+        ("ephemeral storage below the caps", lambda t: res(t)["ProcessorFunction"]["Properties"]["EphemeralStorage"].__setitem__(
+            "Size", 3072)),
     ]
+
+
+def statement(t, fn, sid):
+    """The inline statement `sid` of function `fn`'s policies."""
+    return next(st for st in statements_of(t["Resources"][fn]["Properties"]["Policies"]) if st.get("Sid") == sid)
+
+
+def policy_index(t, fn, sid):
+    """The index, in `fn`'s Policies, of the policy holding statement `sid`."""
+    pols = t["Resources"][fn]["Properties"]["Policies"]
+    return next(i for i, x in enumerate(pols) if isinstance(x, dict) and any(st.get("Sid") == sid for st in x.get("Statement") or []))
 
 
 def resource_mutations():

@@ -2,6 +2,11 @@
 //! sources to the bucket's private `builds/<build-id>/`, for devices that keep no `.gcno`
 //! beside their `.gcda`. The processor reads them when it renders an end task of that build.
 //!
+//! The sources the notes name are taken only when they are C/C++ sources or headers (by file
+//! name ending) whose real path (symbolic links resolved) is under the source root
+//! (`--source-root`, the current directory by default): a crafted `.gcno` cannot make the CLI
+//! upload `~/.aws/credentials`. Every file left out is reported with its reason.
+//!
 //! Both archives are deterministic (sorted paths, no times, owners or modes from the disk), so
 //! publishing the same tree again uploads the same bytes.
 
@@ -21,7 +26,8 @@ const MAX_NOTES: usize = 200_000;
 const MAX_NOTES_FILE_BYTES: u64 = 256 << 20;
 const MAX_NOTES_BYTES: u64 = 1 << 30;
 
-/// File name endings of the C and C++ sources and headers taken from `--sources DIR`.
+/// File name endings of the C and C++ sources and headers published, from `--sources DIR` or
+/// named by the notes.
 const SOURCE_EXTENSIONS: [&str; 17] = [
     "c", "cc", "cpp", "cxx", "c++", "cp", "h", "hh", "hpp", "hxx", "h++", "inc", "inl", "ipp",
     "tcc", "tpp", "def",
@@ -41,7 +47,9 @@ enum BuildCommand {
     /// Every *.gcno under DIR goes to s3://BUCKET/builds/ID/notes.tar.gz with its path relative
     /// to DIR, and the sources to s3://BUCKET/builds/ID/sources.tar.gz: by default the C/C++
     /// files the notes reference (read from where the compiler saw them, stored under that
-    /// path without the leading '/'), or with --sources every C/C++ source and header under
+    /// path without the leading '/'; only C/C++ sources and headers whose real path, symbolic
+    /// links resolved, is under --source-root; the others are listed as skipped), or with
+    /// --sources every C/C++ source and header under
     /// that directory (stored relative to it). An end task of build ID then pairs each .gcda
     /// the device wrote with the .gcno whose path shares the longest ending with it, and its
     /// report pages show the sources.
@@ -65,6 +73,10 @@ pub struct PublishArgs {
     /// notes reference.
     #[arg(long, value_name = "DIR", conflicts_with = "no_sources")]
     pub sources: Option<PathBuf>,
+    /// Only sources the notes name under this directory are published (after resolving
+    /// symbolic links); the others are reported as skipped.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub source_root: PathBuf,
     /// Publish the notes only (an earlier sources.tar.gz of the build is left as it is).
     #[arg(long)]
     pub no_sources: bool,
@@ -133,8 +145,42 @@ pub struct Published {
     pub sources: Option<usize>,
     /// Bytes of `sources.tar.gz`.
     pub sources_bytes: u64,
-    /// Sources the notes reference that were not found or were too large.
-    pub skipped: Vec<String>,
+    /// Sources the notes reference that were not published, in path order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A source the notes name that was not published, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The path the notes give.
+    pub path: String,
+    /// Why it was left out.
+    pub why: SkipReason,
+}
+
+/// Why a source the notes name was left out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Not a regular file (gone, a directory, unreadable).
+    Missing,
+    /// Over `--max-source-bytes`.
+    TooLarge,
+    /// Its name does not end like a C/C++ source or header.
+    NotSource,
+    /// Its real path (symbolic links resolved) is not under `--source-root`.
+    OutsideRoot,
+}
+
+impl SkipReason {
+    /// The reason as the summaries print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Missing => "missing",
+            SkipReason::TooLarge => "over --max-source-bytes",
+            SkipReason::NotSource => "not a C/C++ source or header",
+            SkipReason::OutsideRoot => "outside --source-root",
+        }
+    }
 }
 
 impl Published {
@@ -151,12 +197,12 @@ impl Published {
         }
         if !self.skipped.is_empty() {
             s.push_str(&format!(
-                "\nskipped {} sources (missing or over --max-source-bytes): {}",
+                "\nskipped {} sources the notes name: {}",
                 self.skipped.len(),
                 self.skipped
                     .iter()
                     .take(10)
-                    .cloned()
+                    .map(|k| format!("{} ({})", k.path, k.why.as_str()))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -175,7 +221,11 @@ impl Published {
             "sources": self.sources.map(|n| serde_json::json!({
                 "key": format!("builds/{}/sources.tar.gz", self.build), "files": n, "bytes": self.sources_bytes,
             })),
-            "skipped": self.skipped,
+            "skipped": self
+                .skipped
+                .iter()
+                .map(|k| serde_json::json!({"path": k.path, "why": k.why.as_str()}))
+                .collect::<Vec<_>>(),
         })
         .to_string()
     }
@@ -311,11 +361,7 @@ fn find_notes(dir: &Path) -> Result<Entries, String> {
 /// Every C/C++ source and header under `dir` (see [`SOURCE_EXTENSIONS`]), skipping files over
 /// the per-file cap and refusing more than the total cap.
 fn find_sources(dir: &Path, p: &PublishArgs) -> Result<Entries, String> {
-    let found = walk(dir, |f| {
-        f.extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| SOURCE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-    })?;
+    let found = walk(dir, is_source)?;
     let mut total = 0u64;
     let mut out = Entries::new();
     for (rel, path, len) in found {
@@ -331,6 +377,13 @@ fn find_sources(dir: &Path, p: &PublishArgs) -> Result<Entries, String> {
     Ok(out)
 }
 
+/// Whether the file name ends like a C/C++ source or header ([`SOURCE_EXTENSIONS`], any case).
+fn is_source(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SOURCE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 fn sources_over(p: &PublishArgs) -> String {
     format!(
         "the sources are over --max-sources-bytes ({} bytes) in all; raise it or publish a narrower --sources directory",
@@ -339,9 +392,8 @@ fn sources_over(p: &PublishArgs) -> String {
 }
 
 /// The sources the notes reference, as the engine names them in a report (the compilation
-/// directory joined to relative names), read from where they are now and stored under that
-/// path without its leading `/`. Files that are missing or too large are returned as skipped.
-fn referenced_sources(notes: &Entries, p: &PublishArgs) -> Result<(Entries, Vec<String>), String> {
+/// directory joined to relative names), through [`select_sources`].
+fn referenced_sources(notes: &Entries, p: &PublishArgs) -> Result<(Entries, Vec<Skipped>), String> {
     let mut paths = std::collections::BTreeSet::new();
     for path in notes.values() {
         let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -365,23 +417,62 @@ fn referenced_sources(notes: &Entries, p: &PublishArgs) -> Result<(Entries, Vec<
             }
         }
     }
+    select_sources(paths, p)
+}
+
+/// Of the absolute `paths` the notes name, the C/C++ sources and headers whose real path
+/// (symbolic links resolved) is under `--source-root` and within the caps, each stored under
+/// its named path without the leading `/` and read from its real path. The rest come back as
+/// skipped, with the reason; more than `--max-sources-bytes` in all is refused.
+fn select_sources(
+    paths: std::collections::BTreeSet<String>,
+    p: &PublishArgs,
+) -> Result<(Entries, Vec<Skipped>), String> {
+    let root = fs::canonicalize(&p.source_root)
+        .map_err(|e| format!("--source-root {}: {e}", p.source_root.display()))?;
     let mut out = Entries::new();
     let mut skipped = Vec::new();
     let mut total = 0u64;
     for full in paths {
-        let meta = match fs::metadata(&full) {
-            Ok(m) if m.is_file() && m.len() <= p.max_source_bytes => m,
+        let skip = |why| Skipped {
+            path: full.clone(),
+            why,
+        };
+        if !is_source(Path::new(&full)) {
+            skipped.push(skip(SkipReason::NotSource));
+            continue;
+        }
+        let Ok(real) = fs::canonicalize(&full) else {
+            skipped.push(skip(SkipReason::Missing));
+            continue;
+        };
+        // The real path, so a link inside the root that points out of it is refused, and a
+        // link whose target is not a source either.
+        if !real.starts_with(&root) {
+            skipped.push(skip(SkipReason::OutsideRoot));
+            continue;
+        }
+        if !is_source(&real) {
+            skipped.push(skip(SkipReason::NotSource));
+            continue;
+        }
+        let meta = match fs::metadata(&real) {
+            Ok(m) if m.is_file() => m,
             _ => {
-                skipped.push(full);
+                skipped.push(skip(SkipReason::Missing));
                 continue;
             }
         };
+        if meta.len() > p.max_source_bytes {
+            skipped.push(skip(SkipReason::TooLarge));
+            continue;
+        }
         total += meta.len();
         if total > p.max_sources_bytes {
             return Err(sources_over(p));
         }
         let rel = full.trim_start_matches('/').to_string();
-        out.insert(rel, PathBuf::from(full));
+        out.insert(rel, real);
     }
     Ok((out, skipped))
 }
@@ -432,6 +523,7 @@ mod tests {
             dir: dir.to_path_buf(),
             build: "17.1.0-0.0.16-1234567".into(),
             sources: None,
+            source_root: dir.to_path_buf(),
             no_sources: false,
             bucket: "b".into(),
             max_source_bytes: 16 << 20,
@@ -558,6 +650,121 @@ mod tests {
         fs::remove_file(dir.join("src/m.h")).unwrap();
         let (found, skipped) = referenced_sources(&notes, &args(&dir)).unwrap();
         assert!(!found.contains_key(&want("src/m.h")));
-        assert!(skipped.contains(&dir.join("src/m.h").display().to_string()));
+        assert!(skipped.contains(&Skipped {
+            path: dir.join("src/m.h").display().to_string(),
+            why: SkipReason::Missing
+        }));
+
+        // Under a source root that holds only obj/, nothing is published and both are named.
+        let mut narrow = args(&dir);
+        narrow.source_root = dir.join("obj");
+        let (found, skipped) = referenced_sources(&notes, &narrow).unwrap();
+        assert!(found.is_empty(), "{found:?}");
+        assert!(skipped.contains(&Skipped {
+            path: dir.join("src/m.c").display().to_string(),
+            why: SkipReason::OutsideRoot
+        }));
+    }
+
+    /// A tree with a source root holding sources, links and a non-source, and a secret
+    /// outside it: `(tempdir, root, outside)`, all canonical.
+    fn rooted_tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let base = t.path().canonicalize().unwrap();
+        let root = base.join("root");
+        let outside = base.join("outside");
+        fs::create_dir_all(root.join("src")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(root.join("src/a.c"), b"int a;").unwrap();
+        fs::write(root.join("src/a.HPP"), b"int b;").unwrap();
+        fs::write(root.join("src/notes.txt"), b"not a source").unwrap();
+        fs::write(outside.join("secret.c"), b"top secret").unwrap();
+        fs::write(outside.join("credentials"), b"aws_secret_access_key").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.c"), root.join("src/out.c")).unwrap();
+        std::os::unix::fs::symlink("../../outside/credentials", root.join("src/creds.h")).unwrap();
+        std::os::unix::fs::symlink("a.c", root.join("src/inside.c")).unwrap();
+        std::os::unix::fs::symlink(root.join("src/notes.txt"), root.join("src/notes.h")).unwrap();
+        (t, root, outside)
+    }
+
+    #[test]
+    fn only_sources_whose_real_path_is_under_the_source_root_are_taken() {
+        let (_t, root, outside) = rooted_tree();
+        let name = |p: &Path| p.display().to_string();
+        let cases = [
+            (root.join("src/a.c"), None),
+            (root.join("src/a.HPP"), None),
+            (root.join("src/inside.c"), None),
+            (root.join("src/notes.txt"), Some(SkipReason::NotSource)),
+            (root.join("src/notes.h"), Some(SkipReason::NotSource)),
+            (root.join("src/out.c"), Some(SkipReason::OutsideRoot)),
+            (root.join("src/creds.h"), Some(SkipReason::OutsideRoot)),
+            (
+                root.join("src/../../outside/secret.c"),
+                Some(SkipReason::OutsideRoot),
+            ),
+            (outside.join("secret.c"), Some(SkipReason::OutsideRoot)),
+            (outside.join("credentials"), Some(SkipReason::NotSource)),
+            (PathBuf::from("/etc/passwd"), Some(SkipReason::NotSource)),
+            (root.join("src/gone.c"), Some(SkipReason::Missing)),
+            (root.join("src"), Some(SkipReason::NotSource)),
+        ];
+        let mut p = args(&root);
+        p.source_root = root.clone();
+        let paths = cases.iter().map(|(f, _)| name(f)).collect();
+        let (found, skipped) = select_sources(paths, &p).unwrap();
+        for (file, want) in &cases {
+            let rel = name(file).trim_start_matches('/').to_string();
+            let got = skipped.iter().find(|k| k.path == name(file)).map(|k| k.why);
+            assert_eq!(got, *want, "{}", file.display());
+            assert_eq!(
+                found.contains_key(&rel),
+                want.is_none(),
+                "{}",
+                file.display()
+            );
+        }
+        // A link inside the root is read from its real path, under the name the notes give.
+        let link = name(&root.join("src/inside.c"));
+        assert_eq!(found[link.trim_start_matches('/')], root.join("src/a.c"));
+        assert_eq!(found.len() + skipped.len(), cases.len());
+    }
+
+    #[tokio::test]
+    async fn skipped_sources_are_counted_and_the_first_ones_named_in_the_summary() {
+        let (_t, root, outside) = rooted_tree();
+        let mut p = args(&root);
+        p.source_root = root.clone();
+        let paths: std::collections::BTreeSet<String> = (0..12)
+            .map(|i| format!("{}/stolen{i:02}.c", outside.display()))
+            .chain([format!("{}/src/a.c", root.display())])
+            .collect();
+        for f in &paths {
+            if !f.ends_with("/src/a.c") {
+                fs::write(f, b"x").unwrap();
+            }
+        }
+        let (found, skipped) = select_sources(paths, &p).unwrap();
+        assert_eq!(found.len(), 1);
+        let published = Published {
+            build: "1.0-2".into(),
+            sources: Some(found.len()),
+            skipped,
+            ..Published::default()
+        };
+        let human = published.human("b");
+        assert!(
+            human.contains("skipped 12 sources the notes name"),
+            "{human}"
+        );
+        assert!(
+            human.contains("stolen00.c (outside --source-root)"),
+            "{human}"
+        );
+        assert!(!human.contains("stolen11.c"), "only the first ten: {human}");
+        assert!(human.ends_with(", ..."), "{human}");
+        let json: serde_json::Value = serde_json::from_str(&published.json("b")).unwrap();
+        assert_eq!(json["skipped"].as_array().unwrap().len(), 12);
+        assert_eq!(json["skipped"][0]["why"], "outside --source-root");
     }
 }

@@ -31,6 +31,7 @@ fn the_help_says_what_is_published_where_and_how_it_is_matched() {
         "builds/ID/notes.tar.gz",
         "builds/ID/sources.tar.gz",
         "--sources",
+        "--source-root",
         "--build",
         "CCAAS_BUCKET",
         "AWS_ENDPOINT_URL",

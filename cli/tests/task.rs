@@ -98,7 +98,7 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
         .to_string();
 
     // The webhook (from the environment, as a URL with a token would be) points at a closed
-    // loopback port, which ccaas-local refuses to POST to (no CCAAS_WEBHOOK_ALLOW_PRIVATE):
+    // loopback port, which ccaas-local refuses to POST to (no CCAAS_WEBHOOK_ALLOW_LOOPBACK):
     // the notification ends `gave_up`.
     let hook = format!("http://127.0.0.1:{closed_port}/hook/cli-webhook-token");
     let start = ccaas_with(

@@ -5,7 +5,9 @@
 # and rotation). Template rules: processor timeout below visibility / 6, event source mappings
 # (batch item failures, max concurrency, live alias), canary deployments gated by the error
 # alarms, DLQ/error/throttle alarms, one rotated KMS key that every function gets from Globals,
-# submit may GenerateDataKey and the processor Decrypt with it.
+# submit may GenerateDataKey and the processor Decrypt with it, only under the encryption
+# context; bucket grants by prefix (submit reads logs/ only, the processor cannot write or
+# delete builds/); the report site private at the defaults; ephemeral storage for the caps.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${CCAAS_VENV:-$(pwd)/.venv}"

@@ -137,10 +137,12 @@ async fn a_device_without_gcno_needs_published_notes_and_then_reports_gcov_total
         "{ended}"
     );
 
-    // 3. The real CLI publishes the build's notes and the sources they reference.
+    // 3. The real CLI publishes the build's notes and the sources they reference (under the
+    // simulator's root, the source root here).
     let build_dir = sim.s("build_dir");
     let out = Command::new(ccaas_bin())
         .args(["build", "publish", &build_dir, "--build", BUILD, "--json"])
+        .args(["--source-root", sim.root.as_str()])
         .envs(emu.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
         .expect("ccaas runs");

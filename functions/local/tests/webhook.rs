@@ -84,7 +84,7 @@ async fn a_webhook_receiver_gets_exactly_one_post_per_finished_task_and_never_a_
         &emu,
         &[
             ("CCAAS_DEVICE_PROFILE", profile.as_str()),
-            ("CCAAS_WEBHOOK_ALLOW_PRIVATE", "on"),
+            ("CCAAS_WEBHOOK_ALLOW_LOOPBACK", "on"),
             ("RUST_LOG", "debug"),
         ],
     )

@@ -24,10 +24,14 @@ pub struct Config {
     /// `CCAAS_DEVICE_PROFILE` (default `bigip`): where things live on the devices, `bigip` or
     /// `simulator:<root>` (the BIG-IP simulator's layout under an absolute root).
     pub device_profile: DeviceProfile,
-    /// `CCAAS_WEBHOOK_ALLOW_PRIVATE` (default `off`): `on` lets webhooks reach loopback and
-    /// private addresses (local runs and tests); link-local and unspecified addresses stay
-    /// refused either way.
+    /// `CCAAS_WEBHOOK_ALLOW_PRIVATE` (default `off`): `on` lets webhooks reach private
+    /// addresses (RFC 1918, CGNAT, IPv6 unique-local: an in-VPC receiver). Never loopback,
+    /// link-local or the metadata addresses.
     pub webhook_allow_private: bool,
+    /// `CCAAS_WEBHOOK_ALLOW_LOOPBACK` (default `off`): `on` lets webhooks reach loopback
+    /// (ccaas-local and tests). The processor Lambda refuses to start with it on: there,
+    /// loopback is the Lambda Runtime API.
+    pub webhook_allow_loopback: bool,
 }
 
 impl Config {
@@ -52,6 +56,7 @@ impl Config {
             retry_delay: Duration::from_secs(env.number("CCAAS_RETRY_DELAY_SECS", 2)?),
             device_profile: device_profile(env.raw("CCAAS_DEVICE_PROFILE"))?,
             webhook_allow_private: env.switch("CCAAS_WEBHOOK_ALLOW_PRIVATE", false)?,
+            webhook_allow_loopback: env.switch("CCAAS_WEBHOOK_ALLOW_LOOPBACK", false)?,
         })
     }
 }

@@ -37,7 +37,7 @@ pub type ProductionWorker = Worker<DynamoTaskStore, ProductionRunner, KmsSealer,
 
 /// The production wiring. The device profile comes from `CCAAS_DEVICE_PROFILE` (BIG-IP by
 /// default, the simulator's layout for local runs); webhooks go through the SSRF-guarded
-/// [`HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`). Every client is made from `sdk`, the
+/// [`HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`, `CCAAS_WEBHOOK_ALLOW_LOOPBACK`). Every client is made from `sdk`, the
 /// process's one SDK configuration, and shares its connection pool.
 pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
     let stack = &config.stack;
@@ -62,7 +62,10 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
         store: DynamoTaskStore::new(dynamodb, &stack.tasks_table),
         runner,
         sealer: KmsSealer::new(ccaas_queue::kms_client(sdk), stack.kms_key.clone()),
-        notifier: HttpNotifier::new(config.webhook_allow_private),
+        notifier: HttpNotifier::new(webhook::Reach {
+            private: config.webhook_allow_private,
+            loopback: config.webhook_allow_loopback,
+        }),
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,

@@ -10,6 +10,11 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     ccaas_aws::init_tracing();
     let config = ccaas_processor::Config::from_env()?;
+    if config.webhook_allow_loopback {
+        // On Lambda, loopback is the Runtime API (and any extension): a webhook there could
+        // post an invocation's response. The switch is for ccaas-local and tests only.
+        return Err("CCAAS_WEBHOOK_ALLOW_LOOPBACK=on is refused on Lambda".into());
+    }
     let sdk = ccaas_aws::sdk_config(config.stack.aws_timeout).await;
     let worker = Arc::new(ccaas_processor::wire(&config, &sdk));
     let sqs = ccaas_queue::sqs_client(&sdk);

@@ -4,13 +4,17 @@
 //! What a webhook may reach: `http` or `https` URLs (checked at submission) whose host
 //! resolves only to public addresses. Every address a name resolves to is checked by the
 //! client's own resolver (so the checked address is the one connected to), and a literal IP
-//! host is checked before the request. Loopback, private (RFC 1918, CGNAT, IPv6 unique-local)
-//! addresses are refused unless `CCAAS_WEBHOOK_ALLOW_PRIVATE=on`; unspecified, link-local
-//! (cloud metadata endpoints), multicast and broadcast addresses are always refused.
+//! host is checked before the request. [`classify`] sorts an address (IPv6 forms that embed an
+//! IPv4 address, such as `::ffff:127.0.0.1` or NAT64 `64:ff9b::/96`, by that IPv4 address):
+//! private ranges (RFC 1918, CGNAT, IPv6 unique-local) are refused unless
+//! `CCAAS_WEBHOOK_ALLOW_PRIVATE=on`; loopback is refused unless `CCAAS_WEBHOOK_ALLOW_LOOPBACK=on`
+//! (ccaas-local and tests only; the private switch never opens it); unspecified, "this
+//! network", link-local, cloud metadata (169.254.169.254, `fd00:ec2::/32`), reserved,
+//! benchmarking, documentation, multicast and broadcast addresses are always refused.
 //! Redirects are never followed (a 3xx is a refusal), proxies from the environment are
 //! ignored, the response body is never read, and each attempt has a timeout.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +27,7 @@ use tracing::debug;
 #[derive(Clone, Debug)]
 pub struct HttpNotifier {
     client: reqwest::Client,
-    allow_private: bool,
+    reach: Reach,
     /// How many POSTs at most (the first included).
     pub attempts: u32,
     /// The pause after the first failed attempt; each later pause doubles.
@@ -34,18 +38,13 @@ pub struct HttpNotifier {
 
 impl HttpNotifier {
     /// The production notifier: 4 attempts, pauses of 0.5 s, 1 s and 2 s, 5 s per attempt.
-    pub fn new(allow_private: bool) -> Self {
-        Self::with_schedule(
-            allow_private,
-            4,
-            Duration::from_millis(500),
-            Duration::from_secs(5),
-        )
+    pub fn new(reach: Reach) -> Self {
+        Self::with_schedule(reach, 4, Duration::from_millis(500), Duration::from_secs(5))
     }
 
     /// A notifier with its own retry schedule.
     pub fn with_schedule(
-        allow_private: bool,
+        reach: Reach,
         attempts: u32,
         first_backoff: Duration,
         attempt_timeout: Duration,
@@ -56,12 +55,12 @@ impl HttpNotifier {
             .connect_timeout(attempt_timeout.min(Duration::from_secs(3)))
             .timeout(attempt_timeout)
             .user_agent(concat!("ccaas/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .dns_resolver(Arc::new(GuardedResolver { reach }))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         HttpNotifier {
             client,
-            allow_private,
+            reach,
             attempts: attempts.max(1),
             first_backoff,
             attempt_timeout,
@@ -69,42 +68,129 @@ impl HttpNotifier {
     }
 }
 
-/// Why an address is refused, or `None` when a webhook may reach it.
-pub fn refused(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
+/// Which non-public addresses a webhook may reach. The default reaches public ones only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// `CCAAS_WEBHOOK_ALLOW_PRIVATE`: RFC 1918, CGNAT (100.64.0.0/10) and IPv6 unique-local
+    /// addresses (an in-VPC receiver). Never loopback, link-local or metadata.
+    pub private: bool,
+    /// `CCAAS_WEBHOOK_ALLOW_LOOPBACK`: loopback (ccaas-local and tests; never on Lambda, where
+    /// loopback is the Runtime API).
+    pub loopback: bool,
+}
+
+/// What kind of address a webhook host is, for [`refused`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressClass {
+    /// Routed on the Internet.
+    Public,
+    /// RFC 1918, CGNAT, IPv6 unique-local: opened by [`Reach::private`].
+    Private,
+    /// 127.0.0.0/8 and `::1`: opened by [`Reach::loopback`].
+    Loopback,
+    /// Never reachable: unspecified, "this network", link-local (and so the cloud metadata
+    /// endpoints), AWS's `fd00:ec2::/32`, reserved, benchmarking, documentation, IETF protocol
+    /// assignments, multicast, broadcast, discard-only, Teredo and local-use NAT64.
+    Never,
+}
+
+/// Sorts an address. An IPv6 address that embeds an IPv4 one (mapped `::ffff:a.b.c.d`,
+/// translated `::ffff:0:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4
+/// `2002::/16`) is judged by that IPv4 address.
+pub fn classify(ip: IpAddr) -> AddressClass {
+    match ip {
+        IpAddr::V4(a) => classify_v4(a),
+        IpAddr::V6(a) => classify_v6(a),
+    }
+}
+
+fn classify_v4(a: Ipv4Addr) -> AddressClass {
+    let o = a.octets();
+    let in_net = |net: [u8; 4], bits: u32| {
+        let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+        (u32::from(a) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
     };
-    let (always, private) = match ip {
-        IpAddr::V4(a) => (
-            a.is_unspecified() || a.is_link_local() || a.is_multicast() || a.is_broadcast(),
-            a.is_loopback()
-                || a.is_private()
-                // 100.64.0.0/10, carrier-grade NAT.
-                || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64),
-        ),
-        IpAddr::V6(a) => (
-            a.is_unspecified() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80,
-            a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00,
-        ),
-    };
-    if always {
-        Some("a link-local, unspecified, multicast or broadcast address")
-    } else if private && !allow_private {
-        Some("a loopback or private address (CCAAS_WEBHOOK_ALLOW_PRIVATE is off)")
+    if o[0] == 0                        // 0.0.0.0/8, "this network" (0.0.0.0 included)
+        || a.is_link_local()            // 169.254.0.0/16: metadata, ECS credentials, DNS
+        || in_net([192, 0, 0, 0], 24)   // IETF protocol assignments
+        || in_net([192, 0, 2, 0], 24)   // documentation
+        || in_net([198, 18, 0, 0], 15)  // benchmarking
+        || in_net([198, 51, 100, 0], 24) // documentation
+        || in_net([203, 0, 113, 0], 24) // documentation
+        || a.is_multicast()             // 224.0.0.0/4
+        || o[0] >= 240
+    // 240.0.0.0/4, reserved, and the broadcast address
+    {
+        AddressClass::Never
+    } else if a.is_loopback() {
+        AddressClass::Loopback
+    } else if a.is_private() || in_net([100, 64, 0, 0], 10) {
+        AddressClass::Private
     } else {
-        None
+        AddressClass::Public
+    }
+}
+
+fn classify_v6(a: Ipv6Addr) -> AddressClass {
+    let s = a.segments();
+    let embedded =
+        |hi: u16, lo: u16| classify_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    if a.is_unspecified() {
+        return AddressClass::Never;
+    }
+    if a.is_loopback() {
+        return AddressClass::Loopback;
+    }
+    match s {
+        // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible, deprecated).
+        [0, 0, 0, 0, 0, 0xffff | 0, hi, lo] => return embedded(hi, lo),
+        // ::ffff:0:a.b.c.d (SIIT translated).
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => return embedded(hi, lo),
+        // 64:ff9b::/96, the well-known NAT64 prefix.
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => return embedded(hi, lo),
+        // 2002::/16, 6to4: the IPv4 address follows the prefix.
+        [0x2002, hi, lo, ..] => return embedded(hi, lo),
+        _ => {}
+    }
+    let never = a.is_multicast()
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] == 0xfd00 && s[1] == 0x0ec2) // AWS instance services: IMDS fd00:ec2::254, DNS, NTP
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // 64:ff9b:1::/48, local-use NAT64
+        || (s[0] == 0x100 && s[1..4] == [0, 0, 0]) // 100::/64, discard-only
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || (s[0] == 0x2001 && s[1] == 0); // Teredo: tunnels to an IPv4 address
+    if never {
+        AddressClass::Never
+    } else if (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfec0 {
+        // fc00::/7 unique-local, fec0::/10 deprecated site-local.
+        AddressClass::Private
+    } else {
+        AddressClass::Public
+    }
+}
+
+/// Why an address is refused under `reach`, or `None` when a webhook may reach it.
+pub fn refused(ip: IpAddr, reach: Reach) -> Option<&'static str> {
+    match classify(ip) {
+        AddressClass::Public => None,
+        AddressClass::Private if reach.private => None,
+        AddressClass::Loopback if reach.loopback => None,
+        AddressClass::Private => Some("a private address (CCAAS_WEBHOOK_ALLOW_PRIVATE is off)"),
+        AddressClass::Loopback => Some("a loopback address (CCAAS_WEBHOOK_ALLOW_LOOPBACK is off)"),
+        AddressClass::Never => {
+            Some("a link-local, metadata, unspecified, reserved, multicast or broadcast address")
+        }
     }
 }
 
 /// The system resolver, keeping only the addresses [`refused`] lets through.
 struct GuardedResolver {
-    allow_private: bool,
+    reach: Reach,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let reach = self.reach;
         let host = name.as_str().to_string();
         Box::pin(async move {
             let addrs: Vec<SocketAddr> =
@@ -112,12 +198,12 @@ impl Resolve for GuardedResolver {
             let allowed: Vec<SocketAddr> = addrs
                 .iter()
                 .copied()
-                .filter(|a| refused(a.ip(), allow_private).is_none())
+                .filter(|a| refused(a.ip(), reach).is_none())
                 .collect();
             if allowed.is_empty() {
                 let why = addrs
                     .first()
-                    .and_then(|a| refused(a.ip(), allow_private))
+                    .and_then(|a| refused(a.ip(), reach))
                     .unwrap_or("no address");
                 return Err(format!("the webhook host resolves to {why}").into());
             }
@@ -203,7 +289,7 @@ impl Notifier for HttpNotifier {
         }
         let host = url.host_str().unwrap_or_default();
         if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse()
-            && let Some(why) = refused(ip, self.allow_private)
+            && let Some(why) = refused(ip, self.reach)
         {
             return Err(NotifyError {
                 attempts: 0,
@@ -242,5 +328,157 @@ impl Notifier for HttpNotifier {
             .map(|i| self.first_backoff * 2u32.saturating_pow(i))
             .sum();
         self.attempt_timeout * self.attempts + pauses
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AddressClass::{Loopback, Never, Private, Public};
+
+    /// Every address class the guard knows, with IPv4 and IPv6 examples of each edge.
+    const TABLE: &[(&str, AddressClass)] = &[
+        // Public.
+        ("8.8.8.8", Public),
+        ("1.1.1.1", Public),
+        ("100.63.255.255", Public),
+        ("100.128.0.1", Public),
+        ("172.32.0.1", Public),
+        ("192.0.1.1", Public),
+        ("198.17.255.255", Public),
+        ("198.20.0.1", Public),
+        ("223.255.255.255", Public),
+        ("2606:4700::1111", Public),
+        ("::ffff:8.8.8.8", Public),
+        ("64:ff9b::8.8.8.8", Public),
+        ("2002:0808:0808::1", Public),
+        // Private: opened by CCAAS_WEBHOOK_ALLOW_PRIVATE.
+        ("10.1.2.3", Private),
+        ("172.16.0.1", Private),
+        ("172.31.255.255", Private),
+        ("192.168.1.1", Private),
+        ("100.64.0.1", Private),
+        ("100.127.255.255", Private),
+        ("fd00::1", Private),
+        ("fc00::1", Private),
+        ("fec0::1", Private),
+        ("::ffff:10.0.0.1", Private),
+        ("64:ff9b::10.0.0.1", Private),
+        // Loopback: never opened by the private switch.
+        ("127.0.0.1", Loopback),
+        ("127.255.255.254", Loopback),
+        ("::1", Loopback),
+        ("::ffff:127.0.0.1", Loopback),
+        ("::127.0.0.1", Loopback),
+        ("::ffff:0:127.0.0.1", Loopback),
+        ("64:ff9b::127.0.0.1", Loopback),
+        ("2002:7f00:0001::1", Loopback),
+        // Never.
+        ("0.0.0.0", Never),
+        ("0.1.2.3", Never),
+        ("0.255.255.255", Never),
+        ("169.254.169.254", Never),
+        ("169.254.170.2", Never),
+        ("169.254.0.1", Never),
+        ("192.0.0.1", Never),
+        ("192.0.0.192", Never),
+        ("192.0.0.255", Never),
+        ("192.0.2.1", Never),
+        ("198.18.0.1", Never),
+        ("198.19.255.255", Never),
+        ("198.51.100.1", Never),
+        ("203.0.113.1", Never),
+        ("224.0.0.1", Never),
+        ("239.255.255.250", Never),
+        ("240.0.0.1", Never),
+        ("255.255.255.254", Never),
+        ("255.255.255.255", Never),
+        ("::", Never),
+        ("fe80::1", Never),
+        ("febf::1", Never),
+        ("ff02::1", Never),
+        ("fd00:ec2::254", Never),
+        ("fd00:ec2::253", Never),
+        ("fd00:ec2::123", Never),
+        ("::ffff:169.254.169.254", Never),
+        ("::169.254.169.254", Never),
+        ("::ffff:0.0.0.0", Never),
+        ("::0.0.0.2", Never),
+        ("64:ff9b::169.254.169.254", Never),
+        ("64:ff9b::198.18.0.1", Never),
+        ("64:ff9b::240.0.0.1", Never),
+        ("64:ff9b:1::a9fe:a9fe", Never),
+        ("2002:a9fe:a9fe::1", Never),
+        ("100::1", Never),
+        ("2001:db8::1", Never),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Never),
+    ];
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap_or_else(|_| panic!("{text} parses"))
+    }
+
+    #[test]
+    fn every_address_in_the_table_gets_its_class() {
+        for &(text, class) in TABLE {
+            assert_eq!(classify(ip(text)), class, "{text}");
+        }
+    }
+
+    #[test]
+    fn each_switch_opens_its_own_class_and_nothing_opens_the_never_class() {
+        let all = [
+            Reach::default(),
+            Reach {
+                private: true,
+                loopback: false,
+            },
+            Reach {
+                private: false,
+                loopback: true,
+            },
+            Reach {
+                private: true,
+                loopback: true,
+            },
+        ];
+        for &(text, class) in TABLE {
+            for reach in all {
+                let open = match class {
+                    Public => true,
+                    Private => reach.private,
+                    Loopback => reach.loopback,
+                    Never => false,
+                };
+                assert_eq!(
+                    refused(ip(text), reach).is_none(),
+                    open,
+                    "{text} under {reach:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_private_switch_never_opens_loopback_link_local_or_metadata() {
+        let private = Reach {
+            private: true,
+            loopback: false,
+        };
+        for text in [
+            "127.0.0.1",
+            "::1",
+            "::ffff:127.0.0.1",
+            "169.254.169.254",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "fe80::1",
+        ] {
+            assert!(refused(ip(text), private).is_some(), "{text}");
+        }
+        let why = refused(ip("127.0.0.1"), private).unwrap_or_default();
+        assert!(why.contains("CCAAS_WEBHOOK_ALLOW_LOOPBACK"), "{why}");
+        let why = refused(ip("10.0.0.1"), Reach::default()).unwrap_or_default();
+        assert!(why.contains("CCAAS_WEBHOOK_ALLOW_PRIVATE"), "{why}");
     }
 }

@@ -5,13 +5,12 @@
 // functions but not the helpers beside them in an integration test (rust-clippy#11119).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ccaas_app::{Notification, Notifier};
 use ccaas_processor::HttpNotifier;
-use ccaas_processor::webhook::refused;
+use ccaas_processor::webhook::Reach;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -71,13 +70,24 @@ async fn receiver(script: Vec<&'static str>) -> (String, Arc<Mutex<Vec<Received>
     (format!("http://{addr}/hook/secret-token"), got)
 }
 
-fn fast(allow_private: bool) -> HttpNotifier {
-    HttpNotifier::with_schedule(
-        allow_private,
-        4,
-        Duration::from_millis(10),
-        Duration::from_secs(5),
-    )
+/// Public addresses only (the production default).
+const PUBLIC: Reach = Reach {
+    private: false,
+    loopback: false,
+};
+/// `CCAAS_WEBHOOK_ALLOW_PRIVATE=on` alone.
+const PRIVATE: Reach = Reach {
+    private: true,
+    loopback: false,
+};
+/// `CCAAS_WEBHOOK_ALLOW_LOOPBACK=on`: what these loopback receivers need.
+const LOOPBACK: Reach = Reach {
+    private: false,
+    loopback: true,
+};
+
+fn fast(reach: Reach) -> HttpNotifier {
+    HttpNotifier::with_schedule(reach, 4, Duration::from_millis(10), Duration::from_secs(5))
 }
 
 fn note(url: &str) -> Notification {
@@ -97,7 +107,7 @@ async fn server_errors_and_429_are_retried_until_the_webhook_accepts() {
         "204 No Content",
     ])
     .await;
-    fast(true).notify(&note(&url)).await.expect("delivered");
+    fast(LOOPBACK).notify(&note(&url)).await.expect("delivered");
     let got = got.lock().unwrap().clone();
     assert_eq!(got.len(), 4, "three failures, then the success");
     for r in &got {
@@ -116,7 +126,7 @@ async fn server_errors_and_429_are_retried_until_the_webhook_accepts() {
 #[tokio::test]
 async fn the_notifier_gives_up_after_its_attempts_without_naming_the_url() {
     let (url, got) = receiver(vec!["502 Bad Gateway"]).await;
-    let e = fast(true).notify(&note(&url)).await.unwrap_err();
+    let e = fast(LOOPBACK).notify(&note(&url)).await.unwrap_err();
     assert_eq!(got.lock().unwrap().len(), 4);
     assert_eq!(e.attempts, 4);
     assert!(e.message.contains("502"), "{e}");
@@ -126,7 +136,7 @@ async fn the_notifier_gives_up_after_its_attempts_without_naming_the_url() {
 #[tokio::test]
 async fn a_client_error_is_not_retried() {
     let (url, got) = receiver(vec!["404 Not Found"]).await;
-    let e = fast(true).notify(&note(&url)).await.unwrap_err();
+    let e = fast(LOOPBACK).notify(&note(&url)).await.unwrap_err();
     assert_eq!(got.lock().unwrap().len(), 1);
     assert_eq!(e.attempts, 1);
     assert!(e.message.contains("404"), "{e}");
@@ -135,7 +145,7 @@ async fn a_client_error_is_not_retried() {
 #[tokio::test]
 async fn a_redirect_is_not_followed() {
     let (url, got) = receiver(vec!["302 Found"]).await;
-    let e = fast(true).notify(&note(&url)).await.unwrap_err();
+    let e = fast(LOOPBACK).notify(&note(&url)).await.unwrap_err();
     assert_eq!(got.lock().unwrap().len(), 1, "one POST, no second hop");
     assert!(e.message.contains("redirect"), "{e}");
 }
@@ -149,69 +159,56 @@ async fn a_refused_connection_is_retried_then_reported_without_the_url() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/hook/secret-token");
-    let e = fast(true).notify(&note(&url)).await.unwrap_err();
+    let e = fast(LOOPBACK).notify(&note(&url)).await.unwrap_err();
     assert_eq!(e.attempts, 4);
     assert!(!e.to_string().contains("secret-token"), "{e}");
 }
 
 #[tokio::test]
-async fn loopback_and_private_hosts_are_refused_unless_allowed_and_metadata_always() {
+async fn loopback_is_refused_unless_its_own_switch_is_on_and_metadata_always() {
     let (url, got) = receiver(vec!["200 OK"]).await;
-    let e = fast(false).notify(&note(&url)).await.unwrap_err();
-    assert_eq!(e.attempts, 0);
-    assert!(e.message.contains("CCAAS_WEBHOOK_ALLOW_PRIVATE"), "{e}");
-    // A name that resolves to loopback is refused by the resolver, before any connection.
-    let by_name = url.replace("127.0.0.1", "localhost");
-    let e = fast(false).notify(&note(&by_name)).await.unwrap_err();
-    assert!(e.message.contains("loopback"), "{e}");
-    assert_eq!(e.attempts, 1, "a refused address is not retried");
+    for reach in [PUBLIC, PRIVATE] {
+        let e = fast(reach).notify(&note(&url)).await.unwrap_err();
+        assert_eq!(e.attempts, 0);
+        assert!(e.message.contains("CCAAS_WEBHOOK_ALLOW_LOOPBACK"), "{e}");
+        // A name that resolves to loopback is refused by the resolver, before any connection.
+        let by_name = url.replace("127.0.0.1", "localhost");
+        let e = fast(reach).notify(&note(&by_name)).await.unwrap_err();
+        assert!(e.message.contains("loopback"), "{e}");
+        assert_eq!(e.attempts, 1, "a refused address is not retried");
+        // An IPv4-mapped IPv6 literal is judged by its IPv4 address.
+        let mapped = url.replace("127.0.0.1", "[::ffff:127.0.0.1]");
+        let e = fast(reach).notify(&note(&mapped)).await.unwrap_err();
+        assert_eq!(e.attempts, 0, "{e}");
+    }
     assert!(
         got.lock().unwrap().is_empty(),
         "nothing reached the receiver"
     );
-    let e = fast(true)
-        .notify(&note("http://169.254.169.254/latest/meta-data/"))
-        .await
-        .unwrap_err();
-    assert!(e.message.contains("link-local"), "{e}");
-}
-
-#[test]
-fn the_address_guard_sorts_addresses() {
-    let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
-    for ip in [v4(8, 8, 8, 8), v4(100, 128, 0, 1), v4(172, 32, 0, 1)] {
-        assert_eq!(refused(ip, false), None, "{ip}");
-    }
-    for ip in [
-        v4(127, 0, 0, 1),
-        v4(10, 1, 2, 3),
-        v4(172, 16, 0, 1),
-        v4(192, 168, 1, 1),
-        v4(100, 64, 0, 1),
-        IpAddr::V6(Ipv6Addr::LOCALHOST),
-        "fd00::1".parse().unwrap(),
-        "::ffff:10.0.0.1".parse().unwrap(),
+    let everything = Reach {
+        private: true,
+        loopback: true,
+    };
+    for metadata in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
     ] {
-        assert!(refused(ip, false).is_some(), "{ip}");
-        assert_eq!(refused(ip, true), None, "{ip} allowed when private is on");
-    }
-    for ip in [
-        v4(169, 254, 169, 254),
-        v4(0, 0, 0, 0),
-        v4(255, 255, 255, 255),
-        v4(224, 0, 0, 1),
-        "fe80::1".parse().unwrap(),
-        "::".parse().unwrap(),
-        "::ffff:169.254.169.254".parse().unwrap(),
-    ] {
-        assert!(refused(ip, true).is_some(), "{ip} is always refused");
+        let e = fast(everything).notify(&note(metadata)).await.unwrap_err();
+        assert!(e.message.contains("metadata"), "{metadata}: {e}");
+        assert_eq!(e.attempts, 0, "{metadata}");
     }
 }
 
 #[test]
 fn the_budget_covers_every_attempt_and_pause() {
-    let n =
-        HttpNotifier::with_schedule(false, 4, Duration::from_millis(500), Duration::from_secs(5));
+    let n = HttpNotifier::with_schedule(
+        PUBLIC,
+        4,
+        Duration::from_millis(500),
+        Duration::from_secs(5),
+    );
     assert_eq!(
         n.budget(),
         Duration::from_millis(4 * 5000 + 500 + 1000 + 2000)

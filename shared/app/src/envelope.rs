@@ -1,9 +1,9 @@
 //! The queue message on the wire: a [`TaskMessage`] goes out as a [`SealedMessage`] (the device
-//! access sealed for its task id) and comes back through [`open`].
+//! access sealed for its task id) and comes back through [`open`]. Only sealed bodies are
+//! read: a plain `{"task_id", "device"}` body (what a submit sent before sealing) is a bad
+//! message like any other unreadable body.
 
 use ccaas_domain::{DeviceAccess, SealedMessage, TaskId, TaskMessage};
-use serde::Deserialize;
-use tracing::warn;
 
 use crate::{Error, Sealer};
 
@@ -28,15 +28,6 @@ pub enum OpenError {
     Unavailable(#[source] Error),
 }
 
-/// What a queue body may hold: a sealed message, or (from a submit that predates sealing, while
-/// a release rolls out) a plain one.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Wire {
-    Sealed(SealedMessage),
-    Plain(TaskMessage),
-}
-
 /// The task id a body names, if it names one, without opening anything.
 pub fn task_id_of(body: &str) -> Option<TaskId> {
     serde_json::from_str::<serde_json::Value>(body)
@@ -47,11 +38,11 @@ pub fn task_id_of(body: &str) -> Option<TaskId> {
 }
 
 /// Parses a body without opening its seal: the task id, and the rest to [`open_parsed`].
-/// Errors: why the body is not a task message (never quoting it).
+/// Errors: why the body is not a sealed task message (never quoting it). A body without
+/// `sealed_device`, such as an unsealed `{"task_id", "device"}` one, is refused here.
 pub fn parse(body: &str) -> Result<(TaskId, Parsed), String> {
-    match serde_json::from_str::<Wire>(body) {
-        Ok(Wire::Sealed(m)) => Ok((m.task_id.clone(), Parsed(Wire::Sealed(m)))),
-        Ok(Wire::Plain(m)) => Ok((m.task_id.clone(), Parsed(Wire::Plain(m)))),
+    match serde_json::from_str::<SealedMessage>(body) {
+        Ok(m) => Ok((m.task_id.clone(), Parsed(m))),
         // serde's message may quote a value, so only its position is kept.
         Err(e) => Err(format!(
             "{:?} error at line {} column {}",
@@ -62,18 +53,12 @@ pub fn parse(body: &str) -> Result<(TaskId, Parsed), String> {
     }
 }
 
-/// A parsed body whose device access may still be sealed.
-pub struct Parsed(Wire);
+/// A parsed body whose device access is still sealed.
+pub struct Parsed(SealedMessage);
 
 /// Opens a parsed body's device access.
 pub async fn open_parsed<K: Sealer>(sealer: &K, parsed: Parsed) -> Result<TaskMessage, OpenError> {
-    let sealed = match parsed.0 {
-        Wire::Plain(m) => {
-            warn!(task_id = %m.task_id, "a task message arrived unsealed");
-            return Ok(m);
-        }
-        Wire::Sealed(m) => m,
-    };
+    let sealed = parsed.0;
     let plain = match sealer.open(&sealed.task_id, &sealed.sealed_device).await {
         Ok(p) => p,
         Err(e) if e.is_retryable() => return Err(OpenError::Unavailable(e)),
@@ -145,10 +130,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_plain_message_from_an_older_submit_still_opens() {
-        let m = message(A, "pw");
+    async fn an_unsealed_message_is_unreadable_and_its_error_quotes_no_credential() {
+        let m = message(A, "canary-unsealed-pw");
         let body = serde_json::to_string(&m).unwrap();
-        assert_eq!(open(&MemorySealer::default(), &body).await.unwrap(), m);
+        assert!(
+            body.contains("canary-unsealed-pw"),
+            "the plain form holds it: {body}"
+        );
+        match open(&MemorySealer::default(), &body).await {
+            Err(OpenError::Unreadable(why)) => {
+                assert!(!why.contains("canary-unsealed-pw"), "{why}");
+                assert!(!why.contains("10.0.0.1"), "{why}");
+            }
+            other => panic!("an unsealed body must be unreadable, got {other:?}"),
+        }
+        assert_eq!(
+            task_id_of(&body).unwrap().as_str(),
+            A,
+            "the task can still be failed"
+        );
     }
 
     #[tokio::test]

@@ -408,6 +408,41 @@ async fn a_poison_message_marks_its_task_failed_on_the_last_delivery() {
 }
 
 #[tokio::test]
+async fn an_unsealed_message_never_reaches_the_device_and_fails_its_task_as_a_bad_message() {
+    let store = MemoryStore::default();
+    let sealed = one_task(&store).await;
+    let id = store.all()[0].id.to_string();
+    assert!(sealed.contains("sealed_device"), "{sealed}");
+    // The plain body a submit sent before sealing: the device access in clear.
+    let unsealed = serde_json::to_string(&ccaas_domain::TaskMessage {
+        task_id: TaskId::parse(&id).unwrap(),
+        device: DeviceAccess {
+            host: "h1".into(),
+            port: 22,
+            username: "u".into(),
+            credential: ccaas_domain::Credential::Password(ccaas_domain::Secret::new("p")),
+            host_key_sha256: None,
+        },
+    })
+    .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = worker(&store, succeeding(&calls));
+    assert!(matches!(
+        w.handle("m-1", &unsealed, 1).await,
+        Disposition::Retry(RetryReason::Poison(_))
+    ));
+    assert_eq!(store.all()[0].status, Status::Pending);
+    assert!(matches!(
+        w.handle("m-1", &unsealed, 5).await,
+        Disposition::Retry(RetryReason::Poison(_))
+    ));
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no device work");
+    let t = &store.all()[0];
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.as_ref().unwrap().code, "bad_message");
+}
+
+#[tokio::test]
 async fn a_seal_moved_into_another_tasks_message_never_reaches_the_device_and_fails_that_task() {
     let store = MemoryStore::default();
     let first: serde_json::Value = serde_json::from_str(&one_task(&store).await).unwrap();

@@ -1,5 +1,7 @@
 //! The writers on arbitrary models: never panic, and the lcov tracefile reads back to the same
-//! per-line counts and totals; Cobertura and summary totals agree with the model.
+//! per-line counts, totals and function names (paths and names may hold newlines, carriage
+//! returns and backslashes, which the writer escapes); Cobertura and summary totals agree with
+//! the model.
 
 // Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
 // functions but not the helpers beside them in an integration test (rust-clippy#11119).
@@ -17,7 +19,7 @@ fn file() -> impl Strategy<Value = FileCoverage> {
             (any::<u32>(), prop::collection::vec(0u64..5, 0..4)),
             0..40,
         ),
-        prop::collection::vec(("[a-z_<>&\"]{1,8}", 1u32..5000, 0u64..3), 0..5),
+        prop::collection::vec(("[a-z_<>&\"\\\\\r\n]{1,8}", 1u32..5000, 0u64..3), 0..5),
     )
         .prop_map(|(lines, funcs)| {
             let mut f = FileCoverage::default();
@@ -47,7 +49,7 @@ fn file() -> impl Strategy<Value = FileCoverage> {
 }
 
 fn coverage() -> impl Strategy<Value = Coverage> {
-    prop::collection::btree_map("(/[a-zA-Zш0-9 ._-]{1,6}){1,4}\\.c", file(), 0..5).prop_map(
+    prop::collection::btree_map("(/[a-zA-Zш0-9 ._\\\\\r\n-]{1,6}){1,4}\\.c", file(), 0..5).prop_map(
         |files| {
             let mut c = Coverage {
                 files,
@@ -59,13 +61,70 @@ fn coverage() -> impl Strategy<Value = Coverage> {
     )
 }
 
-fn read_lcov(text: &str) -> (BTreeMap<(String, u32), u64>, u64, u64) {
+/// Undoes `ccaas_gcov::lcov::escape` (`\\`, `\n`, `\r`).
+fn unescape(field: &str) -> String {
+    let mut out = String::new();
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            other => panic!("a lone backslash before {other:?} in {field:?}"),
+        }
+    }
+    out
+}
+
+/// The per-line counts, LF and BRF sums of a tracefile, and the function names per file. Every
+/// line must be a known record: a name that broke its line would show as an unknown one.
+#[allow(clippy::type_complexity)]
+fn read_lcov(
+    text: &str,
+) -> (
+    BTreeMap<(String, u32), u64>,
+    u64,
+    u64,
+    BTreeMap<String, Vec<String>>,
+) {
     let mut lines = BTreeMap::new();
+    let mut functions: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let (mut lf, mut brf) = (0, 0);
     let mut sf = String::new();
-    for l in text.lines() {
+    for l in text.split('\n').filter(|l| !l.is_empty()) {
+        const RECORDS: [&str; 13] = [
+            "TN:",
+            "SF:",
+            "FN:",
+            "FNDA:",
+            "FNF:",
+            "FNH:",
+            "BRDA:",
+            "BRF:",
+            "BRH:",
+            "DA:",
+            "LF:",
+            "LH:",
+            "end_of_record",
+        ];
+        assert!(
+            RECORDS.iter().any(|k| l.starts_with(k)),
+            "not a record: {l:?}"
+        );
+        assert!(!l.contains('\r'), "a carriage return in {l:?}");
         if let Some(p) = l.strip_prefix("SF:") {
-            sf = p.to_string();
+            sf = unescape(p);
+            functions.entry(sf.clone()).or_default();
+        } else if let Some(f) = l.strip_prefix("FN:") {
+            let (_, name) = f.split_once(',').unwrap();
+            functions
+                .entry(sf.clone())
+                .or_default()
+                .push(unescape(name));
         } else if let Some(d) = l.strip_prefix("DA:") {
             let (n, c) = d.split_once(',').unwrap();
             lines.insert((sf.clone(), n.parse().unwrap()), c.parse().unwrap());
@@ -75,7 +134,7 @@ fn read_lcov(text: &str) -> (BTreeMap<(String, u32), u64>, u64, u64) {
             brf += n.parse::<u64>().unwrap();
         }
     }
-    (lines, lf, brf)
+    (lines, lf, brf, functions)
 }
 
 proptest! {
@@ -83,13 +142,19 @@ proptest! {
     fn lcov_reads_back_to_the_model_and_no_writer_panics(cov in coverage()) {
         let mut info = Vec::new();
         ccaas_gcov::lcov::write(&cov, "t", &mut info).unwrap();
-        let (lines, lf, brf) = read_lcov(std::str::from_utf8(&info).unwrap());
+        let (lines, lf, brf, functions) = read_lcov(std::str::from_utf8(&info).unwrap());
         let want: BTreeMap<(String, u32), u64> = cov
             .files
             .iter()
             .flat_map(|(p, f)| f.lines.iter().map(move |l| ((p.clone(), l.line), l.count)))
             .collect();
         prop_assert_eq!(lines, want);
+        let want_functions: BTreeMap<String, Vec<String>> = cov
+            .files
+            .iter()
+            .map(|(p, f)| (p.clone(), f.functions.iter().map(|x| x.name.clone()).collect()))
+            .collect();
+        prop_assert_eq!(functions, want_functions);
         prop_assert_eq!(lf, cov.totals.lines.total);
         prop_assert_eq!(brf, cov.totals.branches.total);
 
