@@ -1,6 +1,7 @@
 //! The submit function's HTTP API: one axum router (routing, the caller check, body limits,
 //! content types, use case errors as JSON error responses), served by the Lambda through
-//! lambda_http and by `ccaas-local` through axum: the same code on AWS and locally.
+//! lambda_http and by `ccaas-local` through axum: the same code on AWS and locally. Behind the
+//! `openapi` feature, [`openapi`] generates the API's OpenAPI document (docs/openapi.yaml).
 
 use std::sync::Arc;
 
@@ -15,8 +16,10 @@ use ccaas_app::{Api, Caller, Error, LogStore, Sealer, TaskQueue, TaskStore};
 use ccaas_aws::{Clients, Config, DynamoTaskStore, KmsSealer, S3Logs, SqsTaskQueue};
 use ccaas_domain::submission::MAX_BODY_BYTES;
 use lambda_http::request::RequestContext;
-use serde_json::json;
 use tracing::{info, warn};
+
+#[cfg(feature = "openapi")]
+pub mod openapi;
 
 /// The API over the AWS adapters.
 pub type Deps = Api<DynamoTaskStore, SqsTaskQueue, S3Logs, KmsSealer>;
@@ -74,8 +77,9 @@ pub struct ApiState<S, Q, L, K> {
 }
 
 /// The v1 API's routes, as (path, methods): the router below serves exactly these (each also
-/// with a trailing `/`), and the API contract check (scripts/test.d/12-api-contract.py) holds
-/// them against docs/openapi.yaml and template.yaml.
+/// with a trailing `/`), the generated OpenAPI document (docs/openapi.yaml) has exactly these
+/// operations (both held by tests), and scripts/test.d/12-api-contract.py holds template.yaml's
+/// API Gateway routes to that document.
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tasks", &["GET", "POST"]),
     ("/v1/tasks/{id}", &["GET"]),
@@ -341,12 +345,40 @@ fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The body of every error response.
+#[derive(serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Error))]
+pub struct ErrorBody<'a> {
+    /// What went wrong.
+    pub error: ErrorDetail<'a>,
+}
+
+/// The `error` member of an error response.
+#[derive(serde::Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = openapi::ERROR_CODES)
+)]
+pub struct ErrorDetail<'a> {
+    /// A stable code from the API's error table (docs/api.md, "Errors").
+    pub code: &'a str,
+    /// The field, query parameter or header at fault (such as `data.modules[1]` or
+    /// `Idempotency-Key`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub field: Option<&'a str>,
+    /// What is wrong, for people. Never quotes a secret.
+    pub message: &'a str,
+}
+
 fn json_error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> Response {
-    let mut err = json!({"code": code, "message": message});
-    if let Some(f) = field {
-        err["field"] = json!(f);
-    }
-    json_response(status, &json!({ "error": err }))
+    let error = ErrorDetail {
+        code,
+        field,
+        message,
+    };
+    json_response(status, &ErrorBody { error })
 }
 
 fn method_not_allowed(allow: &'static str) -> Response {
@@ -458,6 +490,7 @@ mod tests {
     use super::*;
     use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
     use lambda_http::{Body, RequestExt};
+    use serde_json::json;
 
     type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>>;
 
