@@ -716,6 +716,22 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn an_error_body_is_written_byte_for_byte_as_before_the_typed_error_body() {
+        for (field, want) in [
+            (
+                Some("name"),
+                r#"{"error":{"code":"invalid_field","field":"name","message":"m"}}"#,
+            ),
+            (None, r#"{"error":{"code":"invalid_field","message":"m"}}"#),
+        ] {
+            let r = json_error(StatusCode::BAD_REQUEST, "invalid_field", field, "m");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+            let b = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+            assert_eq!(std::str::from_utf8(&b).unwrap(), want);
+        }
+    }
+
     #[test]
     fn percent_decoding_handles_plus_and_rejects_broken_escapes() {
         assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));

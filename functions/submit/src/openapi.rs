@@ -401,6 +401,28 @@ mod tests {
         let body = serde_json::to_vec(example).unwrap();
         let parsed = ccaas_domain::parse_submission(&body).unwrap();
         assert_eq!(parsed.modules.len(), 2);
+        assert!(serde_json::from_value::<SubmissionBody>(example.clone()).is_ok());
+        let mut typo = example.clone();
+        typo["data"]["device"]["passwd"] = json!("x");
+        let refused = ccaas_domain::parse_submission(&serde_json::to_vec(&typo).unwrap());
+        assert_eq!(refused.unwrap_err().code, "unknown_field");
+        assert!(serde_json::from_value::<SubmissionBody>(typo).is_err());
+    }
+
+    #[test]
+    fn the_openapi_error_table_is_the_one_docs_api_md_has() {
+        let api_md = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
+        let api_md = std::fs::read_to_string(api_md).unwrap();
+        let table: String = ERROR_CODES
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(table.lines().count() > 10, "{table}");
+        assert!(
+            api_md.contains(&table),
+            "docs/api.md's error table and openapi::ERROR_CODES differ"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The OpenAPI schemas of what the task API reads (feature `openapi`): the shape of a
 //! `POST /v1/tasks` body, and the checked strings (user, host, task id, module name) that the
 //! hand-written parser of [`crate::submission`] and [`crate::query`] accepts. They document the
-//! wire for the generated docs/openapi.yaml; no request is parsed with them.
+//! wire for the generated docs/openapi.yaml; the parser does not use them (its field lists,
+//! `BODY_FIELDS` and the others, are what the document's tests hold these shapes to).
 
 use std::borrow::Cow;
 
