@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# docs/openapi.yaml against the code and the template: routes (method + path) of the spec, the
-# submit router, ccaas-local and template.yaml's API Gateway routes; response schemas, the
-# error body and enums against the Rust types. Reads sources only (12-api-contract.py says how).
+# template.yaml's API Gateway routes against docs/openapi.yaml (which Rust tests hold to the code
+# and the route table): the same operations, each behind the JWT authorizer when auth is on.
+# Reads the two YAML files only (12-api-contract.py says how).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${CCAAS_VENV:-$(pwd)/.venv}"

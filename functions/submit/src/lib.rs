@@ -1,6 +1,7 @@
 //! The submit function's HTTP API: one axum router (routing, the caller check, body limits,
 //! content types, use case errors as JSON error responses), served by the Lambda through
-//! lambda_http and by `ccaas-local` through axum: the same code on AWS and locally.
+//! lambda_http and by `ccaas-local` through axum: the same code on AWS and locally. Behind the
+//! `openapi` feature, [`openapi`] generates the API's OpenAPI document (docs/openapi.yaml).
 
 use std::sync::Arc;
 
@@ -18,10 +19,11 @@ use ccaas_dynamo::DynamoTaskStore;
 use ccaas_queue::{KmsSealer, SqsTaskQueue};
 use ccaas_s3::S3Logs;
 use lambda_http::request::RequestContext;
-use serde_json::json;
 use tracing::{info, warn};
 
 pub mod config;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 
 pub use config::Config;
 
@@ -83,8 +85,9 @@ pub struct ApiState<S, Q, L, K> {
 }
 
 /// The v1 API's routes, as (path, methods): the router below serves exactly these (each also
-/// with a trailing `/`), and the API contract check (scripts/test.d/12-api-contract.py) holds
-/// them against docs/openapi.yaml and template.yaml.
+/// with a trailing `/`), the generated OpenAPI document (docs/openapi.yaml) has exactly these
+/// operations (both held by tests), and scripts/test.d/12-api-contract.py holds template.yaml's
+/// API Gateway routes to that document.
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tasks", &["GET", "POST"]),
     ("/v1/tasks/{id}", &["GET"]),
@@ -350,12 +353,40 @@ fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The body of every error response.
+#[derive(serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Error))]
+pub struct ErrorBody<'a> {
+    /// What went wrong.
+    pub error: ErrorDetail<'a>,
+}
+
+/// The `error` member of an error response.
+#[derive(serde::Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = openapi::ERROR_CODES)
+)]
+pub struct ErrorDetail<'a> {
+    /// A stable code from the API's error table (docs/api.md, "Errors").
+    pub code: &'a str,
+    /// The field, query parameter or header at fault (such as `data.modules[1]` or
+    /// `Idempotency-Key`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub field: Option<&'a str>,
+    /// What is wrong, for people. Never quotes a secret.
+    pub message: &'a str,
+}
+
 fn json_error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> Response {
-    let mut err = json!({"code": code, "message": message});
-    if let Some(f) = field {
-        err["field"] = json!(f);
-    }
-    json_response(status, &json!({ "error": err }))
+    let error = ErrorDetail {
+        code,
+        field,
+        message,
+    };
+    json_response(status, &ErrorBody { error })
 }
 
 fn method_not_allowed(allow: &'static str) -> Response {
@@ -467,6 +498,7 @@ mod tests {
     use super::*;
     use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
     use lambda_http::{Body, RequestExt};
+    use serde_json::json;
 
     type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>>;
 
@@ -689,6 +721,22 @@ mod tests {
             let r = handle(&api, req).await;
             assert_eq!(r.status(), StatusCode::NOT_FOUND, "{uri}");
             assert_eq!(body_json(r).await["error"]["message"], "no such route");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_body_is_written_byte_for_byte_as_before_the_typed_error_body() {
+        for (field, want) in [
+            (
+                Some("name"),
+                r#"{"error":{"code":"invalid_field","field":"name","message":"m"}}"#,
+            ),
+            (None, r#"{"error":{"code":"invalid_field","message":"m"}}"#),
+        ] {
+            let r = json_error(StatusCode::BAD_REQUEST, "invalid_field", field, "m");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+            let b = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+            assert_eq!(std::str::from_utf8(&b).unwrap(), want);
         }
     }
 

@@ -1,99 +1,145 @@
 //! The JSON the API returns (DESIGN §2 shapes). None of these types can hold a credential.
+//! Behind the `openapi` feature they also give their schemas to the generated OpenAPI document
+//! (docs/openapi.yaml), the wire names' `&str` fields as the domain enums they come from.
 
 use ccaas_domain::{Notified, Task, TaskError};
 use serde::Serialize;
 
 /// The `202` body of `POST /v1/tasks`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Accepted))]
 pub struct AcceptedView {
     /// Task id.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
     pub id: String,
     /// Task type.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskType))]
     pub task_type: &'static str,
     /// Current status (`pending` for a new task; a replay shows the current one).
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::Status))]
     pub status: &'static str,
     /// The task's URL.
     pub selflink: String,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub timestamp: String,
 }
 
 /// The body of `GET /v1/tasks/{id}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Task))]
 pub struct TaskView {
     /// Task id.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
     pub id: String,
     /// Label.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub name: Option<String>,
     /// Owner.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::openapi::UserName))]
     pub user: String,
     /// Task type.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskType))]
     pub task_type: &'static str,
     /// Queue.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::Priority))]
     pub priority: &'static str,
     /// Status.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::Status))]
     pub status: &'static str,
     /// The task's URL.
     pub selflink: String,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub timestamp: String,
     /// Last change.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated: String,
     /// Device host.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::openapi::HostName))]
     pub device: String,
     /// Modules.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ccaas_domain::ModuleName>))]
     pub modules: Vec<String>,
     /// The session this end task closes, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
     pub session: Option<String>,
     /// The result of a succeeded task.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub result: Option<serde_json::Value>,
     /// The error of a failed task.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = TaskError))]
     pub error: Option<TaskError>,
     /// Where its webhook notification is, for a task submitted with one. The URL itself is
     /// never shown: it may hold a token.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = NotifyView))]
     pub notify: Option<NotifyView>,
 }
 
 /// The `notify` member of a task view.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotifyView {
     /// `pending` until the task has finished and its POST is done, then `sent` (the
     /// receiver answered 2xx) or `gave_up` (every attempt failed).
+    #[cfg_attr(feature = "openapi", schema(schema_with = notify_states))]
     pub webhook: &'static str,
+}
+
+/// The values of [`NotifyView::webhook`]: `pending`, then a [`Notified`].
+#[cfg(feature = "openapi")]
+fn notify_states() -> utoipa::openapi::Object {
+    let done = [Notified::Sent, Notified::GaveUp].map(Notified::as_str);
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .description(Some(
+            "`pending` until the task has finished and its POST is done, then `sent` (the \
+             receiver answered 2xx) or `gave_up` (every attempt failed).",
+        ))
+        .enum_values(Some(std::iter::once("pending").chain(done)))
+        .build()
 }
 
 /// One row of `GET /v1/tasks`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListItem {
     /// Task id.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
     pub id: String,
     /// The task's URL.
     pub selflink: String,
     /// Status.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::Status))]
     pub status: &'static str,
     /// Task type.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskType))]
     pub task_type: &'static str,
     /// Owner.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::openapi::UserName))]
     pub user: String,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub timestamp: String,
 }
 
 /// The body of `GET /v1/tasks`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskList))]
 pub struct ListView {
     /// Rows in this page.
     pub count: usize,
     /// The rows, newest first.
     pub collection: Vec<ListItem>,
     /// The cursor of the next page, `null` on the last.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next: Option<String>,
 }
 

@@ -4,6 +4,8 @@
 pub mod archive;
 pub mod build;
 pub mod id;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod query;
 pub mod submission;
 pub mod task;

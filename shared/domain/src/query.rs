@@ -8,20 +8,34 @@ pub const MAX_LIMIT: usize = 100;
 /// The page size when none is given.
 pub const DEFAULT_LIMIT: usize = 25;
 
-/// A validated list query.
+/// A validated list query. Behind the `openapi` feature it also gives the OpenAPI document the
+/// query parameters of `GET /v1/tasks`, all optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct ListQuery {
     /// Only tasks in this status.
     pub status: Option<Status>,
     /// Only tasks of this user.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<crate::openapi::UserName>))]
     pub user: Option<String>,
     /// Only tasks of this type.
+    #[cfg_attr(feature = "openapi", param(rename = "type"))]
     pub task_type: Option<TaskType>,
     /// Only tasks on this device host.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<crate::openapi::HostName>))]
     pub device: Option<String>,
-    /// Page size, 1 to [`MAX_LIMIT`].
+    /// Page size: 1 to 100 (`MAX_LIMIT`), 25 by default.
+    #[cfg_attr(
+        feature = "openapi",
+        param(required = false, minimum = 1, maximum = 100, default = 25)
+    )]
     pub limit: usize,
-    /// The opaque cursor of the previous page.
+    /// The cursor of the previous page (its `next`).
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
     pub next: Option<String>,
 }
 

@@ -13,6 +13,22 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The most modules one task may name.
 pub const MAX_MODULES: usize = 32;
 
+/// The fields a `POST /v1/tasks` body may have; any other is `unknown_field`.
+pub const BODY_FIELDS: &[&str] = &["name", "user", "priority", "type", "data", "notify"];
+/// The fields of a body's `data`.
+pub const DATA_FIELDS: &[&str] = &["device", "modules", "session", "flush"];
+/// The fields of a body's `data.device`.
+pub const DEVICE_FIELDS: &[&str] = &[
+    "host",
+    "port",
+    "username",
+    "password",
+    "private_key",
+    "host_key_sha256",
+];
+/// The fields of a body's `notify`.
+pub const NOTIFY_FIELDS: &[&str] = &["webhook"];
+
 /// A field that failed validation: its JSON path, a stable code and a message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -83,6 +99,7 @@ impl<'de> Deserialize<'de> for ModuleName {
 
 /// How an end task flushes counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Flush {
     /// SIGUSR1 → `__gcov_dump`; traffic keeps flowing.
@@ -214,11 +231,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
     let Value::Object(top) = value else {
         return Err(FieldError::invalid("", "the body must be a JSON object"));
     };
-    reject_unknown(
-        &top,
-        "",
-        &["name", "user", "priority", "type", "data", "notify"],
-    )?;
+    reject_unknown(&top, "", BODY_FIELDS)?;
 
     let task_type = match top.get("type") {
         None | Some(Value::Null) => return Err(FieldError::missing("type")),
@@ -245,7 +258,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         Some(Value::Object(m)) => m,
         Some(_) => return Err(FieldError::invalid("data", "must be an object")),
     };
-    reject_unknown(data, "data", &["device", "modules", "session", "flush"])?;
+    reject_unknown(data, "data", DATA_FIELDS)?;
     let device = parse_device(data)?;
     let modules = parse_modules(data)?;
     let session = match opt_string(data, "session", "data.session")? {
@@ -270,7 +283,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
     let webhook = match top.get("notify") {
         None | Some(Value::Null) => None,
         Some(Value::Object(n)) => {
-            reject_unknown(n, "notify", &["webhook"])?;
+            reject_unknown(n, "notify", NOTIFY_FIELDS)?;
             match opt_text(n, "webhook", "notify.webhook", 2048)? {
                 None => None,
                 Some(url) => Some(check_webhook(url)?),
@@ -298,18 +311,7 @@ fn parse_device(data: &Map<String, Value>) -> Result<DeviceAccess, FieldError> {
         Some(Value::Object(m)) => m,
         Some(_) => return Err(FieldError::invalid("data.device", "must be an object")),
     };
-    reject_unknown(
-        dev,
-        "data.device",
-        &[
-            "host",
-            "port",
-            "username",
-            "password",
-            "private_key",
-            "host_key_sha256",
-        ],
-    )?;
+    reject_unknown(dev, "data.device", DEVICE_FIELDS)?;
     let host = opt_string(dev, "host", "data.device.host")?
         .ok_or_else(|| FieldError::missing("data.device.host"))?;
     check_host(&host)?;

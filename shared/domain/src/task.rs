@@ -8,6 +8,7 @@ use crate::time::rfc3339;
 
 /// What a task asks the service to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TaskType {
     /// Reset the daemons' counters and open a coverage session.
     #[serde(rename = "code-coverage-start")]
@@ -37,6 +38,7 @@ impl TaskType {
 
 /// Which queue a task goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// The high queue, drained first.
@@ -66,6 +68,7 @@ impl Priority {
 
 /// A task's status. `pending → running → succeeded | failed`; terminal states are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Stored and queued; no worker has taken it.
@@ -127,6 +130,7 @@ impl Status {
 
 /// Why a task failed: a stable code and a human message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskError {
     /// A stable, machine-readable code such as `not_implemented` or `auth_failed`.
     pub code: String,

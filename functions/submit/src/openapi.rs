@@ -1,0 +1,625 @@
+//! The API's OpenAPI document, generated from the code (feature `openapi`): one operation per
+//! method of [`ROUTES`](crate::ROUTES), the views of `ccaas_app::view` and [`ErrorBody`] as
+//! response schemas, the request body and query parameters that `ccaas_domain` parses, and the
+//! bearer scheme. docs/openapi.yaml is this document, committed: a test fails when the two
+//! differ, and `CCAAS_UPDATE_OPENAPI=1 cargo test -p ccaas-submit openapi` rewrites the file.
+
+use ccaas_app::view::{AcceptedView, ListView, TaskView};
+use ccaas_domain::ListQuery;
+use ccaas_domain::openapi::SubmissionBody;
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::ErrorBody;
+
+/// Where the committed document lives, from the repository root.
+pub const PATH: &str = "docs/openapi.yaml";
+
+/// The command that rewrites [`PATH`] from the code.
+pub const REGENERATE: &str = "CCAAS_UPDATE_OPENAPI=1 cargo test -p ccaas-submit openapi";
+
+/// The error codes, as docs/api.md's error table has them: the description of an error body's
+/// `error`.
+pub const ERROR_CODES: &str = "What went wrong. Its `code`:
+
+| status | code | when |
+|---|---|---|
+| 400 | `invalid_json` | the body is not JSON |
+| 400 | `missing_field` | a required field is absent (`field` names it) |
+| 400 | `invalid_field` | a field has the wrong type or value; also a bad `Idempotency-Key`, query parameter or cursor |
+| 400 | `unknown_field` | a field or query parameter this API does not know (typos are not ignored) |
+| 401 | `unauthorized` | auth is on and the call has no valid bearer token (`WWW-Authenticate: Bearer`) |
+| 403 | `forbidden` | auth is on and the token's user claim is missing or not a valid user name |
+| 404 | `not_found` | unknown route, or unknown task id (malformed ids give the same 404) |
+| 405 | `method_not_allowed` | wrong method on a known route (`Allow` header lists the right ones) |
+| 409 | `idempotency_conflict` | the `Idempotency-Key` was used before with a different body |
+| 413 | `body_too_large` | the body is over 65,536 bytes |
+| 415 | `unsupported_media_type` | `Content-Type` is not `application/json` |
+| 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
+
+Bad input never gives a 5xx.";
+
+const DESCRIPTION: &str = "Code Coverage as a Service. Start and end coverage sessions on \
+BIG-IP devices and follow the tasks that do the work. See docs/api.md for the rules behind each \
+field. A request body over 65,536 bytes is refused with 413 by the API itself (API Gateway's own \
+payload quota, 10 MB, is far above it); on AWS, API Gateway answers 429 past the stage's \
+throttling limits and 401 to a missing or invalid bearer token (docs/deploy.md).
+
+Auth is a deployment choice (CCAAS_AUTH): off, or a bearer JWT on every call.
+
+This document is generated from the code (functions/submit/src/openapi.rs); do not edit it by \
+hand.";
+
+/// The document's source: the operations below and the schemas they reach.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ccaas task API", version = "1", description = DESCRIPTION),
+    servers((url = "http://127.0.0.1:3000", description = "ccaas-local")),
+    paths(submit_task, list_tasks, get_task, get_task_log),
+    security((), ("bearer" = [])),
+    modifiers(&Bearer)
+)]
+struct ApiDoc;
+
+/// Adds the `bearer` security scheme that the document's `security` names.
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "With CCAAS_AUTH=jwt: a token from the stack's issuer (Cognito, or the issuer \
+                 and audience given at deploy time); its user claim (CCAAS_AUTH_USER_CLAIM, \
+                 default sub) becomes the task's user. 401 without a valid token, 403 when its \
+                 user claim is missing or not a valid user name.",
+            ))
+            .build();
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The API's OpenAPI document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    // utoipa fills these from Cargo.toml; the document has not had them.
+    doc.info.license = None;
+    doc.info.contact = None;
+    // Nor tags: every operation is about tasks.
+    for item in doc.paths.paths.values_mut() {
+        for op in operations(item) {
+            op.tags = None;
+        }
+    }
+    doc
+}
+
+/// A path's operations, by method.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+        &mut item.query,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// The document as docs/openapi.yaml holds it: a header naming its source, then YAML.
+pub fn yaml() -> Result<String, impl std::error::Error> {
+    document().to_yaml().map(|body| {
+        format!(
+            "# Generated from the code by functions/submit/src/openapi.rs: do not edit.\n\
+             # Regenerate with: {REGENERATE}\n{body}"
+        )
+    })
+}
+
+/// Submit a coverage task
+///
+/// Stores the task and queues it. With an `Idempotency-Key`, a retry with the same body returns
+/// the same task (`202`, header `idempotent-replay: true`) and a different body is a `409`.
+#[utoipa::path(
+    post,
+    path = "/v1/tasks",
+    operation_id = "submitTask",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1,
+            max_length = 255,
+            pattern = "^[\\x21-\\x7e]+$",
+            description = "Makes retries safe: 1 to 255 visible ASCII characters, scoped per \
+                user and kept for 24 hours."),
+    ),
+    request_body(content = SubmissionBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted", body = AcceptedView, headers(
+            ("Location" = String, description = "The task's URL"),
+            ("idempotent-replay" = String, description = "`true` when an Idempotency-Key \
+                replay returned an existing task"),
+        )),
+        (status = 400, description = BAD_INPUT, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 409, description = "`idempotency_conflict`: the `Idempotency-Key` was used \
+            before with a different body", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: the body is over 65,536 bytes",
+            body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: `Content-Type` is not \
+            `application/json`", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn submit_task() {}
+
+/// List tasks, newest first
+///
+/// Filters combine with AND. A page may hold fewer than `limit` rows and still have a `next`;
+/// a cursor only works with the filters it was made for.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks",
+    operation_id = "listTasks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = ListView),
+        (status = 400, description = BAD_INPUT, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn list_tasks() {}
+
+/// Get one task
+///
+/// `session` appears on end tasks that name one, `result` on succeeded tasks, `error` on
+/// failed ones, `notify` on tasks submitted with a webhook.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks/{id}",
+    operation_id = "getTask",
+    params(("id" = String, Path, description = "The task id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn get_task() {}
+
+/// The task's SSH command log, as JSON lines
+///
+/// One object per SSH command: `{"at", "command", "exit", "ms", "stdout_tail",
+/// "stderr_tail"}`. Secrets never appear in it.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks/{id}/log",
+    operation_id = "getTaskLog",
+    params(("id" = String, Path, description = "The task id")),
+    responses(
+        (status = 200, description = "JSON lines, empty until the processor writes the log",
+            content_type = "application/x-ndjson", body = String),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn get_task_log() {}
+
+const BAD_INPUT: &str = "`invalid_json`, `missing_field`, `invalid_field` or `unknown_field`; \
+`field` names the field, query parameter or header at fault";
+const UNAUTHORIZED: &str = "`unauthorized`: auth is on and the call has no valid bearer token";
+const FORBIDDEN: &str =
+    "`forbidden`: auth is on and the token's user claim is missing or not a valid user name";
+const NOT_FOUND: &str = "`not_found`: no such task (malformed ids give the same 404)";
+const UNAVAILABLE: &str =
+    "`unavailable`: a backend did not answer; retry (a `Retry-After` header is set)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ccaas_app::view::ListItem;
+    use ccaas_domain::submission::{BODY_FIELDS, DATA_FIELDS, DEVICE_FIELDS, NOTIFY_FIELDS};
+    use ccaas_domain::{Flush, Notified, Priority, Status, Task, TaskError, TaskId, TaskType};
+    use serde_json::{Value, json};
+    use std::collections::BTreeSet;
+
+    const METHODS: [&str; 9] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace", "query",
+    ];
+
+    fn spec() -> Value {
+        serde_json::to_value(document()).unwrap()
+    }
+
+    fn schema<'a>(spec: &'a Value, name: &str) -> &'a Value {
+        &spec["components"]["schemas"][name]
+    }
+
+    /// Where a line-level difference starts and ends, with the lines around it.
+    fn diff_hint(committed: &str, generated: &str) -> String {
+        let (old, new): (Vec<_>, Vec<_>) =
+            (committed.lines().collect(), generated.lines().collect());
+        let head = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+        let tail = old[head..]
+            .iter()
+            .rev()
+            .zip(new[head..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let from = head.saturating_sub(2);
+        let shown = |lines: &[&str], sign: char| {
+            let end = (lines.len() - tail + 2).min(lines.len());
+            let mut out: Vec<String> = lines[from..end]
+                .iter()
+                .take(30)
+                .map(|l| format!("{sign} {l}"))
+                .collect();
+            if end - from > 30 {
+                out.push(format!("{sign} ... ({} more lines)", end - from - 30));
+            }
+            out.join("\n")
+        };
+        format!(
+            "first difference at line {}:\n{}\n---\n{}",
+            head + 1,
+            shown(&old, '-'),
+            shown(&new, '+')
+        )
+    }
+
+    #[test]
+    fn the_committed_openapi_is_what_the_code_generates() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(PATH);
+        let generated = yaml().unwrap();
+        if std::env::var("CCAAS_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+            std::fs::write(&file, &generated).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{PATH} is not what the code generates (- committed, + generated); if the code is \
+             right, regenerate it with `{REGENERATE}` and commit it.\n{}",
+            diff_hint(&committed, &generated)
+        );
+    }
+
+    #[test]
+    fn the_openapi_diff_hint_shows_where_the_documents_part() {
+        let hint = diff_hint("a\nb\nc\nd\n", "a\nb\nX\nd\n");
+        assert!(hint.starts_with("first difference at line 3"), "{hint}");
+        assert!(hint.contains("- c") && hint.contains("+ X"), "{hint}");
+        assert!(!hint.contains("- X") && !hint.contains("+ c"), "{hint}");
+    }
+
+    #[test]
+    fn the_openapi_has_exactly_the_operations_of_the_route_table() {
+        let spec = spec();
+        let documented: BTreeSet<(String, String)> = spec["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| METHODS.contains(&k.as_str()))
+                    .map(move |m| (m.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = crate::ROUTES
+            .iter()
+            .flat_map(|(path, methods)| methods.iter().map(|m| (m.to_string(), path.to_string())))
+            .collect();
+        assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn every_openapi_operation_answers_json_errors_and_may_need_a_bearer_token() {
+        let spec = spec();
+        assert_eq!(spec["security"], json!([{}, {"bearer": []}]));
+        assert_eq!(
+            spec["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                for status in ["401", "403", "503"] {
+                    let body = &responses[status]["content"]["application/json"]["schema"];
+                    assert_eq!(
+                        body["$ref"], "#/components/schemas/Error",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The property names of an object schema (the first `allOf` item for the device).
+    fn properties(schema: &Value) -> BTreeSet<String> {
+        let object = schema.get("allOf").map_or(schema, |all| &all[0]);
+        assert_eq!(object["additionalProperties"], false, "{object}");
+        object["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn names(fields: &[&str]) -> BTreeSet<String> {
+        fields.iter().map(|f| f.to_string()).collect()
+    }
+
+    #[test]
+    fn the_openapi_request_body_names_exactly_the_fields_the_parser_knows() {
+        let spec = spec();
+        let body = &spec["paths"]["/v1/tasks"]["post"]["requestBody"];
+        assert_eq!(body["required"], true);
+        assert_eq!(
+            body["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Submission"
+        );
+        let data = schema(&spec, "SubmissionData");
+        assert_eq!(properties(schema(&spec, "Submission")), names(BODY_FIELDS));
+        assert_eq!(properties(data), names(DATA_FIELDS));
+        assert_eq!(
+            properties(&data["properties"]["device"]),
+            names(DEVICE_FIELDS)
+        );
+        assert_eq!(
+            properties(schema(&spec, "SubmissionNotify")),
+            names(NOTIFY_FIELDS)
+        );
+    }
+
+    #[test]
+    fn the_openapi_request_example_is_a_body_the_parser_accepts() {
+        let spec = spec();
+        let example = &schema(&spec, "Submission")["examples"][0];
+        let body = serde_json::to_vec(example).unwrap();
+        let parsed = ccaas_domain::parse_submission(&body).unwrap();
+        assert_eq!(parsed.modules.len(), 2);
+        assert!(serde_json::from_value::<SubmissionBody>(example.clone()).is_ok());
+        let mut typo = example.clone();
+        typo["data"]["device"]["passwd"] = json!("x");
+        let refused = ccaas_domain::parse_submission(&serde_json::to_vec(&typo).unwrap());
+        assert_eq!(refused.unwrap_err().code, "unknown_field");
+        assert!(serde_json::from_value::<SubmissionBody>(typo).is_err());
+    }
+
+    #[test]
+    fn the_openapi_error_table_is_the_one_docs_api_md_has() {
+        let api_md = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
+        let api_md = std::fs::read_to_string(api_md).unwrap();
+        let table: String = ERROR_CODES
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(table.lines().count() > 10, "{table}");
+        assert!(
+            api_md.contains(&table),
+            "docs/api.md's error table and openapi::ERROR_CODES differ"
+        );
+    }
+
+    #[test]
+    fn every_openapi_query_parameter_is_one_the_list_parser_knows() {
+        let spec = spec();
+        let params = spec["paths"]["/v1/tasks"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        assert_eq!(params.len(), 6);
+        for p in params {
+            assert_eq!(p["in"], "query");
+            let name = p["name"].as_str().unwrap();
+            let refused = ListQuery::parse([(name, "")]).unwrap_err();
+            assert_eq!(refused.code, "invalid_field", "{name}");
+            assert_eq!(refused.field, name);
+        }
+        let typo = ListQuery::parse([("stauts", "running")]).unwrap_err();
+        assert_eq!(typo.code, "unknown_field");
+    }
+
+    /// Whether `value` fits `schema` in the keywords the response schemas use: `$ref`, `type`,
+    /// `enum`, `required`, `properties` (when given, no others allowed), `items` and `oneOf`.
+    fn conforms(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+        if let Some(r) = schema["$ref"].as_str() {
+            let name = r.trim_start_matches("#/components/schemas/");
+            return conforms(spec, &spec["components"]["schemas"][name], value, at);
+        }
+        if let Some(alternatives) = schema["oneOf"].as_array() {
+            let fits = alternatives
+                .iter()
+                .filter(|s| conforms(spec, s, value, at).is_ok());
+            return match fits.count() {
+                1 => Ok(()),
+                n => Err(format!("{at}: {value} fits {n} of oneOf {schema}")),
+            };
+        }
+        let kind = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_u64() || n.is_i64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![kind],
+        };
+        if !types.contains(&kind) {
+            return Err(format!(
+                "{at}: {value} is {kind}, the schema says {types:?}"
+            ));
+        }
+        if let Some(allowed) = schema["enum"].as_array()
+            && !allowed.contains(value)
+        {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+        if let (Value::Object(fields), Some(props)) = (value, schema["properties"].as_object()) {
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let required = required.as_str().unwrap_or_default();
+                if !fields.contains_key(required) {
+                    return Err(format!("{at}: required `{required}` is missing"));
+                }
+            }
+            for (k, v) in fields {
+                let Some(s) = props.get(k) else {
+                    return Err(format!("{at}: `{k}` is not in the schema"));
+                };
+                conforms(spec, s, v, &format!("{at}.{k}"))?;
+            }
+        }
+        if let Value::Array(items) = value {
+            for (i, v) in items.iter().enumerate() {
+                conforms(spec, &schema["items"], v, &format!("{at}[{i}]"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn task(full: bool) -> Task {
+        let id = TaskId::parse("01M8KGNN77WZXS3YCVX8M82WG8").unwrap();
+        Task {
+            id: id.clone(),
+            name: full.then(|| "nightly".into()),
+            user: "alice".into(),
+            task_type: TaskType::CoverageEnd,
+            priority: Priority::High,
+            status: if full {
+                Status::Failed
+            } else {
+                Status::Pending
+            },
+            version: 1,
+            created: "2026-11-29T11:22:31.015Z".into(),
+            updated: "2026-11-29T11:22:31.360Z".into(),
+            device: "10.192.10.136".into(),
+            port: 22,
+            modules: vec![ccaas_domain::ModuleName::parse("tmm").unwrap()],
+            session: full.then_some(id),
+            flush: Flush::Signal,
+            webhook: full.then(|| "https://hooks.example/T/B/secret".into()),
+            lease_until: None,
+            lease_holder: None,
+            result: full.then(|| json!({"session": "x"})),
+            error: full.then(|| TaskError {
+                code: "unreachable".into(),
+                message: "device unreachable".into(),
+            }),
+            notified: full.then_some(Notified::GaveUp),
+        }
+    }
+
+    #[test]
+    fn each_response_fits_its_openapi_schema_and_together_they_write_every_property() {
+        let spec = spec();
+        let (full, minimal) = (task(true), task(false));
+        let error = |field| ErrorBody {
+            error: crate::ErrorDetail {
+                code: "invalid_field",
+                field,
+                message: "must be a string",
+            },
+        };
+        let page = |next: Option<&str>| ListView {
+            count: 1,
+            collection: vec![ListItem::of(&full, "")],
+            next: next.map(str::to_owned),
+        };
+        let cases: [(&str, Value, Value); 4] = [
+            (
+                "Accepted",
+                json!(AcceptedView::of(&full, "http://x")),
+                json!(AcceptedView::of(&minimal, "")),
+            ),
+            (
+                "Task",
+                json!(TaskView::of(&full, "")),
+                json!(TaskView::of(&minimal, "")),
+            ),
+            ("TaskList", json!(page(Some("7b22"))), json!(page(None))),
+            ("Error", json!(error(Some("name"))), json!(error(None))),
+        ];
+        for (name, most, least) in cases {
+            let s = schema(&spec, name);
+            for v in [&most, &least] {
+                conforms(&spec, s, v, name).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let props: BTreeSet<&String> = s["properties"].as_object().unwrap().keys().collect();
+            let written: BTreeSet<&String> = most.as_object().unwrap().keys().collect();
+            assert_eq!(
+                written, props,
+                "{name}: the fullest value leaves out a property"
+            );
+            let required: BTreeSet<&str> = s["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let always: BTreeSet<&str> = least
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                always, required,
+                "{name}: what is always written is what is required"
+            );
+        }
+        // The error member is checked one level down too.
+        let detail = schema(&spec, "ErrorDetail");
+        let fields: BTreeSet<&String> = detail["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(fields.len(), 3, "{detail}");
+    }
+
+    #[test]
+    fn a_response_the_openapi_does_not_allow_is_caught_by_the_conformance_check() {
+        let spec = spec();
+        let mut task = json!(TaskView::of(&task(false), ""));
+        for (change, expect) in [
+            (json!({"status": "done"}), "not one of"),
+            (json!({"device": null}), "is null"),
+            (json!({"attempts": 1}), "not in the schema"),
+        ] {
+            let mut bad = task.clone();
+            for (k, v) in change.as_object().unwrap() {
+                bad[k] = v.clone();
+            }
+            let e = conforms(&spec, schema(&spec, "Task"), &bad, "Task").unwrap_err();
+            assert!(e.contains(expect), "{change}: {e}");
+        }
+        task.as_object_mut().unwrap().remove("modules");
+        let e = conforms(&spec, schema(&spec, "Task"), &task, "Task").unwrap_err();
+        assert!(e.contains("required `modules`"), "{e}");
+    }
+}
