@@ -61,7 +61,8 @@ async fn main() {
         auth: ccaas_submit::Auth::from_config(&config.submit),
     });
     let verifier = verifier.map(Arc::new);
-    let worker = ccaas_processor::wire(&config.processor, &sdk);
+    let worker = Arc::new(ccaas_processor::wire(&config.processor, &sdk));
+    let concurrency = config.processor.device_concurrency;
     let sqs = ccaas_queue::sqs_client(&sdk);
     let queues = vec![stack.high_queue_url.clone(), stack.queue_url.clone()];
     let (retry_delay, lease_secs) = (config.processor.retry_delay, config.processor.lease_secs);
@@ -78,6 +79,7 @@ async fn main() {
                 queues,
                 retry_delay,
                 visibility: std::time::Duration::from_secs(lease_secs) + retry_delay,
+                concurrency,
                 worker,
             },
             poller_stop,

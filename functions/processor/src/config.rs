@@ -32,6 +32,12 @@ pub struct Config {
     /// (ccaas-local and tests). The processor Lambda refuses to start with it on: there,
     /// loopback is the Lambda Runtime API.
     pub webhook_allow_loopback: bool,
+    /// `CCAAS_DEVICE_CONCURRENCY` (default 4, 1 to 64): how many devices one batch works
+    /// on at once (`ccaas-local`: at once in all).
+    pub device_concurrency: usize,
+    /// `CCAAS_BATCH_START_RESERVE_SECS` (default 60): on Lambda, no message starts with less
+    /// than this left before the invocation's deadline.
+    pub start_reserve: Duration,
 }
 
 impl Config {
@@ -57,6 +63,16 @@ impl Config {
             device_profile: device_profile(env.raw("CCAAS_DEVICE_PROFILE"))?,
             webhook_allow_private: env.switch("CCAAS_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_allow_loopback: env.switch("CCAAS_WEBHOOK_ALLOW_LOOPBACK", false)?,
+            device_concurrency: match env.number("CCAAS_DEVICE_CONCURRENCY", 4)? {
+                n @ 1..=64 => n as usize,
+                n => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_DEVICE_CONCURRENCY",
+                        why: format!("{n} is not between 1 and 64"),
+                    });
+                }
+            },
+            start_reserve: Duration::from_secs(env.number("CCAAS_BATCH_START_RESERVE_SECS", 60)?),
         })
     }
 }
@@ -150,5 +166,15 @@ mod tests {
         }
         let e = with("CCAAS_MAX_RECEIVES", Some("99999999999")).unwrap_err();
         assert!(e.to_string().contains("CCAAS_MAX_RECEIVES"), "{e}");
+        for n in ["0", "65"] {
+            let e = with("CCAAS_DEVICE_CONCURRENCY", Some(n)).unwrap_err();
+            assert!(e.to_string().contains("CCAAS_DEVICE_CONCURRENCY"), "{e}");
+        }
+        assert_eq!(
+            with("CCAAS_DEVICE_CONCURRENCY", None)
+                .unwrap()
+                .device_concurrency,
+            4
+        );
     }
 }
