@@ -32,6 +32,10 @@ pub struct Config {
     /// (ccaas-local and tests). The processor Lambda refuses to start with it on: there,
     /// loopback is the Lambda Runtime API.
     pub webhook_allow_loopback: bool,
+    /// `CCAAS_SESSION_MAX_AGE_SECS` (default 604800, 7 days): how old an open coverage session
+    /// may grow; past it a start on the device takes it over and an end fails
+    /// `session_expired`.
+    pub session_max_age_secs: u64,
 }
 
 impl Config {
@@ -57,6 +61,18 @@ impl Config {
             device_profile: device_profile(env.raw("CCAAS_DEVICE_PROFILE"))?,
             webhook_allow_private: env.switch("CCAAS_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_allow_loopback: env.switch("CCAAS_WEBHOOK_ALLOW_LOOPBACK", false)?,
+            session_max_age_secs: match env.number(
+                "CCAAS_SESSION_MAX_AGE_SECS",
+                ccaas_coverage::DEFAULT_SESSION_MAX_AGE_SECS,
+            )? {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_SESSION_MAX_AGE_SECS",
+                        why: "must be at least 1 second".into(),
+                    });
+                }
+                n => n,
+            },
         })
     }
 }

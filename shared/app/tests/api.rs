@@ -15,6 +15,7 @@ fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
         logs: MemoryLogs::default(),
         base_url: "http://api".into(),
         clock: ccaas_app::Clock::manual(1_764_417_300_000),
+        admins: Default::default(),
     }
 }
 

@@ -79,6 +79,7 @@ fn api(store: &MemoryStore) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemoryS
         logs: MemoryLogs::default(),
         base_url: String::new(),
         clock: ccaas_app::Clock::default(),
+        admins: Default::default(),
     }
 }
 

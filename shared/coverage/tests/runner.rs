@@ -95,6 +95,13 @@ impl SessionStore for CrashySessions {
         self.crash.hit()?;
         self.inner.close(device, id).await
     }
+    async fn list(
+        &self,
+        next: Option<&str>,
+        limit: usize,
+    ) -> Result<ccaas_app::SessionPage, Error> {
+        self.inner.list(next, limit).await
+    }
 }
 
 /// A site that crashes on a chosen write (put or delete).
@@ -151,6 +158,7 @@ fn rig() -> Rig {
             logs,
             base_url: String::new(),
             clock: ccaas_app::Clock::default(),
+            admins: Default::default(),
         },
         worker: Arc::new(Worker {
             store,
