@@ -108,6 +108,9 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/devices", &["GET"]),
 ];
 
+/// The handlers' view of the router's state.
+type Shared<S, Q, L, K, D> = AxState<Arc<ApiState<S, Q, L, K, D>>>;
+
 /// The one HTTP router of the API, served by the submit Lambda (through lambda_http) and by
 /// `ccaas-local` (through axum) alike. Never fails: every error is a JSON response. The caller
 /// is checked first, for every route (unknown ones included), so a request without verified
@@ -122,47 +125,54 @@ where
 {
     let mut r = Router::new();
     for suffix in ["", "/"] {
-        r = r
-            .route(
-                &format!("/v1/tasks{suffix}"),
-                get(|AxState(s): AxState<Arc<ApiState<S, Q, L, K, D>>>, req: Request| async move {
-                    s.list(req).await
-                })
-                .post(|AxState(s): AxState<Arc<ApiState<S, Q, L, K, D>>>, req: Request| async move {
-                    s.submit(req).await
-                })
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-            )
-            .route(
-                &format!("/v1/tasks/{{id}}{suffix}"),
-                get(
-                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K, D>>>, Path(id): Path<String>| async move {
-                        s.get_task(&id).await
-                    },
+        r =
+            r
+                .route(
+                    &format!("/v1/tasks{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.list(req).await
+                        },
+                    )
+                    .post(
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.submit(req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET, POST") }),
                 )
-                .delete(
-                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K, D>>>,
-                     Path(id): Path<String>,
-                     req: Request| async move { s.cancel(&id, req).await },
+                .route(
+                    &format!("/v1/tasks/{{id}}{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
+                            s.get_task(&id).await
+                        },
+                    )
+                    .delete(
+                        |AxState(s): Shared<S, Q, L, K, D>,
+                         Path(id): Path<String>,
+                         req: Request| async move { s.cancel(&id, req).await },
+                    )
+                    .fallback(|| async { method_not_allowed("GET, DELETE") }),
                 )
-                .fallback(|| async { method_not_allowed("GET, DELETE") }),
-            )
-            .route(
-                &format!("/v1/devices{suffix}"),
-                get(|AxState(s): AxState<Arc<ApiState<S, Q, L, K, D>>>, req: Request| async move {
-                    s.devices(req).await
-                })
-                .fallback(|| async { method_not_allowed("GET") }),
-            )
-            .route(
-                &format!("/v1/tasks/{{id}}/log{suffix}"),
-                get(
-                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K, D>>>, Path(id): Path<String>| async move {
-                        s.log(&id).await
-                    },
+                .route(
+                    &format!("/v1/devices{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.devices(req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
                 )
-                .fallback(|| async { method_not_allowed("GET") }),
-            );
+                .route(
+                    &format!("/v1/tasks/{{id}}/log{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
+                            s.log(&id).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
+                );
     }
     r.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .layer(middleware::from_fn_with_state(
@@ -184,7 +194,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// Names the caller (a [`Caller`] in the request's extensions) or answers 401/403.
 async fn identify<S, Q, L, K, D>(
-    AxState(state): AxState<Arc<ApiState<S, Q, L, K, D>>>,
+    AxState(state): Shared<S, Q, L, K, D>,
     mut req: Request,
     next: Next,
 ) -> Response
