@@ -833,10 +833,10 @@ def mutations():
         ("processor cannot shorten retries", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].remove(
             next(x for x in res(t)["ProcessorFunction"]["Properties"]["Policies"]
                  if "Statement" in x and x["Statement"][0].get("Sid") == "RetryDelay"))),
-        ("submit cannot make data keys", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].remove(
-            next(x for x in res(t)["SubmitFunction"]["Properties"]["Policies"] if "Statement" in x))),
+        ("submit cannot make data keys", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].pop(
+            policy_index(t, "SubmitFunction", "SealTaskMessages"))),
         ("submit may only Encrypt", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].__setitem__(
-            next(i for i, x in enumerate(res(t)["SubmitFunction"]["Properties"]["Policies"]) if "Statement" in x),
+            policy_index(t, "SubmitFunction", "SealTaskMessages"),
             {"KMSEncryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
         ("processor cannot decrypt", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].__setitem__(
             policy_index(t, "ProcessorFunction", "OpenTaskMessages"), {"KMSEncryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),

@@ -58,6 +58,7 @@ async fn main() {
     });
     let api = Arc::new(ccaas_submit::ApiState {
         api: ccaas_submit::wire(&config.submit, &sdk),
+        devices: ccaas_submit::wire_devices(&config.submit, &sdk),
         auth: ccaas_submit::Auth::from_config(&config.submit),
     });
     let verifier = verifier.map(Arc::new);

@@ -38,6 +38,10 @@ pub struct Config {
     /// `CCAAS_BATCH_START_RESERVE_SECS` (default 60): on Lambda, no message starts with less
     /// than this left before the invocation's deadline.
     pub start_reserve: Duration,
+    /// `CCAAS_SESSION_MAX_AGE_SECS` (default 604800, 7 days): how old an open coverage session
+    /// may grow; past it a start on the device takes it over and an end fails
+    /// `session_expired`.
+    pub session_max_age_secs: u64,
 }
 
 impl Config {
@@ -73,6 +77,18 @@ impl Config {
                 }
             },
             start_reserve: Duration::from_secs(env.number("CCAAS_BATCH_START_RESERVE_SECS", 60)?),
+            session_max_age_secs: match env.number(
+                "CCAAS_SESSION_MAX_AGE_SECS",
+                ccaas_coverage::DEFAULT_SESSION_MAX_AGE_SECS,
+            )? {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_SESSION_MAX_AGE_SECS",
+                        why: "must be at least 1 second".into(),
+                    });
+                }
+                n => n,
+            },
         })
     }
 }

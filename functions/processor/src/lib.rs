@@ -56,6 +56,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
         builds: S3Builds::new(s3, &stack.bucket),
         config: RunnerConfig {
             site_url: config.site_url.clone(),
+            session_max_age_secs: config.session_max_age_secs,
             ..RunnerConfig::default()
         },
     };

@@ -15,6 +15,12 @@ pub struct Config {
     pub auth: bool,
     /// `CCAAS_AUTH_USER_CLAIM` (default `sub`): the token claim that names the user.
     pub auth_user_claim: String,
+    /// `CCAAS_ADMIN_USERS` (default none): comma-separated user names (as the user claim
+    /// gives them) who may cancel other users' tasks and end or discard their sessions. Only
+    /// verified callers can be admins, so it matters with auth on.
+    pub admins: ccaas_app::Admins,
+    /// `CCAAS_DEVICES_TABLE`: the DynamoDB `devices` table, read by `GET /v1/devices`.
+    pub devices_table: String,
 }
 
 impl Config {
@@ -42,6 +48,14 @@ impl Config {
             auth_user_claim: env
                 .optional("CCAAS_AUTH_USER_CLAIM")
                 .unwrap_or_else(|| "sub".into()),
+            admins: ccaas_app::Admins::parse(
+                &env.optional("CCAAS_ADMIN_USERS").unwrap_or_default(),
+            )
+            .map_err(|e| ConfigError::Invalid {
+                name: "CCAAS_ADMIN_USERS",
+                why: format!("every item {}", e.message),
+            })?,
+            devices_table: env.required("CCAAS_DEVICES_TABLE")?,
         })
     }
 }
@@ -79,6 +93,24 @@ mod tests {
         }))
         .unwrap_err();
         assert!(e.to_string().contains("CCAAS_AUTH"), "{e}");
+    }
+
+    #[test]
+    fn admins_are_a_comma_list_of_user_names_and_a_bad_one_is_named() {
+        let read = |v: Option<&str>| {
+            Config::read(&Env::new(move |k: &str| match k {
+                "CCAAS_ADMIN_USERS" => v.map(str::to_owned),
+                "CCAAS_AUTH" | "CCAAS_AUTH_USER_CLAIM" | "CCAAS_AWS_TIMEOUT_SECS" => None,
+                _ => stack(k),
+            }))
+        };
+        let none = read(None).unwrap();
+        assert!(!none.admins.contains("x"));
+        let two = read(Some(" root@lab , ops,")).unwrap();
+        assert!(two.admins.contains("root@lab") && two.admins.contains("ops"));
+        assert!(!two.admins.contains("alice"));
+        let e = read(Some("ops,bad name")).unwrap_err();
+        assert!(e.to_string().contains("CCAAS_ADMIN_USERS"), "{e}");
     }
 
     #[test]

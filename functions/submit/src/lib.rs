@@ -12,10 +12,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ccaas_app::{Api, Caller, Error, LogStore, Sealer, TaskQueue, TaskStore};
+use ccaas_app::{
+    Api, Caller, Devices, Error, LogStore, Sealer, SessionStore, TaskQueue, TaskStore,
+};
 use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
-use ccaas_dynamo::DynamoTaskStore;
+use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
 use ccaas_queue::{KmsSealer, SqsTaskQueue};
 use ccaas_s3::S3Logs;
 use lambda_http::request::RequestContext;
@@ -45,6 +47,15 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
         logs: S3Logs::new(ccaas_s3::client(sdk), &stack.bucket),
         base_url: config.api_url.clone(),
         clock: ccaas_app::Clock::default(),
+        admins: config.admins.clone(),
+    }
+}
+
+/// The production wiring of `GET /v1/devices`: the open sessions of the devices table.
+pub fn wire_devices(config: &Config, sdk: &SdkConfig) -> Devices<DynamoDevices> {
+    Devices {
+        sessions: DynamoDevices::new(ccaas_dynamo::client(sdk), &config.devices_table),
+        base_url: config.api_url.clone(),
     }
 }
 
@@ -76,10 +87,12 @@ impl Auth {
     }
 }
 
-/// What the API's handlers share: the use case and how callers are known.
-pub struct ApiState<S, Q, L, K> {
+/// What the API's handlers share: the use cases and how callers are known.
+pub struct ApiState<S, Q, L, K, D> {
     /// The task API.
     pub api: Api<S, Q, L, K>,
+    /// The open sessions (`GET /v1/devices`).
+    pub devices: Devices<D>,
     /// How the caller is known.
     pub auth: Auth,
 }
@@ -90,57 +103,81 @@ pub struct ApiState<S, Q, L, K> {
 /// API Gateway routes to that document.
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tasks", &["GET", "POST"]),
-    ("/v1/tasks/{id}", &["GET"]),
+    ("/v1/tasks/{id}", &["GET", "DELETE"]),
     ("/v1/tasks/{id}/log", &["GET"]),
+    ("/v1/devices", &["GET"]),
 ];
+
+/// The handlers' view of the router's state.
+type Shared<S, Q, L, K, D> = AxState<Arc<ApiState<S, Q, L, K, D>>>;
 
 /// The one HTTP router of the API, served by the submit Lambda (through lambda_http) and by
 /// `ccaas-local` (through axum) alike. Never fails: every error is a JSON response. The caller
 /// is checked first, for every route (unknown ones included), so a request without verified
 /// claims is a 401 whatever it asks for.
-pub fn router<S, Q, L, K>(state: Arc<ApiState<S, Q, L, K>>) -> Router
+pub fn router<S, Q, L, K, D>(state: Arc<ApiState<S, Q, L, K, D>>) -> Router
 where
     S: TaskStore + 'static,
     Q: TaskQueue + 'static,
     L: LogStore + 'static,
     K: Sealer + 'static,
+    D: SessionStore + 'static,
 {
     let mut r = Router::new();
     for suffix in ["", "/"] {
-        r = r
-            .route(
-                &format!("/v1/tasks{suffix}"),
-                get(|AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, req: Request| async move {
-                    s.list(req).await
-                })
-                .post(|AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, req: Request| async move {
-                    s.submit(req).await
-                })
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-            )
-            .route(
-                &format!("/v1/tasks/{{id}}{suffix}"),
-                get(
-                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, Path(id): Path<String>| async move {
-                        s.get_task(&id).await
-                    },
+        r =
+            r
+                .route(
+                    &format!("/v1/tasks{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.list(req).await
+                        },
+                    )
+                    .post(
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.submit(req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET, POST") }),
                 )
-                .fallback(|| async { method_not_allowed("GET") }),
-            )
-            .route(
-                &format!("/v1/tasks/{{id}}/log{suffix}"),
-                get(
-                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, Path(id): Path<String>| async move {
-                        s.log(&id).await
-                    },
+                .route(
+                    &format!("/v1/tasks/{{id}}{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
+                            s.get_task(&id).await
+                        },
+                    )
+                    .delete(
+                        |AxState(s): Shared<S, Q, L, K, D>,
+                         Path(id): Path<String>,
+                         req: Request| async move { s.cancel(&id, req).await },
+                    )
+                    .fallback(|| async { method_not_allowed("GET, DELETE") }),
                 )
-                .fallback(|| async { method_not_allowed("GET") }),
-            );
+                .route(
+                    &format!("/v1/devices{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.devices(req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
+                )
+                .route(
+                    &format!("/v1/tasks/{{id}}/log{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
+                            s.log(&id).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
+                );
     }
     r.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            identify::<S, Q, L, K>,
+            identify::<S, Q, L, K, D>,
         ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -156,8 +193,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Names the caller (a [`Caller`] in the request's extensions) or answers 401/403.
-async fn identify<S, Q, L, K>(
-    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
+async fn identify<S, Q, L, K, D>(
+    AxState(state): Shared<S, Q, L, K, D>,
     mut req: Request,
     next: Next,
 ) -> Response
@@ -166,6 +203,7 @@ where
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
+    D: SessionStore,
 {
     match caller(&state.auth, req.extensions().get::<RequestContext>()) {
         Ok(c) => {
@@ -229,12 +267,13 @@ pub fn unauthorized(message: &str) -> Response {
     r
 }
 
-impl<S, Q, L, K> ApiState<S, Q, L, K>
+impl<S, Q, L, K, D> ApiState<S, Q, L, K, D>
 where
     S: TaskStore,
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
+    D: SessionStore,
 {
     /// `GET /v1/tasks`.
     async fn list(&self, req: Request) -> Response {
@@ -244,6 +283,26 @@ where
         };
         let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         reply(self.api.list(pairs).await, StatusCode::OK)
+    }
+
+    /// `DELETE /v1/tasks/{id}`: cancels a pending task (202 with the task).
+    async fn cancel(&self, id: &str, req: Request) -> Response {
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Anonymous);
+        reply(self.api.cancel(&caller, id).await, StatusCode::ACCEPTED)
+    }
+
+    /// `GET /v1/devices`.
+    async fn devices(&self, req: Request) -> Response {
+        let params = match parse_query(req.uri().query().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => return error_response(&e),
+        };
+        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        reply(self.devices.list(pairs).await, StatusCode::OK)
     }
 
     /// `GET /v1/tasks/{id}`.
@@ -378,6 +437,10 @@ pub struct ErrorDetail<'a> {
     pub field: Option<&'a str>,
     /// What is wrong, for people. Never quotes a secret.
     pub message: &'a str,
+    /// The task's current status, on a `409 task_not_pending`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::Status))]
+    pub status: Option<&'a str>,
 }
 
 fn json_error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> Response {
@@ -385,6 +448,7 @@ fn json_error(status: StatusCode, code: &str, field: Option<&str>, message: &str
         code,
         field,
         message,
+        status: None,
     };
     json_response(status, &ErrorBody { error })
 }
@@ -416,6 +480,16 @@ pub fn error_response(e: &Error) -> Response {
             Some("Idempotency-Key"),
             "this key was already used with a different body",
         ),
+        Error::NotPending(status) => {
+            let error = ErrorDetail {
+                code: "task_not_pending",
+                field: None,
+                message: &e.to_string(),
+                status: Some(status.as_str()),
+            };
+            json_response(StatusCode::CONFLICT, &ErrorBody { error })
+        }
+        Error::Forbidden(why) => json_error(StatusCode::FORBIDDEN, "not_owner", None, why),
         Error::Conflict => json_error(
             StatusCode::CONFLICT,
             "conflict",
@@ -496,11 +570,11 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
+    use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemorySessions, MemoryStore};
     use lambda_http::{Body, RequestExt};
     use serde_json::json;
 
-    type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>>;
+    type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer, MemorySessions>>;
 
     fn api(auth: Auth) -> State {
         Arc::new(ApiState {
@@ -511,6 +585,11 @@ mod tests {
                 logs: MemoryLogs::default(),
                 base_url: String::new(),
                 clock: ccaas_app::Clock::default(),
+                admins: Default::default(),
+            },
+            devices: Devices {
+                sessions: MemorySessions::default(),
+                base_url: String::new(),
             },
             auth,
         })

@@ -1,6 +1,6 @@
 //! The one error type of the use cases; the HTTP and SQS boundaries map it to responses.
 
-use ccaas_domain::FieldError;
+use ccaas_domain::{FieldError, Status};
 
 /// What can go wrong in a use case.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,12 @@ pub enum Error {
     /// A conditional write lost: someone else changed the task first.
     #[error("the task changed concurrently")]
     Conflict,
+    /// The task is no longer pending (it runs or has finished), so it cannot be cancelled.
+    #[error("the task is {} and can no longer be cancelled", .0.as_str())]
+    NotPending(Status),
+    /// The caller may not act on this task: it is another user's and the caller is no admin.
+    #[error("{0}")]
+    Forbidden(String),
     /// The store, queue or log backend did not answer. Retryable.
     #[error("{backend} is unavailable")]
     Unavailable {

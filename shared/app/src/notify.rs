@@ -108,6 +108,7 @@ mod tests {
             webhook: Some("https://hooks.example/T/B/secret".into()),
             lease_until: None,
             lease_holder: None,
+            admin: false,
             result: None,
             error: None,
             notified: None,

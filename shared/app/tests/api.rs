@@ -15,6 +15,7 @@ fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
         logs: MemoryLogs::default(),
         base_url: "http://api".into(),
         clock: ccaas_app::Clock::manual(1_764_417_300_000),
+        admins: Default::default(),
     }
 }
 
@@ -216,4 +217,204 @@ async fn with_the_key_service_down_a_submit_is_unavailable_and_writes_nothing() 
     assert!(matches!(e, Error::Unavailable { .. }), "{e}");
     assert!(api.store.all().is_empty());
     assert!(api.queue.sent().is_empty());
+}
+
+fn with_admins(list: &str) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
+    Api {
+        admins: ccaas_app::Admins::parse(list).unwrap(),
+        ..api()
+    }
+}
+
+fn verified(user: &str) -> Caller {
+    Caller::Verified(user.into())
+}
+
+#[tokio::test]
+async fn cancelling_a_pending_task_fails_it_as_cancelled_and_a_repeat_returns_it_again() {
+    let api = api();
+    let id = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .unwrap()
+        .view
+        .id;
+    api.clock.advance(1_000);
+    let v = api
+        .cancel(&Caller::Anonymous, &id)
+        .await
+        .expect("cancelled");
+    assert_eq!(v.status, "failed");
+    let e = v.error.expect("an error");
+    assert_eq!(e.code, "cancelled");
+    assert_eq!(v.updated, "2025-11-29T11:55:01.000Z");
+    let again = api
+        .cancel(&Caller::Anonymous, &id)
+        .await
+        .expect("idempotent");
+    assert_eq!(again.updated, v.updated, "the repeat wrote nothing");
+    assert_eq!(api.store.status_writes(), 1);
+}
+
+#[tokio::test]
+async fn a_task_that_runs_or_has_finished_cannot_be_cancelled_and_the_error_names_its_status() {
+    use ccaas_app::TaskStore;
+    use ccaas_domain::{Status, TaskId};
+    let api = api();
+    let id = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .unwrap()
+        .view
+        .id;
+    let task = api
+        .store
+        .get(&TaskId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let running = task.advance(Status::Running, 1);
+    api.store
+        .write_status(&running, (Status::Pending, 0))
+        .await
+        .unwrap();
+    match api.cancel(&Caller::Anonymous, &id).await {
+        Err(Error::NotPending(Status::Running)) => {}
+        other => panic!("expected NotPending(Running), got {other:?}"),
+    }
+    let done = running.advance(Status::Succeeded, 2);
+    api.store
+        .write_status(&done, (Status::Running, 1))
+        .await
+        .unwrap();
+    match api.cancel(&Caller::Anonymous, &id).await {
+        Err(Error::NotPending(Status::Succeeded)) => {}
+        other => panic!("expected NotPending(Succeeded), got {other:?}"),
+    }
+    for unknown in ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "not-an-id"] {
+        assert!(matches!(
+            api.cancel(&Caller::Anonymous, unknown).await,
+            Err(Error::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn with_auth_on_only_the_tasks_user_or_an_admin_may_cancel_it() {
+    let api = with_admins("root-admin, ops");
+    let submit = || async {
+        api.submit(&verified("alice"), None, START.as_bytes())
+            .await
+            .unwrap()
+            .view
+            .id
+    };
+    let (a, b) = (submit().await, submit().await);
+    match api.cancel(&verified("bob"), &a).await {
+        Err(Error::Forbidden(why)) => assert!(why.contains("alice"), "{why}"),
+        other => panic!("bob cancelled alice's task: {other:?}"),
+    }
+    assert_eq!(api.get(&a).await.unwrap().status, "pending");
+    assert_eq!(
+        api.cancel(&verified("alice"), &a).await.unwrap().status,
+        "failed"
+    );
+    assert_eq!(
+        api.cancel(&verified("ops"), &b).await.unwrap().status,
+        "failed"
+    );
+}
+
+#[test]
+fn only_a_verified_caller_named_in_the_admin_list_is_an_admin() {
+    let admins = ccaas_app::Admins::parse("ops,root@lab").unwrap();
+    assert!(verified("ops").is_admin(&admins));
+    assert!(verified("root@lab").is_admin(&admins));
+    assert!(!verified("alice").is_admin(&admins));
+    assert!(
+        !Caller::Anonymous.is_admin(&admins),
+        "no identity, no admin"
+    );
+    assert!(!verified("ops").is_admin(&ccaas_app::Admins::default()));
+    assert!(verified("alice").may_act_for("alice", &admins));
+    assert!(!verified("bob").may_act_for("alice", &admins));
+    assert!(verified("ops").may_act_for("alice", &admins));
+    assert!(Caller::Anonymous.may_act_for("alice", &admins));
+    assert_eq!(
+        ccaas_app::Admins::parse("ops,a b").unwrap_err().field,
+        "user"
+    );
+}
+
+#[tokio::test]
+async fn a_task_remembers_whether_an_admin_submitted_it() {
+    let api = with_admins("ops");
+    for (caller, admin) in [
+        (verified("ops"), true),
+        (verified("alice"), false),
+        (Caller::Anonymous, false),
+    ] {
+        let id = api
+            .submit(&caller, None, START.as_bytes())
+            .await
+            .unwrap()
+            .view
+            .id;
+        let t = api
+            .store
+            .all()
+            .into_iter()
+            .find(|t| t.id.as_str() == id)
+            .unwrap();
+        assert_eq!(t.admin, admin, "{caller:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_device_list_shows_each_open_session_with_its_owner_page_by_page() {
+    use ccaas_app::{DeviceSession, Devices, SessionStore};
+    use ccaas_domain::TaskId;
+    let sessions = ccaas_app::memory::MemorySessions::default();
+    for (i, owner) in ["alice", "bob", "carol"].into_iter().enumerate() {
+        let s = DeviceSession {
+            id: TaskId::from_parts(1_764_417_300_000 + i as u64, 7),
+            modules: vec!["tmm".into()],
+            facts: serde_json::json!({}),
+            opened: format!("2025-11-29T11:55:0{i}.000Z"),
+            opened_ms: None,
+            owner: Some(owner.into()),
+            took_over: None,
+        };
+        sessions.open(&format!("10.0.0.{i}:22"), &s).await.unwrap();
+    }
+    let devices = Devices {
+        sessions,
+        base_url: "http://api".into(),
+    };
+    let first = devices.list([("limit", "2")]).await.unwrap();
+    assert_eq!(first.count, 2);
+    let row = serde_json::to_value(&first.collection[0]).unwrap();
+    assert_eq!(row["device"], "10.0.0.0:22");
+    assert_eq!(row["owner"], "alice");
+    assert_eq!(row["since"], "2025-11-29T11:55:00.000Z");
+    assert_eq!(row["modules"], serde_json::json!(["tmm"]));
+    assert_eq!(
+        row["selflink"],
+        format!("http://api/v1/tasks/{}", row["session"].as_str().unwrap())
+    );
+    let next = first.next.expect("a second page");
+    let second = devices.list([("next", next.as_str())]).await.unwrap();
+    assert_eq!(second.count, 1);
+    assert_eq!(second.collection[0].owner.as_deref(), Some("carol"));
+    assert_eq!(second.next, None);
+    for (params, field) in [
+        (vec![("limit", "0")], "limit"),
+        (vec![("user", "bob")], "user"),
+        (vec![("next", "garbage")], "next"),
+    ] {
+        match devices.list(params).await {
+            Err(Error::Invalid(f)) => assert_eq!(f.field, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
 }

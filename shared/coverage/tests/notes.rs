@@ -52,6 +52,7 @@ fn rig() -> Rig {
             logs: logs.clone(),
             base_url: String::new(),
             clock: ccaas_app::Clock::default(),
+            admins: Default::default(),
         },
         worker: Worker {
             store,

@@ -197,7 +197,7 @@ pub struct Submission {
     pub device: DeviceAccess,
     /// Daemons, unique, in the order given.
     pub modules: Vec<ModuleName>,
-    /// For an end task: the start task's id.
+    /// For an end or discard task: the start task's id.
     pub session: Option<TaskId>,
     /// Flush mode.
     pub flush: Flush,
@@ -238,7 +238,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         Some(Value::String(s)) => TaskType::parse(s).ok_or_else(|| {
             FieldError::invalid(
                 "type",
-                "must be \"code-coverage-start\" or \"code-coverage-end\"",
+                "must be \"code-coverage-start\", \"code-coverage-end\" or \"code-coverage-discard\"",
             )
         })?,
         Some(_) => return Err(FieldError::invalid("type", "must be a string")),
@@ -266,7 +266,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         Some(_) if task_type == TaskType::CoverageStart => {
             return Err(FieldError::invalid(
                 "data.session",
-                "only a code-coverage-end task names a session",
+                "only a code-coverage-end or code-coverage-discard task names a session",
             ));
         }
         Some(s) => Some(

@@ -33,6 +33,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         webhook: None,
         lease_until: None,
         lease_holder: None,
+        admin: false,
         result: None,
         error: None,
         notified: None,

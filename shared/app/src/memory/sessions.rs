@@ -7,7 +7,7 @@ use ccaas_domain::TaskId;
 
 use super::lock;
 use crate::Error;
-use crate::ports::{DeviceSession, Opened, SessionStore};
+use crate::ports::{DeviceSession, Opened, SessionPage, SessionStore};
 
 /// Open sessions in a map, with the store's conditional-write contract.
 #[derive(Clone, Default)]
@@ -48,6 +48,31 @@ impl SessionStore for MemorySessions {
             Ok(false)
         }
     }
+
+    async fn list(&self, next: Option<&str>, limit: usize) -> Result<SessionPage, Error> {
+        // The cursor is `dev|<last device key>`: anything else was not made here.
+        let after = match next {
+            None => None,
+            Some(c) => Some(c.strip_prefix("dev|").ok_or_else(|| {
+                Error::Invalid(ccaas_domain::FieldError {
+                    code: "invalid_field",
+                    field: "next".into(),
+                    message: "is not a cursor from this API".into(),
+                })
+            })?),
+        };
+        let m = lock(&self.inner);
+        let mut rows = m
+            .iter()
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .map(|(k, v)| (k.clone(), v.clone()));
+        let sessions: Vec<(String, DeviceSession)> = rows.by_ref().take(limit).collect();
+        let next = match rows.next() {
+            Some(_) => sessions.last().map(|(k, _)| format!("dev|{k}")),
+            None => None,
+        };
+        Ok(SessionPage { sessions, next })
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +85,9 @@ mod tests {
             modules: vec!["tmm".into()],
             facts: serde_json::json!({}),
             opened: "2026-11-29T00:00:00.000Z".into(),
+            opened_ms: None,
+            owner: None,
+            took_over: None,
         }
     }
 
