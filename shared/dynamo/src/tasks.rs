@@ -322,7 +322,7 @@ impl TaskStore for DynamoTaskStore {
     }
 
     async fn write_status(&self, next: &Task, expected: (Status, u64)) -> Result<(), Error> {
-        let mut sets = vec!["#st = :st", "version = :v", "updated = :u"];
+        let mut sets = vec!["version = :v", "updated = :u"];
         let mut removes = Vec::new();
         let mut values = HashMap::from([
             (
@@ -365,6 +365,11 @@ impl TaskStore for DynamoTaskStore {
                 .as_ref()
                 .and_then(|e| serde_json::to_value(e).ok()),
         );
+        // Why the status goes last: DynamoDB applies an update atomically, but moto applies
+        // its actions one by one while other requests read the item, so a read could see a
+        // terminal status before its result or error. Set last, a torn read there shows the
+        // outcome before the status, which no reader takes for terminal.
+        sets.push("#st = :st");
         let mut expr = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
             let removes: Vec<&str> = removes
