@@ -669,6 +669,6 @@ mod tests {
         assert_eq!(Flush::parse("Signal"), None);
         let e = parse_submission(body(r#","flush":"sigusr1""#).as_bytes()).unwrap_err();
         assert_eq!(e.field, "data.flush");
-        assert_eq!(e.message, "must be \"signal\" or \"restart\"");
+        assert_eq!(e.message, "must be \"signal\", \"restart\" or \"gdb\"");
     }
 }
