@@ -194,7 +194,7 @@ where
         }
         let modules: Vec<String> = task.modules.iter().map(|m| m.as_str().to_owned()).collect();
         let device = self.connector.device(access);
-        let started = device.start(&modules).await;
+        let started = device.start(&modules, task.flush).await;
         self.append_log(&task.id, &device).await;
         // Reset before recording: a crash in between leaves no record, so the retry resets
         // again (harmless: nothing has run since) and records then. The record is a
