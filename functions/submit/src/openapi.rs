@@ -572,6 +572,7 @@ mod tests {
             user: "alice".into(),
             task_type: TaskType::CoverageEnd,
             priority: Priority::High,
+            queue: None,
             status: if full {
                 Status::Failed
             } else {

@@ -115,6 +115,16 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         let now = self.clock.now_ms();
         let mut task = new_task(&sub, user.clone(), now);
         task.admin = caller.is_admin(&self.admins);
+        // Why the device's open tasks decide the queue: one device's tasks must run in the
+        // order they were submitted, and only one FIFO group in one queue keeps an order. So
+        // a task joins the queue of its device's newest open task; priority only picks the
+        // queue of a device with nothing open (docs/api.md, "Priority and order").
+        task.queue = Some(
+            self.store
+                .open_queue(&sub.device.host, sub.device.port)
+                .await?
+                .unwrap_or(sub.priority),
+        );
         let message = self.seal(&task.id, &sub.device).await?;
         // One message group per device, the key the devices table uses too: one device's
         // tasks run in order, different devices (even on one host) in parallel.
@@ -122,7 +132,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
 
         let Some(key) = idempotency_key else {
             self.store.create(&task, None).await?;
-            if let Err(e) = self.queue.enqueue(&message, &group, task.priority).await {
+            if let Err(e) = self.queue.enqueue(&message, &group, task.queue()).await {
                 self.fail_orphan(&task).await;
                 return Err(e);
             }
@@ -141,7 +151,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         };
         match self.store.create(&task, Some(&record)).await? {
             Created::New => {
-                self.queue.enqueue(&message, &group, task.priority).await?;
+                self.queue.enqueue(&message, &group, task.queue()).await?;
                 info!(task_id = %task.id, "task accepted");
                 Ok(Accepted {
                     view: AcceptedView::of(&task, &self.base_url),
@@ -166,7 +176,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                     // The first call may have stopped between the write and the send.
                     let message = self.seal(&existing.id, &sub.device).await?;
                     self.queue
-                        .enqueue(&message, &group, existing.priority)
+                        .enqueue(&message, &group, existing.queue())
                         .await?;
                 }
                 info!(task_id = %existing.id, "idempotent replay");
@@ -296,6 +306,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         user,
         task_type: sub.task_type,
         priority: sub.priority,
+        queue: None,
         status: Status::Pending,
         version: 0,
         updated: created.clone(),

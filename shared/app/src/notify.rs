@@ -96,6 +96,7 @@ mod tests {
             user: "alice".into(),
             task_type: TaskType::CoverageEnd,
             priority: Priority::Normal,
+            queue: None,
             status,
             version: 3,
             created: "2026-11-29T10:00:00.000Z".into(),

@@ -42,6 +42,16 @@ pub struct Page {
 
 /// Where tasks live (DynamoDB `tasks` in production).
 pub trait TaskStore: Send + Sync {
+    /// The queue ([`Task::queue`]) of the newest pending or running task on device
+    /// `host:port`, `None` when it has none. Read-only. It may miss a task written a moment
+    /// before (DynamoDB's indexes are eventually consistent). Errors: [`Error::Unavailable`],
+    /// [`Error::Corrupt`].
+    fn open_queue(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Option<Priority>, Error>> + Send;
+
     /// Writes a new task, and its idempotency record in the same atomic write when given.
     /// Idempotent through the record: a second call with the same scope writes nothing and
     /// returns [`Created::KeyExists`]. Errors: [`Error::Unavailable`]; [`Error::Conflict`] if

@@ -19,7 +19,7 @@ fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
     }
 }
 
-const START: &str = r#"{"type":"code-coverage-start","user":"alice","priority":"high","data":{"device":{"host":"10.1.1.1","username":"root","password":"canary-pw-77"},"modules":["tmm"]}}"#;
+const START: &str = r#"{"type":"code-coverage-start","user":"alice","priority":"high","data":{"device":{"host":"127.0.0.1","username":"root","password":"canary-pw-77"},"modules":["tmm"]}}"#;
 
 #[tokio::test]
 async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials_sealed() {
@@ -36,7 +36,10 @@ async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials_sea
     let sent = api.queue.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0.task_id.as_str(), acc.view.id);
-    assert_eq!(sent[0].1, "10.1.1.1:22", "one device's tasks share a group");
+    assert_eq!(
+        sent[0].1, "127.0.0.1:22",
+        "one device's tasks share a group"
+    );
     assert_eq!(sent[0].2, ccaas_domain::Priority::High);
     let body = api.queue.body(0).unwrap();
     assert!(!body.contains("canary-pw-77"), "{body}");
@@ -417,4 +420,56 @@ async fn the_device_list_shows_each_open_session_with_its_owner_page_by_page() {
             other => panic!("{field}: {other:?}"),
         }
     }
+}
+
+fn on_port(ty: &str, priority: &str, port: u16) -> String {
+    format!(
+        r#"{{"type":"{ty}","user":"alice","priority":"{priority}","data":{{"device":{{"host":"127.0.0.1","port":{port},"username":"root","password":"pw"}},"modules":["tmm"]}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_high_priority_task_joins_the_queue_of_its_devices_open_tasks_and_keeps_their_order() {
+    use ccaas_app::TaskStore;
+    use ccaas_domain::{Priority, Status};
+    let api = api();
+    let submit = |body: String| {
+        let api = &api;
+        async move {
+            api.submit(&Caller::Anonymous, None, body.as_bytes())
+                .await
+                .expect("accepted")
+        }
+    };
+    submit(on_port("code-coverage-start", "normal", 2222)).await;
+    // The end asks for high, but the device's start is still open on the normal queue: on
+    // the high queue the end would run first and find no session.
+    let end = submit(on_port("code-coverage-end", "high", 2222)).await;
+    // Another device has nothing open: its high task takes the high queue.
+    submit(on_port("code-coverage-start", "high", 2223)).await;
+    let queues: Vec<Priority> = api.queue.sent().iter().map(|s| s.2).collect();
+    assert_eq!(queues, [Priority::Normal, Priority::Normal, Priority::High]);
+    let stored = api
+        .store
+        .get(&ccaas_domain::TaskId::parse(&end.view.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.priority,
+        Priority::High,
+        "what was asked stays recorded"
+    );
+    assert_eq!(stored.queue(), Priority::Normal);
+
+    // Once the device's tasks are finished, its next high task takes the high queue.
+    for t in api.store.all().into_iter().filter(|t| t.port == 2222) {
+        let done = t.advance(Status::Failed, 1_764_417_300_001);
+        api.store
+            .write_status(&done, (t.status, t.version))
+            .await
+            .unwrap();
+    }
+    submit(on_port("code-coverage-end", "high", 2222)).await;
+    assert_eq!(api.queue.sent()[3].2, Priority::High);
 }

@@ -59,7 +59,7 @@ pub const CANCELLED: &str = "cancelled";
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
-    /// The high queue, drained first.
+    /// The high queue, with processors of its own (read first by `ccaas-local`).
     High,
     /// The normal queue.
     #[default]
@@ -188,8 +188,14 @@ pub struct Task {
     /// What it does.
     #[serde(rename = "type")]
     pub task_type: TaskType,
-    /// Its queue.
+    /// The priority its submitter asked for.
     pub priority: Priority,
+    /// The queue its message went to, when not the one `priority` names: a task joins the
+    /// queue of its device's newest open task, so one device's tasks stay in one FIFO group
+    /// and run in submission order whatever their priorities ([`Task::queue`]). Absent on
+    /// records written before it existed.
+    #[serde(default)]
+    pub queue: Option<Priority>,
     /// Where it is in its life.
     pub status: Status,
     /// Bumped by one on every status write; the optimistic-concurrency guard.
@@ -236,6 +242,11 @@ pub struct Task {
 }
 
 impl Task {
+    /// The queue this task's message went to.
+    pub fn queue(&self) -> Priority {
+        self.queue.unwrap_or(self.priority)
+    }
+
     /// The task as the next status write leaves it: `to`, the version bumped by one and the
     /// update time set. The caller sets lease, result and error, and writes it conditioned on
     /// this task's (status, version).
