@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use ccaas_app::memory::MemoryPins;
@@ -30,35 +29,7 @@ fn modules(names: &[&str]) -> Vec<String> {
 fn gcov_functions(archive: &[u8], dir: &Path) -> HashMap<String, u64> {
     let gz = flate2::read::GzDecoder::new(archive);
     tar::Archive::new(gz).unpack(dir).unwrap();
-    let mut out = HashMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "gcda") {
-                let o = Command::new("gcov")
-                    .args(["--json-format", "--stdout"])
-                    .arg(p.file_name().unwrap())
-                    .current_dir(p.parent().unwrap())
-                    .output()
-                    .unwrap();
-                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-                for line in String::from_utf8_lossy(&o.stdout).lines() {
-                    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                    for f in v["files"].as_array().unwrap() {
-                        for func in f["functions"].as_array().unwrap() {
-                            let name = func["name"].as_str().unwrap().to_string();
-                            let n = func["execution_count"].as_u64().unwrap();
-                            *out.entry(name).or_insert(0) += n;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
+    common::gcov_functions_in(dir)
 }
 
 #[tokio::test]
