@@ -4,6 +4,9 @@
 # schema-invalid requests are rejected. The queue worker is off, so generated devices are
 # never contacted. `positive_data_acceptance` is excluded: a schema cannot say that `next`
 # must be a cursor this API made, or that `session` belongs only to end tasks.
+# `use_after_free` is excluded: `DELETE /v1/tasks/{id}` cancels a task, it does not remove it;
+# the task stays readable as `failed` with `cancelled`, its history kept (docs/api.md). The
+# Rust and ccaas-local tests hold that behaviour (cancel twice, 409 once running, 404 unknown).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${CCAAS_VENV:-$(pwd)/.venv}"
@@ -24,6 +27,6 @@ for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/v1/tasks
 # recursion-depth bookkeeping is shared per interpreter, CPython gh-106905); seen here
 # as a schemathesis runtime error with --workers 2.
 "$venv/bin/st" run docs/openapi.yaml --url "http://127.0.0.1:$port" \
-    --checks all --exclude-checks positive_data_acceptance \
+    --checks all --exclude-checks positive_data_acceptance,use_after_free \
     --max-examples 40 --workers 1 --seed 1 --no-color
 if grep -q panicked "$log"; then echo "ccaas-local panicked"; exit 1; fi
