@@ -192,9 +192,8 @@ where
                 since = %cur.opened, closed, "taking over an expired coverage session");
             took_over = Some(cur.id);
         }
-        let modules: Vec<String> = task.modules.iter().map(|m| m.as_str().to_owned()).collect();
         let device = self.connector.device(access);
-        let started = device.start(&modules, task.flush).await;
+        let started = device.start(&task.modules, task.flush).await;
         self.append_log(&task.id, &device).await;
         // Reset before recording: a crash in between leaves no record, so the retry resets
         // again (harmless: nothing has run since) and records then. The record is a
@@ -203,7 +202,7 @@ where
         let now = self.config.clock.now_ms();
         let rec = DeviceSession {
             id: task.id.clone(),
-            modules,
+            modules: task.modules.iter().map(|m| m.as_str().to_owned()).collect(),
             facts: serde_json::to_value(&facts)
                 .map_err(|e| CoverageError::Corrupt(e.to_string()))?,
             opened: rfc3339(now),

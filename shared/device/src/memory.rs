@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use ccaas_domain::ModuleName;
+
 use crate::DeviceError;
 use crate::Flush;
 use crate::archive::validate_archive;
@@ -149,8 +151,13 @@ impl Device for MemoryDevice {
         Ok(self.build.clone())
     }
 
-    async fn start(&self, modules: &[String], _flush: Flush) -> Result<SessionFacts, DeviceError> {
-        let modules = validate_modules(modules)?;
+    async fn start(
+        &self,
+        modules: &[ModuleName],
+        _flush: Flush,
+    ) -> Result<SessionFacts, DeviceError> {
+        let names: Vec<&str> = modules.iter().map(ModuleName::as_str).collect();
+        let modules = validate_modules(&names)?;
         self.check_fail("start")?;
         let mut st = self.st();
         let mut found = Vec::new();
@@ -274,11 +281,15 @@ impl Device for MemoryDevice {
 mod tests {
     use super::*;
 
+    fn m(name: &str) -> ModuleName {
+        ModuleName::parse(name).unwrap()
+    }
+
     #[tokio::test]
     async fn the_twin_runs_a_whole_session_and_flags_a_restart() {
         let d = MemoryDevice::bigip();
         let s = d
-            .start(&["tmm".into(), "mcpd".into()], Flush::Signal)
+            .start(&[m("tmm"), m("mcpd")], Flush::Signal)
             .await
             .unwrap();
         d.put_file("tmm", "build/tmm.gcda", b"data");
@@ -296,26 +307,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_twin_fails_as_scripted_and_rejects_bad_names_first() {
+    async fn the_twin_fails_as_scripted_and_rejects_bad_module_lists_first() {
         let d = MemoryDevice::bigip();
         assert_eq!(
-            d.start(&["x;y".into()], Flush::Signal)
+            d.start(&[m("tmm"), m("tmm")], Flush::Signal)
                 .await
                 .unwrap_err()
                 .code(),
             "invalid_module"
         );
         assert_eq!(
-            d.start(&["bd".into()], Flush::Signal)
-                .await
-                .unwrap_err()
-                .code(),
+            d.start(&[m("bd")], Flush::Signal).await.unwrap_err().code(),
             "unknown_module"
         );
         d.fail_next(|| DeviceError::reset("scripted"));
         let e = d.identify().await.unwrap_err();
         assert!(e.is_retryable());
-        let s = d.start(&["tmm".into()], Flush::Signal).await.unwrap();
+        let s = d.start(&[m("tmm")], Flush::Signal).await.unwrap();
         assert_eq!(
             d.end(&s, Flush::Signal, &mut Vec::new())
                 .await

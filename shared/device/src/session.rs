@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
-use ccaas_domain::Flush;
+use ccaas_domain::{Flush, ModuleName};
 
 use crate::DeviceError;
 use crate::archive::ArchiveValidator;
@@ -46,7 +46,7 @@ pub trait Device: Send + Sync {
     /// cases no process is touched), `gdb_failed`, connection and auth errors.
     fn start(
         &self,
-        modules: &[String],
+        modules: &[ModuleName],
         flush: Flush,
     ) -> impl Future<Output = Result<SessionFacts, DeviceError>> + Send;
 
@@ -464,8 +464,13 @@ impl<P: HostKeyPins> Device for SshDevice<P> {
         .await
     }
 
-    async fn start(&self, modules: &[String], flush: Flush) -> Result<SessionFacts, DeviceError> {
-        let modules = validate_modules(modules)?;
+    async fn start(
+        &self,
+        modules: &[ModuleName],
+        flush: Flush,
+    ) -> Result<SessionFacts, DeviceError> {
+        let names: Vec<&str> = modules.iter().map(ModuleName::as_str).collect();
+        let modules = validate_modules(&names)?;
         self.bounded(async {
             let c = self.connect().await?;
             let r = self.start_on(&c, &modules, flush).await;

@@ -26,8 +26,15 @@ fn via(sim: &Sim, proxy: &Proxy) -> SshDevice<Arc<MemoryPins>> {
     SshDevice::new(sim.via(proxy.port), sim.profile(), Arc::default()).with_timeouts(timeouts())
 }
 
-fn modules() -> Vec<String> {
+fn module_names() -> Vec<String> {
     vec!["tmm".into(), "mcpd".into()]
+}
+
+fn modules() -> Vec<ccaas_domain::ModuleName> {
+    ["tmm", "mcpd"]
+        .iter()
+        .map(|m| ccaas_domain::ModuleName::parse(m).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -103,7 +110,7 @@ async fn a_stall_after_one_mebibyte_aborts_within_the_idle_timeout_plus_a_second
         after_stall < timeouts().idle + Duration::from_secs(1),
         "{after_stall:?}"
     );
-    assert!(validate_archive(&out, &Limits::default(), &modules()).is_err());
+    assert!(validate_archive(&out, &Limits::default(), &module_names()).is_err());
 }
 
 #[tokio::test]
@@ -149,7 +156,7 @@ async fn a_reset_at_random_offsets_never_yields_a_truncated_success() {
             Ok(facts) => {
                 // Only acceptable when the cut fell after everything that matters: then the
                 // archive is whole.
-                let stats = validate_archive(&out, &Limits::default(), &modules())
+                let stats = validate_archive(&out, &Limits::default(), &module_names())
                     .unwrap_or_else(|r| panic!("cut at {off}: success with a bad archive: {r}"));
                 assert_eq!(stats, facts.archive);
                 assert!(stats.unpacked_bytes > big);
@@ -194,7 +201,7 @@ async fn a_device_reboot_mid_collect_fails_retryably_and_the_retry_succeeds() {
                     "{:?}",
                     facts.modules
                 );
-                assert!(validate_archive(&out, &Limits::default(), &modules()).is_ok());
+                assert!(validate_archive(&out, &Limits::default(), &module_names()).is_ok());
                 return;
             }
             Err(e) => {

@@ -30,7 +30,7 @@ async fn a_512_mib_archive_to_a_slow_reader_stays_under_256_mib_and_a_cap_overru
         idle: Duration::from_secs(60),
         ..quick_timeouts()
     };
-    let modules = vec!["tmm".to_string()];
+    let modules = vec![ccaas_domain::ModuleName::parse("tmm").unwrap()];
     let d = SshDevice::new(
         sim.password_target(),
         sim.profile(),

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ccaas_app::memory::MemoryPins;
-use ccaas_device::{Device, DeviceProfile, Flush, SshDevice};
+use ccaas_device::{BuildInfo, Device, DeviceProfile, Flush, ModuleStart, SessionFacts, SshDevice};
 use common::{Sim, quick_timeouts};
 
 fn device(sim: &Sim) -> SshDevice<Arc<MemoryPins>> {
@@ -20,8 +20,11 @@ fn device(sim: &Sim) -> SshDevice<Arc<MemoryPins>> {
         .with_timeouts(quick_timeouts())
 }
 
-fn modules(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
+fn modules(names: &[&str]) -> Vec<ccaas_domain::ModuleName> {
+    names
+        .iter()
+        .map(|s| ccaas_domain::ModuleName::parse(s).unwrap())
+        .collect()
 }
 
 /// Unpacks the archive and runs `gcov --json-format` on every `.gcda`; returns
@@ -153,7 +156,8 @@ async fn a_device_without_coverage_data_gives_no_data() {
 }
 
 #[tokio::test]
-async fn ten_thousand_hostile_module_names_are_rejected_before_anything_is_sent() {
+async fn ten_thousand_hostile_module_names_are_refused_by_the_type_and_by_the_driver_before_anything_is_sent()
+ {
     use rand::{Rng, SeedableRng};
     let sim = Sim::up(&[]);
     let canary = format!("{}/home/canary", sim.root);
@@ -191,15 +195,38 @@ async fn ten_thousand_hostile_module_names_are_rejected_before_anything_is_sent(
         }
         names.push(s);
     }
+    // `start` takes `ModuleName`s, so none of these can reach it: the type refuses them.
+    // Module names still reach the driver as strings in the session facts an end reads
+    // back from storage; there the driver refuses them before it connects.
+    let facts = |names: &[&str]| SessionFacts {
+        build: BuildInfo {
+            product: "BIG-IP".into(),
+            version: "17.1.0".into(),
+            build: "0.0.16".into(),
+            edition: None,
+            job_id: None,
+            build_id: "17.1.0-0.0.16".into(),
+        },
+        started_at: "2026-12-05T00:00:00.000Z".into(),
+        modules: names
+            .iter()
+            .map(|n| ModuleStart {
+                module: n.to_string(),
+                pids: Vec::new(),
+            })
+            .collect(),
+        cores: Vec::new(),
+    };
     for n in &names {
+        assert!(ccaas_domain::ModuleName::parse(n).is_err(), "{n:?}");
         let e = d
-            .start(std::slice::from_ref(n), Flush::Signal)
+            .end(&facts(&[n]), Flush::Signal, &mut Vec::new())
             .await
             .unwrap_err();
         assert_eq!(e.code(), "invalid_module", "{n:?}");
         // Also hidden among valid names.
         let e = d
-            .start(&[("tmm".to_string()), n.clone()], Flush::Signal)
+            .end(&facts(&["tmm", n]), Flush::Signal, &mut Vec::new())
             .await
             .unwrap_err();
         assert_eq!(e.code(), "invalid_module", "{n:?}");

@@ -24,8 +24,11 @@ fn device(sim: &Sim) -> SshDevice<Arc<MemoryPins>> {
         .with_timeouts(quick_timeouts())
 }
 
-fn modules(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
+fn modules(names: &[&str]) -> Vec<ccaas_domain::ModuleName> {
+    names
+        .iter()
+        .map(|s| ccaas_domain::ModuleName::parse(s).unwrap())
+        .collect()
 }
 
 fn alive(pid: u32) -> bool {

@@ -18,7 +18,11 @@ impl Device for Shared {
     async fn identify(&self) -> Result<BuildInfo, DeviceError> {
         self.0.identify().await
     }
-    async fn start(&self, modules: &[String], flush: Flush) -> Result<SessionFacts, DeviceError> {
+    async fn start(
+        &self,
+        modules: &[ccaas_domain::ModuleName],
+        flush: Flush,
+    ) -> Result<SessionFacts, DeviceError> {
         self.0.start(modules, flush).await
     }
     async fn end(
