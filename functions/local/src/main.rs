@@ -59,6 +59,8 @@ async fn main() {
     let api = Arc::new(ccaas_submit::ApiState {
         api: ccaas_submit::wire(&config.submit, &sdk),
         auth: ccaas_submit::Auth::from_config(&config.submit),
+        pins: ccaas_submit::wire_pins(&config.submit, &sdk),
+        admins: config.submit.admins.clone(),
     });
     let verifier = verifier.map(Arc::new);
     let worker = ccaas_processor::wire(&config.processor, &sdk);

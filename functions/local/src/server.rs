@@ -29,6 +29,7 @@ pub type ApiState = ccaas_submit::ApiState<
     ccaas_queue::SqsTaskQueue,
     ccaas_s3::S3Logs,
     ccaas_queue::KmsSealer,
+    ccaas_dynamo::DynamoDevices,
 >;
 
 /// The routes: `/site/*` from S3, everything else to the submit Lambda's own router. With

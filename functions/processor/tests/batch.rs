@@ -36,6 +36,7 @@ async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
         logs: MemoryLogs::default(),
         base_url: String::new(),
         clock: ccaas_app::Clock::default(),
+        allow: Default::default(),
     };
     let mut event = SqsEvent::default();
     for (i, host) in hosts.iter().enumerate() {

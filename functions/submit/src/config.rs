@@ -1,6 +1,8 @@
 //! The submit function's typed configuration, read once from the environment.
 
+use ccaas_app::Admins;
 use ccaas_aws::{ConfigError, Env, Stack};
+use ccaas_domain::DeviceAllow;
 
 /// What the submit function (and `ccaas-local`'s API) reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +17,14 @@ pub struct Config {
     pub auth: bool,
     /// `CCAAS_AUTH_USER_CLAIM` (default `sub`): the token claim that names the user.
     pub auth_user_claim: String,
+    /// `CCAAS_DEVICES_TABLE`: the DynamoDB `devices` table, whose host-key pins an admin may
+    /// drop.
+    pub devices_table: String,
+    /// `CCAAS_DEVICE_ALLOW` (default: every device): the devices a task may name; others are
+    /// refused with 403 `device_not_allowed`.
+    pub device_allow: DeviceAllow,
+    /// `CCAAS_ADMIN_USERS` (default: nobody): with auth on, the users who may make admin calls.
+    pub admins: Admins,
 }
 
 impl Config {
@@ -42,6 +52,18 @@ impl Config {
             auth_user_claim: env
                 .optional("CCAAS_AUTH_USER_CLAIM")
                 .unwrap_or_else(|| "sub".into()),
+            devices_table: env.required("CCAAS_DEVICES_TABLE")?,
+            device_allow: DeviceAllow::parse(&env.raw("CCAAS_DEVICE_ALLOW").unwrap_or_default())
+                .map_err(|why| ConfigError::Invalid {
+                    name: "CCAAS_DEVICE_ALLOW",
+                    why,
+                })?,
+            admins: Admins::parse(&env.raw("CCAAS_ADMIN_USERS").unwrap_or_default()).map_err(
+                |why| ConfigError::Invalid {
+                    name: "CCAAS_ADMIN_USERS",
+                    why,
+                },
+            )?,
         })
     }
 }
@@ -50,8 +72,10 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Every stack variable set (to `x`); the optional lists unset.
     fn stack(k: &str) -> Option<String> {
-        k.starts_with("CCAAS_").then(|| "x".to_string())
+        let optional = matches!(k, "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS");
+        (k.starts_with("CCAAS_") && !optional).then(|| "x".to_string())
     }
 
     #[test]
@@ -79,6 +103,34 @@ mod tests {
         }))
         .unwrap_err();
         assert!(e.to_string().contains("CCAAS_AUTH"), "{e}");
+    }
+
+    #[test]
+    fn the_allow_list_and_admins_are_read_and_a_bad_one_is_named() {
+        let read = |name: &'static str, v: &'static str| {
+            Config::read(&Env::new(move |k: &str| match k {
+                "CCAAS_AWS_TIMEOUT_SECS" | "CCAAS_AUTH" | "CCAAS_AUTH_USER_CLAIM" => None,
+                "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS" if k != name => None,
+                k if k == name => Some(v.to_string()),
+                _ => stack(k),
+            }))
+        };
+        let c = read("CCAAS_DEVICE_ALLOW", "127.0.0.0/8:2200-2299").unwrap();
+        assert!(c.device_allow.is_restricted());
+        assert!(
+            !c.admins
+                .admits(&ccaas_app::Caller::Verified("alice".into()))
+        );
+        let c = read("CCAAS_ADMIN_USERS", "alice,bob").unwrap();
+        assert!(!c.device_allow.is_restricted());
+        assert!(c.admins.admits(&ccaas_app::Caller::Verified("bob".into())));
+        for (name, bad) in [
+            ("CCAAS_DEVICE_ALLOW", "127.0.0.0/8:22-"),
+            ("CCAAS_ADMIN_USERS", "alice;bob"),
+        ] {
+            let e = read(name, bad).unwrap_err();
+            assert!(e.to_string().contains(name), "{bad}: {e}");
+        }
     }
 
     #[test]

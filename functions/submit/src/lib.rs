@@ -11,11 +11,12 @@ use axum::extract::{Path, Request, State as AxState};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use ccaas_app::{Api, Caller, Error, LogStore, Sealer, TaskQueue, TaskStore};
+use axum::routing::{delete, get};
+use ccaas_app::ports::HostKeyPins;
+use ccaas_app::{Admins, Api, Caller, Error, LogStore, Sealer, TaskQueue, TaskStore};
 use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
-use ccaas_dynamo::DynamoTaskStore;
+use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
 use ccaas_queue::{KmsSealer, SqsTaskQueue};
 use ccaas_s3::S3Logs;
 use lambda_http::request::RequestContext;
@@ -45,7 +46,13 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
         logs: S3Logs::new(ccaas_s3::client(sdk), &stack.bucket),
         base_url: config.api_url.clone(),
         clock: ccaas_app::Clock::default(),
+        allow: config.device_allow.clone(),
     }
+}
+
+/// The production pin store: the `devices` table.
+pub fn wire_pins(config: &Config, sdk: &SdkConfig) -> DynamoDevices {
+    DynamoDevices::new(ccaas_dynamo::client(sdk), &config.devices_table)
 }
 
 /// How the handler knows who calls.
@@ -77,12 +84,19 @@ impl Auth {
 }
 
 /// What the API's handlers share: the use case and how callers are known.
-pub struct ApiState<S, Q, L, K> {
+pub struct ApiState<S, Q, L, K, P> {
     /// The task API.
     pub api: Api<S, Q, L, K>,
     /// How the caller is known.
     pub auth: Auth,
+    /// The host-key pins (the `devices` table), for the admin call that drops one.
+    pub pins: P,
+    /// Who may make admin calls (`CCAAS_ADMIN_USERS`).
+    pub admins: Admins,
 }
+
+/// The router's state as a handler extracts it.
+type Shared<S, Q, L, K, P> = AxState<Arc<ApiState<S, Q, L, K, P>>>;
 
 /// The v1 API's routes, as (path, methods): the router below serves exactly these (each also
 /// with a trailing `/`), the generated OpenAPI document (docs/openapi.yaml) has exactly these
@@ -92,55 +106,73 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tasks", &["GET", "POST"]),
     ("/v1/tasks/{id}", &["GET"]),
     ("/v1/tasks/{id}/log", &["GET"]),
+    ("/v1/devices/{device}/pin", &["DELETE"]),
 ];
 
 /// The one HTTP router of the API, served by the submit Lambda (through lambda_http) and by
 /// `ccaas-local` (through axum) alike. Never fails: every error is a JSON response. The caller
 /// is checked first, for every route (unknown ones included), so a request without verified
 /// claims is a 401 whatever it asks for.
-pub fn router<S, Q, L, K>(state: Arc<ApiState<S, Q, L, K>>) -> Router
+pub fn router<S, Q, L, K, P>(state: Arc<ApiState<S, Q, L, K, P>>) -> Router
 where
     S: TaskStore + 'static,
     Q: TaskQueue + 'static,
     L: LogStore + 'static,
     K: Sealer + 'static,
+    P: HostKeyPins + 'static,
 {
     let mut r = Router::new();
     for suffix in ["", "/"] {
-        r = r
-            .route(
-                &format!("/v1/tasks{suffix}"),
-                get(|AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, req: Request| async move {
-                    s.list(req).await
-                })
-                .post(|AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, req: Request| async move {
-                    s.submit(req).await
-                })
-                .fallback(|| async { method_not_allowed("GET, POST") }),
-            )
-            .route(
-                &format!("/v1/tasks/{{id}}{suffix}"),
-                get(
-                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, Path(id): Path<String>| async move {
-                        s.get_task(&id).await
-                    },
+        r =
+            r
+                .route(
+                    &format!("/v1/tasks{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, P>, req: Request| async move {
+                            s.list(req).await
+                        },
+                    )
+                    .post(
+                        |AxState(s): Shared<S, Q, L, K, P>, req: Request| async move {
+                            s.submit(req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET, POST") }),
                 )
-                .fallback(|| async { method_not_allowed("GET") }),
-            )
-            .route(
-                &format!("/v1/tasks/{{id}}/log{suffix}"),
-                get(
-                    |AxState(s): AxState<Arc<ApiState<S, Q, L, K>>>, Path(id): Path<String>| async move {
-                        s.log(&id).await
-                    },
+                .route(
+                    &format!("/v1/tasks/{{id}}{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, P>, Path(id): Path<String>| async move {
+                            s.get_task(&id).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
                 )
-                .fallback(|| async { method_not_allowed("GET") }),
-            );
+                .route(
+                    &format!("/v1/tasks/{{id}}/log{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, P>, Path(id): Path<String>| async move {
+                            s.log(&id).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
+                )
+                .route(
+                    &format!("/v1/devices/{{device}}/pin{suffix}"),
+                    delete(
+                        |AxState(s): Shared<S, Q, L, K, P>,
+                         Path(device): Path<String>,
+                         req: Request| async move {
+                            s.drop_pin(&device, caller_of(&req)).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("DELETE") }),
+                );
     }
     r.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            identify::<S, Q, L, K>,
+            identify::<S, Q, L, K, P>,
         ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -156,8 +188,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Names the caller (a [`Caller`] in the request's extensions) or answers 401/403.
-async fn identify<S, Q, L, K>(
-    AxState(state): AxState<Arc<ApiState<S, Q, L, K>>>,
+async fn identify<S, Q, L, K, P>(
+    AxState(state): Shared<S, Q, L, K, P>,
     mut req: Request,
     next: Next,
 ) -> Response
@@ -166,6 +198,7 @@ where
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
+    P: HostKeyPins,
 {
     match caller(&state.auth, req.extensions().get::<RequestContext>()) {
         Ok(c) => {
@@ -219,6 +252,14 @@ fn caller(auth: &Auth, context: Option<&RequestContext>) -> Result<Caller, Respo
     Ok(Caller::Verified(user.clone()))
 }
 
+/// The caller [`identify`] put in the request.
+fn caller_of(req: &Request) -> Caller {
+    req.extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller::Anonymous)
+}
+
 /// A 401 with the `WWW-Authenticate` challenge of RFC 6750.
 pub fn unauthorized(message: &str) -> Response {
     let mut r = json_error(StatusCode::UNAUTHORIZED, "unauthorized", None, message);
@@ -229,12 +270,13 @@ pub fn unauthorized(message: &str) -> Response {
     r
 }
 
-impl<S, Q, L, K> ApiState<S, Q, L, K>
+impl<S, Q, L, K, P> ApiState<S, Q, L, K, P>
 where
     S: TaskStore,
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
+    P: HostKeyPins,
 {
     /// `GET /v1/tasks`.
     async fn list(&self, req: Request) -> Response {
@@ -262,6 +304,18 @@ where
                 .into_response(),
             Err(e) => error_response(&e),
         }
+    }
+
+    /// `DELETE /v1/devices/{device}/pin` (admins only).
+    async fn drop_pin(&self, device: &str, caller: Caller) -> Response {
+        // Fails closed: with auth on, an admin call needs a verified caller.
+        if matches!(self.auth, Auth::Jwt { .. }) && caller == Caller::Anonymous {
+            return unauthorized("send a valid bearer token");
+        }
+        reply(
+            ccaas_app::drop_pin(&self.pins, &self.admins, &caller, device).await,
+            StatusCode::OK,
+        )
     }
 
     /// `POST /v1/tasks`.
@@ -409,6 +463,10 @@ pub fn error_response(e: &Error) -> Response {
             let field = (!f.field.is_empty()).then_some(f.field.as_str());
             json_error(StatusCode::BAD_REQUEST, f.code, field, &f.message)
         }
+        Error::Forbidden(f) => {
+            let field = (!f.field.is_empty()).then_some(f.field.as_str());
+            json_error(StatusCode::FORBIDDEN, f.code, field, &f.message)
+        }
         Error::NotFound => json_error(StatusCode::NOT_FOUND, "not_found", None, "no such task"),
         Error::IdempotencyConflict => json_error(
             StatusCode::CONFLICT,
@@ -496,11 +554,11 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
+    use ccaas_app::memory::{MemoryLogs, MemoryPins, MemoryQueue, MemorySealer, MemoryStore};
     use lambda_http::{Body, RequestExt};
     use serde_json::json;
 
-    type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>>;
+    type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer, MemoryPins>>;
 
     fn api(auth: Auth) -> State {
         Arc::new(ApiState {
@@ -511,8 +569,11 @@ mod tests {
                 logs: MemoryLogs::default(),
                 base_url: String::new(),
                 clock: ccaas_app::Clock::default(),
+                allow: Default::default(),
             },
             auth,
+            pins: MemoryPins::default(),
+            admins: Admins::default(),
         })
     }
 
@@ -559,6 +620,82 @@ mod tests {
     async fn body_json(r: Response) -> serde_json::Value {
         let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
         serde_json::from_slice(&b).unwrap()
+    }
+
+    /// `DELETE /v1/devices/{device}/pin` by a caller with these claims (`None`: no token).
+    fn drop_pin_request(device: &str, claims: Option<&[(&str, &str)]>) -> lambda_http::Request {
+        let req = lambda_http::http::Request::builder()
+            .method("DELETE")
+            .uri(format!("/v1/devices/{device}/pin"))
+            .body(Body::Empty)
+            .unwrap();
+        match claims {
+            None => req,
+            Some(c) => {
+                let claims: serde_json::Map<String, serde_json::Value> =
+                    c.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+                let ctx = serde_json::from_value(json!({
+                    "http": {"method": "DELETE", "path": "/v1/devices"},
+                    "authorizer": {"jwt": {"claims": claims, "scopes": null}},
+                }))
+                .unwrap();
+                req.with_request_context(RequestContext::ApiGatewayV2(ctx))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn with_auth_on_only_a_listed_admin_drops_a_pin() {
+        let mut state = ApiState {
+            admins: Admins::parse("ops").unwrap(),
+            ..Arc::into_inner(api(jwt("sub"))).unwrap()
+        };
+        state.pins.pin("127.0.0.1", 22, "SHA256:a").await.unwrap();
+        let state = Arc::new(state);
+        let r = handle(&state, drop_pin_request("127.0.0.1:22", None)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = handle(
+            &state,
+            drop_pin_request("127.0.0.1:22", Some(&[("sub", "mallory")])),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(body_json(r).await["error"]["code"], "forbidden");
+        assert!(state.pins.pinned("127.0.0.1", 22).await.unwrap().is_some());
+        // `127.1%3A22`: the path segment percent-encoded, another spelling of the device.
+        let r = handle(
+            &state,
+            drop_pin_request("127.1%3A22", Some(&[("sub", "ops")])),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            body_json(r).await,
+            json!({"device": "127.0.0.1:22", "dropped": true})
+        );
+        assert!(state.pins.pinned("127.0.0.1", 22).await.unwrap().is_none());
+        let r = handle(
+            &state,
+            drop_pin_request("%5B%3A%3A1%5D%3A22", Some(&[("sub", "ops")])),
+        )
+        .await;
+        assert_eq!(
+            body_json(r).await,
+            json!({"device": "[::1]:22", "dropped": false})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_for_a_device_outside_the_allow_list_is_a_403_naming_the_host_field() {
+        let mut state = Arc::into_inner(api(Auth::Off)).unwrap();
+        state.api.allow = ccaas_domain::DeviceAllow::parse("127.0.0.0/8").unwrap();
+        let state = Arc::new(state);
+        let r = handle(&state, post(None)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let e = body_json(r).await;
+        assert_eq!(e["error"]["code"], "device_not_allowed");
+        assert_eq!(e["error"]["field"], "data.device.host");
+        assert!(state.api.store.is_empty());
     }
 
     #[tokio::test]

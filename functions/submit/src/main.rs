@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ccaas_submit::{ApiState, Auth, router, wire};
+use ccaas_submit::{ApiState, Auth, router, wire, wire_pins};
 use lambda_http::Error;
 
 #[tokio::main]
@@ -14,6 +14,8 @@ async fn main() -> Result<(), Error> {
     let state = Arc::new(ApiState {
         api: wire(&config, &sdk),
         auth: Auth::from_config(&config),
+        pins: wire_pins(&config, &sdk),
+        admins: config.admins.clone(),
     });
     lambda_http::run(router(state)).await
 }

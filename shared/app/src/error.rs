@@ -8,6 +8,10 @@ pub enum Error {
     /// The request is malformed; the field is named.
     #[error("invalid request: {0}")]
     Invalid(#[source] FieldError),
+    /// The caller may not do this (a device outside the allow-list, an admin call by a
+    /// non-admin); the code and field say why.
+    #[error("refused: {0}")]
+    Forbidden(#[source] FieldError),
     /// No such task (or not the caller's to see).
     #[error("task not found")]
     NotFound,

@@ -3,6 +3,7 @@
 //! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
 //! Lambda types.
 
+pub mod admin;
 pub mod api;
 #[cfg(feature = "testing")]
 pub mod contract;
@@ -15,6 +16,7 @@ pub mod ports;
 pub mod view;
 pub mod worker;
 
+pub use admin::{Admins, drop_pin};
 pub use api::{Accepted, Api, Caller};
 pub use error::Error;
 pub use ports::{

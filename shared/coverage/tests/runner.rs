@@ -151,6 +151,7 @@ fn rig() -> Rig {
             logs,
             base_url: String::new(),
             clock: ccaas_app::Clock::default(),
+            allow: Default::default(),
         },
         worker: Arc::new(Worker {
             store,
@@ -161,6 +162,7 @@ fn rig() -> Rig {
                 lease_secs: 900,
                 max_receives: 5,
                 clock: ccaas_app::Clock::default(),
+                allow: Default::default(),
             },
         }),
         device,

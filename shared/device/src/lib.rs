@@ -33,4 +33,4 @@ pub use memory::MemoryDevice;
 pub use names::validate_modules;
 pub use profile::{DeviceProfile, PidScope};
 pub use session::{Device, SshDevice};
-pub use target::{Credentials, DeviceTarget, Limits, Timeouts};
+pub use target::{Credentials, DeviceTarget, HostKeyPolicy, Limits, Timeouts};
