@@ -130,7 +130,8 @@ mod tests {
             "CCAAS_LOCAL_WORKER" | "CCAAS_DEVICE_PROFILE" | "CCAAS_AUTH" => None,
             "CCAAS_LEASE_SECS" | "CCAAS_MAX_RECEIVES" | "CCAAS_RETRY_DELAY_SECS" => None,
             "CCAAS_WEBHOOK_ALLOW_PRIVATE" | "CCAAS_WEBHOOK_ALLOW_LOOPBACK" => None,
-            "CCAAS_AUTH_USER_CLAIM" => None,
+            "CCAAS_AUTH_USER_CLAIM" | "CCAAS_HOST_KEY_POLICY" => None,
+            "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS" => None,
             k => k.starts_with("CCAAS_").then(|| "x".to_string()),
         };
         let c = Config::read(&Env::new(base)).unwrap();
