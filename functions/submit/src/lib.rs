@@ -646,7 +646,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_auth_on_only_a_listed_admin_drops_a_pin() {
-        let mut state = ApiState {
+        let state = ApiState {
             admins: Admins::parse("ops").unwrap(),
             ..Arc::into_inner(api(jwt("sub"))).unwrap()
         };
