@@ -238,8 +238,9 @@ fn get_task_log() {}
     delete,
     path = "/v1/devices/{device}/pin",
     operation_id = "dropDevicePin",
-    params(("device" = String, Path, description = "The device, `host:port` \
-        (`[address]:port` for IPv6)")),
+    params(("device" = String, Path, max_length = 262,
+        pattern = "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+        description = "The device, `host:port` (`[address]:port` for IPv6)")),
     responses(
         (status = 200, description = "The pin is gone", body = PinDropView),
         (status = 400, description = "`invalid_field`: `device` is not `host:port`",
