@@ -297,28 +297,13 @@ fn walk(dir: &Path, want: impl Fn(&Path) -> bool) -> Result<Vec<(String, PathBuf
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("{}: {e}", d.display()))?;
-            let ft = entry
-                .file_type()
-                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
-            let p = entry.path();
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_file() && want(&p) {
-                let Some(rel) = relative(dir, &p) else {
-                    return Err(format!("{}: the path is not UTF-8", p.display()));
-                };
-                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                out.push((rel, p, len));
-            }
-        }
-    }
-    Ok(out)
+    crate::files::regular_files(dir, want)?
+        .into_iter()
+        .map(|(p, len)| match relative(dir, &p) {
+            Some(rel) => Ok((rel, p, len)),
+            None => Err(format!("{}: the path is not UTF-8", p.display())),
+        })
+        .collect()
 }
 
 /// Every `.gcno` under `dir`, within the processor's caps.

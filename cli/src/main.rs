@@ -2,6 +2,7 @@
 //! build's notes and sources.
 
 mod build;
+mod files;
 mod report;
 mod task;
 

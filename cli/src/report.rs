@@ -87,28 +87,6 @@ fn load(path: &Path) -> std::io::Result<Bytes> {
     }
 }
 
-/// Every .gcno and .gcda under `dir`.
-fn walk(dir: &Path, notes: &mut Vec<PathBuf>, data: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d)? {
-            let entry = entry?;
-            let ft = entry.file_type()?;
-            let p = entry.path();
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_file() {
-                match p.extension().and_then(|e| e.to_str()) {
-                    Some("gcno") => notes.push(p),
-                    Some("gcda") => data.push(p),
-                    _ => {}
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Pairs data files with notes files: same directory and stem first; otherwise the same path
 /// relative to the searched directories; otherwise a unique notes file with the same stem.
 fn pair(dirs: &[PathBuf], notes: &[PathBuf], data: &[PathBuf]) -> (Vec<Vec<usize>>, Vec<PathBuf>) {
@@ -247,8 +225,17 @@ fn run_inner(args: &ReportArgs) -> Result<i32, String> {
         );
     }
     for d in &dirs {
-        walk(d, &mut notes_paths, &mut data_paths)
-            .map_err(|e| format!("reading {}: {e}", d.display()))?;
+        let found = crate::files::regular_files(d, |p| {
+            p.extension().is_some_and(|e| e == "gcno" || e == "gcda")
+        })
+        .map_err(|e| format!("reading {e}"))?;
+        for (p, _) in found {
+            if p.extension().is_some_and(|e| e == "gcno") {
+                notes_paths.push(p);
+            } else {
+                data_paths.push(p);
+            }
+        }
     }
     notes_paths.sort();
     notes_paths.dedup();

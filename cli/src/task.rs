@@ -49,6 +49,23 @@ enum TaskCommand {
         /// Task id.
         id: String,
     },
+    /// Cancel a pending task: it fails with `cancelled` and never runs. A task that already
+    /// runs or finished cannot be cancelled (the API answers 409 with its status).
+    Cancel {
+        /// Task id.
+        id: String,
+    },
+    /// Close the device's coverage session without collecting anything.
+    Discard(DiscardArgs),
+    /// List the devices with an open coverage session (device, owner, session, since).
+    Devices {
+        /// Rows per page (1-100).
+        #[arg(long, default_value_t = 25)]
+        limit: u32,
+        /// Follow the cursor and print every page.
+        #[arg(long)]
+        all: bool,
+    },
     /// Wait until a task finishes; exit 0 if it succeeded, 1 if it failed.
     Wait {
         /// Task id.
@@ -123,6 +140,15 @@ struct EndArgs {
 }
 
 #[derive(Debug, Args)]
+struct DiscardArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The start task's id (default: the caller's open session on the device).
+    #[arg(long = "session")]
+    session_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
 struct ListArgs {
     #[arg(long)]
     status: Option<String>,
@@ -193,6 +219,35 @@ pub fn run(args: TaskArgs) -> i32 {
                 print!("{t}");
                 0
             }),
+        TaskCommand::Cancel { id } => {
+            api.delete(&format!("/v1/tasks/{}", path_segment(&id)))
+                .map(|t| {
+                    api.print_task(&t);
+                    0
+                })
+        }
+        TaskCommand::Discard(d) => submit(
+            &api,
+            "code-coverage-discard",
+            &d.session,
+            d.session_id.as_deref(),
+            None,
+        ),
+        TaskCommand::Devices { limit, all } => {
+            pages(&api, &format!("/v1/devices?limit={limit}"), all, |d| {
+                format!(
+                    "{}  {}  {}  {}  {}",
+                    s_of(&d["device"]),
+                    s_of(&d["owner"]),
+                    s_of(&d["session"]),
+                    s_of(&d["since"]),
+                    d["modules"]
+                        .as_array()
+                        .map(|m| m.iter().map(s_of).collect::<Vec<_>>().join(","))
+                        .unwrap_or_default()
+                )
+            })
+        }
         TaskCommand::Wait { id, timeout } => wait(&api, &id, Duration::from_secs(timeout)),
     };
     match result {
@@ -253,6 +308,16 @@ impl Api {
     fn get(&self, path: &str) -> Result<Value, String> {
         let text = self.get_text(path)?;
         serde_json::from_str(&text).map_err(|e| format!("the API answered with non-JSON: {e}"))
+    }
+
+    fn delete(&self, path: &str) -> Result<Value, String> {
+        let r = self
+            .client
+            .delete(format!("{}{path}", self.base))
+            .send()
+            .map_err(|e| format!("cannot reach {}: {e}", self.base))?;
+        serde_json::from_str(&answer(r)?)
+            .map_err(|e| format!("the API answered with non-JSON: {e}"))
     }
 
     fn get_text(&self, path: &str) -> Result<String, String> {
@@ -451,39 +516,49 @@ fn wait(api: &Api, id: &str, timeout: Duration) -> Result<i32, String> {
 }
 
 fn list(api: &Api, l: &ListArgs) -> Result<i32, String> {
+    let mut q = vec![format!("limit={}", l.limit)];
+    for (k, v) in [
+        ("status", &l.status),
+        ("user", &l.user),
+        ("type", &l.task_type),
+        ("device", &l.device),
+    ] {
+        if let Some(v) = v {
+            q.push(format!("{k}={}", path_segment(v)));
+        }
+    }
+    pages(api, &format!("/v1/tasks?{}", q.join("&")), l.all, |t| {
+        format!(
+            "{}  {:<9}  {:<19}  {}  {}",
+            s_of(&t["id"]),
+            s_of(&t["status"]),
+            s_of(&t["type"]),
+            s_of(&t["user"]),
+            s_of(&t["timestamp"])
+        )
+    })
+}
+
+/// Prints the pages of a listing at `first` (a path with its query), a `row` per item of
+/// each page's `collection` (or each page's JSON with `--json`), following the `next` cursor
+/// when `all`.
+fn pages(api: &Api, first: &str, all: bool, row: impl Fn(&Value) -> String) -> Result<i32, String> {
     let mut next: Option<String> = None;
     loop {
-        let mut q = vec![format!("limit={}", l.limit)];
-        for (k, v) in [
-            ("status", &l.status),
-            ("user", &l.user),
-            ("type", &l.task_type),
-            ("device", &l.device),
-        ] {
-            if let Some(v) = v {
-                q.push(format!("{k}={}", path_segment(v)));
-            }
-        }
-        if let Some(n) = &next {
-            q.push(format!("next={}", path_segment(n)));
-        }
-        let page = api.get(&format!("/v1/tasks?{}", q.join("&")))?;
+        let path = match &next {
+            Some(n) => format!("{first}&next={}", path_segment(n)),
+            None => first.to_owned(),
+        };
+        let page = api.get(&path)?;
         if api.json {
             println!("{page}");
         } else {
-            for t in page["collection"].as_array().into_iter().flatten() {
-                println!(
-                    "{}  {:<9}  {:<19}  {}  {}",
-                    s_of(&t["id"]),
-                    s_of(&t["status"]),
-                    s_of(&t["type"]),
-                    s_of(&t["user"]),
-                    s_of(&t["timestamp"])
-                );
+            for item in page["collection"].as_array().into_iter().flatten() {
+                println!("{}", row(item));
             }
         }
         match page["next"].as_str() {
-            Some(n) if l.all => next = Some(n.to_owned()),
+            Some(n) if all => next = Some(n.to_owned()),
             Some(n) => {
                 if !api.json {
                     eprintln!("more: --all, or the cursor {n}");

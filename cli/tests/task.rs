@@ -32,7 +32,11 @@ fn spawn_local() -> (Local, String) {
 
 /// [`spawn_local`] with extra environment.
 fn spawn_local_with(extra: &[(&str, &str)]) -> (Local, String) {
-    let env = ccaas_testkit::localstack_up(None);
+    spawn_local_on(ccaas_testkit::localstack_up(None), extra)
+}
+
+/// [`spawn_local_with`] on the emulator whose environment is `env`.
+fn spawn_local_on(env: Vec<(String, String)>, extra: &[(&str, &str)]) -> (Local, String) {
     let bin = Path::new(env!("CARGO_BIN_EXE_ccaas")).with_file_name("ccaas-local");
     assert!(
         bin.exists(),
@@ -267,4 +271,53 @@ fn the_cli_sends_the_bearer_token_from_a_file_or_the_environment_and_never_print
         "{}",
         text(&missing)
     );
+}
+
+#[test]
+fn the_cli_cancels_a_pending_task_and_lists_no_open_session() {
+    // A private emulator and no worker: nothing else can take the task before the cancel.
+    let emu = ccaas_testkit::Emulator::private();
+    let (_local, api) = spawn_local_on(emu.env.clone(), &[("CCAAS_LOCAL_WORKER", "off")]);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "cli-canary-secret\n").unwrap();
+    let start = ccaas(
+        &api,
+        &[
+            "--json",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--modules",
+            "tmm",
+            "--owner",
+            "cli-cancel",
+        ],
+    );
+    assert!(start.status.success(), "{}", text(&start));
+    let accepted: serde_json::Value = serde_json::from_slice(&start.stdout).expect("JSON");
+    let id = accepted["id"].as_str().unwrap().to_string();
+
+    for _ in 0..2 {
+        // Cancelling again changes nothing and says the same.
+        let cancel = ccaas(&api, &["cancel", &id]);
+        assert!(cancel.status.success(), "{}", text(&cancel));
+        assert!(text(&cancel).contains("failed"), "{}", text(&cancel));
+        assert!(
+            text(&cancel).contains("error: cancelled"),
+            "{}",
+            text(&cancel)
+        );
+    }
+    let unknown = ccaas(&api, &["cancel", "01JD0000000000000000000009"]);
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(text(&unknown).contains("not_found"), "{}", text(&unknown));
+
+    let devices = ccaas(&api, &["--json", "devices"]);
+    assert!(devices.status.success(), "{}", text(&devices));
+    let page: serde_json::Value = serde_json::from_slice(&devices.stdout).expect("JSON");
+    assert_eq!(page["count"], 0, "{page}");
+    assert!(!text(&start).contains("cli-canary-secret"));
 }

@@ -2,6 +2,12 @@
 SIM_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SIM_MODULES=(tmm mcpd)
 
+# The daemons of a sim root, one per line: the instrumented ones, then any --plain-module
+# (written by `up` to <root>/etc/modules; the defaults when absent).
+sim_modules() {
+    if [ -f "$1/etc/modules" ]; then cat "$1/etc/modules"; else printf '%s\n' "${SIM_MODULES[@]}"; fi
+}
+
 die() { echo "bigip-sim: $*" >&2; exit 1; }
 
 # The default sim root of a port.

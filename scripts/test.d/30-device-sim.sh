@@ -21,7 +21,7 @@ cleanup() { "$SIM/down" --port "$p1" --purge || true; "$SIM/down" --port "$p2" -
 trap cleanup EXIT
 
 j1="$("$SIM/up" --port "$p1")"
-j2="$("$SIM/up" --port "$p2")"
+j2="$("$SIM/up" --port "$p2" --plain-module bigd)"
 for k in host port username password host_key_sha256 modules root; do
     grep -q "\"$k\":" <<<"$j1" || { echo "FAIL: no $k in $j1"; exit 1; }
 done
@@ -30,6 +30,12 @@ done
 
 [ "$("$SIM/poke" --port "$p1" tmm add 2 3)" = "5" ] || { echo "FAIL: poke tmm"; exit 1; }
 [ "$("$SIM/poke" --port "$p2" mcpd set a b)" = "stored" ] || { echo "FAIL: poke mcpd"; exit 1; }
+# --plain-module: one more daemon, in "plain_modules" and "pids", catching neither SIGUSR1 nor SIGUSR2.
+grep -q '"plain_modules":\["bigd"\]' <<<"$j2" || { echo "FAIL: plain_modules in $j2"; exit 1; }
+bigd_pid="$(sed -n 's/.*"bigd":\([0-9]*\).*/\1/p' <<<"$j2")"
+[ -n "$bigd_pid" ] && [ "$bigd_pid" = "$(cat "$(field "$j2" root)/run/bigd.pid")" ] || { echo "FAIL: pids in $j2"; exit 1; }
+[ $(( 0x$(awk '/^SigCgt:/{print $2}' "/proc/$bigd_pid/status") & 0xa00 )) -eq 0 ] || { echo "FAIL: bigd catches USR1/USR2"; exit 1; }
+[ "$("$SIM/poke" --port "$p2" bigd echo hi)" = "hi" ] || { echo "FAIL: poke bigd"; exit 1; }
 
 root1="$(field "$j1" root)"; user1="$(field "$j1" username)"
 out="$(ssh -i "$root1/client/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no \

@@ -58,12 +58,12 @@ async fn main() {
     });
     let api = Arc::new(ccaas_submit::ApiState {
         api: ccaas_submit::wire(&config.submit, &sdk),
+        devices: ccaas_submit::wire_devices(&config.submit, &sdk),
         auth: ccaas_submit::Auth::from_config(&config.submit),
-        pins: ccaas_submit::wire_pins(&config.submit, &sdk),
-        admins: config.submit.admins.clone(),
     });
     let verifier = verifier.map(Arc::new);
-    let worker = ccaas_processor::wire(&config.processor, &sdk);
+    let worker = Arc::new(ccaas_processor::wire(&config.processor, &sdk));
+    let concurrency = config.processor.device_concurrency;
     let sqs = ccaas_queue::sqs_client(&sdk);
     let queues = vec![stack.high_queue_url.clone(), stack.queue_url.clone()];
     let (retry_delay, lease_secs) = (config.processor.retry_delay, config.processor.lease_secs);
@@ -80,6 +80,7 @@ async fn main() {
                 queues,
                 retry_delay,
                 visibility: std::time::Duration::from_secs(lease_secs) + retry_delay,
+                concurrency,
                 worker,
             },
             poller_stop,

@@ -87,7 +87,14 @@ async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_
     let mut event = SqsEvent::default();
     event.records.push(record);
 
-    let response = ccaas_processor::handle_lambda_batch(&worker, event, &emu.sqs(), &config).await;
+    let response = ccaas_processor::handle_lambda_batch(
+        &worker,
+        event,
+        ccaas_app::now_ms() + 600_000,
+        &emu.sqs(),
+        &config,
+    )
+    .await;
     assert_eq!(response.batch_item_failures.len(), 1, "a retryable failure");
 
     // Back within seconds (the retry delay is 1 s), as its second receive.

@@ -255,3 +255,37 @@ async fn a_hundred_deliveries_of_one_end_task_collect_once_write_each_status_onc
         .expect("receive");
     assert!(got.messages().is_empty(), "messages in the DLQ");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_high_priority_end_submitted_after_a_normal_start_runs_after_it() {
+    // The issue's report: the end overtook the start through the high queue and failed
+    // `no_session`, and the start then left a session open. A private emulator: nothing but
+    // this ccaas-local takes the tasks.
+    let emu = &Emulator::private();
+    let sim = Sim::up();
+    let profile = format!("simulator:{}", sim.root);
+    let app = spawn_app(emu, &[("CCAAS_DEVICE_PROFILE", profile.as_str())]).await;
+    let r = app.post(sim.body("code-coverage-start", ""), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let start = r.json()["id"].as_str().unwrap().to_string();
+    let high = sim.body_with(
+        "session-test",
+        "code-coverage-end",
+        "",
+        r#","priority":"high""#,
+    );
+    let r = app.post(high, None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let end = r.json()["id"].as_str().unwrap().to_string();
+
+    let ended = app.wait_terminal(&end, Duration::from_secs(180)).await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+    assert_eq!(ended["priority"], "high", "{ended}");
+    assert_eq!(ended["result"]["session"], start.as_str(), "{ended}");
+    let started = app.wait_terminal(&start, Duration::from_secs(10)).await;
+    assert_eq!(started["status"], "succeeded", "{started}");
+    assert!(
+        started["updated"].as_str() <= ended["updated"].as_str(),
+        "the start finished before the end: {started} {ended}"
+    );
+}

@@ -39,6 +39,16 @@ pub struct Config {
     /// `CCAAS_HOST_KEY_POLICY` (default `pinned`): with neither a pin nor a fingerprint in the
     /// task, `pinned` refuses the device and `tofu` pins the key of the first login.
     pub host_key_policy: HostKeyPolicy,
+    /// `CCAAS_DEVICE_CONCURRENCY` (default 4, 1 to 64): how many devices one batch works
+    /// on at once (`ccaas-local`: at once in all).
+    pub device_concurrency: usize,
+    /// `CCAAS_BATCH_START_RESERVE_SECS` (default 60): on Lambda, no message starts with less
+    /// than this left before the invocation's deadline.
+    pub start_reserve: Duration,
+    /// `CCAAS_SESSION_MAX_AGE_SECS` (default 604800, 7 days): how old an open coverage session
+    /// may grow; past it a start on the device takes it over and an end fails
+    /// `session_expired`.
+    pub session_max_age_secs: u64,
 }
 
 impl Config {
@@ -74,6 +84,28 @@ impl Config {
                         v.chars().take(32).collect::<String>()
                     ),
                 })?,
+            },
+            device_concurrency: match env.number("CCAAS_DEVICE_CONCURRENCY", 4)? {
+                n @ 1..=64 => n as usize,
+                n => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_DEVICE_CONCURRENCY",
+                        why: format!("{n} is not between 1 and 64"),
+                    });
+                }
+            },
+            start_reserve: Duration::from_secs(env.number("CCAAS_BATCH_START_RESERVE_SECS", 60)?),
+            session_max_age_secs: match env.number(
+                "CCAAS_SESSION_MAX_AGE_SECS",
+                ccaas_coverage::DEFAULT_SESSION_MAX_AGE_SECS,
+            )? {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_SESSION_MAX_AGE_SECS",
+                        why: "must be at least 1 second".into(),
+                    });
+                }
+                n => n,
             },
         })
     }
@@ -200,5 +232,15 @@ mod tests {
         }
         let e = with("CCAAS_MAX_RECEIVES", Some("99999999999")).unwrap_err();
         assert!(e.to_string().contains("CCAAS_MAX_RECEIVES"), "{e}");
+        for n in ["0", "65"] {
+            let e = with("CCAAS_DEVICE_CONCURRENCY", Some(n)).unwrap_err();
+            assert!(e.to_string().contains("CCAAS_DEVICE_CONCURRENCY"), "{e}");
+        }
+        assert_eq!(
+            with("CCAAS_DEVICE_CONCURRENCY", None)
+                .unwrap()
+                .device_concurrency,
+            4
+        );
     }
 }

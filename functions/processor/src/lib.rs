@@ -5,7 +5,8 @@ pub mod config;
 pub mod settle;
 pub mod webhook;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use ccaas_app::{Disposition, Notifier, Sealer, TaskRunner, TaskStore, Worker};
@@ -14,7 +15,7 @@ use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
 use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
 use ccaas_queue::KmsSealer;
 use ccaas_s3::{S3Artifacts, S3Builds, S3Logs, S3Site};
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 pub use config::Config;
 pub use settle::{Received, Settle, retry_plan, settle, settle_plan};
@@ -56,6 +57,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
         builds: S3Builds::new(s3, &stack.bucket),
         config: RunnerConfig {
             site_url: config.site_url.clone(),
+            session_max_age_secs: config.session_max_age_secs,
             ..RunnerConfig::default()
         },
     };
@@ -76,49 +78,142 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
     }
 }
 
-/// Handles a batch and reports the messages to redeliver. Never returns an error: an error
-/// would make SQS redeliver the whole batch, including the messages that succeeded.
+/// How a batch runs: how many devices at once, and until when messages may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// At most this many message groups (devices) are worked on at once
+    /// (`CCAAS_DEVICE_CONCURRENCY`); one group's messages always run one after another.
+    pub concurrency: usize,
+    /// When the batch must be over (on Lambda: the invocation's deadline less
+    /// [`SETTLE_MARGIN`]); `None` for no limit.
+    pub deadline: Option<tokio::time::Instant>,
+    /// No message starts with less than this left before `deadline`
+    /// (`CCAAS_BATCH_START_RESERVE_SECS`): it would most likely be cut.
+    pub start_reserve: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            concurrency: 4,
+            deadline: None,
+            start_reserve: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How long before the Lambda's deadline a batch stops, so the settle calls and the response
+/// still make it out.
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(15);
+
+/// Handles a batch and reports the messages to redeliver, in the batch's order. Never returns
+/// an error: an error would make SQS redeliver the whole batch, including the messages that
+/// succeeded.
 ///
-/// On FIFO queues a failure in a message group also fails the group's later messages
-/// unprocessed, so one device's tasks never run out of order.
+/// Messages are grouped by FIFO message group (the device); up to `limits.concurrency` groups
+/// run at once, so a device that never answers costs the others nothing. Within a group the
+/// messages run in order, and a failure fails the group's later messages unprocessed, so one
+/// device's tasks never run out of order. With a deadline, a message does not start once less
+/// than `start_reserve` is left, and a message still running at the deadline is cut (its
+/// future dropped, which closes its SSH session): both are batch item failures that come back
+/// after the short retry delay. Why a cut is safe: the task keeps the lease of this message,
+/// and the redelivery of the same message takes it over at once (`Task::lease_holder`), and
+/// every stage is idempotent.
 pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     worker: &Worker<S, R, K, N>,
     event: SqsEvent,
+    limits: &BatchLimits,
 ) -> SqsBatchResponse {
+    use futures_util::StreamExt;
+
+    // Groups in the order of their first message; a message without a group is its own.
+    let mut groups: Vec<Vec<(usize, SqsMessage)>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, message) in event.records.into_iter().enumerate() {
+        match message.attributes.get("MessageGroupId").cloned() {
+            Some(g) => match index.get(&g) {
+                Some(&at) => groups[at].push((i, message)),
+                None => {
+                    index.insert(g, groups.len());
+                    groups.push(vec![(i, message)]);
+                }
+            },
+            None => groups.push(vec![(i, message)]),
+        }
+    }
+    let failed: Vec<Vec<(usize, String)>> = futures_util::stream::iter(groups)
+        .map(|group| run_group(worker, group, limits))
+        .buffer_unordered(limits.concurrency.max(1))
+        .collect()
+        .await;
+    let mut failed: Vec<(usize, String)> = failed.into_iter().flatten().collect();
+    failed.sort();
     let mut response = SqsBatchResponse::default();
-    let mut failed_groups: HashSet<String> = HashSet::new();
-    for message in event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let group = message.attributes.get("MessageGroupId").cloned();
-        if let Some(g) = &group
-            && failed_groups.contains(g)
-        {
-            response.add_failure(id);
-            continue;
-        }
-        let span = info_span!("message", message_id = %id, receive_count = receive_count(&message));
-        let disposition = handle_message(worker, &message).instrument(span).await;
-        if let Disposition::Retry(reason) = disposition {
-            warn!(message_id = %id, reason = %reason, "message left for redelivery");
-            if let Some(g) = group {
-                failed_groups.insert(g);
-            }
-            response.add_failure(id);
-        }
+    for (_, id) in failed {
+        response.add_failure(id);
     }
     response
 }
 
-/// The Lambda's batch: [`handle_batch`], then each failed message is made visible again per
+/// One message group's messages, in order; returns the failed ones with their batch index.
+async fn run_group<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
+    worker: &Worker<S, R, K, N>,
+    group: Vec<(usize, SqsMessage)>,
+    limits: &BatchLimits,
+) -> Vec<(usize, String)> {
+    let mut failed = Vec::new();
+    for (i, message) in group {
+        let id = message.message_id.clone().unwrap_or_default();
+        if !failed.is_empty() {
+            failed.push((i, id));
+            continue;
+        }
+        let late = limits
+            .deadline
+            .is_some_and(|d| tokio::time::Instant::now() + limits.start_reserve >= d);
+        if late {
+            info!(message_id = %id, "too close to the deadline to start; left for redelivery");
+            failed.push((i, id));
+            continue;
+        }
+        let span = info_span!("message", message_id = %id, receive_count = receive_count(&message));
+        let work = handle_message(worker, &message).instrument(span);
+        let disposition = match limits.deadline {
+            None => work.await,
+            Some(d) => match tokio::time::timeout_at(d, work).await {
+                Ok(done) => done,
+                Err(_) => {
+                    warn!(message_id = %id, "cut at the batch deadline; left for redelivery");
+                    failed.push((i, id));
+                    continue;
+                }
+            },
+        };
+        if let Disposition::Retry(reason) = disposition {
+            warn!(message_id = %id, reason = %reason, "message left for redelivery");
+            failed.push((i, id));
+        }
+    }
+    failed
+}
+
+/// The Lambda's batch: [`handle_batch`] (with `CCAAS_DEVICE_CONCURRENCY` devices at once, until
+/// the invocation's deadline `deadline_ms` less [`SETTLE_MARGIN`]), then each failed message is made visible again per
 /// [`retry_plan`] (`CCAAS_RETRY_DELAY_SECS`) through [`settle`], so a retry comes after the
 /// delay and not after the queue's whole visibility timeout (5400 s). If that call fails the
 /// message simply comes back later; the response is the same.
 pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     worker: &Worker<S, R, K, N>,
     event: SqsEvent,
+    deadline_ms: u64,
     sqs: &aws_sdk_sqs::Client,
     config: &Config,
 ) -> SqsBatchResponse {
+    let limits = BatchLimits {
+        concurrency: config.device_concurrency,
+        deadline: Some(batch_deadline(deadline_ms, ccaas_app::now_ms())),
+        start_reserve: config.start_reserve,
+    };
     // Why before: handle_batch consumes the event; the receipts are needed after it.
     let urls = [
         config.stack.queue_url.as_str(),
@@ -138,7 +233,7 @@ pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Noti
             receipt: r.receipt_handle.clone().unwrap_or_default(),
         })
         .collect();
-    let response = handle_batch(worker, event).await;
+    let response = handle_batch(worker, event, &limits).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -147,6 +242,14 @@ pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Noti
     // Lambda deletes the successes itself once the response is returned.
     settle(sqs, &received, &failed, config.retry_delay, false).await;
     response
+}
+
+/// When a Lambda batch must be over: the invocation's deadline (`deadline_ms`, Unix
+/// milliseconds, from the Lambda context) less [`SETTLE_MARGIN`], as a tokio instant, given
+/// the wall clock `now_ms`. A deadline already past gives now.
+pub fn batch_deadline(deadline_ms: u64, now_ms: u64) -> tokio::time::Instant {
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    tokio::time::Instant::now() + left.saturating_sub(SETTLE_MARGIN)
 }
 
 async fn handle_message<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(

@@ -23,7 +23,14 @@ async fn main() -> Result<(), Error> {
         let (worker, sqs, config) = (worker.clone(), sqs.clone(), config.clone());
         async move {
             Ok::<SqsBatchResponse, Error>(
-                ccaas_processor::handle_lambda_batch(&worker, event.payload, &sqs, &config).await,
+                ccaas_processor::handle_lambda_batch(
+                    &worker,
+                    event.payload,
+                    event.context.deadline,
+                    &sqs,
+                    &config,
+                )
+                .await,
             )
         }
     }))

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemoryStore};
 use ccaas_app::{Api, Caller, RunError, TaskRunner, Worker, WorkerConfig};
-use ccaas_domain::{DeviceAccess, Task};
+use ccaas_domain::{DeviceAccess, Status, Task};
+use ccaas_processor::BatchLimits;
 
 /// Fails (retryably) the tasks on the hosts it is told to fail.
 struct FailHosts(Vec<String>);
@@ -37,6 +38,7 @@ async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
         base_url: String::new(),
         clock: ccaas_app::Clock::default(),
         allow: Default::default(),
+        admins: Default::default(),
     };
     let mut event = SqsEvent::default();
     for (i, host) in hosts.iter().enumerate() {
@@ -78,7 +80,7 @@ async fn records_3_and_7_failing_are_exactly_the_batch_item_failures() {
         notifier: ccaas_app::NoNotifier,
         config: WorkerConfig::default(),
     };
-    let resp = ccaas_processor::handle_batch(&worker, event).await;
+    let resp = ccaas_processor::handle_batch(&worker, event, &BatchLimits::default()).await;
     assert_eq!(failures(&resp), vec!["3", "7"]);
     let json = serde_json::to_value(&resp).unwrap();
     assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "3");
@@ -95,7 +97,7 @@ async fn a_failure_in_a_fifo_group_fails_the_rest_of_that_group_unprocessed() {
         notifier: ccaas_app::NoNotifier,
         config: WorkerConfig::default(),
     };
-    let resp = ccaas_processor::handle_batch(&worker, event).await;
+    let resp = ccaas_processor::handle_batch(&worker, event, &BatchLimits::default()).await;
     assert_eq!(failures(&resp), vec!["2", "4"]);
     // The second "bad" message was never taken: its task is still pending.
     let pending = store
@@ -134,7 +136,7 @@ async fn a_poison_message_in_a_batch_is_retried_to_its_last_delivery_while_the_o
         notifier: ccaas_app::NoNotifier,
         config: WorkerConfig::default(),
     };
-    let resp = ccaas_processor::handle_batch(&worker, event.clone()).await;
+    let resp = ccaas_processor::handle_batch(&worker, event.clone(), &BatchLimits::default()).await;
     assert_eq!(failures(&resp), vec!["2"]);
 
     // SQS redelivers only the failed record, up to maxReceiveCount (5).
@@ -144,7 +146,8 @@ async fn a_poison_message_in_a_batch_is_retried_to_its_last_delivery_while_the_o
         again.records[0]
             .attributes
             .insert("ApproximateReceiveCount".into(), n.to_string());
-        let resp = ccaas_processor::handle_batch(&worker, again.clone()).await;
+        let resp =
+            ccaas_processor::handle_batch(&worker, again.clone(), &BatchLimits::default()).await;
         assert_eq!(failures(&resp), vec!["2"], "delivery {n}");
     }
     let runs = runs.0.lock().unwrap().clone();
@@ -189,4 +192,222 @@ fn the_retry_plan_delays_each_groups_head_and_frees_its_later_messages_after_it(
         plan, want,
         "heads first with the delay, then the rest at once"
     );
+}
+
+fn worker_with<R: TaskRunner>(
+    store: &MemoryStore,
+    runner: R,
+) -> Worker<MemoryStore, R, MemorySealer> {
+    Worker {
+        store: store.clone(),
+        runner,
+        sealer: MemorySealer::default(),
+        notifier: ccaas_app::NoNotifier,
+        config: WorkerConfig::default(),
+    }
+}
+
+/// The task id message `i` of `event` carries.
+fn task_of(event: &SqsEvent, i: usize) -> String {
+    let body = event.records[i].body.clone().unwrap();
+    let m: ccaas_domain::SealedMessage = serde_json::from_str(&body).unwrap();
+    m.task_id.as_str().to_string()
+}
+
+/// The statuses of the tasks of messages `at` of `event`, in that order.
+fn statuses(store: &MemoryStore, event: &SqsEvent, at: &[usize]) -> Vec<Status> {
+    let all = store.all();
+    at.iter()
+        .map(|&i| {
+            let id = task_of(event, i);
+            all.iter().find(|t| t.id.as_str() == id).unwrap().status
+        })
+        .collect()
+}
+
+/// The device `silent` answers only once both other devices have finished: handled one
+/// device after another, with `silent` first, the batch would never end.
+struct SilentUntilOthersDone(tokio::sync::watch::Sender<usize>);
+
+impl TaskRunner for SilentUntilOthersDone {
+    async fn run(&self, t: &Task, _d: &DeviceAccess) -> Result<serde_json::Value, RunError> {
+        if t.device == "silent" {
+            let mut rx = self.0.subscribe();
+            rx.wait_for(|done| *done >= 2).await.unwrap();
+        } else {
+            self.0.send_modify(|done| *done += 1);
+        }
+        Ok(serde_json::json!({}))
+    }
+}
+
+#[tokio::test]
+async fn a_device_that_never_answers_costs_the_other_devices_nothing() {
+    let store = MemoryStore::default();
+    let event = batch(&["silent", "fast1", "fast2"], &store).await;
+    let (tx, _) = tokio::sync::watch::channel(0);
+    let worker = worker_with(&store, SilentUntilOthersDone(tx));
+    let all = [0, 1, 2];
+    // A guard against a hang, not a budget: sequential handling never finishes at all.
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        ccaas_processor::handle_batch(&worker, event.clone(), &BatchLimits::default()),
+    )
+    .await
+    .expect("the silent device held up the others");
+    assert!(failures(&resp).is_empty());
+    assert_eq!(statuses(&store, &event, &all), [Status::Succeeded; 3]);
+}
+
+/// Counts the runs in flight and keeps the highest count, and the order tasks started in;
+/// each run takes a second.
+#[derive(Clone, Default)]
+struct InFlight(
+    std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+);
+
+impl TaskRunner for InFlight {
+    async fn run(&self, t: &Task, _d: &DeviceAccess) -> Result<serde_json::Value, RunError> {
+        self.1.lock().unwrap().push(t.id.as_str().to_string());
+        {
+            let mut g = self.0.lock().unwrap();
+            g.0 += 1;
+            g.1 = g.1.max(g.0);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        self.0.lock().unwrap().0 -= 1;
+        Ok(serde_json::json!({}))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_most_the_configured_number_of_devices_run_at_once_and_one_devices_tasks_in_order() {
+    let store = MemoryStore::default();
+    let event = batch(&["a", "b", "c", "a", "d", "e", "a"], &store).await;
+    // Device a's tasks in the order they were submitted (the batch's order).
+    let submitted: Vec<String> = [0, 3, 6].iter().map(|&i| task_of(&event, i)).collect();
+    let runner = InFlight::default();
+    let worker = worker_with(&store, runner.clone());
+    let limits = BatchLimits {
+        concurrency: 2,
+        ..BatchLimits::default()
+    };
+    let resp = ccaas_processor::handle_batch(&worker, event, &limits).await;
+    assert!(failures(&resp).is_empty());
+    assert_eq!(
+        runner.0.lock().unwrap().1,
+        2,
+        "two devices at once, never more"
+    );
+    assert!(store.all().iter().all(|t| t.status == Status::Succeeded));
+    let started = runner.1.lock().unwrap().clone();
+    let a_started: Vec<String> = started
+        .into_iter()
+        .filter(|id| submitted.contains(id))
+        .collect();
+    assert_eq!(
+        a_started, submitted,
+        "device a's tasks ran in submission order"
+    );
+}
+
+/// Runs that take 1000 s on device `slow` while `slow_mode` is on; every run succeeds.
+#[derive(Clone, Default)]
+struct SlowDevice {
+    slow_mode: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    runs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TaskRunner for SlowDevice {
+    async fn run(&self, t: &Task, _d: &DeviceAccess) -> Result<serde_json::Value, RunError> {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if t.device == "slow" && self.slow_mode.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_secs(1000)).await;
+        }
+        Ok(serde_json::json!({}))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_running_at_the_deadline_is_cut_and_its_redelivery_takes_the_task_over_at_once() {
+    use std::time::Duration;
+    let store = MemoryStore::default();
+    let event = batch(&["slow", "quick", "slow"], &store).await;
+    let runner = SlowDevice::default();
+    runner
+        .slow_mode
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let worker = worker_with(&store, runner.clone());
+    let limits = BatchLimits {
+        concurrency: 4,
+        deadline: Some(tokio::time::Instant::now() + Duration::from_secs(100)),
+        start_reserve: Duration::from_secs(10),
+    };
+    let first = event.records[0].clone();
+    let resp = ccaas_processor::handle_batch(&worker, event.clone(), &limits).await;
+    assert_eq!(
+        failures(&resp),
+        ["0", "2"],
+        "the cut message and the one behind it on that device"
+    );
+    assert_eq!(
+        statuses(&store, &event, &[0, 1, 2]),
+        [Status::Running, Status::Succeeded, Status::Pending]
+    );
+
+    // SQS hands the cut message out again after the retry delay; its task's lease (900 s)
+    // has not run out, but it is this message's own, so the redelivery goes on at once.
+    runner
+        .slow_mode
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut again = SqsEvent::default();
+    again.records.push(first);
+    again.records[0]
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "2".into());
+    let resp = ccaas_processor::handle_batch(&worker, again, &BatchLimits::default()).await;
+    assert!(failures(&resp).is_empty());
+    assert_eq!(
+        statuses(&store, &event, &[0, 2]),
+        [Status::Succeeded, Status::Pending]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_message_starts_with_less_than_the_reserve_left_before_the_deadline() {
+    use std::time::Duration;
+    let store = MemoryStore::default();
+    let event = batch(&["a", "b"], &store).await;
+    let runner = SlowDevice::default();
+    let worker = worker_with(&store, runner.clone());
+    let limits = BatchLimits {
+        concurrency: 4,
+        deadline: Some(tokio::time::Instant::now() + Duration::from_secs(5)),
+        start_reserve: Duration::from_secs(10),
+    };
+    let resp = ccaas_processor::handle_batch(&worker, event, &limits).await;
+    assert_eq!(failures(&resp), ["0", "1"]);
+    assert_eq!(runner.runs.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(store.all().iter().all(|t| t.status == Status::Pending));
+}
+
+#[test]
+fn the_lambda_deadline_leaves_the_settle_margin() {
+    use std::time::Duration;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let now = tokio::time::Instant::now();
+        let d = ccaas_processor::batch_deadline(1_000_060_000, 1_000_000_000);
+        assert_eq!(
+            d - now,
+            Duration::from_secs(60) - ccaas_processor::SETTLE_MARGIN
+        );
+        let past = ccaas_processor::batch_deadline(1_000, 2_000);
+        assert_eq!(past, now);
+    });
 }

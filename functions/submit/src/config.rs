@@ -1,6 +1,5 @@
 //! The submit function's typed configuration, read once from the environment.
 
-use ccaas_app::Admins;
 use ccaas_aws::{ConfigError, Env, Stack};
 use ccaas_domain::DeviceAllow;
 
@@ -17,14 +16,15 @@ pub struct Config {
     pub auth: bool,
     /// `CCAAS_AUTH_USER_CLAIM` (default `sub`): the token claim that names the user.
     pub auth_user_claim: String,
-    /// `CCAAS_DEVICES_TABLE`: the DynamoDB `devices` table, whose host-key pins an admin may
-    /// drop.
+    /// `CCAAS_ADMIN_USERS` (default none): comma-separated user names (as the user claim
+    /// gives them) who may cancel other users' tasks and end or discard their sessions. Only
+    /// verified callers can be admins, so it matters with auth on.
+    pub admins: ccaas_app::Admins,
+    /// `CCAAS_DEVICES_TABLE`: the DynamoDB `devices` table, read by `GET /v1/devices`.
     pub devices_table: String,
     /// `CCAAS_DEVICE_ALLOW` (default: every device): the devices a task may name; others are
     /// refused with 403 `device_not_allowed`.
     pub device_allow: DeviceAllow,
-    /// `CCAAS_ADMIN_USERS` (default: nobody): with auth on, the users who may make admin calls.
-    pub admins: Admins,
 }
 
 impl Config {
@@ -52,18 +52,19 @@ impl Config {
             auth_user_claim: env
                 .optional("CCAAS_AUTH_USER_CLAIM")
                 .unwrap_or_else(|| "sub".into()),
+            admins: ccaas_app::Admins::parse(
+                &env.optional("CCAAS_ADMIN_USERS").unwrap_or_default(),
+            )
+            .map_err(|e| ConfigError::Invalid {
+                name: "CCAAS_ADMIN_USERS",
+                why: format!("every item {}", e.message),
+            })?,
             devices_table: env.required("CCAAS_DEVICES_TABLE")?,
             device_allow: DeviceAllow::parse(&env.raw("CCAAS_DEVICE_ALLOW").unwrap_or_default())
                 .map_err(|why| ConfigError::Invalid {
                     name: "CCAAS_DEVICE_ALLOW",
                     why,
                 })?,
-            admins: Admins::parse(&env.raw("CCAAS_ADMIN_USERS").unwrap_or_default()).map_err(
-                |why| ConfigError::Invalid {
-                    name: "CCAAS_ADMIN_USERS",
-                    why,
-                },
-            )?,
         })
     }
 }
@@ -76,6 +77,22 @@ mod tests {
     fn stack(k: &str) -> Option<String> {
         let optional = matches!(k, "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS");
         (k.starts_with("CCAAS_") && !optional).then(|| "x".to_string())
+    }
+
+    #[test]
+    fn the_allow_list_is_read_and_a_bad_one_is_named() {
+        let read = |v: &'static str| {
+            Config::read(&Env::new(move |k: &str| match k {
+                "CCAAS_AWS_TIMEOUT_SECS" | "CCAAS_AUTH" | "CCAAS_AUTH_USER_CLAIM" => None,
+                "CCAAS_DEVICE_ALLOW" => Some(v.to_string()),
+                _ => stack(k),
+            }))
+        };
+        assert!(!read("").unwrap().device_allow.is_restricted());
+        let c = read("127.0.0.0/8:2200-2299").unwrap();
+        assert!(c.device_allow.is_restricted());
+        let e = read("127.0.0.0/8:22-").unwrap_err();
+        assert!(e.to_string().contains("CCAAS_DEVICE_ALLOW"), "{e}");
     }
 
     #[test]
@@ -106,31 +123,21 @@ mod tests {
     }
 
     #[test]
-    fn the_allow_list_and_admins_are_read_and_a_bad_one_is_named() {
-        let read = |name: &'static str, v: &'static str| {
+    fn admins_are_a_comma_list_of_user_names_and_a_bad_one_is_named() {
+        let read = |v: Option<&str>| {
             Config::read(&Env::new(move |k: &str| match k {
-                "CCAAS_AWS_TIMEOUT_SECS" | "CCAAS_AUTH" | "CCAAS_AUTH_USER_CLAIM" => None,
-                "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS" if k != name => None,
-                k if k == name => Some(v.to_string()),
+                "CCAAS_ADMIN_USERS" => v.map(str::to_owned),
+                "CCAAS_AUTH" | "CCAAS_AUTH_USER_CLAIM" | "CCAAS_AWS_TIMEOUT_SECS" => None,
                 _ => stack(k),
             }))
         };
-        let c = read("CCAAS_DEVICE_ALLOW", "127.0.0.0/8:2200-2299").unwrap();
-        assert!(c.device_allow.is_restricted());
-        assert!(
-            !c.admins
-                .admits(&ccaas_app::Caller::Verified("alice".into()))
-        );
-        let c = read("CCAAS_ADMIN_USERS", "alice,bob").unwrap();
-        assert!(!c.device_allow.is_restricted());
-        assert!(c.admins.admits(&ccaas_app::Caller::Verified("bob".into())));
-        for (name, bad) in [
-            ("CCAAS_DEVICE_ALLOW", "127.0.0.0/8:22-"),
-            ("CCAAS_ADMIN_USERS", "alice;bob"),
-        ] {
-            let e = read(name, bad).unwrap_err();
-            assert!(e.to_string().contains(name), "{bad}: {e}");
-        }
+        let none = read(None).unwrap();
+        assert!(!none.admins.contains("x"));
+        let two = read(Some(" root@lab , ops,")).unwrap();
+        assert!(two.admins.contains("root@lab") && two.admins.contains("ops"));
+        assert!(!two.admins.contains("alice"));
+        let e = read(Some("ops,bad name")).unwrap_err();
+        assert!(e.to_string().contains("CCAAS_ADMIN_USERS"), "{e}");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use ccaas_app::ports::HostKeyPins;
-use ccaas_app::{Admins, Api, Caller, Error, LogStore, Sealer, TaskQueue, TaskStore};
+use ccaas_app::{
+    Api, Caller, Devices, Error, LogStore, Sealer, SessionStore, TaskQueue, TaskStore,
+};
 use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
 use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
@@ -47,12 +49,16 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
         base_url: config.api_url.clone(),
         clock: ccaas_app::Clock::default(),
         allow: config.device_allow.clone(),
+        admins: config.admins.clone(),
     }
 }
 
-/// The production pin store: the `devices` table.
-pub fn wire_pins(config: &Config, sdk: &SdkConfig) -> DynamoDevices {
-    DynamoDevices::new(ccaas_dynamo::client(sdk), &config.devices_table)
+/// The production wiring of `GET /v1/devices`: the open sessions of the devices table.
+pub fn wire_devices(config: &Config, sdk: &SdkConfig) -> Devices<DynamoDevices> {
+    Devices {
+        sessions: DynamoDevices::new(ccaas_dynamo::client(sdk), &config.devices_table),
+        base_url: config.api_url.clone(),
+    }
 }
 
 /// How the handler knows who calls.
@@ -83,20 +89,15 @@ impl Auth {
     }
 }
 
-/// What the API's handlers share: the use case and how callers are known.
-pub struct ApiState<S, Q, L, K, P> {
+/// What the API's handlers share: the use cases and how callers are known.
+pub struct ApiState<S, Q, L, K, D> {
     /// The task API.
     pub api: Api<S, Q, L, K>,
+    /// The open sessions (`GET /v1/devices`).
+    pub devices: Devices<D>,
     /// How the caller is known.
     pub auth: Auth,
-    /// The host-key pins (the `devices` table), for the admin call that drops one.
-    pub pins: P,
-    /// Who may make admin calls (`CCAAS_ADMIN_USERS`).
-    pub admins: Admins,
 }
-
-/// The router's state as a handler extracts it.
-type Shared<S, Q, L, K, P> = AxState<Arc<ApiState<S, Q, L, K, P>>>;
 
 /// The v1 API's routes, as (path, methods): the router below serves exactly these (each also
 /// with a trailing `/`), the generated OpenAPI document (docs/openapi.yaml) has exactly these
@@ -104,22 +105,26 @@ type Shared<S, Q, L, K, P> = AxState<Arc<ApiState<S, Q, L, K, P>>>;
 /// API Gateway routes to that document.
 pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tasks", &["GET", "POST"]),
-    ("/v1/tasks/{id}", &["GET"]),
+    ("/v1/tasks/{id}", &["GET", "DELETE"]),
     ("/v1/tasks/{id}/log", &["GET"]),
+    ("/v1/devices", &["GET"]),
     ("/v1/devices/{device}/pin", &["DELETE"]),
 ];
+
+/// The handlers' view of the router's state.
+type Shared<S, Q, L, K, D> = AxState<Arc<ApiState<S, Q, L, K, D>>>;
 
 /// The one HTTP router of the API, served by the submit Lambda (through lambda_http) and by
 /// `ccaas-local` (through axum) alike. Never fails: every error is a JSON response. The caller
 /// is checked first, for every route (unknown ones included), so a request without verified
 /// claims is a 401 whatever it asks for.
-pub fn router<S, Q, L, K, P>(state: Arc<ApiState<S, Q, L, K, P>>) -> Router
+pub fn router<S, Q, L, K, D>(state: Arc<ApiState<S, Q, L, K, D>>) -> Router
 where
     S: TaskStore + 'static,
     Q: TaskQueue + 'static,
     L: LogStore + 'static,
     K: Sealer + 'static,
-    P: HostKeyPins + 'static,
+    D: SessionStore + HostKeyPins + 'static,
 {
     let mut r = Router::new();
     for suffix in ["", "/"] {
@@ -128,12 +133,12 @@ where
                 .route(
                     &format!("/v1/tasks{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, P>, req: Request| async move {
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
                             s.list(req).await
                         },
                     )
                     .post(
-                        |AxState(s): Shared<S, Q, L, K, P>, req: Request| async move {
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
                             s.submit(req).await
                         },
                     )
@@ -142,17 +147,22 @@ where
                 .route(
                     &format!("/v1/tasks/{{id}}{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, P>, Path(id): Path<String>| async move {
+                        |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
                             s.get_task(&id).await
                         },
                     )
-                    .fallback(|| async { method_not_allowed("GET") }),
+                    .delete(
+                        |AxState(s): Shared<S, Q, L, K, D>,
+                         Path(id): Path<String>,
+                         req: Request| async move { s.cancel(&id, req).await },
+                    )
+                    .fallback(|| async { method_not_allowed("GET, DELETE") }),
                 )
                 .route(
-                    &format!("/v1/tasks/{{id}}/log{suffix}"),
+                    &format!("/v1/devices{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, P>, Path(id): Path<String>| async move {
-                            s.log(&id).await
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.devices(req).await
                         },
                     )
                     .fallback(|| async { method_not_allowed("GET") }),
@@ -160,19 +170,28 @@ where
                 .route(
                     &format!("/v1/devices/{{device}}/pin{suffix}"),
                     delete(
-                        |AxState(s): Shared<S, Q, L, K, P>,
+                        |AxState(s): Shared<S, Q, L, K, D>,
                          Path(device): Path<String>,
                          req: Request| async move {
-                            s.drop_pin(&device, caller_of(&req)).await
+                            s.drop_pin(&device, req).await
                         },
                     )
                     .fallback(|| async { method_not_allowed("DELETE") }),
+                )
+                .route(
+                    &format!("/v1/tasks/{{id}}/log{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
+                            s.log(&id).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
                 );
     }
     r.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            identify::<S, Q, L, K, P>,
+            identify::<S, Q, L, K, D>,
         ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -188,8 +207,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Names the caller (a [`Caller`] in the request's extensions) or answers 401/403.
-async fn identify<S, Q, L, K, P>(
-    AxState(state): Shared<S, Q, L, K, P>,
+async fn identify<S, Q, L, K, D>(
+    AxState(state): Shared<S, Q, L, K, D>,
     mut req: Request,
     next: Next,
 ) -> Response
@@ -198,7 +217,7 @@ where
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
-    P: HostKeyPins,
+    D: SessionStore + HostKeyPins,
 {
     match caller(&state.auth, req.extensions().get::<RequestContext>()) {
         Ok(c) => {
@@ -252,14 +271,6 @@ fn caller(auth: &Auth, context: Option<&RequestContext>) -> Result<Caller, Respo
     Ok(Caller::Verified(user.clone()))
 }
 
-/// The caller [`identify`] put in the request.
-fn caller_of(req: &Request) -> Caller {
-    req.extensions()
-        .get::<Caller>()
-        .cloned()
-        .unwrap_or(Caller::Anonymous)
-}
-
 /// A 401 with the `WWW-Authenticate` challenge of RFC 6750.
 pub fn unauthorized(message: &str) -> Response {
     let mut r = json_error(StatusCode::UNAUTHORIZED, "unauthorized", None, message);
@@ -270,13 +281,13 @@ pub fn unauthorized(message: &str) -> Response {
     r
 }
 
-impl<S, Q, L, K, P> ApiState<S, Q, L, K, P>
+impl<S, Q, L, K, D> ApiState<S, Q, L, K, D>
 where
     S: TaskStore,
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
-    P: HostKeyPins,
+    D: SessionStore + HostKeyPins,
 {
     /// `GET /v1/tasks`.
     async fn list(&self, req: Request) -> Response {
@@ -286,6 +297,45 @@ where
         };
         let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         reply(self.api.list(pairs).await, StatusCode::OK)
+    }
+
+    /// `DELETE /v1/tasks/{id}`: cancels a pending task (202 with the task).
+    async fn cancel(&self, id: &str, req: Request) -> Response {
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Anonymous);
+        reply(self.api.cancel(&caller, id).await, StatusCode::ACCEPTED)
+    }
+
+    /// `DELETE /v1/devices/{device}/pin` (admins only; any caller with auth off).
+    async fn drop_pin(&self, device: &str, req: Request) -> Response {
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Anonymous);
+        // Fails closed: with auth on, an admin call needs a verified caller.
+        if matches!(self.auth, Auth::Jwt { .. }) && caller == Caller::Anonymous {
+            return unauthorized("send a valid bearer token");
+        }
+        reply(
+            self.devices
+                .drop_pin(&caller, &self.api.admins, device)
+                .await,
+            StatusCode::OK,
+        )
+    }
+
+    /// `GET /v1/devices`.
+    async fn devices(&self, req: Request) -> Response {
+        let params = match parse_query(req.uri().query().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => return error_response(&e),
+        };
+        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        reply(self.devices.list(pairs).await, StatusCode::OK)
     }
 
     /// `GET /v1/tasks/{id}`.
@@ -304,18 +354,6 @@ where
                 .into_response(),
             Err(e) => error_response(&e),
         }
-    }
-
-    /// `DELETE /v1/devices/{device}/pin` (admins only).
-    async fn drop_pin(&self, device: &str, caller: Caller) -> Response {
-        // Fails closed: with auth on, an admin call needs a verified caller.
-        if matches!(self.auth, Auth::Jwt { .. }) && caller == Caller::Anonymous {
-            return unauthorized("send a valid bearer token");
-        }
-        reply(
-            ccaas_app::drop_pin(&self.pins, &self.admins, &caller, device).await,
-            StatusCode::OK,
-        )
     }
 
     /// `POST /v1/tasks`.
@@ -432,6 +470,10 @@ pub struct ErrorDetail<'a> {
     pub field: Option<&'a str>,
     /// What is wrong, for people. Never quotes a secret.
     pub message: &'a str,
+    /// The task's current status, on a `409 task_not_pending`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::Status))]
+    pub status: Option<&'a str>,
 }
 
 fn json_error(status: StatusCode, code: &str, field: Option<&str>, message: &str) -> Response {
@@ -439,6 +481,7 @@ fn json_error(status: StatusCode, code: &str, field: Option<&str>, message: &str
         code,
         field,
         message,
+        status: None,
     };
     json_response(status, &ErrorBody { error })
 }
@@ -463,10 +506,6 @@ pub fn error_response(e: &Error) -> Response {
             let field = (!f.field.is_empty()).then_some(f.field.as_str());
             json_error(StatusCode::BAD_REQUEST, f.code, field, &f.message)
         }
-        Error::Forbidden(f) => {
-            let field = (!f.field.is_empty()).then_some(f.field.as_str());
-            json_error(StatusCode::FORBIDDEN, f.code, field, &f.message)
-        }
         Error::NotFound => json_error(StatusCode::NOT_FOUND, "not_found", None, "no such task"),
         Error::IdempotencyConflict => json_error(
             StatusCode::CONFLICT,
@@ -474,6 +513,20 @@ pub fn error_response(e: &Error) -> Response {
             Some("Idempotency-Key"),
             "this key was already used with a different body",
         ),
+        Error::NotPending(status) => {
+            let error = ErrorDetail {
+                code: "task_not_pending",
+                field: None,
+                message: &e.to_string(),
+                status: Some(status.as_str()),
+            };
+            json_response(StatusCode::CONFLICT, &ErrorBody { error })
+        }
+        Error::Forbidden(why) => json_error(StatusCode::FORBIDDEN, "not_owner", None, why),
+        Error::Refused(f) => {
+            let field = (!f.field.is_empty()).then_some(f.field.as_str());
+            json_error(StatusCode::FORBIDDEN, f.code, field, &f.message)
+        }
         Error::Conflict => json_error(
             StatusCode::CONFLICT,
             "conflict",
@@ -554,11 +607,11 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ccaas_app::memory::{MemoryLogs, MemoryPins, MemoryQueue, MemorySealer, MemoryStore};
+    use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemorySessions, MemoryStore};
     use lambda_http::{Body, RequestExt};
     use serde_json::json;
 
-    type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer, MemoryPins>>;
+    type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer, MemorySessions>>;
 
     fn api(auth: Auth) -> State {
         Arc::new(ApiState {
@@ -570,10 +623,13 @@ mod tests {
                 base_url: String::new(),
                 clock: ccaas_app::Clock::default(),
                 allow: Default::default(),
+                admins: Default::default(),
+            },
+            devices: Devices {
+                sessions: MemorySessions::default(),
+                base_url: String::new(),
             },
             auth,
-            pins: MemoryPins::default(),
-            admins: Admins::default(),
         })
     }
 
@@ -646,39 +702,29 @@ mod tests {
 
     #[tokio::test]
     async fn with_auth_on_only_a_listed_admin_drops_a_pin() {
-        let state = ApiState {
-            admins: Admins::parse("ops").unwrap(),
-            ..Arc::into_inner(api(jwt("sub"))).unwrap()
-        };
-        state.pins.pin("127.0.0.1", 22, "SHA256:a").await.unwrap();
+        let mut state = Arc::into_inner(api(jwt("sub"))).unwrap();
+        state.api.admins = ccaas_app::Admins::parse("ops").unwrap();
+        let pins = &state.devices.sessions;
+        pins.pin("127.0.0.1", 22, "SHA256:a").await.unwrap();
         let state = Arc::new(state);
         let r = handle(&state, drop_pin_request("127.0.0.1:22", None)).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        let r = handle(
-            &state,
-            drop_pin_request("127.0.0.1:22", Some(&[("sub", "mallory")])),
-        )
-        .await;
+        let mallory = Some(&[("sub", "mallory")][..]);
+        let r = handle(&state, drop_pin_request("127.0.0.1:22", mallory)).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         assert_eq!(body_json(r).await["error"]["code"], "forbidden");
-        assert!(state.pins.pinned("127.0.0.1", 22).await.unwrap().is_some());
+        let pins = &state.devices.sessions;
+        assert!(pins.pinned("127.0.0.1", 22).await.unwrap().is_some());
         // `127.1%3A22`: the path segment percent-encoded, another spelling of the device.
-        let r = handle(
-            &state,
-            drop_pin_request("127.1%3A22", Some(&[("sub", "ops")])),
-        )
-        .await;
+        let ops = Some(&[("sub", "ops")][..]);
+        let r = handle(&state, drop_pin_request("127.1%3A22", ops)).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(
             body_json(r).await,
             json!({"device": "127.0.0.1:22", "dropped": true})
         );
-        assert!(state.pins.pinned("127.0.0.1", 22).await.unwrap().is_none());
-        let r = handle(
-            &state,
-            drop_pin_request("%5B%3A%3A1%5D%3A22", Some(&[("sub", "ops")])),
-        )
-        .await;
+        assert!(pins.pinned("127.0.0.1", 22).await.unwrap().is_none());
+        let r = handle(&state, drop_pin_request("%5B%3A%3A1%5D%3A22", ops)).await;
         assert_eq!(
             body_json(r).await,
             json!({"device": "[::1]:22", "dropped": false})

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ccaas_submit::{ApiState, Auth, router, wire, wire_pins};
+use ccaas_submit::{ApiState, Auth, router, wire, wire_devices};
 use lambda_http::Error;
 
 #[tokio::main]
@@ -13,9 +13,8 @@ async fn main() -> Result<(), Error> {
     let sdk = ccaas_aws::sdk_config(config.stack.aws_timeout).await;
     let state = Arc::new(ApiState {
         api: wire(&config, &sdk),
+        devices: wire_devices(&config, &sdk),
         auth: Auth::from_config(&config),
-        pins: wire_pins(&config, &sdk),
-        admins: config.admins.clone(),
     });
     lambda_http::run(router(state)).await
 }

@@ -4,9 +4,9 @@
 //! bearer scheme. docs/openapi.yaml is this document, committed: a test fails when the two
 //! differ, and `CCAAS_UPDATE_OPENAPI=1 cargo test -p ccaas-submit openapi` rewrites the file.
 
-use ccaas_app::view::{AcceptedView, ListView, PinDropView, TaskView};
-use ccaas_domain::ListQuery;
+use ccaas_app::view::{AcceptedView, DeviceListView, ListView, PinDropView, TaskView};
 use ccaas_domain::openapi::SubmissionBody;
+use ccaas_domain::{DeviceQuery, ListQuery};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -32,9 +32,11 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 401 | `unauthorized` | auth is on and the call has no valid bearer token (`WWW-Authenticate: Bearer`) |
 | 403 | `forbidden` | auth is on and the token's user claim is missing or not a valid user name; or an admin call by a user not in `CCAAS_ADMIN_USERS` |
 | 403 | `device_not_allowed` | `data.device` is outside the service's allow-list (`CCAAS_DEVICE_ALLOW`), or names a host by DNS name while a list is set; nothing is stored or queued |
+| 403 | `not_owner` | auth is on and the caller is neither the task's user nor an admin (`DELETE /v1/tasks/{id}`) |
 | 404 | `not_found` | unknown route, or unknown task id (malformed ids give the same 404) |
 | 405 | `method_not_allowed` | wrong method on a known route (`Allow` header lists the right ones) |
 | 409 | `idempotency_conflict` | the `Idempotency-Key` was used before with a different body |
+| 409 | `task_not_pending` | `DELETE /v1/tasks/{id}` on a task that runs or has finished; `status` gives its status |
 | 413 | `body_too_large` | the body is over 65,536 bytes |
 | 415 | `unsupported_media_type` | `Content-Type` is not `application/json` |
 | 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
@@ -57,7 +59,8 @@ hand.";
 #[openapi(
     info(title = "ccaas task API", version = "1", description = DESCRIPTION),
     servers((url = "http://127.0.0.1:3000", description = "ccaas-local")),
-    paths(submit_task, list_tasks, get_task, get_task_log, drop_device_pin),
+    paths(submit_task, list_tasks, get_task, cancel_task, get_task_log, list_devices,
+        drop_device_pin),
     security((), ("bearer" = [])),
     modifiers(&Bearer)
 )]
@@ -205,6 +208,53 @@ fn list_tasks() {}
 )]
 #[allow(dead_code)]
 fn get_task() {}
+
+/// Cancel a pending task
+///
+/// The task becomes `failed` with the error code `cancelled`, and its queue message is acked
+/// without running. Cancelling a cancelled task returns it again. With auth on, only the task's
+/// user or an admin (`CCAAS_ADMIN_USERS`) may cancel it.
+#[utoipa::path(
+    delete,
+    path = "/v1/tasks/{id}",
+    operation_id = "cancelTask",
+    params(("id" = String, Path, description = "The task id")),
+    responses(
+        (status = 202, description = "Cancelled: the task, now `failed` with `cancelled`",
+            body = TaskView),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = "`forbidden` (see above), or `not_owner`: the caller is \
+            neither the task's user nor an admin", body = ErrorBody),
+        (status = 404, description = NOT_FOUND, body = ErrorBody),
+        (status = 409, description = "`task_not_pending`: the task runs or has finished; the \
+            error's `status` is its status", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn cancel_task() {}
+
+/// List the devices with an open coverage session
+///
+/// One row per device: its key (`host:port`), the session's owner, id, start time and modules.
+/// A page may hold fewer than `limit` rows and still have a `next` (the store reads a bounded
+/// part of the devices table per call).
+#[utoipa::path(
+    get,
+    path = "/v1/devices",
+    operation_id = "listDevices",
+    params(DeviceQuery),
+    responses(
+        (status = 200, description = "A page of devices with an open session",
+            body = DeviceListView),
+        (status = 400, description = BAD_INPUT, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn list_devices() {}
 
 /// The task's SSH command log, as JSON lines
 ///
@@ -472,6 +522,16 @@ mod tests {
         }
         let typo = ListQuery::parse([("stauts", "running")]).unwrap_err();
         assert_eq!(typo.code, "unknown_field");
+        let params = spec["paths"]["/v1/devices"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        assert_eq!(params.len(), 2);
+        for p in params {
+            let name = p["name"].as_str().unwrap();
+            let refused = DeviceQuery::parse([(name, "")]).unwrap_err();
+            assert_eq!(refused.code, "invalid_field", "{name}");
+            assert_eq!(refused.field, name);
+        }
     }
 
     /// Whether `value` fits `schema` in the keywords the response schemas use: `$ref`, `type`,
@@ -544,6 +604,7 @@ mod tests {
             user: "alice".into(),
             task_type: TaskType::CoverageEnd,
             priority: Priority::High,
+            queue: None,
             status: if full {
                 Status::Failed
             } else {
@@ -560,6 +621,7 @@ mod tests {
             webhook: full.then(|| "https://hooks.example/T/B/secret".into()),
             lease_until: None,
             lease_holder: None,
+            admin: false,
             result: full.then(|| json!({"session": "x"})),
             error: full.then(|| TaskError {
                 code: "unreachable".into(),
@@ -573,19 +635,51 @@ mod tests {
     fn each_response_fits_its_openapi_schema_and_together_they_write_every_property() {
         let spec = spec();
         let (full, minimal) = (task(true), task(false));
-        let error = |field| ErrorBody {
+        let error = |field: Option<&'static str>| ErrorBody {
             error: crate::ErrorDetail {
                 code: "invalid_field",
                 field,
                 message: "must be a string",
+                status: field.map(|_| "running"),
             },
+        };
+        let session = ccaas_app::DeviceSession {
+            id: full.id.clone(),
+            modules: vec!["tmm".into()],
+            facts: json!({}),
+            opened: full.created.clone(),
+            opened_ms: None,
+            owner: Some("alice".into()),
+            took_over: None,
+        };
+        let legacy = ccaas_app::DeviceSession {
+            owner: None,
+            ..session.clone()
+        };
+        let devices = |rows: Vec<&ccaas_app::DeviceSession>, next: Option<&str>| DeviceListView {
+            count: rows.len(),
+            collection: rows
+                .into_iter()
+                .map(|s| ccaas_app::view::DeviceView::of("h:22", s, ""))
+                .collect(),
+            next: next.map(str::to_owned),
         };
         let page = |next: Option<&str>| ListView {
             count: 1,
             collection: vec![ListItem::of(&full, "")],
             next: next.map(str::to_owned),
         };
-        let cases: [(&str, Value, Value); 4] = [
+        let cases: [(&str, Value, Value); 6] = [
+            (
+                "DeviceList",
+                json!(devices(vec![&session], Some("s1.00"))),
+                json!(devices(vec![], None)),
+            ),
+            (
+                "DeviceSession",
+                json!(ccaas_app::view::DeviceView::of("h:22", &session, "")),
+                json!(ccaas_app::view::DeviceView::of("h:22", &legacy, "")),
+            ),
             (
                 "Accepted",
                 json!(AcceptedView::of(&full, "http://x")),
@@ -630,7 +724,7 @@ mod tests {
         // The error member is checked one level down too.
         let detail = schema(&spec, "ErrorDetail");
         let fields: BTreeSet<&String> = detail["properties"].as_object().unwrap().keys().collect();
-        assert_eq!(fields.len(), 3, "{detail}");
+        assert_eq!(fields.len(), 4, "{detail}");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-/* simd: signal thread, pid/port files and the accept loop of a simulated daemon. */
+/* simd: signal thread, pid/port files and the accept loop of a simulated daemon.
+ * Built with -DSIMD_PLAIN, it installs no SIGUSR1/SIGUSR2 handler (a daemon built with
+ * --coverage but without the coverage handlers: either signal kills it). */
 #define _GNU_SOURCE
 #include "simd.h"
 
@@ -67,8 +69,10 @@ int simd_main(const char *name, simd_handler handler) {
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
+#ifndef SIMD_PLAIN
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
+#endif
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 

@@ -5,6 +5,8 @@
  *   SIGUSR1 -> __gcov_dump()  (from a helper thread, never inside the signal handler)
  *   SIGUSR2 -> __gcov_reset() (same)
  *   SIGTERM -> exit(0), which writes the counters at exit like a real daemon.
+ * Built with -DSIMD_PLAIN, the daemon has no SIGUSR1/SIGUSR2 handler (default action:
+ * terminate); only gdb (`call __gcov_dump()`) or SIGTERM makes it write its counters.
  */
 #ifndef SIMD_H
 #define SIMD_H

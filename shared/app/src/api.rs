@@ -1,8 +1,8 @@
 //! The task API use cases: submit, get, list and read a task's log.
 
 use ccaas_domain::{
-    DeviceAccess, DeviceAllow, FieldError, ListQuery, SealedMessage, Status, Submission, Task,
-    TaskId, TaskMessage, parse_submission, rfc3339,
+    CANCELLED, DeviceAccess, DeviceAllow, FieldError, ListQuery, SealedMessage, Status, Submission,
+    Task, TaskId, TaskMessage, parse_submission, rfc3339,
 };
 use tracing::{info, warn};
 
@@ -20,6 +20,49 @@ pub enum Caller {
     Anonymous,
     /// Auth is on: this is the user, whatever the body says.
     Verified(String),
+}
+
+impl Caller {
+    /// Whether the caller is an admin: a verified user named in `admins`. Without auth
+    /// nobody is (a body's `user` is a claim, not an identity). The one place that decides it:
+    /// every admin-only action asks here.
+    pub fn is_admin(&self, admins: &Admins) -> bool {
+        matches!(self, Caller::Verified(u) if admins.contains(u))
+    }
+
+    /// Whether the caller may act on something `owner` owns (cancel their task): always
+    /// without auth (there is no identity to check), else only the owner or an admin.
+    pub fn may_act_for(&self, owner: &str, admins: &Admins) -> bool {
+        match self {
+            Caller::Anonymous => true,
+            Caller::Verified(u) => u == owner || self.is_admin(admins),
+        }
+    }
+}
+
+/// The users who may act on other users' tasks and sessions (`CCAAS_ADMIN_USERS`, a
+/// comma-separated list of user names, as the token's user claim gives them). Empty by
+/// default: nobody is an admin.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Admins(std::collections::BTreeSet<String>);
+
+impl Admins {
+    /// Parses a comma-separated list of user names; blanks around names and empty items are
+    /// ignored. Errors: the first item that is not a valid user name (1 to 64 of
+    /// `A-Za-z0-9._@-`).
+    pub fn parse(list: &str) -> Result<Admins, FieldError> {
+        let mut set = std::collections::BTreeSet::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            ccaas_domain::submission::check_user(name)?;
+            set.insert(name.to_owned());
+        }
+        Ok(Admins(set))
+    }
+
+    /// Whether `user` is one of them.
+    pub fn contains(&self, user: &str) -> bool {
+        self.0.contains(user)
+    }
 }
 
 /// The result of a submit: the task and whether it was created now or replayed.
@@ -48,12 +91,14 @@ pub struct Api<S, Q, L, K> {
     pub clock: Clock,
     /// The devices tasks may name (`CCAAS_DEVICE_ALLOW`; every device when unset).
     pub allow: DeviceAllow,
+    /// Who may cancel other users' tasks and end or discard their sessions.
+    pub admins: Admins,
 }
 
 impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
     /// `POST /v1/tasks`: validate, seal, store, enqueue.
     ///
-    /// A device outside the allow-list is refused ([`Error::Forbidden`], `device_not_allowed`)
+    /// A device outside the allow-list is refused ([`Error::Refused`], `device_not_allowed`)
     /// before anything is sealed, stored or queued. The seal comes first, so a key service
     /// outage writes nothing. The store write comes
     /// before the send, so a message never names a task that does not exist.
@@ -68,7 +113,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
     ) -> Result<Accepted, Error> {
         let sub = parse_submission(body).map_err(Error::Invalid)?;
         if !self.allow.allows(&sub.device.host, sub.device.port) {
-            return Err(Error::Forbidden(FieldError {
+            return Err(Error::Refused(FieldError {
                 code: "device_not_allowed",
                 field: "data.device.host".into(),
                 message: if sub.device.host.as_ip().is_none() && self.allow.is_restricted() {
@@ -83,7 +128,18 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
             Caller::Anonymous => sub.user.clone().unwrap_or_else(|| "anonymous".into()),
         };
         let now = self.clock.now_ms();
-        let task = new_task(&sub, user.clone(), now);
+        let mut task = new_task(&sub, user.clone(), now);
+        task.admin = caller.is_admin(&self.admins);
+        // Why the device's open tasks decide the queue: one device's tasks must run in the
+        // order they were submitted, and only one FIFO group in one queue keeps an order. So
+        // a task joins the queue of its device's newest open task; priority only picks the
+        // queue of a device with nothing open (docs/api.md, "Priority and order").
+        task.queue = Some(
+            self.store
+                .open_queue(&sub.device.host.to_string(), sub.device.port)
+                .await?
+                .unwrap_or(sub.priority),
+        );
         let message = self.seal(&task.id, &sub.device).await?;
         // One message group per device, the key the devices table uses too: one device's
         // tasks run in order, different devices (even on one host) in parallel.
@@ -91,7 +147,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
 
         let Some(key) = idempotency_key else {
             self.store.create(&task, None).await?;
-            if let Err(e) = self.queue.enqueue(&message, &group, task.priority).await {
+            if let Err(e) = self.queue.enqueue(&message, &group, task.queue()).await {
                 self.fail_orphan(&task).await;
                 return Err(e);
             }
@@ -110,7 +166,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         };
         match self.store.create(&task, Some(&record)).await? {
             Created::New => {
-                self.queue.enqueue(&message, &group, task.priority).await?;
+                self.queue.enqueue(&message, &group, task.queue()).await?;
                 info!(task_id = %task.id, "task accepted");
                 Ok(Accepted {
                     view: AcceptedView::of(&task, &self.base_url),
@@ -135,7 +191,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                     // The first call may have stopped between the write and the send.
                     let message = self.seal(&existing.id, &sub.device).await?;
                     self.queue
-                        .enqueue(&message, &group, existing.priority)
+                        .enqueue(&message, &group, existing.queue())
                         .await?;
                 }
                 info!(task_id = %existing.id, "idempotent replay");
@@ -170,6 +226,57 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         {
             warn!(task_id = %task.id, error = %e, "could not mark an unsent task failed");
         }
+    }
+
+    /// `DELETE /v1/tasks/{id}`: cancels a pending task. The task becomes `failed` with the
+    /// error code `cancelled` (a conditional write on its pending version), so its queue
+    /// message is acked unrun by the worker, which never runs a finished task.
+    /// Idempotent: cancelling a task that is already cancelled returns it again.
+    /// Errors: [`Error::NotFound`] (also for a malformed id); [`Error::Forbidden`] when auth is
+    /// on and the caller is neither the task's user nor an admin; [`Error::NotPending`] with
+    /// the current status once it runs or has finished otherwise; [`Error::Unavailable`].
+    pub async fn cancel(&self, caller: &Caller, id: &str) -> Result<TaskView, Error> {
+        let id = TaskId::parse(id).ok_or(Error::NotFound)?;
+        // A lost race re-reads: the worker may have taken the task in between.
+        for _ in 0..3 {
+            let task = self.store.get(&id).await?.ok_or(Error::NotFound)?;
+            if !caller.may_act_for(&task.user, &self.admins) {
+                return Err(Error::Forbidden(format!(
+                    "task {id} is {}'s; only its user or an admin may cancel it",
+                    task.user
+                )));
+            }
+            if task.status == Status::Failed
+                && task.error.as_ref().is_some_and(|e| e.code == CANCELLED)
+            {
+                return Ok(TaskView::of(&task, &self.base_url));
+            }
+            if task.status != Status::Pending {
+                return Err(Error::NotPending(task.status));
+            }
+            let mut next = task.advance(Status::Failed, self.clock.now_ms());
+            let by = match caller {
+                Caller::Verified(u) => u.as_str(),
+                Caller::Anonymous => "a caller",
+            };
+            next.error = Some(ccaas_domain::TaskError {
+                code: CANCELLED.into(),
+                message: format!("cancelled by {by} before it ran"),
+            });
+            match self
+                .store
+                .write_status(&next, (Status::Pending, task.version))
+                .await
+            {
+                Ok(()) => {
+                    info!(task_id = %id, "task cancelled");
+                    return Ok(TaskView::of(&next, &self.base_url));
+                }
+                Err(Error::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict)
     }
 
     /// `GET /v1/tasks/{id}`. A malformed id is the same 404 as an unknown one.
@@ -214,6 +321,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         user,
         task_type: sub.task_type,
         priority: sub.priority,
+        queue: None,
         status: Status::Pending,
         version: 0,
         updated: created.clone(),
@@ -226,6 +334,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         webhook: sub.webhook.clone(),
         lease_until: None,
         lease_holder: None,
+        admin: false,
         result: None,
         error: None,
         notified: None,

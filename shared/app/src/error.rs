@@ -1,6 +1,6 @@
 //! The one error type of the use cases; the HTTP and SQS boundaries map it to responses.
 
-use ccaas_domain::FieldError;
+use ccaas_domain::{FieldError, Status};
 
 /// What can go wrong in a use case.
 #[derive(Debug, thiserror::Error)]
@@ -8,10 +8,10 @@ pub enum Error {
     /// The request is malformed; the field is named.
     #[error("invalid request: {0}")]
     Invalid(#[source] FieldError),
-    /// The caller may not do this (a device outside the allow-list, an admin call by a
-    /// non-admin); the code and field say why.
+    /// Refused with a 403 of its own code (a device outside the allow-list,
+    /// `device_not_allowed`; an admin call by a non-admin, `forbidden`); the field says which.
     #[error("refused: {0}")]
-    Forbidden(#[source] FieldError),
+    Refused(#[source] FieldError),
     /// No such task (or not the caller's to see).
     #[error("task not found")]
     NotFound,
@@ -21,6 +21,12 @@ pub enum Error {
     /// A conditional write lost: someone else changed the task first.
     #[error("the task changed concurrently")]
     Conflict,
+    /// The task is no longer pending (it runs or has finished), so it cannot be cancelled.
+    #[error("the task is {} and can no longer be cancelled", .0.as_str())]
+    NotPending(Status),
+    /// The caller may not act on this task: it is another user's and the caller is no admin.
+    #[error("{0}")]
+    Forbidden(String),
     /// The store, queue or log backend did not answer. Retryable.
     #[error("{backend} is unavailable")]
     Unavailable {

@@ -3,10 +3,10 @@
 //! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
 //! Lambda types.
 
-pub mod admin;
 pub mod api;
 #[cfg(feature = "testing")]
 pub mod contract;
+pub mod devices;
 pub mod envelope;
 pub mod error;
 #[cfg(any(test, feature = "testing"))]
@@ -16,12 +16,13 @@ pub mod ports;
 pub mod view;
 pub mod worker;
 
-pub use admin::{Admins, drop_pin};
-pub use api::{Accepted, Api, Caller};
+pub use api::{Accepted, Admins, Api, Caller};
+pub use devices::Devices;
 pub use error::Error;
 pub use ports::{
     ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, LogStore,
-    Opened, Page, RunError, Sealer, SessionStore, TaskQueue, TaskRunner, TaskStore, device_key,
+    Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue, TaskRunner, TaskStore,
+    device_key,
 };
 pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
 pub use worker::{Disposition, Worker, WorkerConfig};

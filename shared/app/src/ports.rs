@@ -42,6 +42,16 @@ pub struct Page {
 
 /// Where tasks live (DynamoDB `tasks` in production).
 pub trait TaskStore: Send + Sync {
+    /// The queue ([`Task::queue`]) of the newest pending or running task on device
+    /// `host:port`, `None` when it has none. Read-only. It may miss a task written a moment
+    /// before (DynamoDB's indexes are eventually consistent). Errors: [`Error::Unavailable`],
+    /// [`Error::Corrupt`].
+    fn open_queue(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Option<Priority>, Error>> + Send;
+
     /// Writes a new task, and its idempotency record in the same atomic write when given.
     /// Idempotent through the record: a second call with the same scope writes nothing and
     /// returns [`Created::KeyExists`]. Errors: [`Error::Unavailable`]; [`Error::Conflict`] if
@@ -214,6 +224,45 @@ pub struct DeviceSession {
     pub facts: serde_json::Value,
     /// When it was opened, RFC 3339 UTC.
     pub opened: String,
+    /// When it was opened, Unix milliseconds: what its age is measured from. Records written
+    /// before it existed are aged from their start task's id (its creation time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_ms: Option<u64>,
+    /// Who opened it: the start task's `user` (with auth on, the token's user). Only this user
+    /// or an admin may end or discard it. `None` on records written before it existed: any
+    /// user may end those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The expired session this one took over (closed unended), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_over: Option<TaskId>,
+}
+
+impl DeviceSession {
+    /// When it was opened, Unix milliseconds ([`DeviceSession::opened_ms`], else its id's time).
+    pub fn opened_at_ms(&self) -> u64 {
+        self.opened_ms.unwrap_or_else(|| self.id.unix_ms())
+    }
+
+    /// Whether it is older than `max_age_secs` at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64, max_age_secs: u64) -> bool {
+        now_ms.saturating_sub(self.opened_at_ms()) > max_age_secs.saturating_mul(1000)
+    }
+
+    /// Whether `user` (an admin when `admin`) may end or discard it: its owner, an admin, or
+    /// anyone for a record without an owner.
+    pub fn may_be_closed_by(&self, user: &str, admin: bool) -> bool {
+        admin || self.owner.as_deref().is_none_or(|o| o == user)
+    }
+}
+
+/// One page of open sessions ([`SessionStore::list`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionPage {
+    /// `(device key, session)` pairs, in the store's order.
+    pub sessions: Vec<(String, DeviceSession)>,
+    /// The opaque cursor of the next page, if there may be one.
+    pub next: Option<String>,
 }
 
 /// The outcome of [`SessionStore::open`].
@@ -251,6 +300,18 @@ pub trait SessionStore: Send + Sync {
     /// changes nothing when that session is not open (already closed, or another one is open).
     /// Errors: [`Error::Unavailable`].
     fn close(&self, device: &str, id: &TaskId) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Lists the devices with an open session, at most `limit` per page, after the cursor
+    /// `next` of the previous page. Read-only. Every session open for the whole walk appears
+    /// exactly once across the pages; a page may hold fewer than `limit` and still have a
+    /// cursor (a store that filters after reading stops after a bounded read).
+    /// Errors: [`Error::Invalid`] (field `next`) for a cursor this store did not make,
+    /// [`Error::Unavailable`], [`Error::Corrupt`].
+    fn list(
+        &self,
+        next: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<SessionPage, Error>> + Send;
 }
 
 /// What [`HostKeyPins::pin`] found.

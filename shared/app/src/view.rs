@@ -209,3 +209,56 @@ pub struct PinDropView {
     /// Whether a pin was there (dropping an absent pin changes nothing).
     pub dropped: bool,
 }
+
+/// One row of `GET /v1/devices`: a device and its open coverage session.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DeviceSession))]
+pub struct DeviceView {
+    /// The device key, `host:port`.
+    pub device: String,
+    /// Who opened the session (the start task's user); `null` for a session recorded before
+    /// owners were (any user may end it).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, value_type = Option<ccaas_domain::openapi::UserName>)
+    )]
+    pub owner: Option<String>,
+    /// The session id: its start task's id.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
+    pub session: String,
+    /// The start task's URL.
+    pub selflink: String,
+    /// When the session was opened.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub since: String,
+    /// The modules it covers.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ccaas_domain::ModuleName>))]
+    pub modules: Vec<String>,
+}
+
+impl DeviceView {
+    /// The row of an open session on `device`.
+    pub fn of(device: &str, s: &crate::ports::DeviceSession, base: &str) -> Self {
+        DeviceView {
+            device: device.to_owned(),
+            owner: s.owner.clone(),
+            session: s.id.to_string(),
+            selflink: selflink(base, s.id.as_str()),
+            since: s.opened.clone(),
+            modules: s.modules.clone(),
+        }
+    }
+}
+
+/// The body of `GET /v1/devices`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DeviceList))]
+pub struct DeviceListView {
+    /// Rows in this page.
+    pub count: usize,
+    /// The devices with an open session, in the store's order.
+    pub collection: Vec<DeviceView>,
+    /// The cursor of the next page, `null` on the last.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub next: Option<String>,
+}

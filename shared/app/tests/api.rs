@@ -16,10 +16,11 @@ fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
         base_url: "http://api".into(),
         clock: ccaas_app::Clock::manual(1_764_417_300_000),
         allow: Default::default(),
+        admins: Default::default(),
     }
 }
 
-const START: &str = r#"{"type":"code-coverage-start","user":"alice","priority":"high","data":{"device":{"host":"10.1.1.1","username":"root","password":"canary-pw-77"},"modules":["tmm"]}}"#;
+const START: &str = r#"{"type":"code-coverage-start","user":"alice","priority":"high","data":{"device":{"host":"127.0.0.1","username":"root","password":"canary-pw-77"},"modules":["tmm"]}}"#;
 
 #[tokio::test]
 async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials_sealed() {
@@ -36,7 +37,10 @@ async fn a_valid_task_is_stored_pending_and_queued_once_with_its_credentials_sea
     let sent = api.queue.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0.task_id.as_str(), acc.view.id);
-    assert_eq!(sent[0].1, "10.1.1.1:22", "one device's tasks share a group");
+    assert_eq!(
+        sent[0].1, "127.0.0.1:22",
+        "one device's tasks share a group"
+    );
     assert_eq!(sent[0].2, ccaas_domain::Priority::High);
     let body = api.queue.body(0).unwrap();
     assert!(!body.contains("canary-pw-77"), "{body}");
@@ -232,6 +236,13 @@ fn allowing(list: &str) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySeale
     }
 }
 
+fn with_admins(list: &str) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
+    Api {
+        admins: ccaas_app::Admins::parse(list).unwrap(),
+        ..api()
+    }
+}
+
 #[tokio::test]
 async fn a_device_outside_the_allow_list_is_refused_before_anything_is_sealed_stored_or_queued() {
     let api = allowing("127.0.0.0/8:2200-2299, [::1]:22");
@@ -248,7 +259,7 @@ async fn a_device_outside_the_allow_list_is_refused_before_anything_is_sealed_st
         let body = start_on(host, port);
         for key in [None, Some("k-1")] {
             match api.submit(&Caller::Anonymous, key, body.as_bytes()).await {
-                Err(Error::Forbidden(f)) => {
+                Err(Error::Refused(f)) => {
                     assert_eq!(f.code, "device_not_allowed", "{host}:{port}");
                     assert_eq!(f.field, "data.device.host");
                 }
@@ -316,27 +327,281 @@ async fn every_spelling_of_one_address_is_one_device_with_one_message_group() {
 async fn only_an_admin_drops_a_pin_and_dropping_is_idempotent() {
     use ccaas_app::memory::MemoryPins;
     use ccaas_app::ports::HostKeyPins;
-    let pins = MemoryPins::new();
+    let devices = ccaas_app::Devices {
+        sessions: MemoryPins::new(),
+        base_url: String::new(),
+    };
+    let pins = &devices.sessions;
     pins.pin("127.0.0.1", 22, "SHA256:a").await.unwrap();
     let admins = ccaas_app::Admins::parse("root-admin").unwrap();
     let mallory = Caller::Verified("mallory".into());
-    match ccaas_app::drop_pin(&pins, &admins, &mallory, "127.0.0.1:22").await {
-        Err(Error::Forbidden(f)) => assert_eq!(f.code, "forbidden"),
+    match devices.drop_pin(&mallory, &admins, "127.0.0.1:22").await {
+        Err(Error::Refused(f)) => assert_eq!(f.code, "forbidden"),
         other => panic!("{other:?}"),
     }
     assert!(pins.pinned("127.0.0.1", 22).await.unwrap().is_some());
     let admin = Caller::Verified("root-admin".into());
-    let v = ccaas_app::drop_pin(&pins, &admins, &admin, "127.1:22")
-        .await
-        .unwrap();
+    let v = devices.drop_pin(&admin, &admins, "127.1:22").await.unwrap();
     assert_eq!((v.device.as_str(), v.dropped), ("127.0.0.1:22", true));
     assert!(pins.pinned("127.0.0.1", 22).await.unwrap().is_none());
-    let v = ccaas_app::drop_pin(&pins, &admins, &admin, "127.0.0.1:22")
+    let v = devices
+        .drop_pin(&admin, &admins, "127.0.0.1:22")
         .await
         .unwrap();
     assert!(!v.dropped);
-    match ccaas_app::drop_pin(&pins, &admins, &admin, "127.0.0.1").await {
+    match devices.drop_pin(&admin, &admins, "127.0.0.1").await {
         Err(Error::Invalid(f)) => assert_eq!(f.field, "device"),
         other => panic!("{other:?}"),
     }
+    // Auth off: no identities, any caller may (docs/api.md names the risk).
+    let v = devices
+        .drop_pin(&Caller::Anonymous, &admins, "[::1]:22")
+        .await
+        .unwrap();
+    assert_eq!((v.device.as_str(), v.dropped), ("[::1]:22", false));
+}
+
+fn verified(user: &str) -> Caller {
+    Caller::Verified(user.into())
+}
+
+#[tokio::test]
+async fn cancelling_a_pending_task_fails_it_as_cancelled_and_a_repeat_returns_it_again() {
+    let api = api();
+    let id = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .unwrap()
+        .view
+        .id;
+    api.clock.advance(1_000);
+    let v = api
+        .cancel(&Caller::Anonymous, &id)
+        .await
+        .expect("cancelled");
+    assert_eq!(v.status, "failed");
+    let e = v.error.expect("an error");
+    assert_eq!(e.code, "cancelled");
+    assert_eq!(v.updated, "2025-11-29T11:55:01.000Z");
+    let again = api
+        .cancel(&Caller::Anonymous, &id)
+        .await
+        .expect("idempotent");
+    assert_eq!(again.updated, v.updated, "the repeat wrote nothing");
+    assert_eq!(api.store.status_writes(), 1);
+}
+
+#[tokio::test]
+async fn a_task_that_runs_or_has_finished_cannot_be_cancelled_and_the_error_names_its_status() {
+    use ccaas_app::TaskStore;
+    use ccaas_domain::{Status, TaskId};
+    let api = api();
+    let id = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .unwrap()
+        .view
+        .id;
+    let task = api
+        .store
+        .get(&TaskId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let running = task.advance(Status::Running, 1);
+    api.store
+        .write_status(&running, (Status::Pending, 0))
+        .await
+        .unwrap();
+    match api.cancel(&Caller::Anonymous, &id).await {
+        Err(Error::NotPending(Status::Running)) => {}
+        other => panic!("expected NotPending(Running), got {other:?}"),
+    }
+    let done = running.advance(Status::Succeeded, 2);
+    api.store
+        .write_status(&done, (Status::Running, 1))
+        .await
+        .unwrap();
+    match api.cancel(&Caller::Anonymous, &id).await {
+        Err(Error::NotPending(Status::Succeeded)) => {}
+        other => panic!("expected NotPending(Succeeded), got {other:?}"),
+    }
+    for unknown in ["01ARZ3NDEKTSV4RRFFQ69G5FAV", "not-an-id"] {
+        assert!(matches!(
+            api.cancel(&Caller::Anonymous, unknown).await,
+            Err(Error::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn with_auth_on_only_the_tasks_user_or_an_admin_may_cancel_it() {
+    let api = with_admins("root-admin, ops");
+    let submit = || async {
+        api.submit(&verified("alice"), None, START.as_bytes())
+            .await
+            .unwrap()
+            .view
+            .id
+    };
+    let (a, b) = (submit().await, submit().await);
+    match api.cancel(&verified("bob"), &a).await {
+        Err(Error::Forbidden(why)) => assert!(why.contains("alice"), "{why}"),
+        other => panic!("bob cancelled alice's task: {other:?}"),
+    }
+    assert_eq!(api.get(&a).await.unwrap().status, "pending");
+    assert_eq!(
+        api.cancel(&verified("alice"), &a).await.unwrap().status,
+        "failed"
+    );
+    assert_eq!(
+        api.cancel(&verified("ops"), &b).await.unwrap().status,
+        "failed"
+    );
+}
+
+#[test]
+fn only_a_verified_caller_named_in_the_admin_list_is_an_admin() {
+    let admins = ccaas_app::Admins::parse("ops,root@lab").unwrap();
+    assert!(verified("ops").is_admin(&admins));
+    assert!(verified("root@lab").is_admin(&admins));
+    assert!(!verified("alice").is_admin(&admins));
+    assert!(
+        !Caller::Anonymous.is_admin(&admins),
+        "no identity, no admin"
+    );
+    assert!(!verified("ops").is_admin(&ccaas_app::Admins::default()));
+    assert!(verified("alice").may_act_for("alice", &admins));
+    assert!(!verified("bob").may_act_for("alice", &admins));
+    assert!(verified("ops").may_act_for("alice", &admins));
+    assert!(Caller::Anonymous.may_act_for("alice", &admins));
+    assert_eq!(
+        ccaas_app::Admins::parse("ops,a b").unwrap_err().field,
+        "user"
+    );
+}
+
+#[tokio::test]
+async fn a_task_remembers_whether_an_admin_submitted_it() {
+    let api = with_admins("ops");
+    for (caller, admin) in [
+        (verified("ops"), true),
+        (verified("alice"), false),
+        (Caller::Anonymous, false),
+    ] {
+        let id = api
+            .submit(&caller, None, START.as_bytes())
+            .await
+            .unwrap()
+            .view
+            .id;
+        let t = api
+            .store
+            .all()
+            .into_iter()
+            .find(|t| t.id.as_str() == id)
+            .unwrap();
+        assert_eq!(t.admin, admin, "{caller:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_device_list_shows_each_open_session_with_its_owner_page_by_page() {
+    use ccaas_app::{DeviceSession, Devices, SessionStore};
+    use ccaas_domain::TaskId;
+    let sessions = ccaas_app::memory::MemorySessions::default();
+    for (i, owner) in ["alice", "bob", "carol"].into_iter().enumerate() {
+        let s = DeviceSession {
+            id: TaskId::from_parts(1_764_417_300_000 + i as u64, 7),
+            modules: vec!["tmm".into()],
+            facts: serde_json::json!({}),
+            opened: format!("2025-11-29T11:55:0{i}.000Z"),
+            opened_ms: None,
+            owner: Some(owner.into()),
+            took_over: None,
+        };
+        sessions.open(&format!("10.0.0.{i}:22"), &s).await.unwrap();
+    }
+    let devices = Devices {
+        sessions,
+        base_url: "http://api".into(),
+    };
+    let first = devices.list([("limit", "2")]).await.unwrap();
+    assert_eq!(first.count, 2);
+    let row = serde_json::to_value(&first.collection[0]).unwrap();
+    assert_eq!(row["device"], "10.0.0.0:22");
+    assert_eq!(row["owner"], "alice");
+    assert_eq!(row["since"], "2025-11-29T11:55:00.000Z");
+    assert_eq!(row["modules"], serde_json::json!(["tmm"]));
+    assert_eq!(
+        row["selflink"],
+        format!("http://api/v1/tasks/{}", row["session"].as_str().unwrap())
+    );
+    let next = first.next.expect("a second page");
+    let second = devices.list([("next", next.as_str())]).await.unwrap();
+    assert_eq!(second.count, 1);
+    assert_eq!(second.collection[0].owner.as_deref(), Some("carol"));
+    assert_eq!(second.next, None);
+    for (params, field) in [
+        (vec![("limit", "0")], "limit"),
+        (vec![("user", "bob")], "user"),
+        (vec![("next", "garbage")], "next"),
+    ] {
+        match devices.list(params).await {
+            Err(Error::Invalid(f)) => assert_eq!(f.field, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+}
+
+fn on_port(ty: &str, priority: &str, port: u16) -> String {
+    format!(
+        r#"{{"type":"{ty}","user":"alice","priority":"{priority}","data":{{"device":{{"host":"127.0.0.1","port":{port},"username":"root","password":"pw"}},"modules":["tmm"]}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_high_priority_task_joins_the_queue_of_its_devices_open_tasks_and_keeps_their_order() {
+    use ccaas_app::TaskStore;
+    use ccaas_domain::{Priority, Status};
+    let api = api();
+    let submit = |body: String| {
+        let api = &api;
+        async move {
+            api.submit(&Caller::Anonymous, None, body.as_bytes())
+                .await
+                .expect("accepted")
+        }
+    };
+    submit(on_port("code-coverage-start", "normal", 2222)).await;
+    // The end asks for high, but the device's start is still open on the normal queue: on
+    // the high queue the end would run first and find no session.
+    let end = submit(on_port("code-coverage-end", "high", 2222)).await;
+    // Another device has nothing open: its high task takes the high queue.
+    submit(on_port("code-coverage-start", "high", 2223)).await;
+    let queues: Vec<Priority> = api.queue.sent().iter().map(|s| s.2).collect();
+    assert_eq!(queues, [Priority::Normal, Priority::Normal, Priority::High]);
+    let stored = api
+        .store
+        .get(&ccaas_domain::TaskId::parse(&end.view.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.priority,
+        Priority::High,
+        "what was asked stays recorded"
+    );
+    assert_eq!(stored.queue(), Priority::Normal);
+
+    // Once the device's tasks are finished, its next high task takes the high queue.
+    for t in api.store.all().into_iter().filter(|t| t.port == 2222) {
+        let done = t.advance(Status::Failed, 1_764_417_300_001);
+        api.store
+            .write_status(&done, (t.status, t.version))
+            .await
+            .unwrap();
+    }
+    submit(on_port("code-coverage-end", "high", 2222)).await;
+    assert_eq!(api.queue.sent()[3].2, Priority::High);
 }

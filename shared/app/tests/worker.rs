@@ -80,6 +80,7 @@ fn api(store: &MemoryStore) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemoryS
         base_url: String::new(),
         clock: ccaas_app::Clock::default(),
         allow: Default::default(),
+        admins: Default::default(),
     }
 }
 
@@ -814,4 +815,24 @@ async fn a_message_for_an_allowed_device_runs() {
     assert!(matches!(d, Disposition::Ack), "{d:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(store.all()[0].status, Status::Succeeded);
+}
+
+#[tokio::test]
+async fn a_cancelled_tasks_message_is_acked_and_the_task_never_runs() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let id = store.all()[0].id.to_string();
+    api(&store)
+        .cancel(&Caller::Anonymous, &id)
+        .await
+        .expect("cancelled");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let d = worker(&store, succeeding(&runs))
+        .handle("m-1", &msg, 1)
+        .await;
+    assert!(matches!(d, Disposition::Ack), "{d:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "the runner never ran");
+    let t = store.all()[0].clone();
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.unwrap().code, "cancelled");
 }

@@ -25,6 +25,14 @@ pub enum CoverageError {
     /// An end task found no session to end.
     #[error("{0}")]
     NoSession(String),
+    /// An end or discard task's session belongs to another user and the task's submitter is
+    /// no admin (or, without `data.session`, the device's open session is not the caller's).
+    #[error("{0}")]
+    SessionNotOwned(String),
+    /// An end task's session is older than the configured maximum age: it can only be
+    /// discarded (or taken over by a new start).
+    #[error("{0}")]
+    SessionExpired(String),
     /// The raw archive is hostile, truncated or over a limit.
     #[error("the raw archive is not usable: {0}")]
     BadArchive(String),
@@ -62,6 +70,8 @@ impl CoverageError {
             CoverageError::Store(_) => "unavailable".into(),
             CoverageError::SessionOpen { .. } => "session_open".into(),
             CoverageError::NoSession(_) => "no_session".into(),
+            CoverageError::SessionNotOwned(_) => "session_not_owned".into(),
+            CoverageError::SessionExpired(_) => "session_expired".into(),
             CoverageError::BadArchive(_) => "bad_archive".into(),
             CoverageError::RawMissing => "raw_missing".into(),
             CoverageError::Corrupt(_) => "corrupt".into(),

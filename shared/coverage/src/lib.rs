@@ -23,5 +23,7 @@ pub mod unpack;
 pub use connector::{Connector, SshConnector};
 pub use error::CoverageError;
 pub use render::{BuildNotes, RenderWarning, Rendered, model, render, write_report};
-pub use runner::{Collected, CoverageRunner, RunnerConfig};
+pub use runner::{
+    Collected, CoverageRunner, DEFAULT_SESSION_MAX_AGE_SECS, Discarded, RunnerConfig,
+};
 pub use unpack::{UnpackLimits, Unpacked, unpack, unpack_notes, unpack_sources};

@@ -2,8 +2,8 @@
 
 use ccaas_app::ports::{ReportSite, SiteTotals};
 use ccaas_app::{
-    ArtifactStore, BuildPart, BuildStore, DeviceSession, LogStore, Opened, RunError, SessionStore,
-    TaskRunner, device_key, now_ms,
+    ArtifactStore, BuildPart, BuildStore, Clock, DeviceSession, LogStore, Opened, RunError,
+    SessionStore, TaskRunner, device_key,
 };
 use ccaas_device::{Device, EndFacts, SessionFacts};
 use ccaas_domain::{BuildId, DeviceAccess, Task, TaskId, TaskType, rfc3339};
@@ -37,7 +37,15 @@ pub struct RunnerConfig {
     pub sources: UnpackLimits,
     /// Largest command log kept per task; older records are dropped first.
     pub max_log_bytes: usize,
+    /// How old an open session may grow (`CCAAS_SESSION_MAX_AGE_SECS`, 7 days by default):
+    /// past it a start takes the device over and an end fails `session_expired`.
+    pub session_max_age_secs: u64,
+    /// Where session times and ages are read.
+    pub clock: Clock,
 }
+
+/// The default maximum age of an open session: 7 days.
+pub const DEFAULT_SESSION_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
 
 impl Default for RunnerConfig {
     fn default() -> Self {
@@ -52,6 +60,8 @@ impl Default for RunnerConfig {
                 total_bytes: 512 << 20,
             },
             max_log_bytes: 4 << 20,
+            session_max_age_secs: DEFAULT_SESSION_MAX_AGE_SECS,
+            clock: Clock::System,
         }
     }
 }
@@ -70,6 +80,20 @@ pub struct Collected {
     pub start: SessionFacts,
     /// What `end` found.
     pub end: EndFacts,
+}
+
+/// What a discard task records (`raw/<id>/facts.json`) before it closes the session, so a
+/// retry after the close closes the same session again and returns the same result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Discarded {
+    /// The session discarded (its start task's id).
+    pub session: TaskId,
+    /// The device key.
+    pub device: String,
+    /// Who opened it.
+    pub owner: Option<String>,
+    /// When it was opened.
+    pub since: String,
 }
 
 /// Runs coverage tasks over a device connector and the stores.
@@ -104,6 +128,7 @@ where
         let r = match task.task_type {
             TaskType::CoverageStart => self.start(task, access).await,
             TaskType::CoverageEnd => self.end(task, access).await,
+            TaskType::CoverageDiscard => self.discard(task).await,
         };
         if let Err(e) = &r {
             info!(task_id = %task.id, code = %e.code(), retryable = e.is_retryable(), error = %e, "coverage task failed");
@@ -120,12 +145,16 @@ fn start_result(s: &DeviceSession) -> Value {
         .cloned()
         .unwrap_or(Value::Null);
     let started = s.facts.get("started_at").cloned().unwrap_or(Value::Null);
-    json!({
+    let mut r = json!({
         "session": s.id,
         "build": build,
         "modules": s.modules,
         "started_at": started,
-    })
+    });
+    if let Some(old) = &s.took_over {
+        r["took_over"] = json!(old);
+    }
+    r
 }
 
 impl<C, S, A, P, L, B> CoverageRunner<C, S, A, P, L, B>
@@ -143,30 +172,44 @@ where
         // Checked before any SSH: a busy device is refused without touching its counters, and
         // a retry of this same task after its session was recorded (a crash before the status
         // write) returns the recorded session without resetting the counters a second time.
+        let mut took_over = None;
         if let Some(cur) = self.sessions.current(&key).await? {
             if cur.id == task.id {
                 info!(task_id = %task.id, "session already recorded by an earlier run");
                 return Ok(start_result(&cur));
             }
-            return Err(CoverageError::SessionOpen {
-                device: key,
-                session: cur.id.to_string(),
-            });
+            let now = self.config.clock.now_ms();
+            if !cur.is_expired(now, self.config.session_max_age_secs) {
+                return Err(CoverageError::SessionOpen {
+                    device: key,
+                    session: cur.id.to_string(),
+                });
+            }
+            // An expired session is taken over: closed unended (its counters are reset by
+            // this start), conditional on its id so a concurrent end or discard is not undone.
+            let closed = self.sessions.close(&key, &cur.id).await?;
+            warn!(task_id = %task.id, device = %key, session = %cur.id, owner = ?cur.owner,
+                since = %cur.opened, closed, "taking over an expired coverage session");
+            took_over = Some(cur.id);
         }
         let modules: Vec<String> = task.modules.iter().map(|m| m.as_str().to_owned()).collect();
         let device = self.connector.device(access);
-        let started = device.start(&modules).await;
+        let started = device.start(&modules, task.flush).await;
         self.append_log(&task.id, &device).await;
         // Reset before recording: a crash in between leaves no record, so the retry resets
         // again (harmless: nothing has run since) and records then. The record is a
         // conditional write, so two starts can never both own the device.
         let facts = started?;
+        let now = self.config.clock.now_ms();
         let rec = DeviceSession {
             id: task.id.clone(),
             modules,
             facts: serde_json::to_value(&facts)
                 .map_err(|e| CoverageError::Corrupt(e.to_string()))?,
-            opened: rfc3339(now_ms()),
+            opened: rfc3339(now),
+            opened_ms: Some(now),
+            owner: Some(task.user.clone()),
+            took_over,
         };
         match self.sessions.open(&key, &rec).await? {
             Opened::New => Ok(start_result(&rec)),
@@ -232,21 +275,14 @@ where
         access: &DeviceAccess,
     ) -> Result<Collected, CoverageError> {
         let key = device_key(&task.device, task.port);
-        let current = self.sessions.current(&key).await?;
-        let session = match (&task.session, current) {
-            (Some(want), Some(cur)) if &cur.id == want => cur,
-            (Some(want), _) => {
-                return Err(CoverageError::NoSession(format!(
-                    "session {want} is not open on device {key}"
-                )));
-            }
-            (None, Some(cur)) => cur,
-            (None, None) => {
-                return Err(CoverageError::NoSession(format!(
-                    "device {key} has no open coverage session"
-                )));
-            }
-        };
+        let session = self.session_of(task, &key).await?;
+        if session.is_expired(self.config.clock.now_ms(), self.config.session_max_age_secs) {
+            return Err(CoverageError::SessionExpired(format!(
+                "session {} on device {key} was opened {} and is older than {} s; discard it \
+                 (code-coverage-discard) or start a new one, which takes the device over",
+                session.id, session.opened, self.config.session_max_age_secs
+            )));
+        }
         let start: SessionFacts = serde_json::from_value(session.facts.clone())
             .map_err(|e| CoverageError::Corrupt(format!("session record: {e}")))?;
         // The archive streams to a scratch file, never to memory; the driver caps its size.
@@ -273,6 +309,77 @@ where
             serde_json::to_vec(&collected).map_err(|e| CoverageError::Corrupt(e.to_string()))?;
         self.artifacts.put_facts(&task.id, json).await?;
         Ok(collected)
+    }
+
+    /// The session an end or discard task acts on, if its submitter may close it: the one
+    /// `data.session` names (it must be open on the device), else the device's open session
+    /// only when it is the submitter's own (an admin names another user's session).
+    async fn session_of(&self, task: &Task, key: &str) -> Result<DeviceSession, CoverageError> {
+        let current = self.sessions.current(key).await?;
+        let session = match (&task.session, current) {
+            (Some(want), Some(cur)) if &cur.id == want => cur,
+            (Some(want), _) => {
+                return Err(CoverageError::NoSession(format!(
+                    "session {want} is not open on device {key}"
+                )));
+            }
+            (None, Some(cur)) => {
+                if !cur.may_be_closed_by(&task.user, false) {
+                    return Err(CoverageError::SessionNotOwned(format!(
+                        "the session open on device {key} ({}) is not {}'s; a task without \
+                         data.session acts only on its user's own session",
+                        cur.id, task.user
+                    )));
+                }
+                cur
+            }
+            (None, None) => {
+                return Err(CoverageError::NoSession(format!(
+                    "device {key} has no open coverage session"
+                )));
+            }
+        };
+        if !session.may_be_closed_by(&task.user, task.admin) {
+            return Err(CoverageError::SessionNotOwned(format!(
+                "session {} on device {key} is {}'s; only its owner or an admin may end or \
+                 discard it",
+                session.id,
+                session.owner.as_deref().unwrap_or("another user")
+            )));
+        }
+        Ok(session)
+    }
+
+    /// Discard: close the session without collecting (no SSH, no flush, no report). The
+    /// record goes first, so a retry after the close finds it and closes the same session
+    /// (a no-op) rather than failing `no_session`.
+    async fn discard(&self, task: &Task) -> Result<Value, CoverageError> {
+        let rec = match self.artifacts.get_facts(&task.id).await? {
+            Some(bytes) => serde_json::from_slice::<Discarded>(&bytes)
+                .map_err(|e| CoverageError::Corrupt(format!("facts.json: {e}")))?,
+            None => {
+                let key = device_key(&task.device, task.port);
+                let s = self.session_of(task, &key).await?;
+                let rec = Discarded {
+                    session: s.id,
+                    device: key,
+                    owner: s.owner,
+                    since: s.opened,
+                };
+                let json =
+                    serde_json::to_vec(&rec).map_err(|e| CoverageError::Corrupt(e.to_string()))?;
+                self.artifacts.put_facts(&task.id, json).await?;
+                rec
+            }
+        };
+        let closed = self.sessions.close(&rec.device, &rec.session).await?;
+        info!(task_id = %task.id, session = %rec.session, closed, "coverage session discarded");
+        Ok(json!({
+            "session": rec.session,
+            "discarded": true,
+            "owner": rec.owner,
+            "since": rec.since,
+        }))
     }
 
     /// Stage 2's input and engine: the raw archive from the store (not from the device), so

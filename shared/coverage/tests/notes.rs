@@ -53,6 +53,7 @@ fn rig() -> Rig {
             base_url: String::new(),
             clock: ccaas_app::Clock::default(),
             allow: Default::default(),
+            admins: Default::default(),
         },
         worker: Worker {
             store,

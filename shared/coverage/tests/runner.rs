@@ -95,6 +95,13 @@ impl SessionStore for CrashySessions {
         self.crash.hit()?;
         self.inner.close(device, id).await
     }
+    async fn list(
+        &self,
+        next: Option<&str>,
+        limit: usize,
+    ) -> Result<ccaas_app::SessionPage, Error> {
+        self.inner.list(next, limit).await
+    }
 }
 
 /// A site that crashes on a chosen write (put or delete).
@@ -128,6 +135,11 @@ struct Rig {
 }
 
 fn rig() -> Rig {
+    rig_with(ccaas_app::Clock::default(), ccaas_app::Admins::default())
+}
+
+/// A rig whose runner reads `clock` and whose API knows `admins`.
+fn rig_with(clock: ccaas_app::Clock, admins: ccaas_app::Admins) -> Rig {
     let store = ccaas_app::memory::MemoryStore::default();
     let logs = MemoryLogs::default();
     let device = Arc::new(MemoryDevice::bigip());
@@ -140,6 +152,7 @@ fn rig() -> Rig {
         builds: MemoryBuilds::default(),
         config: RunnerConfig {
             site_url: "http://site.test".into(),
+            clock,
             ..RunnerConfig::default()
         },
     };
@@ -152,6 +165,7 @@ fn rig() -> Rig {
             base_url: String::new(),
             clock: ccaas_app::Clock::default(),
             allow: Default::default(),
+            admins,
         },
         worker: Arc::new(Worker {
             store,
@@ -172,12 +186,17 @@ fn rig() -> Rig {
 impl Rig {
     /// Submits a task through the API and returns its id and queue message body.
     async fn submit(&self, ty: &str, extra: &str) -> (TaskId, String) {
+        self.submit_as(&Caller::Anonymous, ty, extra).await
+    }
+
+    /// Submits a task as `caller` and returns its id and queue message body.
+    async fn submit_as(&self, caller: &Caller, ty: &str, extra: &str) -> (TaskId, String) {
         let body = format!(
             r#"{{"type":"{ty}","data":{{"device":{{"host":"bigip1","port":22,"username":"root","password":"canary-pw-9f3"}},"modules":["tmm","mcpd"]{extra}}}}}"#
         );
         let accepted = self
             .api
-            .submit(&Caller::Anonymous, None, body.as_bytes())
+            .submit(caller, None, body.as_bytes())
             .await
             .expect("accepted");
         let msg = self.api.queue.sent().last().expect("sent").0.clone();
@@ -608,4 +627,115 @@ async fn a_retryable_device_failure_is_retried_and_a_permanent_one_fails_the_tas
     assert_eq!(t.status, Status::Failed);
     assert_eq!(t.error.unwrap().code, "no_data");
     assert!(r.runner().sessions.inner.all().is_empty());
+}
+
+impl Rig {
+    /// Submits and runs one task as `caller`, and returns it as stored afterwards.
+    async fn run_as(&self, caller: &Caller, ty: &str, extra: &str) -> ccaas_domain::Task {
+        let (id, body) = self.submit_as(caller, ty, extra).await;
+        assert!(matches!(
+            self.worker.handle("m-1", &body, 1).await,
+            Disposition::Ack
+        ));
+        self.task(&id).await
+    }
+
+    fn open_session(&self) -> Option<ccaas_app::DeviceSession> {
+        self.runner().sessions.inner.all().get("bigip1:22").cloned()
+    }
+}
+
+fn who(user: &str) -> Caller {
+    Caller::Verified(user.into())
+}
+
+#[tokio::test]
+async fn a_discard_closes_the_session_without_touching_the_device_and_a_retry_gives_the_same_result()
+ {
+    let r = rig();
+    let start = r.started().await;
+    let t = r
+        .run_as(&Caller::Anonymous, "code-coverage-discard", "")
+        .await;
+    assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+    let res = t.result.clone().unwrap();
+    assert_eq!(res["session"], start.to_string());
+    assert_eq!(res["discarded"], true);
+    assert_eq!(res["owner"], "anonymous");
+    assert_eq!(r.open_session(), None);
+    assert_eq!(r.device.calls(), (1, 0), "no flush, no collect");
+    assert!(r.report_objects(&t.id).is_empty(), "no report");
+    // A crash between the close and the status write: the retry closes nothing new and
+    // returns the same result, rather than failing no_session.
+    let access = ccaas_domain::parse_submission(
+        br#"{"type":"code-coverage-discard","data":{"device":{"host":"bigip1","username":"root","password":"p"},"modules":["tmm"]}}"#,
+    )
+    .unwrap()
+    .device;
+    use ccaas_app::TaskRunner;
+    assert_eq!(r.runner().run(&t, &access).await.unwrap(), res);
+    // With nothing open, a discard fails as an end does.
+    let t = r
+        .run_as(&Caller::Anonymous, "code-coverage-discard", "")
+        .await;
+    assert_eq!(t.error.unwrap().code, "no_session");
+}
+
+#[tokio::test]
+async fn only_the_sessions_owner_or_an_admin_may_end_or_discard_it() {
+    let r = rig_with(
+        ccaas_app::Clock::default(),
+        ccaas_app::Admins::parse("ops").unwrap(),
+    );
+    let start = r.run_as(&who("alice"), "code-coverage-start", "").await.id;
+    assert_eq!(r.open_session().unwrap().owner.as_deref(), Some("alice"));
+    let named = format!(r#","session":"{start}""#);
+    for (ty, extra) in [
+        ("code-coverage-end", ""),
+        ("code-coverage-end", named.as_str()),
+        ("code-coverage-discard", ""),
+        ("code-coverage-discard", named.as_str()),
+    ] {
+        let t = r.run_as(&who("bob"), ty, extra).await;
+        let e = t.error.expect("refused");
+        assert_eq!(e.code, "session_not_owned", "{ty} {extra}: {}", e.message);
+    }
+    // An admin acts on another user's session only by naming it.
+    let t = r.run_as(&who("ops"), "code-coverage-discard", "").await;
+    assert_eq!(t.error.unwrap().code, "session_not_owned");
+    assert_eq!(r.open_session().unwrap().id, start, "still open");
+    assert_eq!(r.device.calls().1, 0, "nothing collected");
+    r.dump();
+    let t = r.run_as(&who("ops"), "code-coverage-end", &named).await;
+    assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+    assert_eq!(r.open_session(), None);
+    // The owner ends their own session without naming it.
+    r.run_as(&who("alice"), "code-coverage-start", "").await;
+    r.dump();
+    let t = r.run_as(&who("alice"), "code-coverage-end", "").await;
+    assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+}
+
+#[tokio::test]
+async fn an_expired_session_fails_its_end_and_is_taken_over_by_the_next_start() {
+    let clock = ccaas_app::Clock::manual(1_800_000_000_000);
+    let r = rig_with(clock.clone(), ccaas_app::Admins::default());
+    let old = r.run_as(&who("alice"), "code-coverage-start", "").await.id;
+    let max = ccaas_coverage::DEFAULT_SESSION_MAX_AGE_SECS * 1000;
+    clock.advance(max);
+    // Exactly at the limit it is not expired: the device is still busy.
+    let t = r.run_as(&who("bob"), "code-coverage-start", "").await;
+    assert_eq!(t.error.unwrap().code, "session_open");
+    clock.advance(1);
+    let t = r.run_as(&who("alice"), "code-coverage-end", "").await;
+    let e = t.error.unwrap();
+    assert_eq!(e.code, "session_expired", "{}", e.message);
+    assert_eq!(r.device.calls().1, 0, "nothing collected");
+    assert_eq!(r.open_session().unwrap().id, old, "the end leaves it open");
+    let t = r.run_as(&who("bob"), "code-coverage-start", "").await;
+    assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+    assert_eq!(t.result.unwrap()["took_over"], old.to_string());
+    let now = r.open_session().unwrap();
+    assert_eq!((now.id, now.owner.as_deref()), (t.id, Some("bob")));
+    assert_eq!(now.opened_ms, Some(clock.now_ms()));
 }

@@ -94,6 +94,36 @@ pub enum DeviceError {
         /// The module.
         module: String,
     },
+    /// A target process cannot take the flush asked for: it does not catch the signal (its
+    /// `SigCgt` lacks it, so the default action, terminate, would kill it), or gdb finds no
+    /// `__gcov_dump`/`__gcov_reset` in its executable. Checked for every process before any is
+    /// touched, so nothing was signalled or attached.
+    #[error(
+        "{module} (pid {pid}) is not instrumented for this flush: {detail}; no process was touched"
+    )]
+    NotInstrumented {
+        /// The module.
+        module: String,
+        /// The process that failed the check.
+        pid: u32,
+        /// What the check found (the signal and the `SigCgt` mask, or the missing symbol).
+        detail: String,
+    },
+    /// `flush: "gdb"` on a device without gdb on the login's PATH; checked before any process
+    /// is touched.
+    #[error("flush \"gdb\" needs gdb on the device, and it has none; no process was touched")]
+    GdbMissing,
+    /// gdb could not call the gcov function in a process (attach refused, call failed). The
+    /// processes before it in the same step were already flushed.
+    #[error("gdb could not call {function} in {module} (pid {pid})")]
+    GdbFailed {
+        /// The module.
+        module: String,
+        /// The process.
+        pid: u32,
+        /// `__gcov_reset` or `__gcov_dump`.
+        function: &'static str,
+    },
     /// No `.gcda` file was found for any module.
     #[error("no instrumented data (.gcda) found on the device")]
     NoData,
@@ -186,6 +216,9 @@ impl DeviceError {
             DeviceError::PinStore { .. } => "pin_store",
             DeviceError::InvalidModule { .. } => "invalid_module",
             DeviceError::UnknownModule { .. } => "unknown_module",
+            DeviceError::NotInstrumented { .. } => "not_instrumented",
+            DeviceError::GdbMissing => "gdb_missing",
+            DeviceError::GdbFailed { .. } => "gdb_failed",
             DeviceError::NoData => "no_data",
             DeviceError::TooLarge { .. } => "too_large",
             DeviceError::BadArchive { .. } => "bad_archive",
@@ -277,6 +310,17 @@ mod tests {
             DeviceError::UnknownModule { module: "m".into() },
             DeviceError::NoData,
             DeviceError::TooLarge { limit: 1 },
+            DeviceError::NotInstrumented {
+                module: "bigd".into(),
+                pid: 42,
+                detail: "it does not catch SIGUSR2".into(),
+            },
+            DeviceError::GdbMissing,
+            DeviceError::GdbFailed {
+                module: "bigd".into(),
+                pid: 42,
+                function: "__gcov_dump",
+            },
         ];
         let codes: Vec<_> = permanent.iter().map(|e| e.code()).collect();
         assert_eq!(
@@ -286,11 +330,16 @@ mod tests {
                 "host_key_mismatch",
                 "unknown_module",
                 "no_data",
-                "too_large"
+                "too_large",
+                "not_instrumented",
+                "gdb_missing",
+                "gdb_failed"
             ]
         );
         for e in &permanent {
             assert!(!e.is_retryable(), "{e}");
         }
+        let m = permanent[5].to_string();
+        assert!(m.contains("bigd") && m.contains("pid 42"), "{m}");
     }
 }

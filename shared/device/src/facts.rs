@@ -225,6 +225,174 @@ pub(crate) fn parse_gcda_state(
     Ok(v)
 }
 
+/// What a flush does to a daemon's counters, and the two ways to ask for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CounterOp {
+    /// Zero the counters (a session's start): SIGUSR2, or `__gcov_reset()` through gdb.
+    Reset,
+    /// Write the counters to the `.gcda` files (a session's end): SIGUSR1, or `__gcov_dump()`.
+    Dump,
+}
+
+impl CounterOp {
+    /// The signal's name for `kill -<name>`.
+    pub(crate) fn signal_name(self) -> &'static str {
+        match self {
+            CounterOp::Reset => "USR2",
+            CounterOp::Dump => "USR1",
+        }
+    }
+
+    /// The signal's number on Linux (x86-64 and arm64, as on a BIG-IP).
+    pub(crate) fn signo(self) -> u32 {
+        match self {
+            CounterOp::Reset => 12,
+            CounterOp::Dump => 10,
+        }
+    }
+
+    /// The libgcov function gdb calls instead.
+    pub(crate) fn gcov_function(self) -> &'static str {
+        match self {
+            CounterOp::Reset => "__gcov_reset",
+            CounterOp::Dump => "__gcov_dump",
+        }
+    }
+}
+
+/// Parses the value of a `/proc/<pid>/status` `SigCgt:` line: the mask of caught signals, at
+/// most 16 hex digits (64 signals); bit `signo - 1` is signal `signo`.
+pub(crate) fn parse_sigcgt_mask(value: &str) -> Result<u64, DeviceError> {
+    let v = value.trim();
+    if v.is_empty() || v.len() > 16 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(DeviceError::Protocol {
+            detail: format!(
+                "SigCgt is not a signal mask: {:?}",
+                v.chars().take(40).collect::<String>()
+            ),
+        });
+    }
+    u64::from_str_radix(v, 16).map_err(|_| DeviceError::Protocol {
+        detail: "SigCgt is not a signal mask".into(),
+    })
+}
+
+/// Whether a `SigCgt` mask says the process catches signal `signo` (1–64).
+pub(crate) fn catches(mask: u64, signo: u32) -> bool {
+    (1..=64).contains(&signo) && mask & (1u64 << (signo - 1)) != 0
+}
+
+/// Parses the caught-signal listing of `pids`: for each pid a `pid <pid>` line followed by its
+/// `SigCgt:<tab><hex>` line. Every pid asked for must appear once, each with exactly one
+/// `SigCgt` line, and no other pid; a process gone since it was listed has no `SigCgt` line,
+/// which is an error too (the caller signals nothing then).
+pub(crate) fn parse_signal_masks(out: &[u8], pids: &[u32]) -> Result<Vec<(u32, u64)>, DeviceError> {
+    let bad = |detail: String| DeviceError::Protocol { detail };
+    let text = String::from_utf8_lossy(out);
+    let mut v: Vec<(u32, Option<u64>)> = Vec::new();
+    for l in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(p) = l.strip_prefix("pid ") {
+            let pid: u32 = p
+                .parse()
+                .map_err(|_| bad("unexpected caught-signal listing".into()))?;
+            if !pids.contains(&pid) || v.iter().any(|(q, _)| *q == pid) {
+                return Err(bad(format!(
+                    "caught-signal listing names pid {pid} unasked or twice"
+                )));
+            }
+            v.push((pid, None));
+        } else if let Some(mask) = l.strip_prefix("SigCgt:") {
+            match v.last_mut() {
+                Some((_, m @ None)) => *m = Some(parse_sigcgt_mask(mask)?),
+                _ => return Err(bad("a SigCgt line without its pid".into())),
+            }
+        } else {
+            return Err(bad("unexpected caught-signal listing".into()));
+        }
+    }
+    pids.iter()
+        .map(|pid| match v.iter().find(|(q, _)| q == pid) {
+            Some((_, Some(m))) => Ok((*pid, *m)),
+            _ => Err(bad(format!(
+                "no SigCgt line in /proc/{pid}/status (did the process exit?)"
+            ))),
+        })
+        .collect()
+}
+
+/// The first target process (in `targets` order) whose mask lacks the signal of `op`, as the
+/// `not_instrumented` error; `Ok` when every one catches it.
+pub(crate) fn check_caught(
+    targets: &[(String, u32)],
+    masks: &[(u32, u64)],
+    op: CounterOp,
+) -> Result<(), DeviceError> {
+    for (module, pid) in targets {
+        let mask = masks
+            .iter()
+            .find(|(p, _)| p == pid)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| DeviceError::Protocol {
+                detail: format!("no SigCgt mask for pid {pid}"),
+            })?;
+        if !catches(mask, op.signo()) {
+            return Err(DeviceError::NotInstrumented {
+                module: module.clone(),
+                pid: *pid,
+                detail: format!(
+                    "it does not catch SIG{} (SigCgt {mask:016x}), so the signal would kill it; build it with the coverage signal handlers, or use flush \"gdb\"",
+                    op.signal_name()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Parses the answer of the "is gdb installed" probe (`gdb present` or `gdb absent`).
+pub(crate) fn parse_gdb_probe(out: &[u8]) -> Result<bool, DeviceError> {
+    match String::from_utf8_lossy(out).trim() {
+        "gdb present" => Ok(true),
+        "gdb absent" => Ok(false),
+        _ => Err(DeviceError::Protocol {
+            detail: "unexpected answer to the gdb probe".into(),
+        }),
+    }
+}
+
+/// Parses gdb's `info address <function>` on a process's executable: `Symbol "<function>" is
+/// …` when it has the function, `No symbol "<function>" …` when not.
+pub(crate) fn parse_gdb_symbol(out: &[u8], function: &str) -> Result<bool, DeviceError> {
+    let text = String::from_utf8_lossy(out);
+    let has = format!("Symbol \"{function}\" is ");
+    let lacks = format!("No symbol \"{function}\" ");
+    if text.lines().any(|l| l.starts_with(&has)) {
+        Ok(true)
+    } else if text.lines().any(|l| l.starts_with(&lacks)) {
+        Ok(false)
+    } else {
+        Err(DeviceError::Protocol {
+            detail: format!("unexpected answer of gdb looking up {function}"),
+        })
+    }
+}
+
+/// The value gdb prints after the gcov call (`print ((void)__gcov_dump(), 7414)`): only a
+/// call that returned prints it.
+pub(crate) const GDB_CALL_MARKER: u32 = 7414;
+
+/// Whether gdb's output shows the call returned (a `$<n> = 7414` line).
+pub(crate) fn gdb_call_returned(out: &[u8]) -> bool {
+    let want = format!(" = {GDB_CALL_MARKER}");
+    String::from_utf8_lossy(out).lines().any(|l| {
+        l.strip_prefix('$')
+            .and_then(|r| r.split_once(' '))
+            .is_some_and(|(n, rest)| {
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && format!(" {rest}") == want
+            })
+    })
+}
+
 /// The `build_changed` warning, when the device's build at the end is not the one of the start.
 pub(crate) fn build_changed(start: &BuildInfo, now: &BuildInfo) -> Option<Warning> {
     (now.build_id != start.build_id).then(|| Warning {
@@ -499,6 +667,134 @@ mod tests {
         assert!(build_changed(&start, &start).is_none());
         let now = BuildInfo::parse("Product: BIG-IP\nVersion: 17.1.1\nBuild: 0.0.2\n").unwrap();
         assert_eq!(build_changed(&start, &now).unwrap().code, "build_changed");
+    }
+
+    #[test]
+    fn sigcgt_masks_parse_as_hex_and_bad_ones_are_protocol_errors() {
+        let table: [(&str, Option<u64>); 9] = [
+            ("0000000100004a00", Some(0x1_0000_4a00)),
+            ("\t0000000000004000\n", Some(0x4000)),
+            ("0", Some(0)),
+            ("ffffffffffffffff", Some(u64::MAX)),
+            ("", None),
+            ("   ", None),
+            ("0x4a00", None),
+            ("00000001000000004a00", None),
+            ("00004a0g", None),
+        ];
+        for (value, want) in table {
+            match (parse_sigcgt_mask(value), want) {
+                (Ok(m), Some(w)) => assert_eq!(m, w, "{value:?}"),
+                (Err(e), None) => assert_eq!(e.code(), "protocol", "{value:?}"),
+                (got, want) => panic!("{value:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_signal_is_caught_when_its_bit_signo_minus_one_is_set() {
+        // tmm in the simulator: USR1 (10), USR2 (12), TERM (15) and glibc's 33.
+        let tmm = 0x1_0000_4a00;
+        assert!(catches(tmm, 10) && catches(tmm, 12) && catches(tmm, 15) && catches(tmm, 33));
+        assert!(!catches(tmm, 11) && !catches(tmm, 1) && !catches(tmm, 9));
+        // A plain daemon catches TERM only.
+        assert!(!catches(0x4000, CounterOp::Reset.signo()));
+        assert!(!catches(0x4000, CounterOp::Dump.signo()));
+        assert!(catches(u64::MAX, 64) && !catches(u64::MAX, 0) && !catches(u64::MAX, 65));
+    }
+
+    #[test]
+    fn caught_signal_listings_need_one_mask_per_pid_asked_for() {
+        let ok = b"pid 12\nSigCgt:\t0000000000004a00\npid 13\nSigCgt:\t0000000000004000\n";
+        assert_eq!(
+            parse_signal_masks(ok, &[13, 12]).unwrap(),
+            [(13, 0x4000), (12, 0x4a00)]
+        );
+        let table: [(&[u8], &str); 8] = [
+            (
+                b"pid 12\nSigCgt:\t4a00\n",
+                "no SigCgt line in /proc/13/status",
+            ),
+            (
+                b"pid 12\npid 13\nSigCgt:\t4a00\n",
+                "no SigCgt line in /proc/12/status",
+            ),
+            (b"SigCgt:\t4a00\npid 12\n", "without its pid"),
+            (b"pid 12\nSigCgt:\t4a00\nSigCgt:\t4a00\n", "without its pid"),
+            (
+                b"pid 12\nSigCgt:\tzz\npid 13\nSigCgt:\t0\n",
+                "not a signal mask",
+            ),
+            (
+                b"pid 12\nSigCgt:\t1\npid 12\nSigCgt:\t1\n",
+                "unasked or twice",
+            ),
+            (b"pid 99\nSigCgt:\t1\n", "unasked or twice"),
+            (b"pid 12\nSigBlk:\t0\n", "unexpected"),
+        ];
+        for (out, want) in table {
+            let e = parse_signal_masks(out, &[12, 13]).unwrap_err();
+            assert_eq!(e.code(), "protocol");
+            assert!(e.to_string().contains(want), "{e} / {want}");
+        }
+    }
+
+    #[test]
+    fn the_first_process_that_does_not_catch_the_signal_is_named_as_not_instrumented() {
+        let targets = [
+            ("tmm".to_string(), 12),
+            ("bigd".to_string(), 30),
+            ("sshd".to_string(), 40),
+        ];
+        let masks = [(12, 0x4a00), (30, 0x4000), (40, 0)];
+        let e = check_caught(&targets, &masks, CounterOp::Reset).unwrap_err();
+        assert_eq!(e.code(), "not_instrumented");
+        match e {
+            DeviceError::NotInstrumented {
+                module,
+                pid,
+                detail,
+            } => {
+                assert_eq!((module.as_str(), pid), ("bigd", 30));
+                assert!(detail.contains("SIGUSR2"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        check_caught(&targets[..1], &masks, CounterOp::Dump).unwrap();
+        // A USR1-only catcher survives a dump but not a reset.
+        let only_usr1 = [(12, 1u64 << 9)];
+        check_caught(&targets[..1], &only_usr1, CounterOp::Dump).unwrap();
+        assert!(check_caught(&targets[..1], &only_usr1, CounterOp::Reset).is_err());
+        assert_eq!(
+            check_caught(&targets[..1], &[], CounterOp::Dump)
+                .unwrap_err()
+                .code(),
+            "protocol"
+        );
+    }
+
+    #[test]
+    fn gdb_answers_are_read_strictly() {
+        assert!(parse_gdb_probe(b"gdb present\n").unwrap());
+        assert!(!parse_gdb_probe(b"gdb absent\n").unwrap());
+        assert!(parse_gdb_probe(b"").is_err());
+        let has = b"Symbol \"__gcov_dump\" is at 0x2f30 in a file compiled without debugging.\n";
+        assert!(parse_gdb_symbol(has, "__gcov_dump").unwrap());
+        assert!(parse_gdb_symbol(has, "__gcov_reset").is_err());
+        let lacks = b"No symbol \"__gcov_reset\" in current context.\n";
+        assert!(!parse_gdb_symbol(lacks, "__gcov_reset").unwrap());
+        assert!(parse_gdb_symbol(b"ptrace: Operation not permitted.\n", "__gcov_reset").is_err());
+        assert!(gdb_call_returned(
+            b"[New LWP 3]\n$1 = 7414\n[Inferior 1 (process 3) detached]\n"
+        ));
+        for out in [
+            &b"No symbol \"__gcov_dump\" in current context.\n"[..],
+            b"$1 = 74140\n",
+            b"echo $1 = 7414\n",
+            b"",
+        ] {
+            assert!(!gdb_call_returned(out), "{}", String::from_utf8_lossy(out));
+        }
     }
 
     #[test]

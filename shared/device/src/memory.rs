@@ -149,7 +149,7 @@ impl Device for MemoryDevice {
         Ok(self.build.clone())
     }
 
-    async fn start(&self, modules: &[String]) -> Result<SessionFacts, DeviceError> {
+    async fn start(&self, modules: &[String], _flush: Flush) -> Result<SessionFacts, DeviceError> {
         let modules = validate_modules(modules)?;
         self.check_fail("start")?;
         let mut st = self.st();
@@ -277,7 +277,10 @@ mod tests {
     #[tokio::test]
     async fn the_twin_runs_a_whole_session_and_flags_a_restart() {
         let d = MemoryDevice::bigip();
-        let s = d.start(&["tmm".into(), "mcpd".into()]).await.unwrap();
+        let s = d
+            .start(&["tmm".into(), "mcpd".into()], Flush::Signal)
+            .await
+            .unwrap();
         d.put_file("tmm", "build/tmm.gcda", b"data");
         d.restart("mcpd");
         let mut out = Vec::new();
@@ -296,17 +299,23 @@ mod tests {
     async fn the_twin_fails_as_scripted_and_rejects_bad_names_first() {
         let d = MemoryDevice::bigip();
         assert_eq!(
-            d.start(&["x;y".into()]).await.unwrap_err().code(),
+            d.start(&["x;y".into()], Flush::Signal)
+                .await
+                .unwrap_err()
+                .code(),
             "invalid_module"
         );
         assert_eq!(
-            d.start(&["bd".into()]).await.unwrap_err().code(),
+            d.start(&["bd".into()], Flush::Signal)
+                .await
+                .unwrap_err()
+                .code(),
             "unknown_module"
         );
         d.fail_next(|| DeviceError::reset("scripted"));
         let e = d.identify().await.unwrap_err();
         assert!(e.is_retryable());
-        let s = d.start(&["tmm".into()]).await.unwrap();
+        let s = d.start(&["tmm".into()], Flush::Signal).await.unwrap();
         assert_eq!(
             d.end(&s, Flush::Signal, &mut Vec::new())
                 .await

@@ -6,6 +6,7 @@
 //! (and single-quoted), and numeric pids parsed from the device's own output.
 
 use crate::DeviceError;
+use crate::facts::{CounterOp, GDB_CALL_MARKER};
 use crate::names::{checked_module, is_safe_path, sh_quote};
 
 /// Which processes of a module's name count as the module.
@@ -125,11 +126,46 @@ impl Commands<'_> {
         ))
     }
 
-    /// Sends a signal (`USR1` or `USR2`) to the given pids.
-    pub fn signal(&self, signal: &str, pids: &[u32]) -> String {
-        debug_assert!(matches!(signal, "USR1" | "USR2"));
+    /// Sends the signal of `op` (`USR2` resets, `USR1` dumps) to the given pids.
+    pub fn signal(&self, op: CounterOp, pids: &[u32]) -> String {
         let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-        format!("kill -{signal} -- {}", list.join(" "))
+        format!("kill -{} -- {}", op.signal_name(), list.join(" "))
+    }
+
+    /// Lists, per pid, a `pid <pid>` line and the `SigCgt:` line of its `/proc/<pid>/status`
+    /// (absent when the process is gone). Reads only.
+    pub fn signal_masks(&self, pids: &[u32]) -> String {
+        let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+        format!(
+            "for p in {}; do echo \"pid $p\"; grep '^SigCgt:' \"/proc/$p/status\" 2>/dev/null; done; true",
+            list.join(" ")
+        )
+    }
+
+    /// Answers `gdb present` or `gdb absent`.
+    pub fn gdb_probe(&self) -> String {
+        "if command -v gdb >/dev/null 2>&1; then echo 'gdb present'; else echo 'gdb absent'; fi"
+            .into()
+    }
+
+    /// Asks gdb whether the executable of `pid` has the gcov function of `op`. Reads the
+    /// file only: no attach, the process is not touched.
+    pub fn gdb_symbol(&self, op: CounterOp, pid: u32) -> String {
+        format!(
+            "gdb -batch -nx -q /proc/{pid}/exe -ex 'info address {}' 2>&1; true",
+            op.gcov_function()
+        )
+    }
+
+    /// Attaches gdb to `pid` (its symbols read from the executable first, so the process is
+    /// stopped only for the attach, the call and the detach), calls the gcov function of `op`
+    /// and detaches. The call prints the marker only if it returned; `unwindonsignal` makes a
+    /// signal during the call unwind it rather than leave the process inside it.
+    pub fn gdb_call(&self, op: CounterOp, pid: u32) -> String {
+        format!(
+            "gdb -batch -nx -q -ex 'set confirm off' -ex 'set unwindonsignal on' /proc/{pid}/exe -ex 'attach {pid}' -ex 'print ((void){}(), {GDB_CALL_MARKER})' -ex detach 2>&1; true",
+            op.gcov_function()
+        )
     }
 
     /// Deletes the module's old `.gcda` files.
@@ -222,6 +258,19 @@ mod tests {
             c.tar(&["tmm".into(), "mcpd".into()]).unwrap(),
             "tar -czf - -C '/shared/gcov' tmm mcpd"
         );
-        assert_eq!(c.signal("USR1", &[1, 22]), "kill -USR1 -- 1 22");
+        assert_eq!(c.signal(CounterOp::Dump, &[1, 22]), "kill -USR1 -- 1 22");
+        assert_eq!(c.signal(CounterOp::Reset, &[7]), "kill -USR2 -- 7");
+        assert_eq!(
+            c.signal_masks(&[7, 8]),
+            "for p in 7 8; do echo \"pid $p\"; grep '^SigCgt:' \"/proc/$p/status\" 2>/dev/null; done; true"
+        );
+        assert_eq!(
+            c.gdb_call(CounterOp::Dump, 7),
+            "gdb -batch -nx -q -ex 'set confirm off' -ex 'set unwindonsignal on' /proc/7/exe -ex 'attach 7' -ex 'print ((void)__gcov_dump(), 7414)' -ex detach 2>&1; true"
+        );
+        assert!(
+            c.gdb_symbol(CounterOp::Reset, 7)
+                .contains("info address __gcov_reset")
+        );
     }
 }

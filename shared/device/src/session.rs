@@ -11,7 +11,7 @@ use ccaas_domain::Flush;
 
 use crate::DeviceError;
 use crate::archive::ArchiveValidator;
-use crate::facts::{self, GcdaState};
+use crate::facts::{self, CounterOp, GcdaState};
 pub use crate::facts::{
     BuildInfo, EndFacts, ModuleEnd, ModuleStart, ProcStart, SessionFacts, Warning,
 };
@@ -34,15 +34,20 @@ pub trait Device: Send + Sync {
     fn identify(&self) -> impl Future<Output = Result<BuildInfo, DeviceError>> + Send;
 
     /// Opens a coverage session: validates the module names (before connecting), finds each
-    /// module's processes, resets their counters (SIGUSR2) and deletes their old `.gcda`.
+    /// module's processes, checks that every one can take the reset, resets their counters
+    /// (SIGUSR2, or `__gcov_reset()` through gdb for [`Flush::Gdb`]) and deletes their old
+    /// `.gcda`.
     ///
     /// Not idempotent on the device (it resets counters), but repeating it is safe: a retry
     /// simply starts the session again, and the latest facts are the ones to keep.
-    /// Errors: `invalid_module` (nothing sent), `unknown_module` when a module has no process
-    /// (nothing reset), connection and auth errors.
+    /// Errors: `invalid_module` (nothing sent), `unknown_module` when a module has no process,
+    /// `not_instrumented` when a process does not catch SIGUSR2 (or, with gdb, its executable
+    /// has no `__gcov_reset`), `gdb_missing` when gdb is asked for and absent (in those three
+    /// cases no process is touched), `gdb_failed`, connection and auth errors.
     fn start(
         &self,
         modules: &[String],
+        flush: Flush,
     ) -> impl Future<Output = Result<SessionFacts, DeviceError>> + Send;
 
     /// Closes a coverage session: compares the processes with `session` (restarts and crashes
@@ -52,7 +57,10 @@ pub trait Device: Send + Sync {
     ///
     /// Safe to retry: it never deletes anything on the device, so a retry collects the same
     /// files (plus whatever ran since). On error, whatever reached `sink` must be discarded.
-    /// Errors: `no_data` when no module has a `.gcda`, `too_large` past the byte cap,
+    /// Errors: `not_instrumented` when a process does not catch SIGUSR1 for
+    /// [`Flush::Signal`] (or has no `__gcov_dump` for [`Flush::Gdb`]) and `gdb_missing`,
+    /// both before any process is touched; `no_data` when no module has a `.gcda`,
+    /// `too_large` past the byte cap,
     /// `bad_archive` for a hostile or truncated archive, `timeout`/`reset` when the device
     /// stalls or goes away, connection and auth errors.
     fn end(
@@ -179,7 +187,57 @@ impl<P: HostKeyPins> SshDevice<P> {
         Ok(facts::parse_cores(&out))
     }
 
-    async fn start_on(&self, c: &Conn, modules: &[String]) -> Result<SessionFacts, DeviceError> {
+    /// Checks, touching no process, that every target can take `op` the way `flush` asks:
+    /// with gdb, that gdb is installed and each executable has the gcov function; otherwise
+    /// (a signal), that each process catches the signal. Errors: `gdb_missing`,
+    /// `not_instrumented` (the first process that fails), `protocol`.
+    async fn check_can_take(
+        &self,
+        c: &Conn,
+        targets: &[(String, u32)],
+        op: CounterOp,
+        flush: Flush,
+    ) -> Result<(), DeviceError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        if flush == Flush::Gdb {
+            if !facts::parse_gdb_probe(&c.run_ok(&self.cmds().gdb_probe()).await?)? {
+                return Err(DeviceError::GdbMissing);
+            }
+            for (module, pid) in targets {
+                let out = c.run_ok(&self.cmds().gdb_symbol(op, *pid)).await?;
+                if !facts::parse_gdb_symbol(&out, op.gcov_function())? {
+                    return Err(DeviceError::NotInstrumented {
+                        module: module.clone(),
+                        pid: *pid,
+                        detail: format!(
+                            "gdb finds no {} in its executable (not built with --coverage, or stripped)",
+                            op.gcov_function()
+                        ),
+                    });
+                }
+            }
+            return Ok(());
+        }
+        let pids: Vec<u32> = targets.iter().map(|t| t.1).collect();
+        let out = c.run_ok(&self.cmds().signal_masks(&pids)).await?;
+        let masks = facts::parse_signal_masks(&out, &pids)?;
+        facts::check_caught(targets, &masks, op)
+    }
+
+    /// Calls the gcov function of `op` in `pid` through gdb; whether the call returned.
+    async fn gdb_call(&self, c: &Conn, op: CounterOp, pid: u32) -> Result<bool, DeviceError> {
+        let out = c.run_ok(&self.cmds().gdb_call(op, pid)).await?;
+        Ok(facts::gdb_call_returned(&out))
+    }
+
+    async fn start_on(
+        &self,
+        c: &Conn,
+        modules: &[String],
+        flush: Flush,
+    ) -> Result<SessionFacts, DeviceError> {
         let build = self.identify_on(c).await?;
         let cores = self.cores_on(c).await?;
         let mut found = Vec::new();
@@ -194,10 +252,27 @@ impl<P: HostKeyPins> SshDevice<P> {
                 pids,
             });
         }
+        // Check every process first, so one that cannot take the reset touches nothing.
+        let targets = targets(found.iter().map(|m| (&m.module, &m.pids)));
+        self.check_can_take(c, &targets, CounterOp::Reset, flush)
+            .await?;
         let started_at = now_rfc3339();
         for m in &found {
             let pids: Vec<u32> = m.pids.iter().map(|p| p.pid).collect();
-            c.run_ok(&self.cmds().signal("USR2", &pids)).await?;
+            if flush == Flush::Gdb {
+                for &pid in &pids {
+                    if !self.gdb_call(c, CounterOp::Reset, pid).await? {
+                        return Err(DeviceError::GdbFailed {
+                            module: m.module.clone(),
+                            pid,
+                            function: CounterOp::Reset.gcov_function(),
+                        });
+                    }
+                }
+            } else {
+                c.run_ok(&self.cmds().signal(CounterOp::Reset, &pids))
+                    .await?;
+            }
             c.run_ok(&self.cmds().delete_gcda(&m.module)?).await?;
         }
         Ok(SessionFacts {
@@ -267,16 +342,31 @@ impl<P: HostKeyPins> SshDevice<P> {
         let (new_cores, core_warnings) = facts::new_cores(session, cores_now, modules);
         warnings.extend(core_warnings);
 
+        if flush != Flush::Restart {
+            // Every process is checked before any is signalled or attached.
+            let targets = targets(ends.iter().map(|e| (&e.module, &e.pids)));
+            self.check_can_take(c, &targets, CounterOp::Dump, flush)
+                .await?;
+        }
         for e in &ends {
+            let pids: Vec<u32> = e.pids.iter().map(|p| p.pid).collect();
             match flush {
-                Flush::Signal if !e.pids.is_empty() => {
-                    let pids: Vec<u32> = e.pids.iter().map(|p| p.pid).collect();
-                    let o = c.run(&self.cmds().signal("USR1", &pids)).await?;
+                Flush::Signal if !pids.is_empty() => {
+                    let o = c.run(&self.cmds().signal(CounterOp::Dump, &pids)).await?;
                     if o.exit != 0 {
                         warnings.push(facts::flush_failed(&e.module));
                     }
                 }
                 Flush::Signal => {}
+                Flush::Gdb => {
+                    let mut all = true;
+                    for &pid in &pids {
+                        all &= self.gdb_call(c, CounterOp::Dump, pid).await?;
+                    }
+                    if !all {
+                        warnings.push(facts::flush_failed(&e.module));
+                    }
+                }
                 Flush::Restart => {
                     c.run_ok(&self.cmds().restart(&e.module)?).await?;
                 }
@@ -324,6 +414,15 @@ impl<P: HostKeyPins> SshDevice<P> {
     }
 }
 
+/// Every `(module, pid)` of the given modules, in order.
+fn targets<'a>(
+    modules: impl Iterator<Item = (&'a String, &'a Vec<ProcStart>)>,
+) -> Vec<(String, u32)> {
+    modules
+        .flat_map(|(m, pids)| pids.iter().map(move |p| (m.clone(), p.pid)))
+        .collect()
+}
+
 /// Disconnects politely after a success; after a failure just drops the connection (which
 /// aborts its socket), so a dead or stalled peer cannot delay the error.
 async fn finish<T>(c: Conn, r: Result<T, DeviceError>) -> Result<T, DeviceError> {
@@ -365,11 +464,11 @@ impl<P: HostKeyPins> Device for SshDevice<P> {
         .await
     }
 
-    async fn start(&self, modules: &[String]) -> Result<SessionFacts, DeviceError> {
+    async fn start(&self, modules: &[String], flush: Flush) -> Result<SessionFacts, DeviceError> {
         let modules = validate_modules(modules)?;
         self.bounded(async {
             let c = self.connect().await?;
-            let r = self.start_on(&c, &modules).await;
+            let r = self.start_on(&c, &modules, flush).await;
             finish(c, r).await
         })
         .await

@@ -92,7 +92,7 @@ async fn a_stall_after_one_mebibyte_aborts_within_the_idle_timeout_plus_a_second
         Arc::new(MemoryPins::new()),
     )
     .with_timeouts(timeouts());
-    let s = direct.start(&modules()).await.unwrap();
+    let s = direct.start(&modules(), Flush::Signal).await.unwrap();
     write_random_file(&sim, &format!("{}/big.gcda", sim.gcov_dir("tmm")), 8 << 20);
 
     let proxy = Proxy::start(sim.port, Fault::StallAfter(1 << 20));
@@ -120,7 +120,7 @@ async fn a_reset_at_random_offsets_never_yields_a_truncated_success() {
         Arc::new(MemoryPins::new()),
     )
     .with_timeouts(timeouts());
-    let s = direct.start(&modules()).await.unwrap();
+    let s = direct.start(&modules(), Flush::Signal).await.unwrap();
     let big = 2u64 << 20;
     write_random_file(&sim, &format!("{}/big.gcda", sim.gcov_dir("tmm")), big);
 
@@ -172,7 +172,7 @@ async fn a_device_reboot_mid_collect_fails_retryably_and_the_retry_succeeds() {
         Arc::new(MemoryPins::new()),
     )
     .with_timeouts(timeouts());
-    let s = d.start(&modules()).await.unwrap();
+    let s = d.start(&modules(), Flush::Signal).await.unwrap();
     write_random_file(&sim, &format!("{}/big.gcda", sim.gcov_dir("tmm")), 64 << 20);
 
     let sim2 = sim.clone();

@@ -37,7 +37,7 @@ async fn a_512_mib_archive_to_a_slow_reader_stays_under_256_mib_and_a_cap_overru
         Arc::new(MemoryPins::new()),
     )
     .with_timeouts(timeouts.clone());
-    let s = d.start(&modules).await.unwrap();
+    let s = d.start(&modules, Flush::Signal).await.unwrap();
     let size: u64 = 512 << 20;
     write_random_file(&sim, &format!("{}/big.gcda", sim.gcov_dir("tmm")), size);
 

@@ -44,7 +44,7 @@ async fn the_password_appears_nowhere_in_trace_logs_errors_or_the_command_log() 
         Arc::new(MemoryPins::new()),
     )
     .with_timeouts(quick_timeouts());
-    let s = d.start(&["tmm".to_string()]).await.unwrap();
+    let s = d.start(&["tmm".to_string()], Flush::Signal).await.unwrap();
     sim.poke("tmm", "add 1 1");
     let facts = d.end(&s, Flush::Signal, &mut Vec::new()).await.unwrap();
     let bad = SshDevice::new(

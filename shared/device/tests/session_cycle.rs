@@ -69,7 +69,10 @@ async fn a_session_collects_exactly_the_paths_poked_after_start() {
     assert_eq!(sim.poke("tmm", "route 10.1.2.3"), "internal");
     assert_eq!(sim.poke("mcpd", "get color"), "ERR not found");
 
-    let session = d.start(&modules(&["tmm", "mcpd"])).await.unwrap();
+    let session = d
+        .start(&modules(&["tmm", "mcpd"]), Flush::Signal)
+        .await
+        .unwrap();
     assert_eq!(session.build.build_id, "17.1.0-0.0.16-1234567");
     assert_eq!(session.modules.len(), 2);
     assert!(session.modules.iter().all(|m| m.pids.len() == 1));
@@ -112,7 +115,10 @@ async fn a_session_collects_exactly_the_paths_poked_after_start() {
 async fn a_daemon_restarted_mid_session_is_flagged_and_its_new_counts_are_collected() {
     let sim = Sim::up(&[]);
     let d = device(&sim);
-    let session = d.start(&modules(&["tmm", "mcpd"])).await.unwrap();
+    let session = d
+        .start(&modules(&["tmm", "mcpd"]), Flush::Signal)
+        .await
+        .unwrap();
     sim.bigstart(&["restart", "mcpd"]);
     assert_eq!(sim.poke("mcpd", "get nothing"), "ERR not found");
     let mut archive = Vec::new();
@@ -133,7 +139,7 @@ async fn a_daemon_restarted_mid_session_is_flagged_and_its_new_counts_are_collec
 async fn flush_by_restart_collects_the_counts_written_at_exit_without_a_restart_warning() {
     let sim = Sim::up(&[]);
     let d = device(&sim);
-    let session = d.start(&modules(&["tmm"])).await.unwrap();
+    let session = d.start(&modules(&["tmm"]), Flush::Signal).await.unwrap();
     assert_eq!(sim.poke("tmm", "route 8.8.8.8"), "external via gateway");
     let mut archive = Vec::new();
     let end = d.end(&session, Flush::Restart, &mut archive).await.unwrap();
@@ -152,7 +158,10 @@ async fn flush_by_restart_collects_the_counts_written_at_exit_without_a_restart_
 async fn a_module_the_device_does_not_run_is_unknown_and_nothing_is_reset() {
     let sim = Sim::up(&[]);
     let d = device(&sim);
-    let e = d.start(&modules(&["tmm", "bd"])).await.unwrap_err();
+    let e = d
+        .start(&modules(&["tmm", "bd"]), Flush::Signal)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "unknown_module");
     assert!(!e.is_retryable());
     assert!(!d.take_log().iter().any(|r| r.command.starts_with("kill")));
@@ -166,7 +175,7 @@ async fn a_device_without_coverage_data_gives_no_data() {
     profile.gcov_dir_template = format!("{}/empty/{{module}}", sim.root);
     let d = SshDevice::new(sim.password_target(), profile, Arc::new(MemoryPins::new()))
         .with_timeouts(quick_timeouts());
-    let s = d.start(&modules(&["tmm"])).await.unwrap();
+    let s = d.start(&modules(&["tmm"]), Flush::Signal).await.unwrap();
     let e = d.end(&s, Flush::Signal, &mut Vec::new()).await.unwrap_err();
     assert_eq!(e.code(), "no_data");
     assert!(!e.is_retryable());
@@ -212,11 +221,14 @@ async fn ten_thousand_hostile_module_names_are_rejected_before_anything_is_sent(
         names.push(s);
     }
     for n in &names {
-        let e = d.start(std::slice::from_ref(n)).await.unwrap_err();
+        let e = d
+            .start(std::slice::from_ref(n), Flush::Signal)
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "invalid_module", "{n:?}");
         // Also hidden among valid names.
         let e = d
-            .start(&[("tmm".to_string()), n.clone()])
+            .start(&[("tmm".to_string()), n.clone()], Flush::Signal)
             .await
             .unwrap_err();
         assert_eq!(e.code(), "invalid_module", "{n:?}");
@@ -231,7 +243,7 @@ async fn ten_thousand_hostile_module_names_are_rejected_before_anything_is_sent(
 async fn a_symlink_planted_in_the_coverage_dir_fails_the_collect_as_a_bad_archive() {
     let sim = Sim::up(&[]);
     let d = device(&sim);
-    let s = d.start(&modules(&["tmm"])).await.unwrap();
+    let s = d.start(&modules(&["tmm"]), Flush::Signal).await.unwrap();
     let link = format!("{}/evil.gcda", sim.gcov_dir("tmm"));
     std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
     let e = d.end(&s, Flush::Signal, &mut Vec::new()).await.unwrap_err();

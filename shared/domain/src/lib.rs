@@ -15,11 +15,11 @@ pub mod time;
 pub use build::{BuildId, MAX_BUILD_ID_LEN};
 pub use device::{DeviceAllow, DeviceHost, DeviceKey};
 pub use id::TaskId;
-pub use query::{ListQuery, MAX_LIMIT};
+pub use query::{DeviceQuery, ListQuery, MAX_LIMIT};
 pub use submission::{
     Credential, DeviceAccess, FieldError, Flush, ModuleName, Secret, Submission, parse_submission,
 };
-pub use task::{Notified, Priority, Status, Task, TaskError, TaskType};
+pub use task::{CANCELLED, Notified, Priority, Status, Task, TaskError, TaskType};
 pub use time::{UtcTime, rfc3339};
 
 use serde::{Deserialize, Serialize};

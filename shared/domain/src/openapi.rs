@@ -113,7 +113,9 @@ pub struct SubmissionBody {
     /// Who asks (default `anonymous`); with auth on, the caller's identity replaces it.
     #[schema(value_type = Option<UserName>)]
     pub user: Option<String>,
-    /// `high` tasks go to the high queue, which is drained first.
+    /// Which device's work goes first: a `high` task for a device with nothing open goes to
+    /// the high queue. A task for a device with a pending or running task joins that task's
+    /// queue behind it, so one device's tasks always run in submission order.
     #[schema(default = "normal")]
     pub priority: Option<Priority>,
     /// What to do.

@@ -78,11 +78,12 @@ impl ListQuery {
                     check_user(v)?;
                     q.user = Some(v.to_owned());
                 }
-                "type" => {
-                    q.task_type = Some(TaskType::parse(v).ok_or_else(|| {
-                        bad("type", "must be code-coverage-start or code-coverage-end")
-                    })?)
-                }
+                "type" => q.task_type = Some(TaskType::parse(v).ok_or_else(|| {
+                    bad(
+                        "type",
+                        "must be code-coverage-start, code-coverage-end or code-coverage-discard",
+                    )
+                })?),
                 "device" => {
                     // Canonical, as tasks store it: `127.1` finds the tasks of `127.0.0.1`.
                     let host = DeviceHost::parse(v)
@@ -120,9 +121,80 @@ impl ListQuery {
     }
 }
 
+/// The query of `GET /v1/devices`: a page size and a cursor, with the rules (and messages) of
+/// the task list's `limit` and `next`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
+pub struct DeviceQuery {
+    /// Page size: 1 to 100 (`MAX_LIMIT`), 25 by default.
+    #[cfg_attr(
+        feature = "openapi",
+        param(required = false, minimum = 1, maximum = 100, default = 25)
+    )]
+    pub limit: usize,
+    /// The cursor of the previous page (its `next`).
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
+    pub next: Option<String>,
+}
+
+impl DeviceQuery {
+    /// Parses query parameters (already percent-decoded); any other parameter than `limit`
+    /// and `next` is an `unknown_field` error naming it.
+    pub fn parse<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, FieldError> {
+        let mut q = DeviceQuery {
+            limit: DEFAULT_LIMIT,
+            next: None,
+        };
+        for (k, v) in params {
+            // The task list's filters are unknown here; its page rules are the same.
+            let one = match k {
+                "limit" | "next" => ListQuery::parse([(k, v)])?,
+                other => {
+                    let field: String = other
+                        .chars()
+                        .take(64)
+                        .flat_map(char::escape_default)
+                        .collect();
+                    return Err(FieldError {
+                        code: "unknown_field",
+                        message: format!("{field} is not a known query parameter"),
+                        field,
+                    });
+                }
+            };
+            match k {
+                "limit" => q.limit = one.limit,
+                _ => q.next = one.next,
+            }
+        }
+        Ok(q)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_query_takes_only_a_limit_and_a_cursor() {
+        let q = DeviceQuery::parse([("limit", "7"), ("next", "abc")]).expect("valid");
+        assert_eq!((q.limit, q.next.as_deref()), (7, Some("abc")));
+        assert_eq!(DeviceQuery::parse([]).unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(
+            DeviceQuery::parse([("limit", "101")]).unwrap_err().field,
+            "limit"
+        );
+        let e = DeviceQuery::parse([("user", "bob")]).unwrap_err();
+        assert_eq!((e.code, e.field.as_str()), ("unknown_field", "user"));
+        let e = DeviceQuery::parse([("stauts", "x")]).unwrap_err();
+        assert_eq!((e.code, e.field.as_str()), ("unknown_field", "stauts"));
+    }
 
     #[test]
     fn filters_and_limits_parse() {

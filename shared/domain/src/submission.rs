@@ -98,27 +98,34 @@ impl<'de> Deserialize<'de> for ModuleName {
     }
 }
 
-/// How an end task flushes counters.
+/// How a task makes the daemons reset (start) or write (end) their counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Flush {
-    /// SIGUSR1 → `__gcov_dump`; traffic keeps flowing.
+    /// SIGUSR2 → `__gcov_reset` at start, SIGUSR1 → `__gcov_dump` at end; traffic keeps
+    /// flowing. Refused (`not_instrumented`) unless every process catches the signal.
     #[default]
     Signal,
-    /// `bigstart restart <module>`: the daemon writes at exit; interrupts traffic.
+    /// At end, `bigstart restart <module>`: the daemon writes at exit; interrupts traffic.
+    /// At start, the same as `signal`.
     Restart,
+    /// gdb attaches to each process, calls `__gcov_reset()` (start) or `__gcov_dump()` (end)
+    /// and detaches: for daemons built without the signal handlers. Pauses each process for
+    /// the call; refused (`gdb_missing`) where the device has no gdb.
+    Gdb,
 }
 
 impl Flush {
     /// Every mode, in the order the API lists them.
-    pub const ALL: [Flush; 2] = [Flush::Signal, Flush::Restart];
+    pub const ALL: [Flush; 3] = [Flush::Signal, Flush::Restart, Flush::Gdb];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             Flush::Signal => "signal",
             Flush::Restart => "restart",
+            Flush::Gdb => "gdb",
         }
     }
 
@@ -198,7 +205,7 @@ pub struct Submission {
     pub device: DeviceAccess,
     /// Daemons, unique, in the order given.
     pub modules: Vec<ModuleName>,
-    /// For an end task: the start task's id.
+    /// For an end or discard task: the start task's id.
     pub session: Option<TaskId>,
     /// Flush mode.
     pub flush: Flush,
@@ -239,7 +246,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         Some(Value::String(s)) => TaskType::parse(s).ok_or_else(|| {
             FieldError::invalid(
                 "type",
-                "must be \"code-coverage-start\" or \"code-coverage-end\"",
+                "must be \"code-coverage-start\", \"code-coverage-end\" or \"code-coverage-discard\"",
             )
         })?,
         Some(_) => return Err(FieldError::invalid("type", "must be a string")),
@@ -267,7 +274,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         Some(_) if task_type == TaskType::CoverageStart => {
             return Err(FieldError::invalid(
                 "data.session",
-                "only a code-coverage-end task names a session",
+                "only a code-coverage-end or code-coverage-discard task names a session",
             ));
         }
         Some(s) => Some(
@@ -278,7 +285,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
     let flush = match opt_string(data, "flush", "data.flush")? {
         None => Flush::default(),
         Some(f) => Flush::parse(&f).ok_or_else(|| {
-            FieldError::invalid("data.flush", "must be \"signal\" or \"restart\"")
+            FieldError::invalid("data.flush", "must be \"signal\", \"restart\" or \"gdb\"")
         })?,
     };
     let webhook = match top.get("notify") {
@@ -648,10 +655,10 @@ mod tests {
                 f
             );
         }
-        assert_eq!(Flush::ALL.map(Flush::as_str), ["signal", "restart"]);
+        assert_eq!(Flush::ALL.map(Flush::as_str), ["signal", "restart", "gdb"]);
         assert_eq!(Flush::parse("Signal"), None);
         let e = parse_submission(body(r#","flush":"sigusr1""#).as_bytes()).unwrap_err();
         assert_eq!(e.field, "data.flush");
-        assert_eq!(e.message, "must be \"signal\" or \"restart\"");
+        assert_eq!(e.message, "must be \"signal\", \"restart\" or \"gdb\"");
     }
 }

@@ -16,17 +16,25 @@ pub enum TaskType {
     /// Flush and collect the counters, render and publish the report, close the session.
     #[serde(rename = "code-coverage-end")]
     CoverageEnd,
+    /// Close the device's session without collecting: no flush, no download, no report.
+    #[serde(rename = "code-coverage-discard")]
+    CoverageDiscard,
 }
 
 impl TaskType {
-    /// Both kinds.
-    pub const ALL: [TaskType; 2] = [TaskType::CoverageStart, TaskType::CoverageEnd];
+    /// Every kind.
+    pub const ALL: [TaskType; 3] = [
+        TaskType::CoverageStart,
+        TaskType::CoverageEnd,
+        TaskType::CoverageDiscard,
+    ];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             TaskType::CoverageStart => "code-coverage-start",
             TaskType::CoverageEnd => "code-coverage-end",
+            TaskType::CoverageDiscard => "code-coverage-discard",
         }
     }
 
@@ -34,14 +42,24 @@ impl TaskType {
     pub fn parse(s: &str) -> Option<Self> {
         TaskType::ALL.into_iter().find(|t| t.as_str() == s)
     }
+
+    /// Whether the task acts on an open session (an end or a discard): it may name one in
+    /// `data.session`, and only the session's owner or an admin may run it.
+    pub fn acts_on_session(self) -> bool {
+        matches!(self, TaskType::CoverageEnd | TaskType::CoverageDiscard)
+    }
 }
+
+/// The error code of a task cancelled while pending (`DELETE /v1/tasks/{id}`): the task is
+/// `failed` with this code, so clients that wait for `succeeded` or `failed` need no new status.
+pub const CANCELLED: &str = "cancelled";
 
 /// Which queue a task goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
-    /// The high queue, drained first.
+    /// The high queue, with processors of its own (read first by `ccaas-local`).
     High,
     /// The normal queue.
     #[default]
@@ -170,8 +188,14 @@ pub struct Task {
     /// What it does.
     #[serde(rename = "type")]
     pub task_type: TaskType,
-    /// Its queue.
+    /// The priority its submitter asked for.
     pub priority: Priority,
+    /// The queue its message went to, when not the one `priority` names: a task joins the
+    /// queue of its device's newest open task, so one device's tasks stay in one FIFO group
+    /// and run in submission order whatever their priorities ([`Task::queue`]). Absent on
+    /// records written before it existed.
+    #[serde(default)]
+    pub queue: Option<Priority>,
     /// Where it is in its life.
     pub status: Status,
     /// Bumped by one on every status write; the optimistic-concurrency guard.
@@ -192,6 +216,11 @@ pub struct Task {
     pub flush: Flush,
     /// A webhook to notify on a terminal state.
     pub webhook: Option<String>,
+    /// Whether the submitter was an admin (`CCAAS_ADMIN_USERS`, auth on) when the task was
+    /// submitted: an admin's end or discard may close another user's session. Decided once,
+    /// at submit time; never shown by the API. Absent (false) on records written before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
     /// While running: the lease expiry, Unix seconds.
     pub lease_until: Option<u64>,
     /// While running: the id of the queue message whose delivery took the lease. A later
@@ -213,6 +242,11 @@ pub struct Task {
 }
 
 impl Task {
+    /// The queue this task's message went to.
+    pub fn queue(&self) -> Priority {
+        self.queue.unwrap_or(self.priority)
+    }
+
     /// The task as the next status write leaves it: `to`, the version bumped by one and the
     /// update time set. The caller sets lease, result and error, and writes it conditioned on
     /// this task's (status, version).

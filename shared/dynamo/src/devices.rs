@@ -7,13 +7,39 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ccaas_app::ports::{HostKeyPins, PinOutcome};
-use ccaas_app::{DeviceSession, Error, Opened, SessionStore, device_key};
+use ccaas_app::{DeviceSession, Error, Opened, SessionPage, SessionStore, device_key};
 use ccaas_domain::TaskId;
 
 use crate::attr::{from_item, to_attr};
 use ccaas_aws::AwsError;
 
 const BACKEND: &str = "device store";
+
+/// Items one Scan round of [`SessionStore::list`] reads (before the filter).
+const SCAN_ROUND: i32 = 100;
+/// Scan rounds one list call reads at most: past them it returns a short page with a cursor,
+/// so a fleet with few open sessions never makes one request walk the whole table.
+const SCAN_ROUNDS: usize = 10;
+
+/// The cursor of a session listing: `s1.` and the hex of the last device key returned.
+fn session_cursor(device: &str) -> String {
+    format!("s1.{}", hex::encode(device))
+}
+
+fn parse_session_cursor(cursor: &str) -> Result<String, Error> {
+    cursor
+        .strip_prefix("s1.")
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| {
+            Error::Invalid(ccaas_domain::FieldError {
+                code: "invalid_field",
+                field: "next".into(),
+                message: "is not a cursor from this API".into(),
+            })
+        })
+}
 
 /// Sessions and pins on one DynamoDB table.
 #[derive(Clone, Debug)]
@@ -136,6 +162,70 @@ impl SessionStore for DynamoDevices {
             Err(e) if conditional_failed(&e) => Ok(false),
             Err(e) => Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
         }
+    }
+
+    /// A Scan of the devices table filtered to items with a session (a lab fleet is small:
+    /// at most [`SCAN_ROUNDS`] rounds of [`SCAN_ROUND`] items per call, then a short page with
+    /// a cursor). Scan order is the table's hash order, stable for a cursor's walk.
+    async fn list(&self, next: Option<&str>, limit: usize) -> Result<SessionPage, Error> {
+        let mut start = match next {
+            Some(c) => Some(std::collections::HashMap::from([(
+                "host".to_string(),
+                AttributeValue::S(parse_session_cursor(c)?),
+            )])),
+            None => None,
+        };
+        let mut sessions = Vec::new();
+        for _ in 0..SCAN_ROUNDS {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .limit(SCAN_ROUND)
+                .filter_expression("attribute_exists(#s)")
+                .projection_expression("#h, #s")
+                .expression_attribute_names("#h", "host")
+                .expression_attribute_names("#s", "session")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb:Scan", e).into_app(BACKEND))?;
+            let items = out.items();
+            for (i, item) in items.iter().enumerate() {
+                let v = from_item(item).map_err(|e| e.into_app(BACKEND))?;
+                let device = v
+                    .get("host")
+                    .and_then(|h| h.as_str())
+                    .ok_or_else(|| Error::Corrupt("device item without host".into()))?
+                    .to_owned();
+                let Some(session) = v.get("session").cloned().filter(|s| !s.is_null()) else {
+                    continue;
+                };
+                sessions.push((device, decode_session(session)?));
+                if sessions.len() == limit {
+                    let more = i + 1 < items.len() || out.last_evaluated_key().is_some();
+                    let next = more.then(|| session_cursor(&sessions[limit - 1].0));
+                    return Ok(SessionPage { sessions, next });
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => {
+                    return Ok(SessionPage {
+                        sessions,
+                        next: None,
+                    });
+                }
+            }
+        }
+        // The read bound: a short page, and the cursor where the scan stopped.
+        let next = start
+            .as_ref()
+            .and_then(|k| k.get("host"))
+            .and_then(|h| h.as_s().ok())
+            .map(|h| session_cursor(h));
+        Ok(SessionPage { sessions, next })
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use ccaas_app::ports::{Created, IdempotencyRecord, Page};
 use ccaas_app::{Error, TaskStore};
-use ccaas_domain::{FieldError, ListQuery, Notified, Status, Task, TaskId};
+use ccaas_domain::{FieldError, ListQuery, Notified, Priority, Status, Task, TaskId};
 use serde_json::Value;
 
 use crate::attr::{from_item, to_attr, to_item};
@@ -132,6 +132,47 @@ fn decode_cursor(
 }
 
 impl TaskStore for DynamoTaskStore {
+    async fn open_queue(&self, host: &str, port: u16) -> Result<Option<Priority>, Error> {
+        // The device's tasks newest first on the `by-device` index, open ones on this port
+        // only; a bounded number of rounds, like `list`.
+        let mut start = None;
+        for _ in 0..MAX_ROUNDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("by-device")
+                .key_condition_expression("device = :h")
+                .filter_expression("(#st = :pending OR #st = :running) AND #port = :port")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_names("#port", "port")
+                .expression_attribute_values(":h", AttributeValue::S(host.to_owned()))
+                .expression_attribute_values(
+                    ":pending",
+                    AttributeValue::S(Status::Pending.as_str().into()),
+                )
+                .expression_attribute_values(
+                    ":running",
+                    AttributeValue::S(Status::Running.as_str().into()),
+                )
+                .expression_attribute_values(":port", AttributeValue::N(port.to_string()))
+                .scan_index_forward(false)
+                .limit(ROUND_ROWS)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
+            if let Some(item) = out.items().first() {
+                return Ok(Some(Self::decode(item)?.queue()));
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
     async fn create(
         &self,
         task: &Task,
@@ -322,7 +363,7 @@ impl TaskStore for DynamoTaskStore {
     }
 
     async fn write_status(&self, next: &Task, expected: (Status, u64)) -> Result<(), Error> {
-        let mut sets = vec!["#st = :st", "version = :v", "updated = :u"];
+        let mut sets = vec!["version = :v", "updated = :u"];
         let mut removes = Vec::new();
         let mut values = HashMap::from([
             (
@@ -365,6 +406,11 @@ impl TaskStore for DynamoTaskStore {
                 .as_ref()
                 .and_then(|e| serde_json::to_value(e).ok()),
         );
+        // Why the status goes last: DynamoDB applies an update atomically, but moto applies
+        // its actions one by one while other requests read the item, so a read could see a
+        // terminal status before its result or error. Set last, a torn read there shows the
+        // outcome before the status, which no reader takes for terminal.
+        sets.push("#st = :st");
         let mut expr = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
             let removes: Vec<&str> = removes

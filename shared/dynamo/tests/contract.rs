@@ -69,6 +69,9 @@ async fn dropping_a_pin_keeps_the_devices_open_session_and_closing_the_session_k
         modules: vec!["tmm".into()],
         facts: serde_json::json!({}),
         opened: "2026-11-29T11:15:00.000Z".into(),
+        opened_ms: Some(1_764_414_900_000),
+        owner: Some("alice".into()),
+        took_over: None,
     };
     devices.open(&key, &session).await.unwrap();
     devices.pin("127.0.0.9", 2222, "SHA256:a").await.unwrap();

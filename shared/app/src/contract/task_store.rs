@@ -18,6 +18,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         user: user.into(),
         task_type: TaskType::CoverageEnd,
         priority: Priority::Normal,
+        queue: None,
         status: Status::Pending,
         version: 0,
         created: at.clone(),
@@ -33,6 +34,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         webhook: None,
         lease_until: None,
         lease_holder: None,
+        admin: false,
         result: None,
         error: None,
         notified: None,
@@ -55,6 +57,63 @@ pub async fn run<S: TaskStore>(store: &S) {
     paging(store).await;
     cursors(store).await;
     notification_claims(store).await;
+    open_queues(store).await;
+}
+
+async fn open_queues<S: TaskStore>(store: &S) {
+    let c = "a device's open queue is its newest pending or running task's, on that port only";
+    let host = format!("{}.example", fresh_token());
+    let user = fresh_token();
+    // Ids one millisecond apart, so their order is the order written here.
+    let base = crate::now_ms();
+    let on_device = |k: u64, status: Status, queue: Option<Priority>| {
+        let mut t = task(
+            TaskId::from_parts(base + k, rand::random::<u128>() >> 48),
+            &user,
+        );
+        t.device = host.clone();
+        t.status = status;
+        t.queue = queue;
+        t
+    };
+    let open = |port| store.open_queue(&host, port);
+    same(c, "no task yet", ok(c, "open_queue", open(22).await), None);
+    let done = on_device(0, Status::Succeeded, Some(Priority::High));
+    ok(c, "create", store.create(&done, None).await);
+    same(
+        c,
+        "a finished task only",
+        ok(c, "open_queue", open(22).await),
+        None,
+    );
+    let pending = on_device(1, Status::Pending, None);
+    ok(c, "create", store.create(&pending, None).await);
+    same(
+        c,
+        "a pending task on its priority's queue",
+        ok(c, "open_queue", open(22).await),
+        Some(Priority::Normal),
+    );
+    let running = on_device(2, Status::Running, Some(Priority::High));
+    ok(c, "create", store.create(&running, None).await);
+    same(
+        c,
+        "the newest open task's queue",
+        ok(c, "open_queue", open(22).await),
+        Some(Priority::High),
+    );
+    same(
+        c,
+        "another port",
+        ok(c, "open_queue", open(2222).await),
+        None,
+    );
+    same(
+        c,
+        "the queue reads back",
+        ok(c, "get", store.get(&running.id).await),
+        Some(running.clone()),
+    );
 }
 
 async fn create_and_get<S: TaskStore>(store: &S) {

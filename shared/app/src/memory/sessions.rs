@@ -1,4 +1,6 @@
-//! The device-sessions twin: open sessions in a map, with the conditional-write contract.
+//! The device-sessions twin: open sessions in a map, with the conditional-write contract, and
+//! the devices' host-key pins beside them (one record per device, as the `devices` table has).
+//! Dropping a pin leaves the session; closing a session leaves the pin.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -7,12 +9,28 @@ use ccaas_domain::TaskId;
 
 use super::lock;
 use crate::Error;
-use crate::ports::{DeviceSession, Opened, SessionStore};
+use crate::memory::MemoryPins;
+use crate::ports::{DeviceSession, HostKeyPins, Opened, PinOutcome, SessionPage, SessionStore};
 
-/// Open sessions in a map, with the store's conditional-write contract.
+/// Open sessions in a map, with the store's conditional-write contract, and the pins.
 #[derive(Clone, Default)]
 pub struct MemorySessions {
     inner: Arc<Mutex<BTreeMap<String, DeviceSession>>>,
+    pins: Arc<MemoryPins>,
+}
+
+impl HostKeyPins for MemorySessions {
+    async fn pinned(&self, host: &str, port: u16) -> Result<Option<String>, Error> {
+        self.pins.pinned(host, port).await
+    }
+
+    async fn pin(&self, host: &str, port: u16, sha256: &str) -> Result<PinOutcome, Error> {
+        self.pins.pin(host, port, sha256).await
+    }
+
+    async fn unpin(&self, host: &str, port: u16) -> Result<bool, Error> {
+        self.pins.unpin(host, port).await
+    }
 }
 
 impl MemorySessions {
@@ -48,6 +66,31 @@ impl SessionStore for MemorySessions {
             Ok(false)
         }
     }
+
+    async fn list(&self, next: Option<&str>, limit: usize) -> Result<SessionPage, Error> {
+        // The cursor is `dev|<last device key>`: anything else was not made here.
+        let after = match next {
+            None => None,
+            Some(c) => Some(c.strip_prefix("dev|").ok_or_else(|| {
+                Error::Invalid(ccaas_domain::FieldError {
+                    code: "invalid_field",
+                    field: "next".into(),
+                    message: "is not a cursor from this API".into(),
+                })
+            })?),
+        };
+        let m = lock(&self.inner);
+        let mut rows = m
+            .iter()
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .map(|(k, v)| (k.clone(), v.clone()));
+        let sessions: Vec<(String, DeviceSession)> = rows.by_ref().take(limit).collect();
+        let next = match rows.next() {
+            Some(_) => sessions.last().map(|(k, _)| format!("dev|{k}")),
+            None => None,
+        };
+        Ok(SessionPage { sessions, next })
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +103,9 @@ mod tests {
             modules: vec!["tmm".into()],
             facts: serde_json::json!({}),
             opened: "2026-11-29T00:00:00.000Z".into(),
+            opened_ms: None,
+            owner: None,
+            took_over: None,
         }
     }
 

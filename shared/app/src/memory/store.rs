@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use ccaas_domain::{ListQuery, Notified, Status, Task, TaskId};
+use ccaas_domain::{ListQuery, Notified, Priority, Status, Task, TaskId};
 
 use super::{down, lock};
 use crate::Error;
@@ -58,6 +58,18 @@ impl MemoryStore {
 }
 
 impl TaskStore for MemoryStore {
+    async fn open_queue(&self, host: &str, port: u16) -> Result<Option<Priority>, Error> {
+        let s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        Ok(s.tasks
+            .values()
+            .filter(|t| t.device == host && t.port == port && !t.status.is_terminal())
+            .max_by(|a, b| a.id.as_str().cmp(b.id.as_str()))
+            .map(Task::queue))
+    }
+
     async fn create(
         &self,
         task: &Task,

@@ -18,8 +18,8 @@ impl Device for Shared {
     async fn identify(&self) -> Result<BuildInfo, DeviceError> {
         self.0.identify().await
     }
-    async fn start(&self, modules: &[String]) -> Result<SessionFacts, DeviceError> {
-        self.0.start(modules).await
+    async fn start(&self, modules: &[String], flush: Flush) -> Result<SessionFacts, DeviceError> {
+        self.0.start(modules, flush).await
     }
     async fn end(
         &self,

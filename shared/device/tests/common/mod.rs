@@ -138,6 +138,14 @@ impl Sim {
         false
     }
 
+    /// The pid `up` printed for a module (its `"pids"` map).
+    pub fn pid(&self, module: &str) -> u32 {
+        let pid = self.running.json["pids"][module]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no pid for {module} in {}", self.running.json));
+        u32::try_from(pid).unwrap()
+    }
+
     /// A module's GCOV_PREFIX dir.
     pub fn gcov_dir(&self, module: &str) -> String {
         format!("{}/shared/gcov/{module}", self.root)
