@@ -566,6 +566,7 @@ def template_rules(t):
             problems.append(f"the template has no {output} output")
 
     problems += site_rules(t)
+    problems += device_rules(t)
     problems += iam_rules(t, key)
     problems += ephemeral_rules(t)
 
@@ -654,6 +655,59 @@ def site_rules(t):
             limited = pick(st.get("Condition"), t, cidrs) or {}
             if limited.get("IpAddress", {}).get("aws:SourceIp") != {"Ref": "SiteAllowedCidrs"}:
                 problems.append(f"with SiteAllowedCidrs the site statement {st.get('Sid')} is not limited to them: {limited}")
+    return problems
+
+
+def device_rules(t):
+    """The device settings (docs/design.md, "Devices"): the allow-list reaches both functions
+    (submit refuses, the processor re-checks), the host-key policy defaults to `pinned` with
+    exactly the values the driver parses, the admin list reaches the submit function, and the
+    submit function may only touch a device item's pin."""
+    problems = []
+    res, params = t["Resources"], t["Parameters"]
+    env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+
+    def own_env(fn):
+        return ((res[fn]["Properties"].get("Environment") or {}).get("Variables") or {})
+
+    for name in ("DeviceAllow", "HostKeyPolicy", "AdminUsers"):
+        if name not in params:
+            problems.append(f"the template has no {name} parameter")
+    if problems:
+        return problems
+    if str(params["DeviceAllow"].get("Default")) != "":
+        problems.append("DeviceAllow has a default: unset must mean what the docs say (every device)")
+    for fn in ("SubmitFunction", "ProcessorFunction"):
+        got = own_env(fn).get("CCAAS_DEVICE_ALLOW", env.get("CCAAS_DEVICE_ALLOW"))
+        if got != {"Ref": "DeviceAllow"}:
+            problems.append(f"{fn} gets CCAAS_DEVICE_ALLOW={got}, not the DeviceAllow parameter")
+    with open(os.path.join(ROOT, "shared", "device", "src", "target.rs")) as f:
+        parsed = set(re.findall(r'"(\w+)" => Some\(HostKeyPolicy::', f.read()))
+    if params["HostKeyPolicy"].get("Default") != "pinned":
+        problems.append(f"HostKeyPolicy defaults to {params['HostKeyPolicy'].get('Default')}, not pinned")
+    if set(params["HostKeyPolicy"].get("AllowedValues") or []) != parsed:
+        problems.append(f"HostKeyPolicy allows {params['HostKeyPolicy'].get('AllowedValues')}, the driver parses {sorted(parsed)}")
+    if own_env("ProcessorFunction").get("CCAAS_HOST_KEY_POLICY") != {"Ref": "HostKeyPolicy"}:
+        problems.append("the processor does not get CCAAS_HOST_KEY_POLICY from HostKeyPolicy")
+    if own_env("SubmitFunction").get("CCAAS_ADMIN_USERS") != {"Ref": "AdminUsers"}:
+        problems.append("the submit function does not get CCAAS_ADMIN_USERS from AdminUsers")
+    pols = res["SubmitFunction"]["Properties"].get("Policies", [])
+    for x in pols:
+        if isinstance(x, dict) and any(ref_target((v or {}).get("TableName")) == "DevicesTable"
+                                       for v in x.values() if isinstance(v, dict)):
+            problems.append(f"the submit function has a SAM policy template on DevicesTable: {list(x)}")
+    reads = {"dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem",
+             "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem"}
+    grants = [st for st in statements_of(pols)
+              if any(str(a).startswith("dynamodb:") and a not in reads for a in as_list(st.get("Action")))]
+    for st in grants:
+        if as_list(st.get("Action")) != ["dynamodb:UpdateItem"] or ref_target(st.get("Resource")) != "DevicesTable":
+            problems.append(f"the submit function's DynamoDB statement {st.get('Sid')} is more than UpdateItem on DevicesTable")
+        attrs = ((st.get("Condition") or {}).get("ForAllValues:StringEquals") or {}).get("dynamodb:Attributes")
+        if sorted(attrs or []) != ["host", "host_key_sha256"]:
+            problems.append(f"the submit function's statement {st.get('Sid')} may write device attributes other than the pin: {attrs}")
+    if not grants:
+        problems.append("the submit function may not drop pins (UpdateItem on DevicesTable)")
     return problems
 
 
@@ -868,6 +922,24 @@ def mutations():
             "ForAllValues:StringEquals")),
         ("processor KMSDecryptPolicy again", lambda t: res(t)["ProcessorFunction"]["Properties"]["Policies"].__setitem__(
             policy_index(t, "ProcessorFunction", "OpenTaskMessages"), {"KMSDecryptPolicy": {"KeyId": {"Ref": "QueueKey"}}})),
+        # Devices: the allow-list, the host-key policy, admins and the pin grant.
+        ("host keys trusted on first use by default", lambda t: t["Parameters"]["HostKeyPolicy"].__setitem__("Default", "tofu")),
+        ("a host-key policy the driver does not parse", lambda t: t["Parameters"]["HostKeyPolicy"]["AllowedValues"].append("any")),
+        ("host-key policy not passed", lambda t: res(t)["ProcessorFunction"]["Properties"]["Environment"]["Variables"].pop(
+            "CCAAS_HOST_KEY_POLICY")),
+        ("allow-list not passed", lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop("CCAAS_DEVICE_ALLOW")),
+        ("processor without the allow-list", lambda t: res(t)["ProcessorFunction"]["Properties"]["Environment"]["Variables"].__setitem__(
+            "CCAAS_DEVICE_ALLOW", "")),
+        ("allow-list with a default", lambda t: t["Parameters"]["DeviceAllow"].__setitem__("Default", "0.0.0.0/0")),
+        ("admins not passed", lambda t: res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].pop("CCAAS_ADMIN_USERS")),
+        ("submit may write sessions", lambda t: statement(t, "SubmitFunction", "DropHostKeyPins").pop("Condition")),
+        ("submit may delete device items", lambda t: statement(t, "SubmitFunction", "DropHostKeyPins").__setitem__(
+            "Action", ["dynamodb:UpdateItem", "dynamodb:DeleteItem"])),
+        ("submit CRUD on devices", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].append(
+            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "DevicesTable"}}})),
+        ("submit cannot drop pins", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].remove(
+            next(x for x in res(t)["SubmitFunction"]["Properties"]["Policies"]
+                 if isinstance(x, dict) and any(st.get("Sid") == "DropHostKeyPins" for st in x.get("Statement") or [])))),
         # Scratch space for the caps.
         ("default ephemeral storage", lambda t: res(t)["ProcessorFunction"]["Properties"].pop("EphemeralStorage")),
         ("ephemeral storage below the caps", lambda t: res(t)["ProcessorFunction"]["Properties"]["EphemeralStorage"].__setitem__(

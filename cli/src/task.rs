@@ -93,7 +93,8 @@ struct SessionArgs {
     /// File holding an OpenSSH private key for the device.
     #[arg(long)]
     key_file: Option<PathBuf>,
-    /// Pin the device's host key (`SHA256:...`); without it the first key seen is pinned.
+    /// The device's host key (`SHA256:...`), pinned once the login succeeds; without it the
+    /// pinned key is expected (a device with none is refused unless the service runs `tofu`).
     #[arg(long)]
     host_key: Option<String>,
     /// Daemons, comma-separated (for example tmm,mcpd).

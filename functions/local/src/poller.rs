@@ -231,6 +231,7 @@ mod tests {
             logs: MemoryLogs::default(),
             base_url: String::new(),
             clock: ccaas_app::Clock::default(),
+            allow: Default::default(),
             admins: Default::default(),
         };
         let (done, _) = tokio::sync::watch::channel(false);

@@ -24,6 +24,9 @@ async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_
     let env = ccaas_aws::Env::new(|k: &str| match k {
         "CCAAS_RETRY_DELAY_SECS" => Some("1".into()),
         "CCAAS_MAX_RECEIVES" => Some("5".into()),
+        // The task gives no fingerprint: under the default `pinned` it would be refused
+        // before connecting (permanent), and the connect's retryable refusal is the point.
+        "CCAAS_HOST_KEY_POLICY" => Some("tofu".into()),
         _ => emu.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
     });
     let submit = ccaas_submit::Config::read(&env).expect("submit config");

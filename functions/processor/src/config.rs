@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use ccaas_aws::{ConfigError, Env, Stack};
-use ccaas_device::DeviceProfile;
+use ccaas_device::{DeviceProfile, HostKeyPolicy};
+use ccaas_domain::DeviceAllow;
 
 /// What the processor function (and `ccaas-local`'s worker) reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +33,12 @@ pub struct Config {
     /// (ccaas-local and tests). The processor Lambda refuses to start with it on: there,
     /// loopback is the Lambda Runtime API.
     pub webhook_allow_loopback: bool,
+    /// `CCAAS_DEVICE_ALLOW` (default: every device): the devices tasks may reach, checked again
+    /// before each task is run (docs/design.md, "Devices").
+    pub device_allow: DeviceAllow,
+    /// `CCAAS_HOST_KEY_POLICY` (default `pinned`): with neither a pin nor a fingerprint in the
+    /// task, `pinned` refuses the device and `tofu` pins the key of the first login.
+    pub host_key_policy: HostKeyPolicy,
     /// `CCAAS_DEVICE_CONCURRENCY` (default 4, 1 to 64): how many devices one batch works
     /// on at once (`ccaas-local`: at once in all).
     pub device_concurrency: usize,
@@ -67,6 +74,17 @@ impl Config {
             device_profile: device_profile(env.raw("CCAAS_DEVICE_PROFILE"))?,
             webhook_allow_private: env.switch("CCAAS_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_allow_loopback: env.switch("CCAAS_WEBHOOK_ALLOW_LOOPBACK", false)?,
+            device_allow: device_allow(env)?,
+            host_key_policy: match env.optional("CCAAS_HOST_KEY_POLICY") {
+                None => HostKeyPolicy::default(),
+                Some(v) => HostKeyPolicy::parse(v.trim()).ok_or_else(|| ConfigError::Invalid {
+                    name: "CCAAS_HOST_KEY_POLICY",
+                    why: format!(
+                        "{:?} is not pinned or tofu",
+                        v.chars().take(32).collect::<String>()
+                    ),
+                })?,
+            },
             device_concurrency: match env.number("CCAAS_DEVICE_CONCURRENCY", 4)? {
                 n @ 1..=64 => n as usize,
                 n => {
@@ -91,6 +109,19 @@ impl Config {
             },
         })
     }
+}
+
+/// Reads `CCAAS_DEVICE_ALLOW` (the submit function parses the same variable). Errors:
+/// the variable, named, with its first bad entry.
+pub fn device_allow<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<DeviceAllow, ConfigError> {
+    DeviceAllow::parse(&env.raw("CCAAS_DEVICE_ALLOW").unwrap_or_default()).map_err(|why| {
+        ConfigError::Invalid {
+            name: "CCAAS_DEVICE_ALLOW",
+            why,
+        }
+    })
 }
 
 /// Parses `CCAAS_DEVICE_PROFILE`: unset or `bigip`, or `simulator:<absolute root>`.
@@ -167,6 +198,25 @@ mod tests {
         ] {
             let e = profile(Some(bad)).unwrap_err();
             assert!(e.to_string().contains("CCAAS_DEVICE_PROFILE"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_allow_list_and_host_key_policy_are_read_and_a_bad_value_is_named() {
+        let c = with("CCAAS_DEVICE_ALLOW", None).unwrap();
+        assert!(!c.device_allow.is_restricted());
+        assert_eq!(c.host_key_policy, HostKeyPolicy::Pinned);
+        let c = with("CCAAS_DEVICE_ALLOW", Some("10.0.0.0/8:22, [fd00::/8]:22")).unwrap();
+        assert!(c.device_allow.is_restricted());
+        let tofu = with("CCAAS_HOST_KEY_POLICY", Some("tofu")).unwrap();
+        assert_eq!(tofu.host_key_policy, HostKeyPolicy::Tofu);
+        for (name, bad) in [
+            ("CCAAS_DEVICE_ALLOW", "10.0.0.0/8:0"),
+            ("CCAAS_DEVICE_ALLOW", "bigip.lab"),
+            ("CCAAS_HOST_KEY_POLICY", "trust"),
+        ] {
+            let e = with(name, Some(bad)).unwrap_err();
+            assert!(e.to_string().contains(name), "{bad}: {e}");
         }
     }
 

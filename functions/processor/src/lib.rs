@@ -48,6 +48,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
         connector: SshConnector {
             profile: config.device_profile.clone(),
             pins: devices.clone(),
+            policy: config.host_key_policy,
         },
         sessions: devices,
         artifacts: S3Artifacts::new(s3.clone(), &stack.bucket),
@@ -72,6 +73,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,
             clock: ccaas_app::Clock::default(),
+            allow: config.device_allow.clone(),
         },
     }
 }

@@ -37,6 +37,7 @@ async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
         logs: MemoryLogs::default(),
         base_url: String::new(),
         clock: ccaas_app::Clock::default(),
+        allow: Default::default(),
         admins: Default::default(),
     };
     let mut event = SqsEvent::default();

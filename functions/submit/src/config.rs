@@ -1,6 +1,7 @@
 //! The submit function's typed configuration, read once from the environment.
 
 use ccaas_aws::{ConfigError, Env, Stack};
+use ccaas_domain::DeviceAllow;
 
 /// What the submit function (and `ccaas-local`'s API) reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct Config {
     pub admins: ccaas_app::Admins,
     /// `CCAAS_DEVICES_TABLE`: the DynamoDB `devices` table, read by `GET /v1/devices`.
     pub devices_table: String,
+    /// `CCAAS_DEVICE_ALLOW` (default: every device): the devices a task may name; others are
+    /// refused with 403 `device_not_allowed`.
+    pub device_allow: DeviceAllow,
 }
 
 impl Config {
@@ -56,6 +60,11 @@ impl Config {
                 why: format!("every item {}", e.message),
             })?,
             devices_table: env.required("CCAAS_DEVICES_TABLE")?,
+            device_allow: DeviceAllow::parse(&env.raw("CCAAS_DEVICE_ALLOW").unwrap_or_default())
+                .map_err(|why| ConfigError::Invalid {
+                    name: "CCAAS_DEVICE_ALLOW",
+                    why,
+                })?,
         })
     }
 }
@@ -64,8 +73,26 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Every stack variable set (to `x`); the optional lists unset.
     fn stack(k: &str) -> Option<String> {
-        k.starts_with("CCAAS_").then(|| "x".to_string())
+        let optional = matches!(k, "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS");
+        (k.starts_with("CCAAS_") && !optional).then(|| "x".to_string())
+    }
+
+    #[test]
+    fn the_allow_list_is_read_and_a_bad_one_is_named() {
+        let read = |v: &'static str| {
+            Config::read(&Env::new(move |k: &str| match k {
+                "CCAAS_AWS_TIMEOUT_SECS" | "CCAAS_AUTH" | "CCAAS_AUTH_USER_CLAIM" => None,
+                "CCAAS_DEVICE_ALLOW" => Some(v.to_string()),
+                _ => stack(k),
+            }))
+        };
+        assert!(!read("").unwrap().device_allow.is_restricted());
+        let c = read("127.0.0.0/8:2200-2299").unwrap();
+        assert!(c.device_allow.is_restricted());
+        let e = read("127.0.0.0/8:22-").unwrap_err();
+        assert!(e.to_string().contains("CCAAS_DEVICE_ALLOW"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use axum::extract::{Path, Request, State as AxState};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
+use ccaas_app::ports::HostKeyPins;
 use ccaas_app::{
     Api, Caller, Devices, Error, LogStore, Sealer, SessionStore, TaskQueue, TaskStore,
 };
@@ -47,6 +48,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
         logs: S3Logs::new(ccaas_s3::client(sdk), &stack.bucket),
         base_url: config.api_url.clone(),
         clock: ccaas_app::Clock::default(),
+        allow: config.device_allow.clone(),
         admins: config.admins.clone(),
     }
 }
@@ -106,6 +108,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tasks/{id}", &["GET", "DELETE"]),
     ("/v1/tasks/{id}/log", &["GET"]),
     ("/v1/devices", &["GET"]),
+    ("/v1/devices/{device}/pin", &["DELETE"]),
 ];
 
 /// The handlers' view of the router's state.
@@ -121,7 +124,7 @@ where
     Q: TaskQueue + 'static,
     L: LogStore + 'static,
     K: Sealer + 'static,
-    D: SessionStore + 'static,
+    D: SessionStore + HostKeyPins + 'static,
 {
     let mut r = Router::new();
     for suffix in ["", "/"] {
@@ -165,6 +168,17 @@ where
                     .fallback(|| async { method_not_allowed("GET") }),
                 )
                 .route(
+                    &format!("/v1/devices/{{device}}/pin{suffix}"),
+                    delete(
+                        |AxState(s): Shared<S, Q, L, K, D>,
+                         Path(device): Path<String>,
+                         req: Request| async move {
+                            s.drop_pin(&device, req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("DELETE") }),
+                )
+                .route(
                     &format!("/v1/tasks/{{id}}/log{suffix}"),
                     get(
                         |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
@@ -203,7 +217,7 @@ where
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
-    D: SessionStore,
+    D: SessionStore + HostKeyPins,
 {
     match caller(&state.auth, req.extensions().get::<RequestContext>()) {
         Ok(c) => {
@@ -273,7 +287,7 @@ where
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
-    D: SessionStore,
+    D: SessionStore + HostKeyPins,
 {
     /// `GET /v1/tasks`.
     async fn list(&self, req: Request) -> Response {
@@ -293,6 +307,25 @@ where
             .cloned()
             .unwrap_or(Caller::Anonymous);
         reply(self.api.cancel(&caller, id).await, StatusCode::ACCEPTED)
+    }
+
+    /// `DELETE /v1/devices/{device}/pin` (admins only; any caller with auth off).
+    async fn drop_pin(&self, device: &str, req: Request) -> Response {
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Anonymous);
+        // Fails closed: with auth on, an admin call needs a verified caller.
+        if matches!(self.auth, Auth::Jwt { .. }) && caller == Caller::Anonymous {
+            return unauthorized("send a valid bearer token");
+        }
+        reply(
+            self.devices
+                .drop_pin(&caller, &self.api.admins, device)
+                .await,
+            StatusCode::OK,
+        )
     }
 
     /// `GET /v1/devices`.
@@ -490,6 +523,10 @@ pub fn error_response(e: &Error) -> Response {
             json_response(StatusCode::CONFLICT, &ErrorBody { error })
         }
         Error::Forbidden(why) => json_error(StatusCode::FORBIDDEN, "not_owner", None, why),
+        Error::Refused(f) => {
+            let field = (!f.field.is_empty()).then_some(f.field.as_str());
+            json_error(StatusCode::FORBIDDEN, f.code, field, &f.message)
+        }
         Error::Conflict => json_error(
             StatusCode::CONFLICT,
             "conflict",
@@ -585,6 +622,7 @@ mod tests {
                 logs: MemoryLogs::default(),
                 base_url: String::new(),
                 clock: ccaas_app::Clock::default(),
+                allow: Default::default(),
                 admins: Default::default(),
             },
             devices: Devices {
@@ -638,6 +676,72 @@ mod tests {
     async fn body_json(r: Response) -> serde_json::Value {
         let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
         serde_json::from_slice(&b).unwrap()
+    }
+
+    /// `DELETE /v1/devices/{device}/pin` by a caller with these claims (`None`: no token).
+    fn drop_pin_request(device: &str, claims: Option<&[(&str, &str)]>) -> lambda_http::Request {
+        let req = lambda_http::http::Request::builder()
+            .method("DELETE")
+            .uri(format!("/v1/devices/{device}/pin"))
+            .body(Body::Empty)
+            .unwrap();
+        match claims {
+            None => req,
+            Some(c) => {
+                let claims: serde_json::Map<String, serde_json::Value> =
+                    c.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+                let ctx = serde_json::from_value(json!({
+                    "http": {"method": "DELETE", "path": "/v1/devices"},
+                    "authorizer": {"jwt": {"claims": claims, "scopes": null}},
+                }))
+                .unwrap();
+                req.with_request_context(RequestContext::ApiGatewayV2(ctx))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn with_auth_on_only_a_listed_admin_drops_a_pin() {
+        let mut state = Arc::into_inner(api(jwt("sub"))).unwrap();
+        state.api.admins = ccaas_app::Admins::parse("ops").unwrap();
+        let pins = &state.devices.sessions;
+        pins.pin("127.0.0.1", 22, "SHA256:a").await.unwrap();
+        let state = Arc::new(state);
+        let r = handle(&state, drop_pin_request("127.0.0.1:22", None)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let mallory = Some(&[("sub", "mallory")][..]);
+        let r = handle(&state, drop_pin_request("127.0.0.1:22", mallory)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(body_json(r).await["error"]["code"], "forbidden");
+        let pins = &state.devices.sessions;
+        assert!(pins.pinned("127.0.0.1", 22).await.unwrap().is_some());
+        // `127.1%3A22`: the path segment percent-encoded, another spelling of the device.
+        let ops = Some(&[("sub", "ops")][..]);
+        let r = handle(&state, drop_pin_request("127.1%3A22", ops)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            body_json(r).await,
+            json!({"device": "127.0.0.1:22", "dropped": true})
+        );
+        assert!(pins.pinned("127.0.0.1", 22).await.unwrap().is_none());
+        let r = handle(&state, drop_pin_request("%5B%3A%3A1%5D%3A22", ops)).await;
+        assert_eq!(
+            body_json(r).await,
+            json!({"device": "[::1]:22", "dropped": false})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_for_a_device_outside_the_allow_list_is_a_403_naming_the_host_field() {
+        let mut state = Arc::into_inner(api(Auth::Off)).unwrap();
+        state.api.allow = ccaas_domain::DeviceAllow::parse("127.0.0.0/8").unwrap();
+        let state = Arc::new(state);
+        let r = handle(&state, post(None)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let e = body_json(r).await;
+        assert_eq!(e["error"]["code"], "device_not_allowed");
+        assert_eq!(e["error"]["field"], "data.device.host");
+        assert!(state.api.store.is_empty());
     }
 
     #[tokio::test]

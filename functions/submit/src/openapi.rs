@@ -4,7 +4,7 @@
 //! bearer scheme. docs/openapi.yaml is this document, committed: a test fails when the two
 //! differ, and `CCAAS_UPDATE_OPENAPI=1 cargo test -p ccaas-submit openapi` rewrites the file.
 
-use ccaas_app::view::{AcceptedView, DeviceListView, ListView, TaskView};
+use ccaas_app::view::{AcceptedView, DeviceListView, ListView, PinDropView, TaskView};
 use ccaas_domain::openapi::SubmissionBody;
 use ccaas_domain::{DeviceQuery, ListQuery};
 use utoipa::openapi::path::{Operation, PathItem};
@@ -30,7 +30,8 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 400 | `invalid_field` | a field has the wrong type or value; also a bad `Idempotency-Key`, query parameter or cursor |
 | 400 | `unknown_field` | a field or query parameter this API does not know (typos are not ignored) |
 | 401 | `unauthorized` | auth is on and the call has no valid bearer token (`WWW-Authenticate: Bearer`) |
-| 403 | `forbidden` | auth is on and the token's user claim is missing or not a valid user name |
+| 403 | `forbidden` | auth is on and the token's user claim is missing or not a valid user name; or an admin call by a user not in `CCAAS_ADMIN_USERS` |
+| 403 | `device_not_allowed` | `data.device` is outside the service's allow-list (`CCAAS_DEVICE_ALLOW`), or names a host by DNS name while a list is set; nothing is stored or queued |
 | 403 | `not_owner` | auth is on and the caller is neither the task's user nor an admin (`DELETE /v1/tasks/{id}`) |
 | 404 | `not_found` | unknown route, or unknown task id (malformed ids give the same 404) |
 | 405 | `method_not_allowed` | wrong method on a known route (`Allow` header lists the right ones) |
@@ -58,7 +59,8 @@ hand.";
 #[openapi(
     info(title = "ccaas task API", version = "1", description = DESCRIPTION),
     servers((url = "http://127.0.0.1:3000", description = "ccaas-local")),
-    paths(submit_task, list_tasks, get_task, cancel_task, get_task_log, list_devices),
+    paths(submit_task, list_tasks, get_task, cancel_task, get_task_log, list_devices,
+        drop_device_pin),
     security((), ("bearer" = [])),
     modifiers(&Bearer)
 )]
@@ -151,7 +153,10 @@ pub fn yaml() -> Result<String, impl std::error::Error> {
         )),
         (status = 400, description = BAD_INPUT, body = ErrorBody),
         (status = 401, description = UNAUTHORIZED, body = ErrorBody),
-        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 403, description = "`forbidden`: auth is on and the token's user claim is \
+            missing or not a valid user name; `device_not_allowed`: the device is outside the \
+            allow-list (`CCAAS_DEVICE_ALLOW`), `field` `data.device.host`; nothing is stored",
+            body = ErrorBody),
         (status = 409, description = "`idempotency_conflict`: the `Idempotency-Key` was used \
             before with a different body", body = ErrorBody),
         (status = 413, description = "`body_too_large`: the body is over 65,536 bytes",
@@ -271,6 +276,33 @@ fn list_devices() {}
 )]
 #[allow(dead_code)]
 fn get_task_log() {}
+
+/// Drop a device's host-key pin (admins)
+///
+/// After a device is re-imaged (a new SSH host key), an admin drops its pin; the next task that
+/// logs in pins the key then offered (policy `tofu`) or the `host_key_sha256` it gives.
+/// `device` is `host:port`, `[address]:port` for IPv6, in any spelling of the host. With auth
+/// on, only a user in `CCAAS_ADMIN_USERS`; with auth off, any caller. Idempotent: `dropped`
+/// says whether a pin was there.
+#[utoipa::path(
+    delete,
+    path = "/v1/devices/{device}/pin",
+    operation_id = "dropDevicePin",
+    params(("device" = String, Path, max_length = 262,
+        pattern = "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+        description = "The device, `host:port` (`[address]:port` for IPv6)")),
+    responses(
+        (status = 200, description = "The pin is gone", body = PinDropView),
+        (status = 400, description = "`invalid_field`: `device` is not `host:port`",
+            body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = "`forbidden`: auth is on and the caller is not an admin \
+            (`CCAAS_ADMIN_USERS`)", body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn drop_device_pin() {}
 
 const BAD_INPUT: &str = "`invalid_json`, `missing_field`, `invalid_field` or `unknown_field`; \
 `field` names the field, query parameter or header at fault";

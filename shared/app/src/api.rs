@@ -1,8 +1,8 @@
 //! The task API use cases: submit, get, list and read a task's log.
 
 use ccaas_domain::{
-    CANCELLED, DeviceAccess, FieldError, ListQuery, SealedMessage, Status, Submission, Task,
-    TaskId, TaskMessage, parse_submission, rfc3339,
+    CANCELLED, DeviceAccess, DeviceAllow, FieldError, ListQuery, SealedMessage, Status, Submission,
+    Task, TaskId, TaskMessage, parse_submission, rfc3339,
 };
 use tracing::{info, warn};
 
@@ -89,6 +89,8 @@ pub struct Api<S, Q, L, K> {
     pub base_url: String,
     /// Where the time of new tasks and status writes comes from.
     pub clock: Clock,
+    /// The devices tasks may name (`CCAAS_DEVICE_ALLOW`; every device when unset).
+    pub allow: DeviceAllow,
     /// Who may cancel other users' tasks and end or discard their sessions.
     pub admins: Admins,
 }
@@ -96,7 +98,9 @@ pub struct Api<S, Q, L, K> {
 impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
     /// `POST /v1/tasks`: validate, seal, store, enqueue.
     ///
-    /// The seal comes first, so a key service outage writes nothing. The store write comes
+    /// A device outside the allow-list is refused ([`Error::Refused`], `device_not_allowed`)
+    /// before anything is sealed, stored or queued. The seal comes first, so a key service
+    /// outage writes nothing. The store write comes
     /// before the send, so a message never names a task that does not exist.
     /// If the send then fails the caller gets 503: with an Idempotency-Key the retry finds the
     /// pending task and sends again (FIFO dedup by task id makes a double send harmless);
@@ -108,6 +112,17 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         body: &[u8],
     ) -> Result<Accepted, Error> {
         let sub = parse_submission(body).map_err(Error::Invalid)?;
+        if !self.allow.allows(&sub.device.host, sub.device.port) {
+            return Err(Error::Refused(FieldError {
+                code: "device_not_allowed",
+                field: "data.device.host".into(),
+                message: if sub.device.host.as_ip().is_none() && self.allow.is_restricted() {
+                    "this service only takes devices by IP address, inside its allow-list".into()
+                } else {
+                    "this device (address and port) is not in the service's allow-list".into()
+                },
+            }));
+        }
         let user = match caller {
             Caller::Verified(u) => u.clone(),
             Caller::Anonymous => sub.user.clone().unwrap_or_else(|| "anonymous".into()),
@@ -121,14 +136,14 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         // queue of a device with nothing open (docs/api.md, "Priority and order").
         task.queue = Some(
             self.store
-                .open_queue(&sub.device.host, sub.device.port)
+                .open_queue(&sub.device.host.to_string(), sub.device.port)
                 .await?
                 .unwrap_or(sub.priority),
         );
         let message = self.seal(&task.id, &sub.device).await?;
         // One message group per device, the key the devices table uses too: one device's
         // tasks run in order, different devices (even on one host) in parallel.
-        let group = device_key(&sub.device.host, sub.device.port);
+        let group = device_key(&sub.device.host.to_string(), sub.device.port);
 
         let Some(key) = idempotency_key else {
             self.store.create(&task, None).await?;
@@ -311,7 +326,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         version: 0,
         updated: created.clone(),
         created,
-        device: sub.device.host.clone(),
+        device: sub.device.host.to_string(),
         port: sub.device.port,
         modules: sub.modules.clone(),
         session: sub.session.clone(),

@@ -90,7 +90,7 @@ mod tests {
         TaskMessage {
             task_id: TaskId::parse(id).unwrap(),
             device: DeviceAccess {
-                host: "10.0.0.1".into(),
+                host: ccaas_domain::DeviceHost::parse("10.0.0.1").unwrap(),
                 port: 22,
                 username: "root".into(),
                 credential: Credential::Password(Secret::new(password)),

@@ -8,6 +8,10 @@ pub enum Error {
     /// The request is malformed; the field is named.
     #[error("invalid request: {0}")]
     Invalid(#[source] FieldError),
+    /// Refused with a 403 of its own code (a device outside the allow-list,
+    /// `device_not_allowed`; an admin call by a non-admin, `forbidden`); the field says which.
+    #[error("refused: {0}")]
+    Refused(#[source] FieldError),
     /// No such task (or not the caller's to see).
     #[error("task not found")]
     NotFound,

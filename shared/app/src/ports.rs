@@ -199,11 +199,17 @@ impl TaskRunner for NotImplementedRunner {
     }
 }
 
-/// The key of a device in the `devices` table: `<host>:<port>`. A device is an SSH endpoint,
-/// so several simulated devices on one host are distinct; the port is always the part after
-/// the last `:`, so two endpoints never share a key.
+/// The key of a device in the `devices` table, its FIFO message group and its pin:
+/// `<host>:<port>`, `[<host>]:<port>` for an IPv6 address (the text of
+/// [`ccaas_domain::DeviceKey`]). `host` is the canonical host a task stores
+/// ([`ccaas_domain::DeviceHost`]), so every spelling of one address gives one key. A device is
+/// an SSH endpoint, so several simulated devices on one host are distinct.
 pub fn device_key(host: &str, port: u16) -> String {
-    format!("{host}:{port}")
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// A coverage session open on a device (the `devices` table holds at most one per device).
@@ -346,6 +352,12 @@ pub trait HostKeyPins: Send + Sync {
         port: u16,
         sha256: &str,
     ) -> impl Future<Output = Result<PinOutcome, Error>> + Send;
+
+    /// Drops the pin of `host:port` (after the device was re-imaged), keeping the rest of the
+    /// device's record (its open session). Answers whether a pin was there. Idempotent:
+    /// dropping an absent pin answers `false` and changes nothing. Errors:
+    /// [`Error::Unavailable`] when the store cannot be written.
+    fn unpin(&self, host: &str, port: u16) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
 impl<T: HostKeyPins + ?Sized> HostKeyPins for std::sync::Arc<T> {
@@ -364,6 +376,10 @@ impl<T: HostKeyPins + ?Sized> HostKeyPins for std::sync::Arc<T> {
         sha256: &str,
     ) -> impl Future<Output = Result<PinOutcome, Error>> + Send {
         (**self).pin(host, port, sha256)
+    }
+
+    fn unpin(&self, host: &str, port: u16) -> impl Future<Output = Result<bool, Error>> + Send {
+        (**self).unpin(host, port)
     }
 }
 

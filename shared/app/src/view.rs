@@ -200,6 +200,16 @@ impl ListItem {
     }
 }
 
+/// The body of `DELETE /v1/devices/{device}/pin`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = PinDrop))]
+pub struct PinDropView {
+    /// The device key, canonical: `host:port`, `[address]:port` for IPv6.
+    pub device: String,
+    /// Whether a pin was there (dropping an absent pin changes nothing).
+    pub dropped: bool,
+}
+
 /// One row of `GET /v1/devices`: a device and its open coverage session.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = DeviceSession))]

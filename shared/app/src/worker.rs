@@ -21,6 +21,9 @@ pub struct WorkerConfig {
     pub max_receives: u32,
     /// Where leases, status writes and notification claims read the time.
     pub clock: Clock,
+    /// The devices tasks may reach (`CCAAS_DEVICE_ALLOW`), checked again on every delivery:
+    /// a message queued before the list changed is failed `device_not_allowed` unrun.
+    pub allow: ccaas_domain::DeviceAllow,
 }
 
 impl Default for WorkerConfig {
@@ -29,6 +32,7 @@ impl Default for WorkerConfig {
             lease_secs: 900,
             max_receives: 5,
             clock: Clock::System,
+            allow: ccaas_domain::DeviceAllow::any(),
         }
     }
 }
@@ -113,7 +117,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
                 if last {
                     // No later delivery will come: fail the task rather than leave it pending.
                     let why = "the key service did not answer on the last delivery; submit again";
-                    self.fail_unworkable(task, "key_unavailable", why).await;
+                    let _ = self.fail_unworkable(task, "key_unavailable", why).await;
                 }
                 return Disposition::Retry(RetryReason::Sealer(e));
             }
@@ -121,6 +125,20 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
                 return self.poison(body, receive_count, why).await;
             }
         };
+
+        if !self
+            .config
+            .allow
+            .allows(&message.device.host, message.device.port)
+        {
+            // Defence in depth: the submit check ran against the list of its day.
+            warn!(task_id = %id, "device not in the allow-list; failing the task unrun");
+            let why = "this device (address and port) is not in the service's allow-list";
+            return match self.fail_unworkable(task, "device_not_allowed", why).await {
+                Ok(()) => Disposition::Ack,
+                Err(e) => Disposition::Retry(RetryReason::Store(e)),
+            };
+        }
 
         let now = self.config.clock.now_ms();
         let running = match self.take(task, message_id, now).await {
@@ -294,16 +312,16 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             && let Ok(Some(task)) = self.store.get(&id).await
         {
             let why = "the task's queue message could not be read";
-            self.fail_unworkable(task, "bad_message", why).await;
+            let _ = self.fail_unworkable(task, "bad_message", why).await;
         }
         Disposition::Retry(RetryReason::Poison(why))
     }
 
     /// On a message's last delivery, fails a task that no delivery could work on (and sends
     /// its notification). Best effort: the message still goes to the DLQ either way.
-    async fn fail_unworkable(&self, task: Task, code: &str, message: &str) {
+    async fn fail_unworkable(&self, task: Task, code: &str, message: &str) -> Result<(), Error> {
         if task.status.is_terminal() {
-            return;
+            return Ok(());
         }
         let mut next = task.advance(Status::Failed, self.config.clock.now_ms());
         next.lease_until = None;
@@ -312,13 +330,18 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             code: code.into(),
             message: message.into(),
         });
-        if self
+        match self
             .store
             .write_status(&next, (task.status, task.version))
             .await
-            .is_ok()
         {
-            let _ = self.notify(&next, true).await;
+            Ok(()) => {
+                let _ = self.notify(&next, true).await;
+                Ok(())
+            }
+            // Another delivery moved the task first: it is theirs.
+            Err(Error::Conflict) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }

@@ -15,6 +15,7 @@ fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
         logs: MemoryLogs::default(),
         base_url: "http://api".into(),
         clock: ccaas_app::Clock::manual(1_764_417_300_000),
+        allow: Default::default(),
         admins: Default::default(),
     }
 }
@@ -222,11 +223,142 @@ async fn with_the_key_service_down_a_submit_is_unavailable_and_writes_nothing() 
     assert!(api.queue.sent().is_empty());
 }
 
+fn start_on(host: &str, port: u16) -> String {
+    format!(
+        r#"{{"type":"code-coverage-start","user":"alice","data":{{"device":{{"host":"{host}","port":{port},"username":"root","password":"pw"}},"modules":["tmm"]}}}}"#
+    )
+}
+
+fn allowing(list: &str) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
+    Api {
+        allow: ccaas_domain::DeviceAllow::parse(list).unwrap(),
+        ..api()
+    }
+}
+
 fn with_admins(list: &str) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
     Api {
         admins: ccaas_app::Admins::parse(list).unwrap(),
         ..api()
     }
+}
+
+#[tokio::test]
+async fn a_device_outside_the_allow_list_is_refused_before_anything_is_sealed_stored_or_queued() {
+    let api = allowing("127.0.0.0/8:2200-2299, [::1]:22");
+    // The sealer fails the next call: a refusal that sealed first would show as 503.
+    api.sealer.fail_next(1);
+    for (host, port) in [
+        ("10.0.0.1", 22),
+        ("127.0.0.1", 22),
+        ("127.0.0.1", 2300),
+        ("::1", 2222),
+        ("localhost", 2222),
+        ("bigip.lab.example", 22),
+    ] {
+        let body = start_on(host, port);
+        for key in [None, Some("k-1")] {
+            match api.submit(&Caller::Anonymous, key, body.as_bytes()).await {
+                Err(Error::Refused(f)) => {
+                    assert_eq!(f.code, "device_not_allowed", "{host}:{port}");
+                    assert_eq!(f.field, "data.device.host");
+                }
+                other => panic!("{host}:{port}: {other:?}"),
+            }
+        }
+    }
+    assert!(api.store.is_empty());
+    assert!(api.queue.sent().is_empty());
+    // Inside the list (any spelling) it is accepted, now that the sealer answers again.
+    api.sealer.fail_next(0);
+    for (host, port) in [("127.0.0.1", 2222), ("0x7f.1", 2299), ("[::1]", 22)] {
+        api.submit(&Caller::Anonymous, None, start_on(host, port).as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{host}:{port}: {e:?}"));
+    }
+    assert_eq!(api.store.len(), 3);
+}
+
+#[tokio::test]
+async fn every_spelling_of_one_address_is_one_device_with_one_message_group() {
+    let api = api();
+    for host in [
+        "127.0.0.1",
+        "127.1",
+        "0x7f.1",
+        "::ffff:127.0.0.1",
+        "2130706433",
+        "127.0.0.1.",
+    ] {
+        api.submit(&Caller::Anonymous, None, start_on(host, 2222).as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e:?}"));
+    }
+    let groups: Vec<String> = api.queue.sent().into_iter().map(|s| s.1).collect();
+    assert_eq!(groups, vec!["127.0.0.1:2222".to_string(); 6]);
+    assert!(api.store.all().iter().all(|t| t.device == "127.0.0.1"));
+    // The sealed access carries the canonical host, so the worker connects to it.
+    let opened = api.sealer.open_message(&api.queue.sent()[1].0).unwrap();
+    assert_eq!(opened.device.host.to_string(), "127.0.0.1");
+    // IPv6 keys are bracketed, and names are lower-cased without a trailing dot.
+    api.submit(
+        &Caller::Anonymous,
+        None,
+        start_on("FD00::0001", 22).as_bytes(),
+    )
+    .await
+    .unwrap();
+    api.submit(
+        &Caller::Anonymous,
+        None,
+        start_on("BigIP.Lab.", 22).as_bytes(),
+    )
+    .await
+    .unwrap();
+    let sent = api.queue.sent();
+    assert_eq!(sent[6].1, "[fd00::1]:22");
+    assert_eq!(sent[7].1, "bigip.lab:22");
+    // A list query by any spelling finds the canonical device's tasks.
+    let page = api.list([("device", "127.1")]).await.unwrap();
+    assert_eq!(page.count, 6);
+}
+
+#[tokio::test]
+async fn only_an_admin_drops_a_pin_and_dropping_is_idempotent() {
+    use ccaas_app::memory::MemoryPins;
+    use ccaas_app::ports::HostKeyPins;
+    let devices = ccaas_app::Devices {
+        sessions: MemoryPins::new(),
+        base_url: String::new(),
+    };
+    let pins = &devices.sessions;
+    pins.pin("127.0.0.1", 22, "SHA256:a").await.unwrap();
+    let admins = ccaas_app::Admins::parse("root-admin").unwrap();
+    let mallory = Caller::Verified("mallory".into());
+    match devices.drop_pin(&mallory, &admins, "127.0.0.1:22").await {
+        Err(Error::Refused(f)) => assert_eq!(f.code, "forbidden"),
+        other => panic!("{other:?}"),
+    }
+    assert!(pins.pinned("127.0.0.1", 22).await.unwrap().is_some());
+    let admin = Caller::Verified("root-admin".into());
+    let v = devices.drop_pin(&admin, &admins, "127.1:22").await.unwrap();
+    assert_eq!((v.device.as_str(), v.dropped), ("127.0.0.1:22", true));
+    assert!(pins.pinned("127.0.0.1", 22).await.unwrap().is_none());
+    let v = devices
+        .drop_pin(&admin, &admins, "127.0.0.1:22")
+        .await
+        .unwrap();
+    assert!(!v.dropped);
+    match devices.drop_pin(&admin, &admins, "127.0.0.1").await {
+        Err(Error::Invalid(f)) => assert_eq!(f.field, "device"),
+        other => panic!("{other:?}"),
+    }
+    // Auth off: no identities, any caller may (docs/api.md names the risk).
+    let v = devices
+        .drop_pin(&Caller::Anonymous, &admins, "[::1]:22")
+        .await
+        .unwrap();
+    assert_eq!((v.device.as_str(), v.dropped), ("[::1]:22", false));
 }
 
 fn verified(user: &str) -> Caller {

@@ -55,6 +55,8 @@ async fn the_sessions_twin_keeps_the_session_store_contract() {
 #[tokio::test]
 async fn the_pins_twin_keeps_the_host_key_pins_contract() {
     contract::pins::run(&MemoryPins::default()).await;
+    // The sessions twin holds the pins too, as the devices table does.
+    contract::pins::run(&MemorySessions::default()).await;
 }
 
 #[tokio::test]

@@ -79,6 +79,7 @@ fn api(store: &MemoryStore) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemoryS
         logs: MemoryLogs::default(),
         base_url: String::new(),
         clock: ccaas_app::Clock::default(),
+        allow: Default::default(),
         admins: Default::default(),
     }
 }
@@ -127,6 +128,7 @@ fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, 
             lease_secs: 600,
             max_receives: 5,
             clock: ccaas_app::Clock::default(),
+            allow: Default::default(),
         },
     }
 }
@@ -418,7 +420,7 @@ async fn an_unsealed_message_never_reaches_the_device_and_fails_its_task_as_a_ba
     let unsealed = serde_json::to_string(&ccaas_domain::TaskMessage {
         task_id: TaskId::parse(&id).unwrap(),
         device: DeviceAccess {
-            host: "h1".into(),
+            host: ccaas_domain::DeviceHost::parse("h1").unwrap(),
             port: 22,
             username: "u".into(),
             credential: ccaas_domain::Credential::Password(ccaas_domain::Secret::new("p")),
@@ -544,6 +546,7 @@ fn notifying<R: TaskRunner>(
             lease_secs: 600,
             max_receives: 5,
             clock: ccaas_app::Clock::default(),
+            allow: Default::default(),
         },
     }
 }
@@ -777,6 +780,41 @@ async fn a_task_without_a_webhook_sends_nothing() {
     assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
     assert!(notifier.calls().is_empty());
     assert_eq!(store.notified(&store.all()[0].id), None);
+}
+
+#[tokio::test]
+async fn a_message_for_a_device_the_allow_list_no_longer_holds_fails_unrun() {
+    // Queued while every device was allowed (`h1`, a name); the operator then set a list.
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut w = worker(&store, succeeding(&calls));
+    w.config.allow = ccaas_domain::DeviceAllow::parse("10.0.0.0/8:22").unwrap();
+    let d = w.handle("m-1", &msg, 1).await;
+    assert!(matches!(d, Disposition::Ack), "{d:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the device was contacted");
+    let t = &store.all()[0];
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.as_ref().unwrap().code, "device_not_allowed");
+    assert_eq!(t.version, 1, "pending→failed, no lease taken");
+}
+
+#[tokio::test]
+async fn a_message_for_an_allowed_device_runs() {
+    let store = MemoryStore::default();
+    let api = api(&store);
+    let body = r#"{"type":"code-coverage-start","data":{"device":{"host":"10.2.3.4","username":"u","password":"p"},"modules":["tmm"]}}"#;
+    api.submit(&Caller::Anonymous, None, body.as_bytes())
+        .await
+        .expect("ok");
+    let msg = api.queue.body(0).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut w = worker(&store, succeeding(&calls));
+    w.config.allow = ccaas_domain::DeviceAllow::parse("10.0.0.0/8:22").unwrap();
+    let d = w.handle("m-1", &msg, 1).await;
+    assert!(matches!(d, Disposition::Ack), "{d:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(store.all()[0].status, Status::Succeeded);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! How the runner gets a device driver for a task's device access.
 
 use ccaas_app::ports::HostKeyPins;
-use ccaas_device::{Credentials, Device, DeviceProfile, DeviceTarget, SshDevice};
+use ccaas_device::{Credentials, Device, DeviceProfile, DeviceTarget, HostKeyPolicy, SshDevice};
 use ccaas_domain::{Credential, DeviceAccess};
 
 /// Builds a [`Device`] for one task. Production uses [`SshConnector`]; tests hand out
@@ -22,6 +22,8 @@ pub struct SshConnector<P> {
     pub profile: DeviceProfile,
     /// The pinned host keys (the `devices` table in production).
     pub pins: P,
+    /// What to do with a device with neither a pin nor a fingerprint in the task.
+    pub policy: HostKeyPolicy,
 }
 
 impl<P: HostKeyPins + Clone> Connector for SshConnector<P> {
@@ -37,11 +39,12 @@ impl<P: HostKeyPins + Clone> Connector for SshConnector<P> {
             },
         };
         let target = DeviceTarget {
-            host: access.host.clone(),
+            host: access.host.to_string(),
             port: access.port,
             username: access.username.clone(),
             auth,
             host_key_sha256: access.host_key_sha256.clone(),
+            host_key_policy: self.policy,
         };
         SshDevice::new(target, self.profile.clone(), self.pins.clone())
     }

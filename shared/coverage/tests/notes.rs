@@ -52,6 +52,7 @@ fn rig() -> Rig {
             logs: logs.clone(),
             base_url: String::new(),
             clock: ccaas_app::Clock::default(),
+            allow: Default::default(),
             admins: Default::default(),
         },
         worker: Worker {
@@ -71,6 +72,7 @@ fn rig() -> Rig {
                 lease_secs: 900,
                 max_receives: 5,
                 clock: ccaas_app::Clock::default(),
+                allow: Default::default(),
             },
         },
         device,

@@ -164,6 +164,7 @@ fn rig_with(clock: ccaas_app::Clock, admins: ccaas_app::Admins) -> Rig {
             logs,
             base_url: String::new(),
             clock: ccaas_app::Clock::default(),
+            allow: Default::default(),
             admins,
         },
         worker: Arc::new(Worker {
@@ -175,6 +176,7 @@ fn rig_with(clock: ccaas_app::Clock, admins: ccaas_app::Admins) -> Rig {
                 lease_secs: 900,
                 max_receives: 5,
                 clock: ccaas_app::Clock::default(),
+                allow: Default::default(),
             },
         }),
         device,

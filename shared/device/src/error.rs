@@ -18,6 +18,27 @@ pub enum DeviceError {
         #[source]
         source: std::io::Error,
     },
+    /// A failure before the login succeeded, told to the caller as `unreachable` whatever it
+    /// was (refused, timed out, not SSH, reset, credentials refused, no common algorithm), so
+    /// the service tells nobody what listens where. `cause` keeps the real failure for the
+    /// operator's log and for retrying; it is never shown in a task.
+    #[error("device {addr} could not be reached or did not accept the login")]
+    Unanswered {
+        /// `host:port`.
+        addr: String,
+        /// What really failed.
+        #[source]
+        cause: Box<DeviceError>,
+    },
+    /// Policy `pinned`: the device has no pinned host key and the task gives none, so it is not
+    /// contacted.
+    #[error(
+        "device {addr} has no pinned host key: give data.device.host_key_sha256 (policy pinned)"
+    )]
+    UnknownHostKey {
+        /// `host:port`.
+        addr: String,
+    },
     /// A stage did not finish within its time limit.
     #[error("timed out during {stage} after {after:?}")]
     Timeout {
@@ -168,6 +189,9 @@ pub enum DeviceError {
 impl DeviceError {
     /// Whether the same operation may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
+        if let DeviceError::Unanswered { cause, .. } = self {
+            return cause.is_retryable();
+        }
         matches!(
             self,
             DeviceError::Unreachable { .. }
@@ -183,7 +207,8 @@ impl DeviceError {
     /// A stable, machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            DeviceError::Unreachable { .. } => "unreachable",
+            DeviceError::Unreachable { .. } | DeviceError::Unanswered { .. } => "unreachable",
+            DeviceError::UnknownHostKey { .. } => "host_key_unknown",
             DeviceError::Timeout { .. } => "timeout",
             DeviceError::Reset { .. } => "reset",
             DeviceError::AuthFailed { .. } => "auth_failed",
@@ -204,6 +229,15 @@ impl DeviceError {
             DeviceError::NoCommonAlgorithm { .. } => "no_common_algorithm",
             DeviceError::Sink(_) => "sink",
             DeviceError::Ssh(_) => "ssh",
+        }
+    }
+
+    /// The real failure behind an `unreachable` before login ([`DeviceError::Unanswered`]),
+    /// for logs and tests; `None` for any other error.
+    pub fn concealed(&self) -> Option<&DeviceError> {
+        match self {
+            DeviceError::Unanswered { cause, .. } => Some(cause),
+            _ => None,
         }
     }
 

@@ -5,7 +5,8 @@
 //!   it over SSH (russh), [`MemoryDevice`] in memory for unit tests of callers.
 //! - [`facts`] holds what the driver learns and compares ([`SessionFacts`], [`EndFacts`]) and
 //!   the parsing of command output (pure); [`session`] the SSH session flow.
-//! - Host keys pinned on first use are kept behind `ccaas_app::ports::HostKeyPins`.
+//! - Host keys are pinned behind `ccaas_app::ports::HostKeyPins`, only after a successful login
+//!   (policy `pinned` or `tofu` for a device with neither pin nor fingerprint).
 //! - [`DeviceError`] says whether a failure is retryable and gives a stable code.
 //!
 //! See `docs/device.md`.
@@ -33,4 +34,4 @@ pub use memory::MemoryDevice;
 pub use names::validate_modules;
 pub use profile::{DeviceProfile, PidScope};
 pub use session::{Device, SshDevice};
-pub use target::{Credentials, DeviceTarget, Limits, Timeouts};
+pub use target::{Credentials, DeviceTarget, HostKeyPolicy, Limits, Timeouts};

@@ -14,7 +14,7 @@ use tokio::time::timeout;
 
 use crate::DeviceError;
 use crate::log::{CommandRecord, now_rfc3339, tail};
-use crate::target::{Credentials, DeviceTarget, Limits, Timeouts};
+use crate::target::{Credentials, DeviceTarget, HostKeyPolicy, Limits, Timeouts};
 use ccaas_app::ports::{HostKeyPins, PinOutcome};
 
 /// Normalises a fingerprint to `SHA256:<base64 without padding>`.
@@ -51,7 +51,7 @@ impl client::Handler for KeyCheck {
                 expected: exp.clone(),
                 actual,
             }),
-            // Trust on first use: the caller pins `seen` before any auth packet.
+            // No key expected (policy tofu, nothing pinned): `seen` is pinned after the login.
             None if actual != "<certificate>" => Ok(true),
             None => Err(DeviceError::HostKeyMismatch {
                 expected: "<a plain host key>".into(),
@@ -93,7 +93,14 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Connects, checks (or pins) the host key, and authenticates.
+    /// Connects, checks the host key, authenticates, and only then pins the key.
+    ///
+    /// The key expected is the task's `host_key_sha256`, else the pinned one; with neither,
+    /// policy `pinned` refuses before connecting (`host_key_unknown`) and `tofu` accepts the
+    /// key offered. Every failure before the login succeeds is [`DeviceError::Unanswered`]
+    /// (`unreachable`), except a key that differs from the one expected (the caller gave it,
+    /// or a login to this device pinned it), which is `host_key_mismatch`. The pin is written
+    /// after a successful login only, so a caller without valid credentials writes none.
     pub async fn open<P: HostKeyPins>(
         target: &DeviceTarget,
         pins: &P,
@@ -102,16 +109,83 @@ impl Conn {
         legacy: bool,
         log: Arc<Mutex<Vec<CommandRecord>>>,
     ) -> Result<Conn, DeviceError> {
-        let expected = match &target.host_key_sha256 {
-            Some(k) => Some(normalize_fingerprint(k)),
+        let addr = match target.host.contains(':') {
+            true => format!("[{}]:{}", target.host, target.port),
+            false => format!("{}:{}", target.host, target.port),
+        };
+        let given = target.host_key_sha256.as_deref().map(normalize_fingerprint);
+        let pinned = match &given {
+            Some(_) => None,
             None => pins
                 .pinned(&target.host, target.port)
                 .await
                 .map_err(pin_error)?
                 .map(|k| normalize_fingerprint(&k)),
         };
-        let tofu = expected.is_none();
+        if given.is_none() && pinned.is_none() && target.host_key_policy == HostKeyPolicy::Pinned {
+            return Err(DeviceError::UnknownHostKey { addr });
+        }
+        // A key the caller cannot decode is the caller's own input: said before any packet.
+        if let Credentials::PrivateKey { pem, passphrase } = &target.auth {
+            russh::keys::decode_secret_key(pem, passphrase.as_deref()).map_err(|_| {
+                DeviceError::Config {
+                    detail: "the private key could not be decoded".into(),
+                }
+            })?;
+        }
+        let expected = given.clone().or(pinned.clone());
+        let (conn, seen) =
+            match Self::login(target, expected.clone(), timeouts, limits, legacy, log).await {
+                Ok(c) => c,
+                Err(e @ DeviceError::HostKeyMismatch { .. }) if expected.is_some() => {
+                    return Err(e);
+                }
+                Err(cause) => {
+                    tracing::warn!(device = %addr, code = cause.code(), error = %cause,
+                    "no login; the task is told `unreachable`");
+                    return Err(DeviceError::Unanswered {
+                        addr,
+                        cause: Box::new(cause),
+                    });
+                }
+            };
+        if pinned.is_none() {
+            // Logged in with the key given or first seen: pin it now, never before.
+            match pins.pin(&target.host, target.port, &seen).await {
+                Ok(PinOutcome::Pinned) => {
+                    tracing::info!(device = %addr, fingerprint = %seen, "pinned the host key after a successful login")
+                }
+                // The caller named this key and the device proved it: the task goes on,
+                // the older pin stays until an admin drops it.
+                Ok(PinOutcome::Differs { pinned }) if given.is_some() => {
+                    tracing::warn!(device = %addr, %pinned, fingerprint = %seen, "the task's host key differs from the pin; the pin is kept")
+                }
+                Ok(PinOutcome::Differs { pinned }) => {
+                    conn.close().await;
+                    return Err(DeviceError::HostKeyMismatch {
+                        expected: pinned,
+                        actual: seen,
+                    });
+                }
+                Err(e) => {
+                    conn.close().await;
+                    return Err(pin_error(e));
+                }
+            }
+        }
+        Ok(conn)
+    }
 
+    /// TCP, key exchange (accepting only `expected`, or any plain key when `None`) and
+    /// authentication; answers the connection and the fingerprint seen.
+    async fn login(
+        target: &DeviceTarget,
+        expected: Option<String>,
+        timeouts: &Timeouts,
+        limits: &Limits,
+        legacy: bool,
+        log: Arc<Mutex<Vec<CommandRecord>>>,
+    ) -> Result<(Conn, String), DeviceError> {
         let addr = format!("{}:{}", target.host, target.port);
         let tcp = match timeout(
             timeouts.connect,
@@ -170,27 +244,13 @@ impl Conn {
             Ok(Err(e)) => return Err(e),
             Ok(Ok(h)) => h,
         };
-        if tofu {
-            let fp =
-                seen.lock()
-                    .ok()
-                    .and_then(|s| s.clone())
-                    .ok_or_else(|| DeviceError::Protocol {
-                        detail: "no host key seen during the handshake".into(),
-                    })?;
-            match pins.pin(&target.host, target.port, &fp).await {
-                Ok(PinOutcome::Pinned) => {
-                    tracing::info!(host = %target.host, port = target.port, fingerprint = %fp, "pinned host key on first use")
-                }
-                Ok(PinOutcome::Differs { pinned }) => {
-                    return Err(DeviceError::HostKeyMismatch {
-                        expected: pinned,
-                        actual: fp,
-                    });
-                }
-                Err(e) => return Err(pin_error(e)),
-            }
-        }
+        let fp = seen
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or_else(|| DeviceError::Protocol {
+                detail: "no host key seen during the handshake".into(),
+            })?;
 
         let mut conn = Conn {
             handle,
@@ -215,7 +275,7 @@ impl Conn {
                 Err(DeviceError::reset("connection lost during authentication"))
             }
             Ok(Err(e)) => Err(e),
-            Ok(Ok(())) => Ok(conn),
+            Ok(Ok(())) => Ok((conn, fp)),
         }
     }
 

@@ -51,8 +51,35 @@ pub struct DeviceTarget {
     /// The secret.
     pub auth: Credentials,
     /// The expected host key as `SHA256:<base64>` (what `ssh-keygen -lf` prints). When `None`,
-    /// the key is pinned on first use through [`crate::HostKeyPins`].
+    /// the key pinned in [`crate::HostKeyPins`] is expected; with none pinned,
+    /// `host_key_policy` decides.
     pub host_key_sha256: Option<String>,
+    /// What to do with a device that has neither a given fingerprint nor a pin.
+    pub host_key_policy: HostKeyPolicy,
+}
+
+/// The operator's choice (`CCAAS_HOST_KEY_POLICY`) for a device with neither a pinned host key
+/// nor a `host_key_sha256` in the task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HostKeyPolicy {
+    /// Refuse it before connecting (`host_key_unknown`): a key is pinned only by a task that
+    /// gives its fingerprint and logs in. The default.
+    #[default]
+    Pinned,
+    /// Trust on first use: accept the key offered, and pin it once the login succeeds (the
+    /// credentials then go to whatever answered first).
+    Tofu,
+}
+
+impl HostKeyPolicy {
+    /// Parses the setting's value, `pinned` or `tofu`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pinned" => Some(HostKeyPolicy::Pinned),
+            "tofu" => Some(HostKeyPolicy::Tofu),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for DeviceTarget {
@@ -63,6 +90,7 @@ impl fmt::Debug for DeviceTarget {
             .field("username", &self.username)
             .field("auth", &self.auth)
             .field("host_key_sha256", &self.host_key_sha256)
+            .field("host_key_policy", &self.host_key_policy)
             .finish()
     }
 }
@@ -148,6 +176,7 @@ mod tests {
             username: "root".into(),
             auth: Credentials::Password("hunter2-canary".into()),
             host_key_sha256: None,
+            host_key_policy: HostKeyPolicy::default(),
         };
         let s = format!("{t:?} {t:#?}");
         assert!(!s.contains("hunter2-canary"), "{s}");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ccaas_app::memory::MemoryPins;
 use ccaas_app::ports::HostKeyPins;
-use ccaas_device::{Credentials, Device, DeviceTarget, SshDevice};
+use ccaas_device::{Credentials, Device, DeviceError, DeviceTarget, HostKeyPolicy, SshDevice};
 use common::{Sim, quick_timeouts};
 
 fn device(sim: &Sim, target: DeviceTarget, pins: Arc<MemoryPins>) -> SshDevice<Arc<MemoryPins>> {
@@ -52,7 +52,7 @@ async fn the_plain_password_method_is_used_when_the_device_offers_it_instead() {
 }
 
 #[tokio::test]
-async fn a_wrong_password_is_a_permanent_auth_failure_that_never_shows_the_secret() {
+async fn a_wrong_password_is_a_permanent_failure_told_as_unreachable_that_never_shows_the_secret() {
     let sim = Sim::up(&[]);
     let canary = "canary-Pa55word-7f3a";
     let t = DeviceTarget {
@@ -61,7 +61,8 @@ async fn a_wrong_password_is_a_permanent_auth_failure_that_never_shows_the_secre
     };
     let d = device(&sim, t.clone(), Arc::default());
     let e = d.identify().await.unwrap_err();
-    assert_eq!(e.code(), "auth_failed");
+    assert_eq!(e.code(), "unreachable");
+    assert_eq!(e.concealed().map(DeviceError::code), Some("auth_failed"));
     assert!(!e.is_retryable());
     let shown = format!("{e} {e:?} {t:?} {d:?} {:?}", d.take_log());
     assert!(!shown.contains(canary), "{shown}");
@@ -76,7 +77,8 @@ async fn a_wrong_private_key_is_refused() {
         ..sim.password_target()
     };
     let e = device(&sim, t, Arc::default()).check().await.unwrap_err();
-    assert_eq!(e.code(), "auth_failed");
+    assert_eq!(e.code(), "unreachable");
+    assert_eq!(e.concealed().map(DeviceError::code), Some("auth_failed"));
 }
 
 #[tokio::test]
@@ -105,11 +107,12 @@ async fn a_host_key_mismatch_aborts_before_any_auth_and_is_permanent() {
 }
 
 #[tokio::test]
-async fn the_first_key_seen_is_pinned_and_a_changed_key_is_refused() {
+async fn with_tofu_the_first_key_seen_is_pinned_and_a_changed_key_is_refused() {
     let sim = Sim::up(&[]);
     let pins = Arc::new(MemoryPins::new());
     let t = DeviceTarget {
         host_key_sha256: None,
+        host_key_policy: HostKeyPolicy::Tofu,
         ..sim.password_target()
     };
     device(&sim, t.clone(), pins.clone()).check().await.unwrap();
@@ -174,7 +177,12 @@ async fn a_legacy_only_device_needs_the_per_device_legacy_flag() {
         .check()
         .await
         .unwrap_err();
-    assert_eq!(e.code(), "no_common_algorithm", "{e}");
+    // Before a login every failure is `unreachable`; the operator's log keeps the cause.
+    assert_eq!(e.code(), "unreachable", "{e}");
+    assert_eq!(
+        e.concealed().map(DeviceError::code),
+        Some("no_common_algorithm")
+    );
     assert!(!e.is_retryable());
     device(&sim, sim.password_target(), Arc::default())
         .with_legacy_algorithms(true)
@@ -182,4 +190,64 @@ async fn a_legacy_only_device_needs_the_per_device_legacy_flag() {
         .await
         .unwrap();
     assert!(sim.sshd_logged("Accepted keyboard-interactive/pam"));
+}
+
+#[tokio::test]
+async fn with_tofu_a_wrong_password_writes_no_pin_and_the_next_good_login_pins() {
+    let sim = Sim::up(&[]);
+    let pins = Arc::new(MemoryPins::new());
+    let tofu = DeviceTarget {
+        host_key_sha256: None,
+        host_key_policy: HostKeyPolicy::Tofu,
+        ..sim.password_target()
+    };
+    let wrong = DeviceTarget {
+        auth: Credentials::Password(format!("{}-wrong", sim.password)),
+        ..tofu.clone()
+    };
+    let e = device(&sim, wrong, pins.clone()).check().await.unwrap_err();
+    assert_eq!(e.code(), "unreachable");
+    assert!(pins.snapshot().is_empty(), "{:?}", pins.snapshot());
+    device(&sim, tofu, pins.clone()).check().await.unwrap();
+    assert_eq!(
+        pins.pinned(&sim.host, sim.port).await.unwrap().as_deref(),
+        Some(sim.host_key_sha256.as_str())
+    );
+}
+
+#[tokio::test]
+async fn with_policy_pinned_an_unknown_device_is_refused_without_connecting() {
+    // Refused if anything connected: `unreachable`. `host_key_unknown` proves nothing did.
+    let (_held, port) = common::refused_port();
+    let sim = Sim::up(&[]);
+    let pins = Arc::new(MemoryPins::new());
+    let t = DeviceTarget {
+        host_key_sha256: None,
+        host_key_policy: HostKeyPolicy::Pinned,
+        ..sim.via(port)
+    };
+    let e = device(&sim, t, pins.clone()).check().await.unwrap_err();
+    assert_eq!(e.code(), "host_key_unknown", "{e}");
+    assert!(!e.is_retryable());
+    assert!(pins.snapshot().is_empty());
+}
+
+#[tokio::test]
+async fn a_given_fingerprint_is_pinned_after_the_login_so_later_tasks_need_none() {
+    let sim = Sim::up(&[]);
+    let pins = Arc::new(MemoryPins::new());
+    device(&sim, sim.password_target(), pins.clone())
+        .check()
+        .await
+        .unwrap();
+    assert_eq!(
+        pins.pinned(&sim.host, sim.port).await.unwrap().as_deref(),
+        Some(sim.host_key_sha256.as_str())
+    );
+    let later = DeviceTarget {
+        host_key_sha256: None,
+        host_key_policy: HostKeyPolicy::Pinned,
+        ..sim.password_target()
+    };
+    device(&sim, later, pins).check().await.unwrap();
 }

@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ccaas_app::memory::MemoryPins;
-use ccaas_device::{Credentials, Device, DeviceProfile, DeviceTarget, SshDevice, Timeouts};
+use ccaas_device::{
+    Credentials, Device, DeviceError, DeviceProfile, DeviceTarget, HostKeyPolicy, SshDevice,
+    Timeouts,
+};
 use russh::server::{Auth, Msg, Response, Server as _, Session};
 use russh::{Channel, ChannelId};
 
@@ -200,6 +203,8 @@ fn device(port: u16, timeouts: Timeouts) -> SshDevice<Arc<MemoryPins>> {
         username: "root".into(),
         auth: Credentials::Password(PASSWORD.into()),
         host_key_sha256: None,
+        // The fake server's key is made up per run: trust it on first use.
+        host_key_policy: HostKeyPolicy::Tofu,
     };
     SshDevice::new(target, DeviceProfile::bigip(), Arc::new(MemoryPins::new()))
         .with_timeouts(timeouts)
@@ -228,9 +233,13 @@ async fn an_unexpected_prompt_fails_auth_and_never_receives_the_secret() {
         .check()
         .await
         .unwrap_err();
-    assert_eq!(e.code(), "auth_failed");
-    assert!(e.to_string().contains("Verification code"), "{e}");
-    assert!(!e.to_string().contains(PASSWORD));
+    // Before a login the caller is told only `unreachable`; the cause stays for the log.
+    assert_eq!(e.code(), "unreachable");
+    let cause = e.concealed().expect("the cause is kept");
+    assert_eq!(cause.code(), "auth_failed");
+    assert!(!e.to_string().contains("Verification code"), "{e}");
+    assert!(cause.to_string().contains("Verification code"), "{cause}");
+    assert!(!format!("{e} {cause} {e:?}").contains(PASSWORD));
     assert!(
         !s.responses
             .lock()
@@ -247,7 +256,9 @@ async fn a_password_prompt_mixed_with_another_question_is_not_answered() {
         .check()
         .await
         .unwrap_err();
-    assert_eq!(e.code(), "auth_failed");
+    assert_eq!(e.code(), "unreachable");
+    assert_eq!(e.concealed().map(DeviceError::code), Some("auth_failed"));
+    assert!(!e.is_retryable());
     assert!(s.responses.lock().unwrap().is_empty());
 }
 
@@ -261,7 +272,8 @@ async fn a_silent_auth_fails_retryably_within_the_auth_timeout_plus_a_second() {
     let t0 = Instant::now();
     let e = device(s.port, t.clone()).check().await.unwrap_err();
     let took = t0.elapsed();
-    assert_eq!(e.code(), "timeout", "{e}");
+    assert_eq!(e.code(), "unreachable", "{e}");
+    assert_eq!(e.concealed().map(DeviceError::code), Some("timeout"));
     assert!(e.is_retryable());
     assert!(took < t.auth + Duration::from_secs(1), "{took:?}");
 }

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod device;
 pub mod id;
 #[cfg(feature = "openapi")]
 pub mod openapi;
@@ -12,6 +13,7 @@ pub mod task;
 pub mod time;
 
 pub use build::{BuildId, MAX_BUILD_ID_LEN};
+pub use device::{DeviceAllow, DeviceHost, DeviceKey};
 pub use id::TaskId;
 pub use query::{DeviceQuery, ListQuery, MAX_LIMIT};
 pub use submission::{

@@ -17,8 +17,9 @@ use crate::task::{Priority, TaskType};
 
 /// What `check_user` accepts: task owners and device logins.
 pub const USER_PATTERN: &str = "^[A-Za-z0-9._@-]{1,64}$";
-/// What `check_host` accepts: a DNS name or an IP literal, at most 253 characters.
-pub const HOST_PATTERN: &str = "^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$";
+/// What `DeviceHost::parse` accepts: a DNS name or an IP literal (IPv6 optionally in
+/// brackets), at most 253 characters.
+pub const HOST_PATTERN: &str = "^[A-Za-z0-9:\\[][A-Za-z0-9.:\\[\\]-]{0,252}$";
 /// A task id as this API writes it (26 characters of Crockford base32, time first).
 pub const TASK_ID_PATTERN: &str = "^[0-7][0-9A-HJKMNP-TV-Z]{25}$";
 /// What [`ModuleName::parse`] accepts.

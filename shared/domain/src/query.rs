@@ -1,6 +1,7 @@
 //! `GET /v1/tasks` query parameters, validated.
 
-use crate::submission::{FieldError, check_host, check_user};
+use crate::device::DeviceHost;
+use crate::submission::{FieldError, check_user};
 use crate::task::{Status, TaskType};
 
 /// The largest page.
@@ -84,8 +85,10 @@ impl ListQuery {
                     )
                 })?),
                 "device" => {
-                    check_host(v).map_err(|_| bad("device", "must be a host name or IP"))?;
-                    q.device = Some(v.to_owned());
+                    // Canonical, as tasks store it: `127.1` finds the tasks of `127.0.0.1`.
+                    let host = DeviceHost::parse(v)
+                        .map_err(|_| bad("device", "must be a host name or IP"))?;
+                    q.device = Some(host.to_string());
                 }
                 "limit" => {
                     q.limit = v

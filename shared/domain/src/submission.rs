@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::device::DeviceHost;
 use crate::id::TaskId;
 use crate::task::{Priority, TaskType};
 
@@ -177,8 +178,8 @@ pub enum Credential {
 /// The device's address and access. Credentials live only here and in the queue message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceAccess {
-    /// Host name or IP address.
-    pub host: String,
+    /// Host name or IP address, canonical (one spelling per device).
+    pub host: DeviceHost,
     /// SSH port.
     pub port: u16,
     /// Login user.
@@ -321,7 +322,7 @@ fn parse_device(data: &Map<String, Value>) -> Result<DeviceAccess, FieldError> {
     reject_unknown(dev, "data.device", DEVICE_FIELDS)?;
     let host = opt_string(dev, "host", "data.device.host")?
         .ok_or_else(|| FieldError::missing("data.device.host"))?;
-    check_host(&host)?;
+    let host = parse_host(&host)?;
     let port = match dev.get("port") {
         None | Some(Value::Null) => 22,
         Some(Value::Number(n)) => match n.as_u64() {
@@ -526,21 +527,10 @@ pub fn check_user(u: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// A host: a DNS name or an IPv4/IPv6 literal, at most 253 characters.
-pub fn check_host(h: &str) -> Result<(), FieldError> {
-    let ok = !h.is_empty()
-        && h.len() <= 253
-        && !h.starts_with(['-', '.'])
-        && h.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(FieldError::invalid(
-            "data.device.host",
-            "must be a host name or an IP address",
-        ))
-    }
+/// A host: a DNS name or an IPv4/IPv6 literal (any `inet_aton` form, IPv6 with or without
+/// brackets), at most 253 characters, in its canonical form ([`DeviceHost`]).
+pub fn parse_host(h: &str) -> Result<DeviceHost, FieldError> {
+    DeviceHost::parse(h).map_err(|why| FieldError::invalid("data.device.host", why))
 }
 
 fn check_fingerprint(fp: &str) -> Result<(), FieldError> {

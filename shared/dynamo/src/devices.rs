@@ -265,4 +265,23 @@ impl HostKeyPins for DynamoDevices {
             Err(e) => Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
         }
     }
+
+    async fn unpin(&self, host: &str, port: u16) -> Result<bool, Error> {
+        // REMOVE only the pin: an open session on the item stays.
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("host", AttributeValue::S(device_key(host, port)))
+            .update_expression("REMOVE #k")
+            .condition_expression("attribute_exists(#k)")
+            .expression_attribute_names("#k", "host_key_sha256")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND)),
+        }
+    }
 }

@@ -56,3 +56,31 @@ async fn the_dynamodb_devices_table_keeps_the_session_store_and_host_key_pins_co
     contract::sessions::run(&devices).await;
     contract::pins::run(&devices).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_pin_keeps_the_devices_open_session_and_closing_the_session_keeps_the_pin() {
+    use ccaas_app::ports::HostKeyPins;
+    use ccaas_app::{DeviceSession, SessionStore, device_key};
+    let emu = Emulator::private();
+    let devices = DynamoDevices::new(emu.dynamodb(), emu.var("CCAAS_DEVICES_TABLE"));
+    let key = device_key("127.0.0.9", 2222);
+    let session = DeviceSession {
+        id: ccaas_domain::TaskId::from_parts(1_764_417_300_000, 7),
+        modules: vec!["tmm".into()],
+        facts: serde_json::json!({}),
+        opened: "2026-11-29T11:15:00.000Z".into(),
+        opened_ms: Some(1_764_414_900_000),
+        owner: Some("alice".into()),
+        took_over: None,
+    };
+    devices.open(&key, &session).await.unwrap();
+    devices.pin("127.0.0.9", 2222, "SHA256:a").await.unwrap();
+    assert!(devices.unpin("127.0.0.9", 2222).await.unwrap());
+    assert_eq!(devices.current(&key).await.unwrap(), Some(session.clone()));
+    devices.pin("127.0.0.9", 2222, "SHA256:b").await.unwrap();
+    assert!(devices.close(&key, &session.id).await.unwrap());
+    assert_eq!(
+        devices.pinned("127.0.0.9", 2222).await.unwrap().as_deref(),
+        Some("SHA256:b")
+    );
+}

@@ -43,6 +43,10 @@ pub async fn spawn_app(emu: &Emulator, extra: &[(&str, &str)]) -> App {
                 // call can take longer than the production default. Outage tests set their
                 // own, shorter limit.
                 .env("CCAAS_AWS_TIMEOUT_SECS", "30")
+                // Simulators are made per test with fresh host keys, and their tasks give no
+                // fingerprint: trust on first use (production's default is `pinned`). Tests
+                // about the policy set their own.
+                .env("CCAAS_HOST_KEY_POLICY", "tofu")
                 .envs(extra.iter().copied())
                 .stdout(file.try_clone().expect("dup"))
                 .stderr(file);

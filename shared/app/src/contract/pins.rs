@@ -1,5 +1,6 @@
 //! The [`HostKeyPins`] contract: the first pin wins, pinning it again changes nothing, a
-//! different key is refused with the pinned one named, and devices are told apart by port.
+//! different key is refused with the pinned one named, devices are told apart by port, and a
+//! dropped pin lets the next key pin (dropping is idempotent and touches no other device).
 
 use super::{fresh_token, ok, same};
 use crate::ports::{HostKeyPins, PinOutcome};
@@ -51,5 +52,53 @@ pub async fn run<P: HostKeyPins>(pins: &P) {
         "which pins on its own",
         ok(c, "pin", pins.pin(&host, 2222, "SHA256:b").await),
         PinOutcome::Pinned,
+    );
+
+    let c = "dropping a pin is idempotent, lets a new key pin and leaves other devices alone";
+    same(
+        c,
+        "a pinned device's pin is dropped",
+        ok(c, "unpin", pins.unpin(&host, 22).await),
+        true,
+    );
+    same(
+        c,
+        "nothing pinned after the drop",
+        ok(c, "pinned", pins.pinned(&host, 22).await),
+        None,
+    );
+    same(
+        c,
+        "dropping it again finds nothing",
+        ok(c, "unpin", pins.unpin(&host, 22).await),
+        false,
+    );
+    same(
+        c,
+        "a device never pinned has nothing to drop",
+        ok(
+            c,
+            "unpin",
+            pins.unpin(&format!("{}.example", fresh_token()), 22).await,
+        ),
+        false,
+    );
+    same(
+        c,
+        "the other port keeps its pin",
+        ok(c, "pinned", pins.pinned(&host, 2222).await),
+        Some("SHA256:b".to_string()),
+    );
+    same(
+        c,
+        "the re-imaged device's new key pins",
+        ok(c, "pin", pins.pin(&host, 22, "SHA256:c").await),
+        PinOutcome::Pinned,
+    );
+    same(
+        c,
+        "and is the one pinned",
+        ok(c, "pinned", pins.pinned(&host, 22).await),
+        Some("SHA256:c".to_string()),
     );
 }

@@ -41,4 +41,8 @@ impl HostKeyPins for MemoryPins {
             }
         }
     }
+
+    async fn unpin(&self, host: &str, port: u16) -> Result<bool, Error> {
+        Ok(lock(&self.pins).remove(&(host.to_string(), port)).is_some())
+    }
 }

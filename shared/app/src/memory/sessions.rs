@@ -1,4 +1,6 @@
-//! The device-sessions twin: open sessions in a map, with the conditional-write contract.
+//! The device-sessions twin: open sessions in a map, with the conditional-write contract, and
+//! the devices' host-key pins beside them (one record per device, as the `devices` table has).
+//! Dropping a pin leaves the session; closing a session leaves the pin.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -7,12 +9,28 @@ use ccaas_domain::TaskId;
 
 use super::lock;
 use crate::Error;
-use crate::ports::{DeviceSession, Opened, SessionPage, SessionStore};
+use crate::memory::MemoryPins;
+use crate::ports::{DeviceSession, HostKeyPins, Opened, PinOutcome, SessionPage, SessionStore};
 
-/// Open sessions in a map, with the store's conditional-write contract.
+/// Open sessions in a map, with the store's conditional-write contract, and the pins.
 #[derive(Clone, Default)]
 pub struct MemorySessions {
     inner: Arc<Mutex<BTreeMap<String, DeviceSession>>>,
+    pins: Arc<MemoryPins>,
+}
+
+impl HostKeyPins for MemorySessions {
+    async fn pinned(&self, host: &str, port: u16) -> Result<Option<String>, Error> {
+        self.pins.pinned(host, port).await
+    }
+
+    async fn pin(&self, host: &str, port: u16, sha256: &str) -> Result<PinOutcome, Error> {
+        self.pins.pin(host, port, sha256).await
+    }
+
+    async fn unpin(&self, host: &str, port: u16) -> Result<bool, Error> {
+        self.pins.unpin(host, port).await
+    }
 }
 
 impl MemorySessions {

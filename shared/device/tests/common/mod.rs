@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ccaas_device::{Credentials, DeviceProfile, DeviceTarget, Timeouts};
+use ccaas_device::{Credentials, DeviceProfile, DeviceTarget, HostKeyPolicy, Timeouts};
 
 /// The sim scripts' directory.
 pub fn sim_dir() -> PathBuf {
@@ -70,6 +70,7 @@ impl Sim {
             username: self.username.clone(),
             auth: Credentials::Password(self.password.clone()),
             host_key_sha256: Some(self.host_key_sha256.clone()),
+            host_key_policy: HostKeyPolicy::Pinned,
         }
     }
 
