@@ -643,7 +643,7 @@ mod tests {
     }
 
     const BODY: &str = r#"{"type":"code-coverage-start","user":"mallory",
-        "data":{"device":{"host":"10.0.0.1","username":"root","password":"pw"},"modules":["tmm"]}}"#;
+        "data":{"device":{"host":"127.0.0.1","username":"root","password":"pw"},"modules":["tmm"]}}"#;
 
     fn post(claims: Option<&[(&str, &str)]>) -> lambda_http::Request {
         let req = lambda_http::http::Request::builder()
@@ -652,19 +652,24 @@ mod tests {
             .header("content-type", "application/json")
             .body(Body::from(BODY))
             .unwrap();
-        match claims {
-            None => req,
-            Some(c) => {
-                let claims: serde_json::Map<String, serde_json::Value> =
-                    c.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-                let ctx = serde_json::from_value(json!({
-                    "http": {"method": "POST", "path": "/v1/tasks"},
-                    "authorizer": {"jwt": {"claims": claims, "scopes": null}},
-                }))
-                .unwrap();
-                req.with_request_context(RequestContext::ApiGatewayV2(ctx))
-            }
-        }
+        with_claims(req, claims)
+    }
+
+    /// `req` as API Gateway hands it over after its JWT authorizer accepted a token with
+    /// these claims (`None`: no token, no authorizer context).
+    fn with_claims(
+        req: lambda_http::Request,
+        claims: Option<&[(&str, &str)]>,
+    ) -> lambda_http::Request {
+        let Some(c) = claims else { return req };
+        let claims: serde_json::Map<String, serde_json::Value> =
+            c.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let ctx = serde_json::from_value(json!({
+            "http": {"method": req.method().as_str(), "path": req.uri().path()},
+            "authorizer": {"jwt": {"claims": claims, "scopes": null}},
+        }))
+        .unwrap();
+        req.with_request_context(RequestContext::ApiGatewayV2(ctx))
     }
 
     fn jwt(claim: &str) -> Auth {
@@ -685,19 +690,7 @@ mod tests {
             .uri(format!("/v1/devices/{device}/pin"))
             .body(Body::Empty)
             .unwrap();
-        match claims {
-            None => req,
-            Some(c) => {
-                let claims: serde_json::Map<String, serde_json::Value> =
-                    c.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-                let ctx = serde_json::from_value(json!({
-                    "http": {"method": "DELETE", "path": "/v1/devices"},
-                    "authorizer": {"jwt": {"claims": claims, "scopes": null}},
-                }))
-                .unwrap();
-                req.with_request_context(RequestContext::ApiGatewayV2(ctx))
-            }
-        }
+        with_claims(req, claims)
     }
 
     #[tokio::test]
@@ -734,7 +727,8 @@ mod tests {
     #[tokio::test]
     async fn a_task_for_a_device_outside_the_allow_list_is_a_403_naming_the_host_field() {
         let mut state = Arc::into_inner(api(Auth::Off)).unwrap();
-        state.api.allow = ccaas_domain::DeviceAllow::parse("127.0.0.0/8").unwrap();
+        // BODY names 127.0.0.1, outside this one-address list.
+        state.api.allow = ccaas_domain::DeviceAllow::parse("127.0.0.2/32").unwrap();
         let state = Arc::new(state);
         let r = handle(&state, post(None)).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
