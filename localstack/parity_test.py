@@ -477,6 +477,17 @@ def template_rules(t):
             problems.append(f"processor Timeout {timeout} s is not below {q} VisibilityTimeout {vis} s / 6")
         if int(env.get("CCAAS_MAX_RECEIVES", 0)) != int(qp["RedrivePolicy"]["maxReceiveCount"]):
             problems.append(f"CCAAS_MAX_RECEIVES {env.get('CCAAS_MAX_RECEIVES')} != {q} maxReceiveCount")
+    # The retry window must fit in the receives (the Rust twin: ccaas_app::RetryPolicy::fits).
+    penv = proc.get("Environment", {}).get("Variables", {})
+    window_param = ref_target(penv.get("CCAAS_RETRY_WINDOW_SECS"))
+    window = int(t["Parameters"][window_param]["MaxValue"]) if window_param else int(penv.get("CCAAS_RETRY_WINDOW_SECS", 900))
+    delay, max_delay = int(penv.get("CCAAS_RETRY_DELAY_SECS", 2)), int(penv.get("CCAAS_RETRY_MAX_DELAY_SECS", 300))
+    receives = int(env.get("CCAAS_MAX_RECEIVES", 0))
+    usable = max(receives - 3, 0)  # less the last delivery and two kept for a lease takeover
+    spread = sum(min(delay * 2 ** (n - 1), max(max_delay, delay)) for n in range(1, usable + 1))
+    if spread < window:
+        problems.append(f"CCAAS_MAX_RECEIVES {receives} leaves {usable} retries whose delays add up to {spread} s, "
+                        f"below the longest retry window {window} s")
     if int(env.get("CCAAS_LEASE_SECS", 0)) < timeout:
         problems.append(f"CCAAS_LEASE_SECS {env.get('CCAAS_LEASE_SECS')} is below the processor Timeout {timeout}")
     for logical, e in proc.get("Events", {}).items():
@@ -857,6 +868,7 @@ def mutations():
         ("PITR off", lambda t: res(t)["DevicesTable"]["Properties"].pop("PointInTimeRecoverySpecification")),
         ("queue SSE off", lambda t: res(t)["TaskQueue"]["Properties"].pop("SqsManagedSseEnabled")),
         ("maxReceiveCount", lambda t: res(t)["HighTaskQueue"]["Properties"]["RedrivePolicy"].__setitem__("maxReceiveCount", 3)),
+        ("retry window past the receives", lambda t: t["Parameters"]["RetryWindowSecs"].__setitem__("MaxValue", 90000)),
         ("visibility timeout", lambda t: res(t)["TaskQueue"]["Properties"].__setitem__("VisibilityTimeout", 5000)),
         ("processor timeout", lambda t: res(t)["ProcessorFunction"]["Properties"].__setitem__("Timeout", 900)),
         ("env var name", lambda t: t["Globals"]["Function"]["Environment"]["Variables"].__setitem__(

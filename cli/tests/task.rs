@@ -52,9 +52,9 @@ fn spawn_local_on(env: Vec<(String, String)>, extra: &[(&str, &str)]) -> (Local,
             cmd.envs(env.iter().cloned())
                 .env("CCAAS_LISTEN", format!("127.0.0.1:{port}"))
                 .env("CCAAS_RETRY_DELAY_SECS", "1")
-                // One delivery per task and a short lease: a message left in flight by a test
-                // process that was killed must not hold its FIFO group for long.
-                .env("CCAAS_MAX_RECEIVES", "1")
+                // The first transient failure is final and the lease short: a message left in
+                // flight by a test process that was killed must not hold its FIFO group long.
+                .env("CCAAS_RETRY_WINDOW_SECS", "0")
                 .env("CCAAS_LEASE_SECS", "10")
                 .envs(extra.iter().copied())
                 .stdout(file.try_clone().expect("dup"))

@@ -66,7 +66,7 @@ async fn main() {
     let concurrency = config.processor.device_concurrency;
     let sqs = ccaas_queue::sqs_client(&sdk);
     let queues = vec![stack.high_queue_url.clone(), stack.queue_url.clone()];
-    let (retry_delay, lease_secs) = (config.processor.retry_delay, config.processor.lease_secs);
+    let (retry_delay, lease_secs) = (config.processor.retry.delay, config.processor.lease_secs);
     let poller_stop = stop_rx.clone();
     let run_poller = config.local_worker;
     let poller = tokio::spawn(async move {
@@ -78,7 +78,6 @@ async fn main() {
             poller::Poller {
                 sqs,
                 queues,
-                retry_delay,
                 visibility: std::time::Duration::from_secs(lease_secs) + retry_delay,
                 concurrency,
                 worker,

@@ -22,9 +22,7 @@ pub struct Poller<S, R, K, N> {
     pub sqs: Sqs,
     /// Queue URLs in priority order: a queue is read only when those before it are empty.
     pub queues: Vec<String>,
-    /// Visibility given to a failed message before it is redelivered.
-    pub retry_delay: Duration,
-    /// Visibility of a received message: the task lease plus the retry delay, so a message
+    /// Visibility of a received message: the task lease plus the first retry delay, so a message
     /// whose worker died comes back soon after its lease expires.
     pub visibility: Duration,
     /// How many messages (so devices) may be in work at once, across batches
@@ -164,15 +162,10 @@ async fn work<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
         concurrency: p.concurrency,
         ..BatchLimits::default()
     };
-    let response = ccaas_processor::handle_batch(p.worker.as_ref(), event, &limits).await;
-    let failed: Vec<String> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
+    let handled = ccaas_processor::handle_batch(p.worker.as_ref(), event, &limits).await;
     // Only a message whose task reached its final write is deleted; a failed one comes back
-    // after `retry_delay`, as on Lambda (`ccaas_processor::settle_plan`).
-    settle(&p.sqs, &received, &failed, p.retry_delay, true).await;
+    // after its retry delay, as on Lambda (`ccaas_processor::settle_plan`).
+    settle(&p.sqs, &received, &handled.retries, true).await;
 }
 
 #[cfg(test)]
@@ -247,7 +240,6 @@ mod tests {
             Poller {
                 sqs: emu.sqs(),
                 queues: vec![high, normal],
-                retry_delay: Duration::from_secs(1),
                 visibility: Duration::from_secs(60),
                 concurrency: 4,
                 worker: Arc::new(worker),

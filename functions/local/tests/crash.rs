@@ -25,7 +25,7 @@ use serde_json::Value;
 /// than one end task takes, so a live process never loses its own lease.
 const ENV: &[(&str, &str)] = &[
     ("CCAAS_LEASE_SECS", "20"),
-    ("CCAAS_MAX_RECEIVES", "5"),
+    ("CCAAS_RETRY_WINDOW_SECS", "600"),
     ("CCAAS_RETRY_DELAY_SECS", "1"),
 ];
 

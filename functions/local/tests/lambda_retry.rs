@@ -23,7 +23,7 @@ async fn a_retryable_failure_on_lambda_comes_back_after_the_retry_delay_not_the_
     let emu = Emulator::private();
     let env = ccaas_aws::Env::new(|k: &str| match k {
         "CCAAS_RETRY_DELAY_SECS" => Some("1".into()),
-        "CCAAS_MAX_RECEIVES" => Some("5".into()),
+        "CCAAS_RETRY_WINDOW_SECS" => Some("600".into()),
         // The task gives no fingerprint: under the default `pinned` it would be refused
         // before connecting (permanent), and the connect's retryable refusal is the point.
         "CCAAS_HOST_KEY_POLICY" => Some("tofu".into()),

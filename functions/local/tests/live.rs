@@ -36,7 +36,7 @@ async fn a_poison_message_reaches_the_dlq_after_max_receive_count_and_fails_its_
     )
     .expect("a JSON redrive policy");
     let max = policy["maxReceiveCount"].as_u64().expect("maxReceiveCount");
-    assert_eq!(max, 5, "{policy}");
+    assert_eq!(max, 16, "{policy}");
     let dlq_name = policy["deadLetterTargetArn"]
         .as_str()
         .and_then(|a| a.rsplit(':').next())
@@ -130,7 +130,7 @@ async fn an_emulator_killed_mid_session_neither_stops_nor_panics_ccaas_local_and
         &[
             ("CCAAS_DEVICE_PROFILE", profile.as_str()),
             ("CCAAS_AWS_TIMEOUT_SECS", "3"),
-            ("CCAAS_MAX_RECEIVES", "5"),
+            ("CCAAS_RETRY_WINDOW_SECS", "600"),
         ],
     )
     .await;
@@ -261,7 +261,7 @@ async fn pairs_on_one_device(pairs: usize) -> (Vec<String>, Vec<String>, Vec<Val
         &emu,
         &[
             ("CCAAS_DEVICE_PROFILE", profile.as_str()),
-            ("CCAAS_MAX_RECEIVES", "5"),
+            ("CCAAS_RETRY_WINDOW_SECS", "600"),
         ],
     )
     .await;

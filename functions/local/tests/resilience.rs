@@ -77,7 +77,7 @@ async fn with_the_emulator_stopped_the_api_says_503_and_the_work_resumes_after()
             ("CCAAS_DEVICE_PROFILE", profile.as_str()),
             ("CCAAS_LEASE_SECS", "2"),
             ("CCAAS_AWS_TIMEOUT_SECS", "3"),
-            ("CCAAS_MAX_RECEIVES", "5"),
+            ("CCAAS_RETRY_WINDOW_SECS", "600"),
         ],
     )
     .await;
@@ -276,7 +276,7 @@ async fn with_the_first_and_every_fifth_call_of_each_aws_service_throttled_a_who
         &[
             ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
             ("CCAAS_DEVICE_PROFILE", profile.as_str()),
-            ("CCAAS_MAX_RECEIVES", "5"),
+            ("CCAAS_RETRY_WINDOW_SECS", "600"),
         ],
     )
     .await;

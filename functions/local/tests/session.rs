@@ -148,7 +148,7 @@ async fn a_hundred_deliveries_of_one_end_task_collect_once_write_each_status_onc
     let profile = format!("simulator:{}", sim.root);
     let env = [
         ("CCAAS_DEVICE_PROFILE", profile.as_str()),
-        ("CCAAS_MAX_RECEIVES", "5"),
+        ("CCAAS_RETRY_WINDOW_SECS", "600"),
     ];
     let start = {
         let app = spawn_app(&emu, &env).await;

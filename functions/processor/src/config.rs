@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ccaas_app::RetryPolicy;
 use ccaas_aws::{ConfigError, Env, Stack};
 use ccaas_device::{DeviceProfile, HostKeyPolicy};
 use ccaas_domain::DeviceAllow;
@@ -17,11 +18,15 @@ pub struct Config {
     pub site_url: String,
     /// `CCAAS_LEASE_SECS` (default 900): how long a running task is held.
     pub lease_secs: u64,
-    /// `CCAAS_MAX_RECEIVES` (default 5): the queues' maxReceiveCount.
+    /// `CCAAS_MAX_RECEIVES` (default 16): the queues' maxReceiveCount, a backstop behind the
+    /// retry window. It must leave room for the window ([`RetryPolicy::fits`]).
     pub max_receives: u32,
-    /// `CCAAS_RETRY_DELAY_SECS` (default 2; the template sets 30): how soon a failed message
-    /// comes back (the processor and `ccaas-local` shorten its visibility to this).
-    pub retry_delay: Duration,
+    /// `CCAAS_RETRY_WINDOW_SECS` (default 900), `CCAAS_RETRY_DELAY_SECS` (default 2; the
+    /// template sets 30) and `CCAAS_RETRY_MAX_DELAY_SECS` (default 300): a transient failure
+    /// is retried for the window after the task's first one, its message coming back after
+    /// the delay, doubled per delivery up to the maximum (the processor and `ccaas-local`
+    /// shorten its visibility to that).
+    pub retry: RetryPolicy,
     /// `CCAAS_DEVICE_PROFILE` (default `bigip`): where things live on the devices, `bigip` or
     /// `simulator:<root>` (the BIG-IP simulator's layout under an absolute root).
     pub device_profile: DeviceProfile,
@@ -60,17 +65,31 @@ impl Config {
 
     /// Reads the configuration through `env` (testable without touching the environment).
     pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let max_receives = env.number("CCAAS_MAX_RECEIVES", 5)?;
+        let max_receives = env.number("CCAAS_MAX_RECEIVES", 16)?;
+        let max_receives = u32::try_from(max_receives).map_err(|_| ConfigError::Invalid {
+            name: "CCAAS_MAX_RECEIVES",
+            why: format!("{max_receives} is too large"),
+        })?;
+        let retry = RetryPolicy {
+            window: Duration::from_secs(env.number("CCAAS_RETRY_WINDOW_SECS", 900)?),
+            delay: Duration::from_secs(env.number("CCAAS_RETRY_DELAY_SECS", 2)?),
+            max_delay: Duration::from_secs(env.number("CCAAS_RETRY_MAX_DELAY_SECS", 300)?),
+        };
+        // Why refused at start: a queue that gives up on a message before the window is over
+        // would leave its task pending or running, unfinished, in the dead-letter queue.
+        retry
+            .fits(max_receives)
+            .map_err(|why| ConfigError::Invalid {
+                name: "CCAAS_MAX_RECEIVES",
+                why: format!("with CCAAS_RETRY_WINDOW_SECS and CCAAS_RETRY_DELAY_SECS: {why}"),
+            })?;
         Ok(Config {
             stack: Stack::read(env)?,
             devices_table: env.required("CCAAS_DEVICES_TABLE")?,
             site_url: env.raw("CCAAS_SITE_URL").unwrap_or_default(),
             lease_secs: env.number("CCAAS_LEASE_SECS", 900)?,
-            max_receives: u32::try_from(max_receives).map_err(|_| ConfigError::Invalid {
-                name: "CCAAS_MAX_RECEIVES",
-                why: format!("{max_receives} is too large"),
-            })?,
-            retry_delay: Duration::from_secs(env.number("CCAAS_RETRY_DELAY_SECS", 2)?),
+            max_receives,
+            retry,
             device_profile: device_profile(env.raw("CCAAS_DEVICE_PROFILE"))?,
             webhook_allow_private: env.switch("CCAAS_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_allow_loopback: env.switch("CCAAS_WEBHOOK_ALLOW_LOOPBACK", false)?,
@@ -226,12 +245,16 @@ mod tests {
             "CCAAS_LEASE_SECS",
             "CCAAS_MAX_RECEIVES",
             "CCAAS_RETRY_DELAY_SECS",
+            "CCAAS_RETRY_WINDOW_SECS",
+            "CCAAS_RETRY_MAX_DELAY_SECS",
         ] {
             let e = with(name, Some("soon")).unwrap_err();
             assert!(e.to_string().contains(name), "{e}");
         }
         let e = with("CCAAS_MAX_RECEIVES", Some("99999999999")).unwrap_err();
         assert!(e.to_string().contains("CCAAS_MAX_RECEIVES"), "{e}");
+        let c = with("CCAAS_RETRY_WINDOW_SECS", None).unwrap();
+        assert_eq!((c.max_receives, c.retry), (16, RetryPolicy::default()));
         for n in ["0", "65"] {
             let e = with("CCAAS_DEVICE_CONCURRENCY", Some(n)).unwrap_err();
             assert!(e.to_string().contains("CCAAS_DEVICE_CONCURRENCY"), "{e}");
@@ -241,6 +264,33 @@ mod tests {
                 .unwrap()
                 .device_concurrency,
             4
+        );
+    }
+
+    #[test]
+    fn a_receive_count_too_small_for_the_retry_window_is_refused_with_the_numbers() {
+        let e = with("CCAAS_MAX_RECEIVES", Some("5"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CCAAS_MAX_RECEIVES"), "{e}");
+        assert!(e.contains("CCAAS_RETRY_WINDOW_SECS"), "{e}");
+        assert!(e.contains("add up to only 6 s"), "{e}");
+        let short = Config::read(&Env::new(|k: &str| match k {
+            "CCAAS_MAX_RECEIVES" => Some("1".into()),
+            "CCAAS_RETRY_WINDOW_SECS" => Some("0".into()),
+            "CCAAS_DEVICES_TABLE"
+            | "CCAAS_TASKS_TABLE"
+            | "CCAAS_QUEUE_URL"
+            | "CCAAS_HIGH_QUEUE_URL"
+            | "CCAAS_BUCKET"
+            | "CCAAS_KMS_KEY" => Some("x".into()),
+            _ => None,
+        }))
+        .unwrap();
+        assert_eq!(
+            short.retry.window,
+            Duration::ZERO,
+            "a zero window needs no retry"
         );
     }
 }

@@ -72,6 +72,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,
+            retry: config.retry,
             clock: ccaas_app::Clock::default(),
             allow: config.device_allow.clone(),
         },
@@ -106,6 +107,31 @@ impl Default for BatchLimits {
 /// still make it out.
 pub const SETTLE_MARGIN: Duration = Duration::from_secs(15);
 
+/// What a handled batch leaves for redelivery.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handled {
+    /// The messages to redeliver, in the batch's order, each with how long it should wait
+    /// before it comes back ([`Worker::retry_after`]; the first retry delay for a message
+    /// that was cut or never started).
+    pub retries: Vec<(String, Duration)>,
+}
+
+impl Handled {
+    /// The Lambda response: the messages to redeliver as batch item failures.
+    pub fn response(&self) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for (id, _) in &self.retries {
+            response.add_failure(id.clone());
+        }
+        response
+    }
+
+    /// The ids of the messages to redeliver.
+    pub fn failed(&self) -> Vec<String> {
+        self.retries.iter().map(|(id, _)| id.clone()).collect()
+    }
+}
+
 /// Handles a batch and reports the messages to redeliver, in the batch's order. Never returns
 /// an error: an error would make SQS redeliver the whole batch, including the messages that
 /// succeeded.
@@ -123,7 +149,7 @@ pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     worker: &Worker<S, R, K, N>,
     event: SqsEvent,
     limits: &BatchLimits,
-) -> SqsBatchResponse {
+) -> Handled {
     use futures_util::StreamExt;
 
     // Groups in the order of their first message; a message without a group is its own.
@@ -141,31 +167,35 @@ pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
             None => groups.push(vec![(i, message)]),
         }
     }
-    let failed: Vec<Vec<(usize, String)>> = futures_util::stream::iter(groups)
+    let failed: Vec<Vec<(usize, String, Duration)>> = futures_util::stream::iter(groups)
         .map(|group| run_group(worker, group, limits))
         .buffer_unordered(limits.concurrency.max(1))
         .collect()
         .await;
-    let mut failed: Vec<(usize, String)> = failed.into_iter().flatten().collect();
+    let mut failed: Vec<(usize, String, Duration)> = failed.into_iter().flatten().collect();
     failed.sort();
-    let mut response = SqsBatchResponse::default();
-    for (_, id) in failed {
-        response.add_failure(id);
+    Handled {
+        retries: failed
+            .into_iter()
+            .map(|(_, id, after)| (id, after))
+            .collect(),
     }
-    response
 }
 
-/// One message group's messages, in order; returns the failed ones with their batch index.
+/// One message group's messages, in order; returns the failed ones with their batch index
+/// and retry delay.
 async fn run_group<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     worker: &Worker<S, R, K, N>,
     group: Vec<(usize, SqsMessage)>,
     limits: &BatchLimits,
-) -> Vec<(usize, String)> {
+) -> Vec<(usize, String, Duration)> {
+    let first = worker.config.retry.delay;
     let mut failed = Vec::new();
     for (i, message) in group {
         let id = message.message_id.clone().unwrap_or_default();
         if !failed.is_empty() {
-            failed.push((i, id));
+            // Unprocessed behind the group's failed head; the settle plan frees it after it.
+            failed.push((i, id, Duration::ZERO));
             continue;
         }
         let late = limits
@@ -173,10 +203,11 @@ async fn run_group<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
             .is_some_and(|d| tokio::time::Instant::now() + limits.start_reserve >= d);
         if late {
             info!(message_id = %id, "too close to the deadline to start; left for redelivery");
-            failed.push((i, id));
+            failed.push((i, id, first));
             continue;
         }
-        let span = info_span!("message", message_id = %id, receive_count = receive_count(&message));
+        let count = receive_count(&message);
+        let span = info_span!("message", message_id = %id, receive_count = count);
         let work = handle_message(worker, &message).instrument(span);
         let disposition = match limits.deadline {
             None => work.await,
@@ -184,14 +215,15 @@ async fn run_group<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
                 Ok(done) => done,
                 Err(_) => {
                     warn!(message_id = %id, "cut at the batch deadline; left for redelivery");
-                    failed.push((i, id));
+                    failed.push((i, id, first));
                     continue;
                 }
             },
         };
         if let Disposition::Retry(reason) = disposition {
-            warn!(message_id = %id, reason = %reason, "message left for redelivery");
-            failed.push((i, id));
+            let after = worker.retry_after(&reason, count);
+            warn!(message_id = %id, reason = %reason, retry_in_secs = after.as_secs(), "message left for redelivery");
+            failed.push((i, id, after));
         }
     }
     failed
@@ -199,9 +231,9 @@ async fn run_group<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
 
 /// The Lambda's batch: [`handle_batch`] (with `CCAAS_DEVICE_CONCURRENCY` devices at once, until
 /// the invocation's deadline `deadline_ms` less [`SETTLE_MARGIN`]), then each failed message is made visible again per
-/// [`retry_plan`] (`CCAAS_RETRY_DELAY_SECS`) through [`settle`], so a retry comes after the
-/// delay and not after the queue's whole visibility timeout (5400 s). If that call fails the
-/// message simply comes back later; the response is the same.
+/// [`retry_plan`] (its own delay, [`Worker::retry_after`]) through [`settle`], so a retry
+/// comes after that delay and not after the queue's whole visibility timeout (5400 s). If that
+/// call fails the message simply comes back later; the response is the same.
 pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
     worker: &Worker<S, R, K, N>,
     event: SqsEvent,
@@ -233,15 +265,10 @@ pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Noti
             receipt: r.receipt_handle.clone().unwrap_or_default(),
         })
         .collect();
-    let response = handle_batch(worker, event, &limits).await;
-    let failed: Vec<String> = response
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect();
+    let handled = handle_batch(worker, event, &limits).await;
     // Lambda deletes the successes itself once the response is returned.
-    settle(sqs, &received, &failed, config.retry_delay, false).await;
-    response
+    settle(sqs, &received, &handled.retries, false).await;
+    handled.response()
 }
 
 /// When a Lambda batch must be over: the invocation's deadline (`deadline_ms`, Unix

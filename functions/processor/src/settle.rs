@@ -33,24 +33,23 @@ pub enum Settle {
 
 /// When each failed message of a handled batch comes back: `(message id, visibility)` in the
 /// order to apply them. In a FIFO group only the first failure (the message that ran) waits
-/// out `delay`; the group's later messages (failed unprocessed) get zero, after it, so the
-/// group stays held by its head alone and keeps its order. Messages not in `failed` are left
-/// out (they are deleted).
+/// out its delay (from `failed`); the group's later messages (failed unprocessed) get zero,
+/// after it, so the group stays held by its head alone and keeps its order. Messages not in
+/// `failed` are left out (they are deleted).
 pub fn retry_plan(
     order: &[(String, Option<String>)],
-    failed: &[String],
-    delay: Duration,
+    failed: &[(String, Duration)],
 ) -> Vec<(String, Duration)> {
     let mut held: HashSet<&String> = HashSet::new();
     let mut heads = Vec::new();
     let mut later = Vec::new();
     for (id, group) in order {
-        if !failed.contains(id) {
+        let Some((_, delay)) = failed.iter().find(|(f, _)| f == id) else {
             continue;
-        }
+        };
         match group {
             Some(g) if !held.insert(g) => later.push((id.clone(), Duration::ZERO)),
-            _ => heads.push((id.clone(), delay)),
+            _ => heads.push((id.clone(), *delay)),
         }
     }
     heads.extend(later);
@@ -65,15 +64,14 @@ pub fn retry_plan(
 /// back together) the group's head must come back first.
 pub fn settle_plan(
     order: &[(String, Option<String>)],
-    failed: &[String],
-    delay: Duration,
+    failed: &[(String, Duration)],
     delete_successes: bool,
 ) -> Vec<(String, Settle)> {
     let deletes = order
         .iter()
-        .filter(|(id, _)| delete_successes && !failed.contains(id))
+        .filter(|(id, _)| delete_successes && !failed.iter().any(|(f, _)| f == id))
         .map(|(id, _)| (id.clone(), Settle::Delete));
-    let retries = retry_plan(order, failed, delay)
+    let retries = retry_plan(order, failed)
         .into_iter()
         .map(|(id, after)| (id, Settle::VisibleAfter(after.min(MAX_VISIBILITY))));
     deletes.chain(retries).collect()
@@ -84,15 +82,14 @@ pub fn settle_plan(
 pub async fn settle(
     sqs: &aws_sdk_sqs::Client,
     received: &[Received],
-    failed: &[String],
-    delay: Duration,
+    failed: &[(String, Duration)],
     delete_successes: bool,
 ) {
     let order: Vec<(String, Option<String>)> = received
         .iter()
         .map(|r| (r.id.clone(), r.group.clone()))
         .collect();
-    for (id, what) in settle_plan(&order, failed, delay, delete_successes) {
+    for (id, what) in settle_plan(&order, failed, delete_successes) {
         let Some(r) = received.iter().find(|r| r.id == id) else {
             continue;
         };
@@ -123,9 +120,9 @@ mod tests {
     #[test]
     fn successes_are_deleted_first_and_only_when_asked() {
         let o = order(&[("0", Some("a")), ("1", Some("b")), ("2", Some("a"))]);
-        let failed = vec!["0".to_string(), "2".to_string()];
         let d = Duration::from_secs(30);
-        let local = settle_plan(&o, &failed, d, true);
+        let failed = vec![("0".to_string(), d), ("2".to_string(), d)];
+        let local = settle_plan(&o, &failed, true);
         assert_eq!(
             local,
             [
@@ -134,14 +131,14 @@ mod tests {
                 ("2".to_string(), Settle::VisibleAfter(Duration::ZERO)),
             ]
         );
-        let lambda = settle_plan(&o, &failed, d, false);
+        let lambda = settle_plan(&o, &failed, false);
         assert_eq!(lambda, local[1..]);
     }
 
     #[test]
     fn a_retry_delay_past_twelve_hours_is_capped_at_the_sqs_limit() {
         let o = order(&[("0", None)]);
-        let plan = settle_plan(&o, &["0".into()], Duration::from_secs(100_000), true);
+        let plan = settle_plan(&o, &[("0".into(), Duration::from_secs(100_000))], true);
         assert_eq!(
             plan,
             [(

@@ -60,8 +60,10 @@ async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
     event
 }
 
-fn failures(resp: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    resp.batch_item_failures
+fn failures(handled: &ccaas_processor::Handled) -> Vec<String> {
+    handled
+        .response()
+        .batch_item_failures
         .iter()
         .map(|f| f.item_identifier.clone())
         .collect()
@@ -82,7 +84,7 @@ async fn records_3_and_7_failing_are_exactly_the_batch_item_failures() {
     };
     let resp = ccaas_processor::handle_batch(&worker, event, &BatchLimits::default()).await;
     assert_eq!(failures(&resp), vec!["3", "7"]);
-    let json = serde_json::to_value(&resp).unwrap();
+    let json = serde_json::to_value(resp.response()).unwrap();
     assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "3");
 }
 
@@ -139,10 +141,10 @@ async fn a_poison_message_in_a_batch_is_retried_to_its_last_delivery_while_the_o
     let resp = ccaas_processor::handle_batch(&worker, event.clone(), &BatchLimits::default()).await;
     assert_eq!(failures(&resp), vec!["2"]);
 
-    // SQS redelivers only the failed record, up to maxReceiveCount (5).
+    // SQS redelivers only the failed record, up to maxReceiveCount.
     let mut again = SqsEvent::default();
     again.records.push(event.records[2].clone());
-    for n in 2..=5 {
+    for n in 2..=worker.config.max_receives {
         again.records[0]
             .attributes
             .insert("ApproximateReceiveCount".into(), n.to_string());
@@ -180,11 +182,14 @@ fn the_retry_plan_delays_each_groups_head_and_frees_its_later_messages_after_it(
     .iter()
     .map(|(id, g)| (id.to_string(), g.map(str::to_string)))
     .collect();
-    let failed: Vec<String> = ["0", "2", "3", "4", "5"].map(String::from).to_vec();
     let d = Duration::from_secs(30);
-    let plan = ccaas_processor::retry_plan(&order, &failed, d);
+    let e = Duration::from_secs(8);
+    let failed: Vec<(String, Duration)> = [("0", d), ("2", d), ("3", e), ("4", d), ("5", d)]
+        .map(|(id, t)| (id.to_string(), t))
+        .to_vec();
+    let plan = ccaas_processor::retry_plan(&order, &failed);
     let z = Duration::ZERO;
-    let want: Vec<(String, Duration)> = [("0", d), ("3", d), ("5", d), ("2", z), ("4", z)]
+    let want: Vec<(String, Duration)> = [("0", d), ("3", e), ("5", d), ("2", z), ("4", z)]
         .iter()
         .map(|(id, t)| (id.to_string(), *t))
         .collect();
@@ -410,4 +415,31 @@ fn the_lambda_deadline_leaves_the_settle_margin() {
         let past = ccaas_processor::batch_deadline(1_000, 2_000);
         assert_eq!(past, now);
     });
+}
+
+#[tokio::test]
+async fn each_failed_message_comes_back_after_its_own_backoff_and_its_groups_unprocessed_ones_at_once()
+ {
+    let store = MemoryStore::default();
+    let mut event = batch(&["bad", "bad", "ok"], &store).await;
+    event.records[0]
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "3".into());
+    let worker = Worker {
+        store: store.clone(),
+        runner: FailHosts(vec!["bad".into()]),
+        sealer: MemorySealer::default(),
+        notifier: ccaas_app::NoNotifier,
+        config: WorkerConfig::default(),
+    };
+    let handled = ccaas_processor::handle_batch(&worker, event, &BatchLimits::default()).await;
+    let third = worker.config.retry.delay * 4;
+    assert_eq!(
+        handled.retries,
+        [
+            ("0".to_string(), third),
+            ("1".to_string(), std::time::Duration::ZERO)
+        ],
+        "the third delivery backs off twice the doubled first delay"
+    );
 }

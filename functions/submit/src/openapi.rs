@@ -621,6 +621,7 @@ mod tests {
             webhook: full.then(|| "https://hooks.example/T/B/secret".into()),
             lease_until: None,
             lease_holder: None,
+            retry_since: None,
             admin: false,
             result: full.then(|| json!({"session": "x"})),
             error: full.then(|| TaskError {

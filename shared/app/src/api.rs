@@ -334,6 +334,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         webhook: sub.webhook.clone(),
         lease_until: None,
         lease_holder: None,
+        retry_since: None,
         admin: false,
         result: None,
         error: None,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod memory;
 pub mod notify;
 pub mod ports;
+pub mod retry;
 pub mod view;
 pub mod worker;
 
@@ -25,7 +26,8 @@ pub use ports::{
     device_key,
 };
 pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
-pub use worker::{Disposition, Worker, WorkerConfig};
+pub use retry::RetryPolicy;
+pub use worker::{Disposition, RetryReason, Worker, WorkerConfig};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

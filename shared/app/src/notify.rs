@@ -109,6 +109,7 @@ mod tests {
             webhook: Some("https://hooks.example/T/B/secret".into()),
             lease_until: None,
             lease_holder: None,
+            retry_since: None,
             admin: false,
             result: None,
             error: None,

@@ -52,6 +52,18 @@ pub trait TaskStore: Send + Sync {
         port: u16,
     ) -> impl Future<Output = Result<Option<Priority>, Error>> + Send;
 
+    /// The oldest pending or running task on device `host:port` created before `before`
+    /// whose queue ([`Task::queue`]) is not `queue`, `None` when there is none: a task the
+    /// worker lets go first, because a FIFO group keeps order only within one queue.
+    /// Read-only. Errors: [`Error::Unavailable`], [`Error::Corrupt`].
+    fn earlier_open(
+        &self,
+        host: &str,
+        port: u16,
+        before: &TaskId,
+        queue: Priority,
+    ) -> impl Future<Output = Result<Option<TaskId>, Error>> + Send;
+
     /// Writes a new task, and its idempotency record in the same atomic write when given.
     /// Idempotent through the record: a second call with the same scope writes nothing and
     /// returns [`Created::KeyExists`]. Errors: [`Error::Unavailable`]; [`Error::Conflict`] if

@@ -5,7 +5,7 @@ use tracing::{info, warn};
 
 use crate::envelope::{self, OpenError};
 use crate::ports::{NoNotifier, Notification, Notifier, RunError, Sealer, TaskRunner, TaskStore};
-use crate::{Clock, Error};
+use crate::{Clock, Error, RetryPolicy};
 
 /// How much longer than the notifier's own budget a notification claim is held, so a slow
 /// but live sender is never overtaken.
@@ -17,8 +17,11 @@ pub struct WorkerConfig {
     /// How long a `running` task is held before another delivery may take it over. Set it to
     /// the processor's timeout: a worker that is still alive never loses its lease.
     pub lease_secs: u64,
-    /// The queues' `maxReceiveCount`: on that delivery a retryable failure becomes final.
+    /// The queues' `maxReceiveCount`, a backstop: on that delivery a retryable failure
+    /// becomes final even inside the retry window, since the queue will not deliver again.
     pub max_receives: u32,
+    /// How long transient failures are retried, and how far apart.
+    pub retry: RetryPolicy,
     /// Where leases, status writes and notification claims read the time.
     pub clock: Clock,
     /// The devices tasks may reach (`CCAAS_DEVICE_ALLOW`), checked again on every delivery:
@@ -30,7 +33,8 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             lease_secs: 900,
-            max_receives: 5,
+            max_receives: 16,
+            retry: RetryPolicy::default(),
             clock: Clock::System,
             allow: ccaas_domain::DeviceAllow::any(),
         }
@@ -52,6 +56,9 @@ pub enum RetryReason {
     /// Another delivery holds the task's lease.
     #[error("another worker holds the lease until {0}")]
     LeaseHeld(u64),
+    /// An earlier task of the same device, on the other queue, is still open: it goes first.
+    #[error("waiting for the device's earlier task {0}")]
+    Waiting(ccaas_domain::TaskId),
     /// The device work failed in a way that may pass.
     #[error("retryable failure: {0}")]
     Run(#[source] RunError),
@@ -104,6 +111,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             Err(e) => return Disposition::Retry(RetryReason::Store(e)),
         };
         let last = receive_count >= self.config.max_receives;
+        let now = self.config.clock.now_ms();
         if task.status.is_terminal() {
             info!(task_id = %id, status = task.status.as_str(), "duplicate delivery of a finished task");
             // A delivery that crashed between the terminal write and its webhook POST left
@@ -114,10 +122,26 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         let message = match envelope::open_parsed(&self.sealer, parsed).await {
             Ok(m) => m,
             Err(OpenError::Unavailable(e)) => {
-                if last {
-                    // No later delivery will come: fail the task rather than leave it pending.
-                    let why = "the key service did not answer on the last delivery; submit again";
-                    let _ = self.fail_unworkable(task, "key_unavailable", why).await;
+                if last || !self.retrying(&task, now) {
+                    // The window is over (or no later delivery will come): fail the task
+                    // rather than leave it pending.
+                    let why = format!(
+                        "the key service did not answer for {} s; submit again",
+                        self.config.retry.window.as_secs()
+                    );
+                    let _ = self.fail_unworkable(task, "key_unavailable", &why).await;
+                } else if task.status == Status::Pending && task.retry_since.is_none() {
+                    // Only a pending task: a running one belongs to its lease holder, whose
+                    // conditional writes a version bump here would make fail.
+                    let mut next = task.advance(Status::Pending, now);
+                    next.retry_since = Some(now);
+                    if let Err(we) = self
+                        .store
+                        .write_status(&next, (task.status, task.version))
+                        .await
+                    {
+                        warn!(task_id = %id, error = %we, "could not record the first transient failure");
+                    }
                 }
                 return Disposition::Retry(RetryReason::Sealer(e));
             }
@@ -140,7 +164,24 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             };
         }
 
-        let now = self.config.clock.now_ms();
+        if task.status == Status::Pending && !last {
+            // FIFO order holds within one queue; a task of this device submitted earlier on
+            // the other queue goes first (docs/api.md, "Priority and order"). On the last
+            // delivery the task runs anyway: waiting on is no longer possible.
+            match self
+                .store
+                .earlier_open(&task.device, task.port, &task.id, task.queue())
+                .await
+            {
+                Ok(None) => {}
+                Ok(Some(first)) => {
+                    info!(task_id = %id, earlier = %first, "waiting for the device's earlier task on the other queue");
+                    return Disposition::Retry(RetryReason::Waiting(first));
+                }
+                Err(e) => return Disposition::Retry(RetryReason::Store(e)),
+            }
+        }
+
         let running = match self.take(task, message_id, now).await {
             Ok(Some(t)) => t,
             Ok(None) => return Disposition::Ack,
@@ -153,15 +194,21 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             Err(e) if last => {
                 // The last delivery: record the failure, and still report it so SQS moves the
                 // message to the DLQ for inspection.
-                warn!(task_id = %id, error = %e, "retries exhausted");
+                warn!(task_id = %id, error = %e, "retries exhausted: the queue's last delivery");
                 let _ = self.finish(&running, Err(e.clone()), true).await;
                 Disposition::Retry(RetryReason::Run(e))
             }
+            Err(e) if !self.retrying(&running, self.config.clock.now_ms()) => {
+                warn!(task_id = %id, error = %e, window_secs = self.config.retry.window.as_secs(), "retries exhausted: the retry window is over");
+                self.finish(&running, Err(e), last).await
+            }
             Err(e) => {
-                // Release the lease so the redelivery can take the task over at once.
+                // Release the lease so the redelivery can take the task over at once, and
+                // record when the failures began: the retry window counts from there.
                 let now = self.config.clock.now_ms();
                 let mut next = running.advance(Status::Running, now);
                 next.lease_until = Some(now / 1000);
+                next.retry_since = Some(running.retry_since.unwrap_or(now));
                 if let Err(we) = self
                     .store
                     .write_status(&next, (Status::Running, running.version))
@@ -171,6 +218,36 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
                 }
                 Disposition::Retry(RetryReason::Run(e))
             }
+        }
+    }
+
+    /// Whether a transient failure of `task` at `now_ms` may still be retried: inside the
+    /// window that its first recorded transient failure opened (this one, if none was).
+    fn retrying(&self, task: &Task, now_ms: u64) -> bool {
+        self.config
+            .retry
+            .within(task.retry_since.unwrap_or(now_ms), now_ms)
+    }
+
+    /// How long the message of a [`Disposition::Retry`] for `reason`, on its
+    /// `receive_count`-th delivery, should wait before it comes back. A held lease is waited
+    /// out (at most a lease); an unreadable message comes back after the first delay, so it
+    /// reaches the dead-letter queue soon; every other reason backs off
+    /// ([`RetryPolicy::backoff`]).
+    pub fn retry_after(&self, reason: &RetryReason, receive_count: u32) -> std::time::Duration {
+        use std::time::Duration;
+        let retry = &self.config.retry;
+        match reason {
+            RetryReason::LeaseHeld(until) => {
+                let left = until.saturating_sub(self.config.clock.now_ms() / 1000);
+                let lease = Duration::from_secs(self.config.lease_secs).max(retry.delay);
+                Duration::from_secs(left).clamp(retry.delay, lease)
+            }
+            RetryReason::Poison(_) => retry.delay,
+            RetryReason::Waiting(_)
+            | RetryReason::Run(_)
+            | RetryReason::Store(_)
+            | RetryReason::Sealer(_) => retry.backoff(receive_count),
         }
     }
 

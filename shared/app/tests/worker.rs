@@ -10,8 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ccaas_app::memory::{MemoryLogs, MemoryNotifier, MemoryQueue, MemorySealer, MemoryStore};
 use ccaas_app::ports::NotImplementedRunner;
 use ccaas_app::worker::RetryReason;
-use ccaas_app::{Api, Caller, Disposition, RunError, TaskRunner, TaskStore, Worker, WorkerConfig};
-use ccaas_domain::{DeviceAccess, Notified, Status, Task, TaskId};
+use ccaas_app::{
+    Api, Caller, Clock, Disposition, RetryPolicy, RunError, TaskRunner, TaskStore, Worker,
+    WorkerConfig,
+};
+use ccaas_domain::{DeviceAccess, Notified, Priority, Status, Task, TaskId};
+use std::time::Duration;
 
 /// A runner that counts calls and answers with a fixed outcome.
 #[derive(Clone)]
@@ -127,8 +131,7 @@ fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, 
         config: WorkerConfig {
             lease_secs: 600,
             max_receives: 5,
-            clock: ccaas_app::Clock::default(),
-            allow: Default::default(),
+            ..WorkerConfig::default()
         },
     }
 }
@@ -545,8 +548,7 @@ fn notifying<R: TaskRunner>(
         config: WorkerConfig {
             lease_secs: 600,
             max_receives: 5,
-            clock: ccaas_app::Clock::default(),
-            allow: Default::default(),
+            ..WorkerConfig::default()
         },
     }
 }
@@ -835,4 +837,244 @@ async fn a_cancelled_tasks_message_is_acked_and_the_task_never_runs() {
     let t = store.all()[0].clone();
     assert_eq!(t.status, Status::Failed);
     assert_eq!(t.error.unwrap().code, "cancelled");
+}
+
+/// A worker on a driven clock with a retry window of `window_secs`, and a backstop receive
+/// count so high that only the window can end the retries.
+fn windowed<R: TaskRunner>(
+    store: &MemoryStore,
+    runner: R,
+    clock: &Clock,
+    window_secs: u64,
+) -> Worker<MemoryStore, R, MemorySealer> {
+    let mut w = worker(store, runner);
+    w.config.clock = clock.clone();
+    w.config.max_receives = 1_000;
+    w.config.retry = RetryPolicy {
+        window: Duration::from_secs(window_secs),
+        delay: Duration::from_secs(2),
+        max_delay: Duration::from_secs(300),
+    };
+    w
+}
+
+const T0: u64 = 1_800_000_000_000;
+
+#[tokio::test]
+async fn a_transient_device_failure_is_retried_until_the_window_has_passed_then_fails_the_task() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let clock = Clock::manual(T0);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let runner = Scripted {
+        calls: calls.clone(),
+        outcome: Err(retryable()),
+    };
+    let w = windowed(&store, runner, &clock, 60);
+    // Many deliveries inside the window: each is retried, whatever the count.
+    for n in 1..=30 {
+        let d = w.handle("m-1", &msg, n).await;
+        assert!(
+            matches!(d, Disposition::Retry(RetryReason::Run(_))),
+            "{n}: {d:?}"
+        );
+        let t = store.all()[0].clone();
+        assert_eq!(t.status, Status::Running, "{n}");
+        assert_eq!(
+            t.retry_since,
+            Some(T0),
+            "the window counts from the first failure"
+        );
+        clock.advance(59_999 / 30);
+    }
+    clock.advance(59_999 - 30 * (59_999 / 30));
+    let d = w.handle("m-1", &msg, 31).await;
+    assert!(
+        matches!(d, Disposition::Retry(_)),
+        "one millisecond inside: {d:?}"
+    );
+    clock.advance(1);
+    let d = w.handle("m-1", &msg, 32).await;
+    assert!(matches!(d, Disposition::Ack), "the window is over: {d:?}");
+    let t = store.all()[0].clone();
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.unwrap().code, "unreachable");
+    assert_eq!(calls.load(Ordering::SeqCst), 32);
+}
+
+#[tokio::test]
+async fn a_zero_window_makes_the_first_transient_failure_final() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let runner = Scripted {
+        calls: calls.clone(),
+        outcome: Err(retryable()),
+    };
+    let w = windowed(&store, runner, &Clock::manual(T0), 0);
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
+    assert_eq!(store.all()[0].status, Status::Failed);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_key_service_outage_inside_the_window_never_fails_the_task_however_many_deliveries_it_takes()
+ {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let clock = Clock::manual(T0);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = windowed(&store, succeeding(&calls), &clock, 900);
+    w.sealer.fail_next(50);
+    for n in 1..=50 {
+        let d = w.handle("m-1", &msg, n).await;
+        assert!(
+            matches!(d, Disposition::Retry(RetryReason::Sealer(_))),
+            "{n}: {d:?}"
+        );
+        clock.advance(10_000);
+    }
+    let t = store.all()[0].clone();
+    assert_eq!(t.status, Status::Pending);
+    assert_eq!(t.retry_since, Some(T0));
+    assert_eq!(t.version, 1, "the first failure is recorded once");
+    assert!(matches!(w.handle("m-1", &msg, 51).await, Disposition::Ack));
+    assert_eq!(store.all()[0].status, Status::Succeeded);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_key_service_outage_past_the_window_fails_the_task_key_unavailable_naming_the_window() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let clock = Clock::manual(T0);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = windowed(&store, succeeding(&calls), &clock, 60);
+    w.sealer.fail_next(2);
+    assert!(matches!(
+        w.handle("m-1", &msg, 1).await,
+        Disposition::Retry(_)
+    ));
+    assert_eq!(store.all()[0].status, Status::Pending);
+    clock.advance(60_000);
+    assert!(matches!(
+        w.handle("m-1", &msg, 2).await,
+        Disposition::Retry(_)
+    ));
+    let t = store.all()[0].clone();
+    assert_eq!(t.status, Status::Failed);
+    let e = t.error.unwrap();
+    assert_eq!(e.code, "key_unavailable");
+    assert!(e.message.contains("60 s"), "{}", e.message);
+    assert!(matches!(w.handle("m-1", &msg, 3).await, Disposition::Ack));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn retries_back_off_per_delivery_a_held_lease_is_waited_out_and_a_poison_comes_back_soon() {
+    let store = MemoryStore::default();
+    let clock = Clock::manual(T0);
+    let w = windowed(&store, NotImplementedRunner, &clock, 900);
+    let run = RetryReason::Run(retryable());
+    let secs = |d: Duration| d.as_secs();
+    assert_eq!(secs(w.retry_after(&run, 1)), 2);
+    assert_eq!(secs(w.retry_after(&run, 4)), 16);
+    assert_eq!(secs(w.retry_after(&run, 20)), 300);
+    let now_s = T0 / 1000;
+    assert_eq!(
+        secs(w.retry_after(&RetryReason::LeaseHeld(now_s + 120), 1)),
+        120
+    );
+    assert_eq!(
+        secs(w.retry_after(&RetryReason::LeaseHeld(now_s + 100_000), 1)),
+        600,
+        "never longer than a lease"
+    );
+    assert_eq!(secs(w.retry_after(&RetryReason::LeaseHeld(now_s), 1)), 2);
+    assert_eq!(secs(w.retry_after(&RetryReason::Poison("x".into()), 9)), 2);
+}
+
+/// Two tasks for device `h1` split across the queues, as submits that race the device index
+/// leave them: a normal one, then (a second later) a high one the index did not see the first
+/// for. Returns (normal id, normal body, high id, high body).
+async fn split_across_queues(
+    store: &MemoryStore,
+    clock: &Clock,
+) -> (TaskId, String, TaskId, String) {
+    let api_on = |store: &MemoryStore| Api {
+        clock: clock.clone(),
+        ..api(store)
+    };
+    let first = api_on(store);
+    let body = |priority: &str| {
+        format!(
+            r#"{{"type":"code-coverage-start","priority":"{priority}","data":{{"device":{{"host":"h1","username":"u","password":"p"}},"modules":["tmm"]}}}}"#
+        )
+    };
+    let a = first
+        .submit(&Caller::Anonymous, None, body("normal").as_bytes())
+        .await
+        .expect("ok");
+    clock.advance(1_000);
+    let lagging = MemoryStore::default();
+    let second = api_on(&lagging);
+    let b = second
+        .submit(&Caller::Anonymous, None, body("high").as_bytes())
+        .await
+        .expect("ok");
+    let high = lagging.all()[0].clone();
+    assert_eq!(high.queue(), Priority::High);
+    store.create(&high, None).await.expect("stored");
+    (
+        TaskId::parse(&a.view.id).unwrap(),
+        first.queue.body(0).unwrap(),
+        TaskId::parse(&b.view.id).unwrap(),
+        second.queue.body(0).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_task_waits_for_its_devices_earlier_task_on_the_other_queue_and_runs_after_it() {
+    let store = MemoryStore::default();
+    let clock = Clock::manual(T0);
+    let (normal, normal_msg, high, high_msg) = split_across_queues(&store, &clock).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = windowed(&store, succeeding(&calls), &clock, 900);
+    let d = w.handle("m-high", &high_msg, 1).await;
+    match d {
+        Disposition::Retry(RetryReason::Waiting(first)) => assert_eq!(first, normal),
+        other => panic!("the high task ran first: {other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let waiting = store.get(&high).await.unwrap().unwrap();
+    assert_eq!((waiting.status, waiting.version), (Status::Pending, 0));
+    assert!(matches!(
+        w.handle("m-normal", &normal_msg, 1).await,
+        Disposition::Ack
+    ));
+    assert!(matches!(
+        w.handle("m-high", &high_msg, 2).await,
+        Disposition::Ack
+    ));
+    let done = store.get(&high).await.unwrap().unwrap();
+    assert_eq!(done.status, Status::Succeeded);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn on_its_last_delivery_a_waiting_task_runs_anyway() {
+    let store = MemoryStore::default();
+    let clock = Clock::manual(T0);
+    let (_, _, high, high_msg) = split_across_queues(&store, &clock).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = windowed(&store, succeeding(&calls), &clock, 900);
+    let last = w.config.max_receives;
+    assert!(matches!(
+        w.handle("m-high", &high_msg, last).await,
+        Disposition::Ack
+    ));
+    assert_eq!(
+        store.get(&high).await.unwrap().unwrap().status,
+        Status::Succeeded
+    );
 }

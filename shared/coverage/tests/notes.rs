@@ -71,8 +71,7 @@ fn rig() -> Rig {
             config: WorkerConfig {
                 lease_secs: 900,
                 max_receives: 5,
-                clock: ccaas_app::Clock::default(),
-                allow: Default::default(),
+                ..WorkerConfig::default()
             },
         },
         device,

@@ -175,8 +175,7 @@ fn rig_with(clock: ccaas_app::Clock, admins: ccaas_app::Admins) -> Rig {
             config: WorkerConfig {
                 lease_secs: 900,
                 max_receives: 5,
-                clock: ccaas_app::Clock::default(),
-                allow: Default::default(),
+                ..WorkerConfig::default()
             },
         }),
         device,

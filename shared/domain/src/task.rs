@@ -230,6 +230,12 @@ pub struct Task {
     /// before it existed.
     #[serde(default)]
     pub lease_holder: Option<String>,
+    /// When the task first failed in a way that may pass (an AWS service, the key service or
+    /// the device did not answer), Unix milliseconds: the worker retries it until
+    /// `CCAAS_RETRY_WINDOW_SECS` after this, then fails it. Never shown by the API. Absent
+    /// while no transient failure was recorded, and on records written before it existed.
+    #[serde(default)]
+    pub retry_since: Option<u64>,
     /// The outcome of a succeeded task.
     pub result: Option<serde_json::Value>,
     /// The reason of a failed task.

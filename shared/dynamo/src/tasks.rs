@@ -173,6 +173,58 @@ impl TaskStore for DynamoTaskStore {
         Ok(None)
     }
 
+    async fn earlier_open(
+        &self,
+        host: &str,
+        port: u16,
+        before: &TaskId,
+        queue: Priority,
+    ) -> Result<Option<TaskId>, Error> {
+        // The device's tasks created before `before`, oldest first on the `by-device` index
+        // (its range key is the id, which orders by creation), open ones on this port only;
+        // the queue is compared here because records written before `queue` existed lack it.
+        let mut start = None;
+        for _ in 0..MAX_ROUNDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("by-device")
+                .key_condition_expression("device = :h AND id < :before")
+                .filter_expression("(#st = :pending OR #st = :running) AND #port = :port")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_names("#port", "port")
+                .expression_attribute_values(":h", AttributeValue::S(host.to_owned()))
+                .expression_attribute_values(":before", AttributeValue::S(before.to_string()))
+                .expression_attribute_values(
+                    ":pending",
+                    AttributeValue::S(Status::Pending.as_str().into()),
+                )
+                .expression_attribute_values(
+                    ":running",
+                    AttributeValue::S(Status::Running.as_str().into()),
+                )
+                .expression_attribute_values(":port", AttributeValue::N(port.to_string()))
+                .scan_index_forward(true)
+                .limit(ROUND_ROWS)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
+            for item in out.items() {
+                let task = Self::decode(item)?;
+                if task.queue() != queue {
+                    return Ok(Some(task.id));
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
     async fn create(
         &self,
         task: &Task,
@@ -397,6 +449,11 @@ impl TaskStore for DynamoTaskStore {
             "lease_holder",
             "lease_holder = :lease_holder",
             next.lease_holder.clone().map(Value::from),
+        );
+        optional(
+            "retry_since",
+            "retry_since = :retry_since",
+            next.retry_since.map(Value::from),
         );
         optional("result", "#res = :result", next.result.clone());
         optional(

@@ -36,9 +36,10 @@ pub async fn spawn_app(emu: &Emulator, extra: &[(&str, &str)]) -> App {
                 .env("CCAAS_API_URL", format!("http://127.0.0.1:{port}"))
                 .env("CCAAS_RETRY_DELAY_SECS", "1")
                 // Most tests use made-up device hosts, which fail as `unreachable` (retryable):
-                // one delivery makes that final, so hundreds of such tasks do not flood the
-                // shared emulator with redeliveries. Tests about retries set their own value.
-                .env("CCAAS_MAX_RECEIVES", "1")
+                // a zero retry window makes the first failure final, so hundreds of such
+                // tasks do not flood the shared emulator with redeliveries. Tests about
+                // retries set their own window.
+                .env("CCAAS_RETRY_WINDOW_SECS", "0")
                 // Every test's ccaas-local polls the shared emulator; on a loaded machine one
                 // call can take longer than the production default. Outage tests set their
                 // own, shorter limit.

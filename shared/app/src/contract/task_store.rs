@@ -34,6 +34,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         webhook: None,
         lease_until: None,
         lease_holder: None,
+        retry_since: None,
         admin: false,
         result: None,
         error: None,
@@ -58,6 +59,68 @@ pub async fn run<S: TaskStore>(store: &S) {
     cursors(store).await;
     notification_claims(store).await;
     open_queues(store).await;
+    earlier_open(store).await;
+}
+
+async fn earlier_open<S: TaskStore>(store: &S) {
+    let c = "a device's earlier open task in another queue is the oldest one before the given id";
+    let host = format!("{}.example", fresh_token());
+    let user = fresh_token();
+    let base = crate::now_ms();
+    let on_device = |k: u64, status: Status, queue: Option<Priority>| {
+        let mut t = task(
+            TaskId::from_parts(base + k, rand::random::<u128>() >> 48),
+            &user,
+        );
+        t.device = host.clone();
+        t.status = status;
+        t.queue = queue;
+        t
+    };
+    let tasks = [
+        on_device(0, Status::Failed, Some(Priority::High)),
+        on_device(1, Status::Pending, None),
+        on_device(2, Status::Running, Some(Priority::High)),
+        on_device(3, Status::Pending, Some(Priority::High)),
+        on_device(4, Status::Pending, None),
+    ];
+    for t in &tasks {
+        ok(c, "create", store.create(t, None).await);
+    }
+    let mut other_port = on_device(5, Status::Pending, None);
+    other_port.port = 2222;
+    ok(c, "create", store.create(&other_port, None).await);
+    let earlier = |before: usize, queue| store.earlier_open(&host, 22, &tasks[before].id, queue);
+    same(
+        c,
+        "a high task waits for the oldest open normal one, not for a finished one",
+        ok(c, "earlier_open", earlier(3, Priority::High).await),
+        Some(tasks[1].id.clone()),
+    );
+    same(
+        c,
+        "a normal task waits for the oldest open high one",
+        ok(c, "earlier_open", earlier(4, Priority::Normal).await),
+        Some(tasks[2].id.clone()),
+    );
+    same(
+        c,
+        "nothing open before the first open task",
+        ok(c, "earlier_open", earlier(1, Priority::Normal).await),
+        None,
+    );
+    same(
+        c,
+        "a task on another port is another device",
+        ok(
+            c,
+            "earlier_open",
+            store
+                .earlier_open(&host, 2222, &other_port.id, Priority::High)
+                .await,
+        ),
+        None,
+    );
 }
 
 async fn open_queues<S: TaskStore>(store: &S) {
@@ -184,6 +247,7 @@ async fn status_writes<S: TaskStore>(store: &S) {
     let mut running = t.advance(Status::Running, t.id.unix_ms() + 5);
     running.lease_until = Some(1_900_000_000);
     running.lease_holder = Some("message-1".into());
+    running.retry_since = Some(t.id.unix_ms() + 3);
     ok(
         c,
         "pending→running",
@@ -206,6 +270,7 @@ async fn status_writes<S: TaskStore>(store: &S) {
     let mut done = running.advance(Status::Succeeded, t.id.unix_ms() + 9);
     done.lease_until = None;
     done.lease_holder = None;
+    done.retry_since = None;
     done.result = Some(serde_json::json!({"summary": {"lines": {"covered": 3, "total": 4}}}));
     ok(
         c,

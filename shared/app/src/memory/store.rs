@@ -70,6 +70,25 @@ impl TaskStore for MemoryStore {
             .map(Task::queue))
     }
 
+    async fn earlier_open(
+        &self,
+        host: &str,
+        port: u16,
+        before: &TaskId,
+        queue: Priority,
+    ) -> Result<Option<TaskId>, Error> {
+        let s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        Ok(s.tasks
+            .values()
+            .filter(|t| t.device == host && t.port == port && !t.status.is_terminal())
+            .filter(|t| t.id.as_str() < before.as_str() && t.queue() != queue)
+            .min_by(|a, b| a.id.as_str().cmp(b.id.as_str()))
+            .map(|t| t.id.clone()))
+    }
+
     async fn create(
         &self,
         task: &Task,
@@ -170,6 +189,7 @@ impl TaskStore for MemoryStore {
         cur.updated = next.updated.clone();
         cur.lease_until = next.lease_until;
         cur.lease_holder = next.lease_holder.clone();
+        cur.retry_since = next.retry_since;
         cur.result = next.result.clone();
         cur.error = next.error.clone();
         s.status_writes += 1;
