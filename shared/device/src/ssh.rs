@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use crate::DeviceError;
-use crate::log::{CommandRecord, now_rfc3339, tail};
+use crate::log::{CommandRecord, Seen, now_rfc3339};
 use crate::target::{Credentials, DeviceTarget, HostKeyPolicy, Limits, Timeouts};
 use ccaas_app::ports::{HostKeyPins, PinOutcome};
 
@@ -371,16 +371,16 @@ impl Conn {
         started: Instant,
         at: String,
         exit: Option<u32>,
-        out: &[u8],
-        err: &[u8],
+        out: &Seen,
+        err: &Seen,
     ) {
         let rec = CommandRecord {
             at,
             command: command.to_string(),
             exit,
             ms: started.elapsed().as_millis() as u64,
-            stdout_tail: tail(out, &self.secrets),
-            stderr_tail: tail(err, &self.secrets),
+            stdout_tail: out.tail(&self.secrets),
+            stderr_tail: err.tail(&self.secrets),
         };
         tracing::debug!(command = %rec.command, exit = ?rec.exit, ms = rec.ms, "device command");
         if let Ok(mut l) = self.log.lock() {
@@ -442,13 +442,11 @@ impl Conn {
     pub async fn exec<S: DataSink>(&self, command: &str, sink: &mut S) -> Result<u32, DeviceError> {
         let at = now_rfc3339();
         let started = Instant::now();
-        let mut err = Vec::new();
-        let mut out_tail: Vec<u8> = Vec::new();
-        let r = self
-            .exec_inner(command, sink, &mut err, &mut out_tail)
-            .await;
+        let mut err = Seen::default();
+        let mut out = Seen::default();
+        let r = self.exec_inner(command, sink, &mut err, &mut out).await;
         let exit = r.as_ref().ok().copied();
-        self.record(command, started, at, exit, &out_tail, &err);
+        self.record(command, started, at, exit, &out, &err);
         r
     }
 
@@ -456,8 +454,8 @@ impl Conn {
         &self,
         command: &str,
         sink: &mut S,
-        err: &mut Vec<u8>,
-        out_tail: &mut Vec<u8>,
+        err: &mut Seen,
+        out: &mut Seen,
     ) -> Result<u32, DeviceError> {
         let idle = self.timeouts.idle;
         let mut ch = match timeout(idle, self.handle.channel_open_session()).await {
@@ -487,15 +485,14 @@ impl Conn {
                 // The channel is gone: either after Close, or because the session died.
                 None | Some(ChannelMsg::Close) => break,
                 Some(ChannelMsg::Data { data }) => {
-                    keep_tail(out_tail, &data);
+                    out.keep_last(&data);
                     if let Err(e) = sink.data(&data).await {
                         let _ = ch.close().await;
                         return Err(e);
                     }
                 }
                 Some(ChannelMsg::ExtendedData { data, .. }) => {
-                    let room = self.limits.stderr.saturating_sub(err.len());
-                    err.extend_from_slice(&data[..data.len().min(room)]);
+                    err.keep_first(&data, self.limits.stderr);
                 }
                 // Exit status may come before or after EOF; keep reading until the close.
                 Some(ChannelMsg::ExitStatus { exit_status }) => exit = Some(exit_status),
@@ -557,14 +554,6 @@ fn legacy_preferred() -> russh::Preferred {
         kex: kexes.into(),
         mac: macs.into(),
         ..russh::Preferred::DEFAULT
-    }
-}
-
-fn keep_tail(buf: &mut Vec<u8>, data: &[u8]) {
-    let keep = crate::log::TAIL_BYTES * 2;
-    buf.extend_from_slice(&data[data.len().saturating_sub(keep)..]);
-    if buf.len() > keep {
-        buf.drain(..buf.len() - keep);
     }
 }
 

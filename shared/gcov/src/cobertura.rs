@@ -1,6 +1,7 @@
 //! Cobertura XML writer (`cobertura.xml`, valid against coverage-04.dtd): one package per
 //! directory, one class per source file, one method per function, lines with branch conditions.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -10,7 +11,18 @@ use crate::model::{Counter, Coverage, FileCoverage};
 /// Writes `cov` as Cobertura XML. `timestamp` (seconds since the epoch) fills the required
 /// attribute; pass 0 for byte-reproducible output.
 pub fn write<W: Write>(cov: &Coverage, timestamp: u64, out: W) -> Result<()> {
-    write_inner(cov, timestamp, out).map_err(|source| Error::Write {
+    write_with_names(cov, timestamp, &|n| Cow::Borrowed(n), out)
+}
+
+/// Like [`write`], with each method named `name(function name)`: the report passes its C++
+/// demangler, so the model keeps the names as the notes give them.
+pub fn write_with_names<W: Write>(
+    cov: &Coverage,
+    timestamp: u64,
+    name: &dyn Fn(&str) -> Cow<'_, str>,
+    out: W,
+) -> Result<()> {
+    write_inner(cov, timestamp, name, out).map_err(|source| Error::Write {
         what: "Cobertura XML",
         source,
     })
@@ -76,7 +88,12 @@ fn common_dir<'a>(paths: impl Iterator<Item = &'a str>) -> String {
     prefix.unwrap_or("").to_string()
 }
 
-fn write_inner<W: Write>(cov: &Coverage, timestamp: u64, mut w: W) -> std::io::Result<()> {
+fn write_inner<W: Write>(
+    cov: &Coverage,
+    timestamp: u64,
+    name: &dyn Fn(&str) -> Cow<'_, str>,
+    mut w: W,
+) -> std::io::Result<()> {
     let t = &cov.totals;
     let root = common_dir(cov.files.keys().map(|s| s.as_str()));
     writeln!(w, r#"<?xml version="1.0" ?>"#)?;
@@ -134,7 +151,7 @@ fn write_inner<W: Write>(cov: &Coverage, timestamp: u64, mut w: W) -> std::io::R
         )?;
         writeln!(w, "      <classes>")?;
         for (rel, f) in files {
-            write_class(&mut w, rel, f)?;
+            write_class(&mut w, rel, f, name)?;
         }
         writeln!(w, "      </classes>")?;
         writeln!(w, "    </package>")?;
@@ -144,7 +161,12 @@ fn write_inner<W: Write>(cov: &Coverage, timestamp: u64, mut w: W) -> std::io::R
     w.flush()
 }
 
-fn write_class<W: Write>(w: &mut W, rel: &str, f: &FileCoverage) -> std::io::Result<()> {
+fn write_class<W: Write>(
+    w: &mut W,
+    rel: &str,
+    f: &FileCoverage,
+    method_name: &dyn Fn(&str) -> Cow<'_, str>,
+) -> std::io::Result<()> {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     writeln!(
         w,
@@ -160,7 +182,7 @@ fn write_class<W: Write>(w: &mut W, rel: &str, f: &FileCoverage) -> std::io::Res
         writeln!(
             w,
             r#"            <method name="{}" signature="" line-rate="{}" branch-rate="1" complexity="0">"#,
-            escape(&func.name),
+            escape(&method_name(&func.name)),
             hit
         )?;
         writeln!(

@@ -16,9 +16,14 @@
 //!
 //! Page names are numbers given in path order, never the source paths, so no user text ever
 //! becomes a file name or an object key. [`site_index`] renders the site-wide list of reports.
+//!
+//! C++ function names are shown demangled ([`demangle`]) in the pages and in `cobertura.xml`;
+//! `coverage.info` keeps them mangled, as lcov does, and the pages show the mangled name on
+//! hover.
 
 mod assets;
 mod fmt;
+mod names;
 mod page;
 mod site;
 mod source;
@@ -27,6 +32,7 @@ mod tree;
 use ccaas_gcov::Coverage;
 use rayon::prelude::*;
 
+pub use names::{MAX_DEMANGLED, MAX_MANGLED, demangle};
 pub use site::{SiteEntry, site_index};
 
 /// Lines per source page by default. Longer files are split into parts of this many lines
@@ -125,9 +131,10 @@ impl Sources for NoSources {
 /// the badge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DataFile {
-    /// `coverage.info`, the lcov tracefile.
+    /// `coverage.info`, the lcov tracefile (function names as the notes give them: C++ names
+    /// stay mangled, as lcov writes them).
     Lcov,
-    /// `cobertura.xml`, stamped with the caller's timestamp.
+    /// `cobertura.xml`, stamped with the caller's timestamp, with C++ method names demangled.
     Cobertura,
     /// `summary.json`.
     Summary,
@@ -174,7 +181,9 @@ impl DataFile {
     ) -> Result<(), ccaas_gcov::Error> {
         match self {
             DataFile::Lcov => ccaas_gcov::lcov::write(cov, "", out),
-            DataFile::Cobertura => ccaas_gcov::cobertura::write(cov, timestamp, out),
+            DataFile::Cobertura => {
+                ccaas_gcov::cobertura::write_with_names(cov, timestamp, &demangle, out)
+            }
             DataFile::Summary => ccaas_gcov::summary::write(cov, out),
             DataFile::Badge => ccaas_gcov::badge::write(cov, out),
         }

@@ -224,10 +224,13 @@ pub fn file_pages(tree: &Tree<'_>, i: usize, text: Option<&[u8]>, opts: &Options
                     } }
                     tbody {
                         @for f in &fc.functions {
+                            // C++ names demangled; the mangled name (as in coverage.info) on hover.
+                            @let shown = crate::names::demangle(&f.name);
+                            @let mangled = (shown != f.name.as_str()).then_some(f.name.as_str());
                             tr {
-                                td.name data-v=(f.name) {
-                                    @if row_of(f.start_line as usize).is_some() { a href=(at(f.start_line as usize)) { (f.name) } }
-                                    @else { (f.name) }
+                                td.name data-v=(shown) title=[mangled] {
+                                    @if row_of(f.start_line as usize).is_some() { a href=(at(f.start_line as usize)) { (shown) } }
+                                    @else { (shown) }
                                 }
                                 td data-v=(f.start_line) { (f.start_line) }
                                 td class=(if f.count == 0 { "lo" } else { "hi" }) data-v=(f.count) {
