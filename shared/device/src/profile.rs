@@ -273,4 +273,45 @@ mod tests {
                 .contains("info address __gcov_reset")
         );
     }
+
+    /// docs/device.md, "On a real BIG-IP", lists every command of the BIG-IP profile verbatim,
+    /// with `<module>` and `<pid>` for the names and numbers (`<pid> …` for a list): each must
+    /// begin a line of that section.
+    #[test]
+    fn the_bigip_commands_are_listed_verbatim_in_the_device_doc() {
+        let doc = include_str!("../../../docs/device.md");
+        let section = doc
+            .split_once("## On a real BIG-IP\n")
+            .and_then(|(_, rest)| rest.split_once("\n## "))
+            .map(|(section, _)| section)
+            .expect("docs/device.md has a section \"On a real BIG-IP\"");
+        let p = DeviceProfile::bigip();
+        let c = Commands { profile: &p };
+        let module = |cmd: String| cmd.replace("tmm", "<module>");
+        let pid = |cmd: String| cmd.replace("4242", "<pid>");
+        let pids = |cmd: String| cmd.replace("4242", "<pid> \u{2026}");
+        let tmm = || vec!["tmm".to_string()];
+        let mut commands = vec![
+            c.version(),
+            c.cores(),
+            module(c.pids("tmm").unwrap()),
+            pids(c.signal_masks(&[4242])),
+            c.gdb_probe(),
+            module(c.delete_gcda("tmm").unwrap()),
+            module(c.restart("tmm").unwrap()),
+            module(c.gcda_state(&tmm()).unwrap()),
+            module(c.tar(&tmm()).unwrap()),
+        ];
+        for op in [CounterOp::Reset, CounterOp::Dump] {
+            commands.push(pids(c.signal(op, &[4242])));
+            commands.push(pid(c.gdb_symbol(op, 4242)));
+            commands.push(pid(c.gdb_call(op, 4242)));
+        }
+        for cmd in commands {
+            assert!(
+                section.lines().any(|l| l.starts_with(&cmd)),
+                "docs/device.md, \"On a real BIG-IP\", does not list: {cmd}"
+            );
+        }
+    }
 }
