@@ -25,23 +25,47 @@ impl Config {
         Self::read(&Env::process())
     }
 
-    /// Reads the configuration through `env`. Report links point at this process's own
-    /// `/site/` when `CCAAS_SITE_URL` is unset and `CCAAS_API_URL` is set (emulators serve
+    /// Reads the configuration through `env`. Links are absolute out of the box: with
+    /// `CCAAS_API_URL` unset, self links use this process's own address ([`own_base`]), and
+    /// report links point at its own `/site/` unless `CCAAS_SITE_URL` is set (emulators serve
     /// no websites).
     pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let submit = ccaas_submit::Config::read(env)?;
+        let mut submit = ccaas_submit::Config::read(env)?;
         let mut processor = ccaas_processor::Config::read(env)?;
-        if processor.site_url.is_empty() && !submit.api_url.is_empty() {
+        let listen = env
+            .optional("CCAAS_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:3000".into());
+        if submit.api_url.is_empty() {
+            submit.api_url = own_base(&listen);
+        }
+        if processor.site_url.is_empty() {
             processor.site_url = format!("{}/site", submit.api_url.trim_end_matches('/'));
         }
         Ok(Config {
             submit,
             processor,
-            listen: env
-                .optional("CCAAS_LISTEN")
-                .unwrap_or_else(|| "127.0.0.1:3000".into()),
+            listen,
             local_worker: env.switch("CCAAS_LOCAL_WORKER", true)?,
         })
+    }
+}
+
+/// The base URL of `ccaas-local` as it listens on `listen` (`host:port`): `http://` and the
+/// address, with an unspecified address (`0.0.0.0`, `[::]`, which no browser can open)
+/// replaced by the loopback address of its family. An address that is not an IP literal
+/// (`localhost:3000`) is used as given.
+pub fn own_base(listen: &str) -> String {
+    match listen.trim().parse::<std::net::SocketAddr>() {
+        Ok(mut addr) => {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr.ip() {
+                    std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            format!("http://{addr}")
+        }
+        Err(_) => format!("http://{}", listen.trim()),
     }
 }
 
@@ -145,5 +169,40 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(c.processor.site_url, "https://site.example");
+    }
+
+    #[test]
+    fn with_no_api_url_links_are_absolute_from_the_listen_address() {
+        let base = |k: &str| match k {
+            "CCAAS_LISTEN" => Some("127.0.0.1:3999".to_string()),
+            "CCAAS_TASKS_TABLE"
+            | "CCAAS_DEVICES_TABLE"
+            | "CCAAS_QUEUE_URL"
+            | "CCAAS_HIGH_QUEUE_URL"
+            | "CCAAS_BUCKET"
+            | "CCAAS_KMS_KEY" => Some("x".to_string()),
+            _ => None,
+        };
+        let c = Config::read(&Env::new(base)).unwrap();
+        assert_eq!(c.submit.api_url, "http://127.0.0.1:3999");
+        assert_eq!(c.processor.site_url, "http://127.0.0.1:3999/site");
+        let c = Config::read(&Env::new(|k: &str| match k {
+            "CCAAS_API_URL" => Some("https://ccaas.lab.example".to_string()),
+            _ => base(k),
+        }))
+        .unwrap();
+        assert_eq!(
+            c.submit.api_url, "https://ccaas.lab.example",
+            "still overridable"
+        );
+        assert_eq!(c.processor.site_url, "https://ccaas.lab.example/site");
+    }
+
+    #[test]
+    fn an_unspecified_listen_address_links_to_loopback() {
+        assert_eq!(own_base("0.0.0.0:3000"), "http://127.0.0.1:3000");
+        assert_eq!(own_base("[::]:3000"), "http://[::1]:3000");
+        assert_eq!(own_base("[::1]:8080"), "http://[::1]:8080");
+        assert_eq!(own_base("localhost:3000"), "http://localhost:3000");
     }
 }

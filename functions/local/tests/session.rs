@@ -289,3 +289,49 @@ async fn a_high_priority_end_submitted_after_a_normal_start_runs_after_it() {
         "the start finished before the end: {started} {ended}"
     );
 }
+
+// Issue #15: ccaas-local knows where it listens, so with no CCAAS_API_URL its links are
+// absolute: the task's selflink, the Location header and the end task's report link.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_no_api_url_the_selflink_and_the_report_link_are_absolute_and_open() {
+    let emu = &Emulator::private();
+    let sim = Sim::up();
+    let profile = format!("simulator:{}", sim.root);
+    let app = spawn_app(
+        emu,
+        &[
+            ("CCAAS_DEVICE_PROFILE", profile.as_str()),
+            ("CCAAS_API_URL", ""),
+        ],
+    )
+    .await;
+    let r = app.post(sim.body("code-coverage-start", ""), None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let start = r.json()["id"].as_str().unwrap().to_string();
+    let own = format!("{}/v1/tasks/{start}", app.base);
+    assert_eq!(r.json()["selflink"], own.as_str(), "{}", r.text);
+    assert_eq!(
+        r.headers.get("location").and_then(|v| v.to_str().ok()),
+        Some(own.as_str())
+    );
+    let t = app.wait_terminal(&start, Duration::from_secs(120)).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
+    sim.poke(&["tmm", "add", "2", "3"]);
+    let r = app
+        .post(
+            sim.body("code-coverage-end", &format!(r#","session":"{start}""#)),
+            None,
+        )
+        .await;
+    let end = r.json()["id"].as_str().unwrap().to_string();
+    let t = app.wait_terminal(&end, Duration::from_secs(180)).await;
+    assert_eq!(t["status"], "succeeded", "{t}");
+    let link = t["result"]["link"].as_str().unwrap();
+    assert_eq!(
+        link,
+        format!("{}/site/reports/{end}/index.html", app.base),
+        "{t}"
+    );
+    let page = reqwest::get(link).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+}
