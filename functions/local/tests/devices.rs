@@ -62,7 +62,8 @@ async fn a_device_outside_the_allow_list_is_a_403_and_nothing_is_stored_or_run()
         ("127.0.0.1", 2300),
         ("127.0.0.2", open_port),
         ("::1", 2222),
-        ("localhost", 2222),
+        ("localhost", 2300),
+        ("bigip.lab", 2222),
     ] {
         let body = format!(
             r#"{{"type":"code-coverage-start","user":"{user}","data":{{"device":{{"host":"{host}","port":{port},"username":"root","password":"canary-allow-91"}},"modules":["tmm"]}}}}"#
@@ -104,7 +105,13 @@ async fn every_spelling_of_127_0_0_1_is_one_device_with_one_session_lock() {
 
     let first = run(&app, start(&sim, "spell", "127.0.0.1", &password)).await;
     assert_eq!(first["status"], "succeeded", "{first}");
-    for host in ["127.1", "0x7f.1", "::ffff:127.0.0.1", "2130706433"] {
+    for host in [
+        "127.1",
+        "0x7f.1",
+        "LOCALHOST",
+        "::ffff:127.0.0.1",
+        "2130706433",
+    ] {
         let busy = run(&app, start(&sim, "spell", host, &password)).await;
         assert_eq!(busy["error"]["code"], "session_open", "{host}: {busy}");
         assert_eq!(busy["device"], "127.0.0.1", "{host}: {busy}");
@@ -117,9 +124,9 @@ async fn every_spelling_of_127_0_0_1_is_one_device_with_one_session_lock() {
     );
     let items = emu.dump_table(&emu.var("CCAAS_DEVICES_TABLE")).await;
     assert_eq!(items.len(), 1, "{items:?}");
-    // A list by any spelling finds all five tasks.
+    // A list by any spelling finds all six tasks.
     let listed = app.get("/v1/tasks?device=0x7f.1&user=spell").await.json();
-    assert_eq!(listed["count"], 5, "{listed}");
+    assert_eq!(listed["count"], 6, "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -253,7 +253,7 @@ async fn a_device_outside_the_allow_list_is_refused_before_anything_is_sealed_st
         ("127.0.0.1", 22),
         ("127.0.0.1", 2300),
         ("::1", 2222),
-        ("localhost", 2222),
+        ("localhost", 2300),
         ("bigip.lab.example", 22),
     ] {
         let body = start_on(host, port);
@@ -271,12 +271,17 @@ async fn a_device_outside_the_allow_list_is_refused_before_anything_is_sealed_st
     assert!(api.queue.sent().is_empty());
     // Inside the list (any spelling) it is accepted, now that the sealer answers again.
     api.sealer.fail_next(0);
-    for (host, port) in [("127.0.0.1", 2222), ("0x7f.1", 2299), ("[::1]", 22)] {
+    for (host, port) in [
+        ("127.0.0.1", 2222),
+        ("0x7f.1", 2299),
+        ("LocalHost.", 2200),
+        ("[::1]", 22),
+    ] {
         api.submit(&Caller::Anonymous, None, start_on(host, port).as_bytes())
             .await
             .unwrap_or_else(|e| panic!("{host}:{port}: {e:?}"));
     }
-    assert_eq!(api.store.len(), 3);
+    assert_eq!(api.store.len(), 4);
 }
 
 #[tokio::test]
@@ -289,13 +294,14 @@ async fn every_spelling_of_one_address_is_one_device_with_one_message_group() {
         "::ffff:127.0.0.1",
         "2130706433",
         "127.0.0.1.",
+        "LOCALHOST",
     ] {
         api.submit(&Caller::Anonymous, None, start_on(host, 2222).as_bytes())
             .await
             .unwrap_or_else(|e| panic!("{host}: {e:?}"));
     }
     let groups: Vec<String> = api.queue.sent().into_iter().map(|s| s.1).collect();
-    assert_eq!(groups, vec!["127.0.0.1:2222".to_string(); 6]);
+    assert_eq!(groups, vec!["127.0.0.1:2222".to_string(); 7]);
     assert!(api.store.all().iter().all(|t| t.device == "127.0.0.1"));
     // The sealed access carries the canonical host, so the worker connects to it.
     let opened = api.sealer.open_message(&api.queue.sent()[1].0).unwrap();
@@ -316,11 +322,11 @@ async fn every_spelling_of_one_address_is_one_device_with_one_message_group() {
     .await
     .unwrap();
     let sent = api.queue.sent();
-    assert_eq!(sent[6].1, "[fd00::1]:22");
-    assert_eq!(sent[7].1, "bigip.lab:22");
+    assert_eq!(sent[7].1, "[fd00::1]:22");
+    assert_eq!(sent[8].1, "bigip.lab:22");
     // A list query by any spelling finds the canonical device's tasks.
     let page = api.list([("device", "127.1")]).await.unwrap();
-    assert_eq!(page.count, 6);
+    assert_eq!(page.count, 7);
 }
 
 #[tokio::test]

@@ -15,9 +15,13 @@ use serde::{Deserialize, Serialize, Serializer};
 ///   becomes dotted decimal (`127.0.0.1`);
 /// - IPv6 (optionally in brackets) becomes RFC 5952 text, and an IPv4-mapped address
 ///   (`::ffff:127.0.0.1`) becomes its IPv4 address;
-/// - a DNS name is lower-cased and loses one trailing dot (`LOCALHOST.` → `localhost`).
+/// - `localhost` and every name under it (`LOCALHOST.`, `bigip.localhost`) become `127.0.0.1`:
+///   RFC 6761 §6.3 reserves them for loopback, so this is a rewrite, not a lookup;
+/// - any other DNS name is lower-cased and loses one trailing dot (`Bigip.Lab.` → `bigip.lab`).
 ///
-/// A name is never resolved here, so a name and an address of one machine stay two hosts.
+/// No other name is resolved here (nor anywhere in the service: a lookup at submit time
+/// would tie the device key to one DNS answer), so a name and an address of one machine stay
+/// two hosts. With an allow-list set, names are refused, so every device is an address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceHost(HostKind);
 
@@ -62,7 +66,11 @@ impl DeviceHost {
                 return Err("must be a host name or an IP address");
             }
         }
-        Ok(DeviceHost(HostKind::Name(s.to_ascii_lowercase())))
+        let name = s.to_ascii_lowercase();
+        if name == "localhost" || name.ends_with(".localhost") {
+            return Ok(DeviceHost::ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        }
+        Ok(DeviceHost(HostKind::Name(name)))
     }
 
     /// The host of address `ip` (an IPv4-mapped IPv6 address becomes its IPv4 address).
@@ -389,7 +397,11 @@ mod tests {
             ("0:0:0:0:0:0:0:1", "::1"),
             ("FD00:0:0::0A", "fd00::a"),
             ("10.0.0.010", "10.0.0.8"),
-            ("LOCALHOST", "localhost"),
+            ("LOCALHOST", "127.0.0.1"),
+            ("localhost.", "127.0.0.1"),
+            ("BigIP.LocalHost", "127.0.0.1"),
+            ("localhost.example", "localhost.example"),
+            ("notlocalhost", "notlocalhost"),
             ("Bigip-1.Lab.Example.", "bigip-1.lab.example"),
             ("h", "h"),
         ] {
@@ -436,7 +448,8 @@ mod tests {
     fn device_keys_bracket_ipv6_and_parse_back_canonically() {
         for (given, want) in [
             ("127.1:22", "127.0.0.1:22"),
-            ("LOCALHOST.:2222", "localhost:2222"),
+            ("LOCALHOST.:2222", "127.0.0.1:2222"),
+            ("Bigip.Lab.:2222", "bigip.lab:2222"),
             ("[::1]:22", "[::1]:22"),
             ("[::ffff:127.0.0.1]:22", "127.0.0.1:22"),
             ("[FD00::0001]:830", "[fd00::1]:830"),
@@ -486,7 +499,8 @@ mod tests {
             ("::1", "[::1]", 22, true),
             ("10.0.0.0/8, [::1]:22", "::1", 22, true),
             ("10.0.0.0/8, [::1]:22", "::1", 23, false),
-            ("127.0.0.0/8", "localhost", 22, false),
+            ("127.0.0.0/8", "localhost", 22, true),
+            ("10.0.0.0/8", "localhost", 22, false),
             ("127.0.0.0/8", "bigip.lab", 22, false),
         ] {
             assert_eq!(allows(list, host, port), want, "{list} / {host}:{port}");
