@@ -229,3 +229,60 @@ async fn only_the_owner_or_an_admin_ends_or_discards_a_session_and_the_device_li
     .await;
     assert_eq!(log.text, "", "a discard runs no device command");
 }
+
+// #11 item 6: sessions expire after CCAAS_SESSION_MAX_AGE_SECS. Past it, the owner's end fails
+// `session_expired` (no report of an unknown age), and another user's start takes the device
+// over.
+#[tokio::test]
+async fn a_session_past_its_max_age_fails_its_end_as_expired_and_another_start_takes_the_device_over()
+ {
+    let emu = Emulator::private();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::up();
+    let profile = format!("simulator:{}", sim.root);
+    let app = app(
+        &emu,
+        dir.path(),
+        &[
+            ("CCAAS_DEVICE_PROFILE", profile.as_str()),
+            ("CCAAS_SESSION_MAX_AGE_SECS", "2"),
+        ],
+    )
+    .await;
+    let device = format!("{}:{}", sim.s("host"), sim.port);
+
+    let start = submit(&app, "alice", sim.body("code-coverage-start", "")).await;
+    let started = finished(&app, "alice", &start).await;
+    assert_eq!(started["status"], "succeeded", "{started}");
+    // The session was opened before the task was seen finished: from then on, a wait longer
+    // than the max age leaves it surely older (a lower bound, not a race with a budget).
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+
+    let named = format!(r#","session":"{start}""#);
+    let end = submit(&app, "alice", sim.body("code-coverage-end", &named)).await;
+    let t = finished(&app, "alice", &end).await;
+    assert_eq!(t["status"], "failed", "{t}");
+    assert_eq!(t["error"]["code"], "session_expired", "{t}");
+    assert!(
+        t["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("older than 2 s"),
+        "{t}"
+    );
+
+    let take = submit(&app, "bob", sim.body("code-coverage-start", "")).await;
+    let t = finished(&app, "bob", &take).await;
+    assert_eq!(
+        t["status"], "succeeded",
+        "bob's start takes the expired session over: {t}"
+    );
+    let r = call(&app, "bob", Method::GET, "/v1/devices", None).await;
+    let rows = r.json()["collection"].as_array().unwrap().clone();
+    let row = rows
+        .iter()
+        .find(|d| d["device"] == device.as_str())
+        .expect("listed");
+    assert_eq!(row["owner"], "bob", "{row}");
+    assert_eq!(row["session"], take.as_str(), "{row}");
+}

@@ -335,3 +335,45 @@ async fn with_no_api_url_the_selflink_and_the_report_link_are_absolute_and_open(
     let page = reqwest::get(link).await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
 }
+
+// #11 item 3 through the whole stack: a start that names a daemon built without the coverage
+// signal handlers fails `not_instrumented`, naming it and its pid, signals nothing, and the
+// daemon still serves; the device is left free for a start that names instrumented daemons.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_naming_a_daemon_without_handlers_fails_not_instrumented_and_the_daemon_lives_on() {
+    let emu = &Emulator::private();
+    let sim = Sim::up_with(&["--plain-module", "bigd"]);
+    let pid = sim.json["pids"]["bigd"]
+        .as_u64()
+        .expect("the plain daemon's pid");
+    let profile = format!("simulator:{}", sim.root);
+    let app = spawn_app(emu, &[("CCAAS_DEVICE_PROFILE", profile.as_str())]).await;
+    let body = sim
+        .body("code-coverage-start", "")
+        .replace(r#""modules":["tmm","mcpd"]"#, r#""modules":["tmm","bigd"]"#);
+    assert!(body.contains("bigd"), "{body}");
+    let r = app.post(body, None).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let t = app.wait_terminal(&id, Duration::from_secs(120)).await;
+    assert_eq!(t["status"], "failed", "{t}");
+    assert_eq!(t["error"]["code"], "not_instrumented", "{t}");
+    let message = t["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("bigd") && message.contains(&pid.to_string()),
+        "{t}"
+    );
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the daemon died"
+    );
+    assert_eq!(sim.poke(&["bigd", "ping"]), "pong");
+
+    let r = app.post(sim.body("code-coverage-start", ""), None).await;
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let t = app.wait_terminal(&id, Duration::from_secs(120)).await;
+    assert_eq!(
+        t["status"], "succeeded",
+        "the refused start left no session: {t}"
+    );
+}
