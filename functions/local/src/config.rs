@@ -146,18 +146,26 @@ mod tests {
         assert!(e.to_string().contains("CCAAS_AUTH_AUDIENCE"), "{e}");
     }
 
+    /// The variables every configuration needs, each set to `x`.
+    fn required(k: &str) -> Option<String> {
+        matches!(
+            k,
+            "CCAAS_TASKS_TABLE"
+                | "CCAAS_DEVICES_TABLE"
+                | "CCAAS_QUEUE_URL"
+                | "CCAAS_HIGH_QUEUE_URL"
+                | "CCAAS_BUCKET"
+                | "CCAAS_KMS_KEY"
+        )
+        .then(|| "x".to_string())
+    }
+
     #[test]
     fn report_links_default_to_the_own_site_route_and_the_listen_address_to_loopback() {
         // The required variables only, and the API's base URL.
         let base = |k: &str| match k {
             "CCAAS_API_URL" => Some("http://127.0.0.1:3000/".to_string()),
-            "CCAAS_TASKS_TABLE"
-            | "CCAAS_DEVICES_TABLE"
-            | "CCAAS_QUEUE_URL"
-            | "CCAAS_HIGH_QUEUE_URL"
-            | "CCAAS_BUCKET"
-            | "CCAAS_KMS_KEY" => Some("x".to_string()),
-            _ => None,
+            _ => required(k),
         };
         let c = Config::read(&Env::new(base)).unwrap();
         assert_eq!(c.processor.site_url, "http://127.0.0.1:3000/site");
@@ -175,13 +183,7 @@ mod tests {
     fn with_no_api_url_links_are_absolute_from_the_listen_address() {
         let base = |k: &str| match k {
             "CCAAS_LISTEN" => Some("127.0.0.1:3999".to_string()),
-            "CCAAS_TASKS_TABLE"
-            | "CCAAS_DEVICES_TABLE"
-            | "CCAAS_QUEUE_URL"
-            | "CCAAS_HIGH_QUEUE_URL"
-            | "CCAAS_BUCKET"
-            | "CCAAS_KMS_KEY" => Some("x".to_string()),
-            _ => None,
+            _ => required(k),
         };
         let c = Config::read(&Env::new(base)).unwrap();
         assert_eq!(c.submit.api_url, "http://127.0.0.1:3999");

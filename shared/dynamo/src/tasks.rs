@@ -61,6 +61,64 @@ impl DynamoTaskStore {
         let v = from_item(item).map_err(|e| e.into_app(BACKEND))?;
         serde_json::from_value(v).map_err(|e| Error::Corrupt(format!("task item: {e}")))
     }
+
+    /// The first of device `host`'s pending or running tasks on `port` that `pick` takes, on
+    /// the `by-device` index (its range key is the id, which orders by creation): newest first,
+    /// or, with `before`, oldest first among those created before it. A bounded number of
+    /// rounds, like `list`. Errors: [`Error::Unavailable`], [`Error::Corrupt`].
+    async fn first_open<T>(
+        &self,
+        host: &str,
+        port: u16,
+        before: Option<&TaskId>,
+        pick: impl Fn(Task) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
+        let mut start = None;
+        for _ in 0..MAX_ROUNDS {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("by-device")
+                .key_condition_expression(match before {
+                    Some(_) => "device = :h AND id < :before",
+                    None => "device = :h",
+                })
+                .filter_expression("(#st = :pending OR #st = :running) AND #port = :port")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_names("#port", "port")
+                .expression_attribute_values(":h", AttributeValue::S(host.to_owned()))
+                .expression_attribute_values(
+                    ":pending",
+                    AttributeValue::S(Status::Pending.as_str().into()),
+                )
+                .expression_attribute_values(
+                    ":running",
+                    AttributeValue::S(Status::Running.as_str().into()),
+                )
+                .expression_attribute_values(":port", AttributeValue::N(port.to_string()))
+                .scan_index_forward(before.is_some())
+                .limit(ROUND_ROWS)
+                .set_exclusive_start_key(start.take());
+            if let Some(b) = before {
+                q = q.expression_attribute_values(":before", AttributeValue::S(b.to_string()));
+            }
+            let out = q
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
+            for item in out.items() {
+                if let Some(found) = pick(Self::decode(item)?) {
+                    return Ok(Some(found));
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn bad_cursor() -> Error {
@@ -133,44 +191,8 @@ fn decode_cursor(
 
 impl TaskStore for DynamoTaskStore {
     async fn open_queue(&self, host: &str, port: u16) -> Result<Option<Priority>, Error> {
-        // The device's tasks newest first on the `by-device` index, open ones on this port
-        // only; a bounded number of rounds, like `list`.
-        let mut start = None;
-        for _ in 0..MAX_ROUNDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("by-device")
-                .key_condition_expression("device = :h")
-                .filter_expression("(#st = :pending OR #st = :running) AND #port = :port")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_names("#port", "port")
-                .expression_attribute_values(":h", AttributeValue::S(host.to_owned()))
-                .expression_attribute_values(
-                    ":pending",
-                    AttributeValue::S(Status::Pending.as_str().into()),
-                )
-                .expression_attribute_values(
-                    ":running",
-                    AttributeValue::S(Status::Running.as_str().into()),
-                )
-                .expression_attribute_values(":port", AttributeValue::N(port.to_string()))
-                .scan_index_forward(false)
-                .limit(ROUND_ROWS)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
-            if let Some(item) = out.items().first() {
-                return Ok(Some(Self::decode(item)?.queue()));
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(None),
-            }
-        }
-        Ok(None)
+        // The newest open task decides.
+        self.first_open(host, port, None, |t| Some(t.queue())).await
     }
 
     async fn earlier_open(
@@ -180,49 +202,12 @@ impl TaskStore for DynamoTaskStore {
         before: &TaskId,
         queue: Priority,
     ) -> Result<Option<TaskId>, Error> {
-        // The device's tasks created before `before`, oldest first on the `by-device` index
-        // (its range key is the id, which orders by creation), open ones on this port only;
-        // the queue is compared here because records written before `queue` existed lack it.
-        let mut start = None;
-        for _ in 0..MAX_ROUNDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("by-device")
-                .key_condition_expression("device = :h AND id < :before")
-                .filter_expression("(#st = :pending OR #st = :running) AND #port = :port")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_names("#port", "port")
-                .expression_attribute_values(":h", AttributeValue::S(host.to_owned()))
-                .expression_attribute_values(":before", AttributeValue::S(before.to_string()))
-                .expression_attribute_values(
-                    ":pending",
-                    AttributeValue::S(Status::Pending.as_str().into()),
-                )
-                .expression_attribute_values(
-                    ":running",
-                    AttributeValue::S(Status::Running.as_str().into()),
-                )
-                .expression_attribute_values(":port", AttributeValue::N(port.to_string()))
-                .scan_index_forward(true)
-                .limit(ROUND_ROWS)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
-            for item in out.items() {
-                let task = Self::decode(item)?;
-                if task.queue() != queue {
-                    return Ok(Some(task.id));
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(None),
-            }
-        }
-        Ok(None)
+        // The queue is compared here, not in the filter: records written before `queue`
+        // existed lack the attribute.
+        self.first_open(host, port, Some(before), |t| {
+            (t.queue() != queue).then_some(t.id)
+        })
+        .await
     }
 
     async fn create(

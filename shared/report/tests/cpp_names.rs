@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ccaas_gcov::{Coverage, Input, Options};
+mod common;
+
+use ccaas_gcov::Coverage;
 use ccaas_report::{DataFile, NoSources, OutFile};
 
 /// One function as gcov reports it.
@@ -73,27 +75,7 @@ fn build() -> Build {
     run(Command::new(d.join("t")).current_dir(d));
     run(Command::new(d.join("t")).current_dir(d).arg("x"));
 
-    let mut files = Vec::new();
-    for unit in ["main", "other"] {
-        let n = std::fs::read(d.join(format!("{unit}.gcno"))).unwrap();
-        let a = std::fs::read(d.join(format!("{unit}.gcda"))).unwrap();
-        files.push((format!("{unit}.gcno"), n, format!("{unit}.gcda"), a));
-    }
-    let data: Vec<[(&str, &[u8]); 1]> = files
-        .iter()
-        .map(|(_, _, dn, db)| [(dn.as_str(), db.as_slice())])
-        .collect();
-    let inputs: Vec<Input<'_>> = files
-        .iter()
-        .zip(&data)
-        .map(|((nn, nb, _, _), data)| Input {
-            notes_name: nn,
-            notes: nb,
-            data,
-        })
-        .collect();
-    let (cov, warnings) = ccaas_gcov::build(&inputs, &Options::default()).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
+    let cov = common::model_of(d, &["main", "other"]);
 
     let out = Command::new("gcov")
         .current_dir(d)

@@ -42,6 +42,19 @@ pub fn task(id: TaskId, user: &str) -> Task {
     }
 }
 
+/// A task of `user` on device `host` (port 22) with an id made at `at_ms`, in `status`, on
+/// `queue`.
+fn on_device(host: &str, user: &str, at_ms: u64, status: Status, queue: Option<Priority>) -> Task {
+    let mut t = task(
+        TaskId::from_parts(at_ms, rand::random::<u128>() >> 48),
+        user,
+    );
+    t.device = host.into();
+    t.status = status;
+    t.queue = queue;
+    t
+}
+
 fn query(user: &str, limit: usize) -> ListQuery {
     ListQuery {
         user: Some(user.into()),
@@ -67,27 +80,18 @@ async fn earlier_open<S: TaskStore>(store: &S) {
     let host = format!("{}.example", fresh_token());
     let user = fresh_token();
     let base = crate::now_ms();
-    let on_device = |k: u64, status: Status, queue: Option<Priority>| {
-        let mut t = task(
-            TaskId::from_parts(base + k, rand::random::<u128>() >> 48),
-            &user,
-        );
-        t.device = host.clone();
-        t.status = status;
-        t.queue = queue;
-        t
-    };
+    let at = |k, status, queue| on_device(&host, &user, base + k, status, queue);
     let tasks = [
-        on_device(0, Status::Failed, Some(Priority::High)),
-        on_device(1, Status::Pending, None),
-        on_device(2, Status::Running, Some(Priority::High)),
-        on_device(3, Status::Pending, Some(Priority::High)),
-        on_device(4, Status::Pending, None),
+        at(0, Status::Failed, Some(Priority::High)),
+        at(1, Status::Pending, None),
+        at(2, Status::Running, Some(Priority::High)),
+        at(3, Status::Pending, Some(Priority::High)),
+        at(4, Status::Pending, None),
     ];
     for t in &tasks {
         ok(c, "create", store.create(t, None).await);
     }
-    let mut other_port = on_device(5, Status::Pending, None);
+    let mut other_port = at(5, Status::Pending, None);
     other_port.port = 2222;
     ok(c, "create", store.create(&other_port, None).await);
     let earlier = |before: usize, queue| store.earlier_open(&host, 22, &tasks[before].id, queue);
@@ -129,19 +133,10 @@ async fn open_queues<S: TaskStore>(store: &S) {
     let user = fresh_token();
     // Ids one millisecond apart, so their order is the order written here.
     let base = crate::now_ms();
-    let on_device = |k: u64, status: Status, queue: Option<Priority>| {
-        let mut t = task(
-            TaskId::from_parts(base + k, rand::random::<u128>() >> 48),
-            &user,
-        );
-        t.device = host.clone();
-        t.status = status;
-        t.queue = queue;
-        t
-    };
+    let at = |k, status, queue| on_device(&host, &user, base + k, status, queue);
     let open = |port| store.open_queue(&host, port);
     same(c, "no task yet", ok(c, "open_queue", open(22).await), None);
-    let done = on_device(0, Status::Succeeded, Some(Priority::High));
+    let done = at(0, Status::Succeeded, Some(Priority::High));
     ok(c, "create", store.create(&done, None).await);
     same(
         c,
@@ -149,7 +144,7 @@ async fn open_queues<S: TaskStore>(store: &S) {
         ok(c, "open_queue", open(22).await),
         None,
     );
-    let pending = on_device(1, Status::Pending, None);
+    let pending = at(1, Status::Pending, None);
     ok(c, "create", store.create(&pending, None).await);
     same(
         c,
@@ -157,7 +152,7 @@ async fn open_queues<S: TaskStore>(store: &S) {
         ok(c, "open_queue", open(22).await),
         Some(Priority::Normal),
     );
-    let running = on_device(2, Status::Running, Some(Priority::High));
+    let running = at(2, Status::Running, Some(Priority::High));
     ok(c, "create", store.create(&running, None).await);
     same(
         c,

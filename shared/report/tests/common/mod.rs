@@ -15,11 +15,16 @@ pub fn data() -> PathBuf {
 
 /// The model of the gcc 12 fixture (`other.c`, `tricky.c`, `tricky.h`), built by the engine.
 pub fn fixture() -> Coverage {
-    let d = data().join("gcc12");
+    model_of(&data().join("gcc12"), &["other", "tricky"])
+}
+
+/// The engine's model of the `<stem>.gcno`/`<stem>.gcda` pairs in `dir`; fails the test on
+/// an error or a warning.
+pub fn model_of(dir: &Path, stems: &[&str]) -> Coverage {
     let mut files = Vec::new();
-    for stem in ["other", "tricky"] {
-        let n = std::fs::read(d.join(format!("{stem}.gcno"))).unwrap();
-        let a = std::fs::read(d.join(format!("{stem}.gcda"))).unwrap();
+    for stem in stems {
+        let n = std::fs::read(dir.join(format!("{stem}.gcno"))).unwrap();
+        let a = std::fs::read(dir.join(format!("{stem}.gcda"))).unwrap();
         files.push((format!("{stem}.gcno"), n, format!("{stem}.gcda"), a));
     }
     let data: Vec<[(&str, &[u8]); 1]> = files
