@@ -917,6 +917,55 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_bad_or_unbounded_date_range_is_a_400_naming_the_field() {
+        let api = api(Auth::Off);
+        for (query, field) in [
+            ("from=yesterday", "from"),
+            ("to=2026-02-30T00:00:00Z", "to"),
+            ("from=2026-03-01T00:00:00Z&to=2026-02-01T00:00:00Z", "to"),
+            ("from=2020-01-01&to=2026-01-01", "to"),
+            ("device=127.0.0.1%3A0", "device"),
+        ] {
+            let req = lambda_http::http::Request::builder()
+                .uri(format!("/v1/tasks?{query}"))
+                .body(Body::Empty)
+                .unwrap();
+            let r = handle(&api, req).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+            let b = body_json(r).await;
+            assert_eq!(b["error"]["code"], "invalid_field", "{query}");
+            assert_eq!(b["error"]["field"], field, "{query}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_key_and_a_date_range_list_that_device_s_tasks_with_a_total() {
+        let api = api(Auth::Off);
+        assert_eq!(
+            handle(&api, post(None)).await.status(),
+            StatusCode::ACCEPTED
+        );
+        for (query, count) in [
+            ("device=127.1%3A22&from=2020-01-01T00:00:00Z", 1),
+            ("device=127.0.0.1%3A2222", 0),
+            ("device=127.0.0.1&to=2020-01-01", 0),
+        ] {
+            let req = lambda_http::http::Request::builder()
+                .uri(format!("/v1/tasks?{query}"))
+                .body(Body::Empty)
+                .unwrap();
+            let r = handle(&api, req).await;
+            assert_eq!(r.status(), StatusCode::OK, "{query}");
+            let b = body_json(r).await;
+            assert_eq!(
+                (b["count"].clone(), b["total"].clone()),
+                (json!(count), json!(count)),
+                "{query}"
+            );
+        }
+    }
+
     #[test]
     fn percent_decoding_handles_plus_and_rejects_broken_escapes() {
         assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
