@@ -569,6 +569,9 @@ def template_rules(t):
         if r["Type"] == "AWS::Serverless::Function":
             names |= set(((r["Properties"].get("Environment") or {}).get("Variables") or {}))
     for name in sorted(names):
+        # DD_* configure the Datadog extension layer (metrics_rules), not our code.
+        if name.startswith("DD_"):
+            continue
         if f'"{name}"' not in config_rs:
             problems.append(f"the template sets {name}, which no config.rs (shared/aws, functions/submit, functions/processor) reads")
 
@@ -577,6 +580,7 @@ def template_rules(t):
             problems.append(f"the template has no {output} output")
 
     problems += site_rules(t)
+    problems += metrics_rules(t)
     problems += device_rules(t)
     problems += iam_rules(t, key)
     problems += ephemeral_rules(t)
@@ -611,21 +615,98 @@ def template_rules(t):
                         problems.append(f"SAM: {logical} gets {name}={v.get(name)}, not {key}'s ARN")
         for fn, action in KEY_USERS.items():
             role = ((tr.get(fn, {}).get("Properties") or {}).get("Role") or {}).get("Fn::GetAtt", [None])[0]
-            statements = [st for p in (tr.get(role, {}).get("Properties") or {}).get("Policies", [])
-                          for st in p["PolicyDocument"]["Statement"]]
+            statements = role_statements(tr, role)
             if not any(st.get("Effect") == "Allow" and action in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
                        and refers_to(st.get("Resource"), key) for st in statements):
                 problems.append(f"SAM: {fn}'s role may not {action} with {key}")
     # A failed message's retry delay: the processor shortens its visibility on both queues.
     role = ((tr.get("ProcessorFunction", {}).get("Properties") or {}).get("Role") or {}).get("Fn::GetAtt", [None])[0]
-    statements = [st for p in (tr.get(role, {}).get("Properties") or {}).get("Policies", [])
-                  for st in p["PolicyDocument"]["Statement"]]
+    statements = role_statements(tr, role)
     for q in ("TaskQueue", "HighTaskQueue"):
         if not any(st.get("Effect") == "Allow"
                    and "sqs:ChangeMessageVisibility" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
                    and refers_to(st.get("Resource"), q) for st in statements):
             problems.append(f"SAM: the processor's role may not sqs:ChangeMessageVisibility on {q} (retry delays)")
     return problems
+
+
+def emitted_metrics():
+    """The metric names the code emits (METRIC_NAMES in shared/app/src/metrics.rs)."""
+    with open(os.path.join(ROOT, "shared", "app", "src", "metrics.rs")) as f:
+        src = f.read()
+    m = re.search(r"METRIC_NAMES: \[&str; \d+\] = \[(.*?)\];", src, re.S)
+    return re.findall(r'"(\w+)"', m.group(1)) if m else []
+
+
+def metrics_rules(t):
+    """The service's own metrics (namespace ccaas, emitted as EMF lines): a dashboard that
+    shows every metric the code emits, alarms on the failure rate and the queue wait that
+    notify the alarm topic, and the Datadog extension only when its key's secret is given
+    (layer, DD_* variables and the secret's read all conditional, so a default deploy has
+    none of them)."""
+    problems = []
+    res = t["Resources"]
+    names = emitted_metrics()
+    if len(names) != 6:
+        problems.append(f"shared/app/src/metrics.rs: METRIC_NAMES not found or changed: {names}")
+    dashboards = [r for r in res.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    if len(dashboards) != 1:
+        problems.append(f"the template has {len(dashboards)} dashboards, not one")
+    else:
+        body = dashboards[0]["Properties"]["DashboardBody"]
+        body = body.get("Sub", "") if isinstance(body, dict) else str(body)
+        try:
+            json.loads(re.sub(r"\$\{[^}]+\}", "1", body))
+        except ValueError as e:
+            problems.append(f"the dashboard body is not JSON once substituted: {e}")
+        for n in names:
+            if not re.search(rf"\b{n}\b", body):
+                problems.append(f"the dashboard does not show the metric {n}")
+
+    def stats_of(alarm):
+        return [(m["MetricStat"]["Metric"].get("Namespace"), m["MetricStat"]["Metric"].get("MetricName"),
+                 {d["Name"]: d["Value"] for d in m["MetricStat"]["Metric"].get("Dimensions", [])})
+                for m in alarm.get("Metrics", []) if "MetricStat" in m]
+    alarms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    failure = [a for a in alarms if ("ccaas", "TasksFinished", {"Status": "failed"}) in stats_of(a)
+               and ("ccaas", "TasksFinished", {"Status": "succeeded"}) in stats_of(a)]
+    wait = [a for a in alarms if any(ns == "ccaas" and n == "QueueWaitMs" for ns, n, _ in stats_of(a))]
+    for what, found in (("the task failure rate", failure), ("the queue wait", wait)):
+        if not found:
+            problems.append(f"no alarm on {what} (namespace ccaas)")
+        elif not all(a.get("AlarmActions") for a in found):
+            problems.append(f"the alarm on {what} notifies nobody")
+
+    if str(t["Parameters"].get("DatadogApiKeySecretArn", {}).get("Default")) != "":
+        problems.append("DatadogApiKeySecretArn has a default: a default deploy would add the Datadog extension")
+    glob = t.get("Globals", {}).get("Function", {})
+    layers = glob.get("Layers")
+    if not (isinstance(layers, dict) and "If" in layers and layers["If"][0] == "DatadogOn"
+            and layers["If"][2] == {"Ref": "AWS::NoValue"}):
+        problems.append(f"the functions' layers are not conditional on DatadogOn: {layers}")
+    for name, v in (glob.get("Environment", {}).get("Variables") or {}).items():
+        if name.startswith("DD_") and not (isinstance(v, dict) and "If" in v and v["If"][0] == "DatadogOn"
+                                            and v["If"][2] == {"Ref": "AWS::NoValue"}):
+            problems.append(f"{name} is set whether or not Datadog is on")
+    for logical, r in res.items():
+        if r["Type"] == "AWS::Serverless::Function":
+            reads = [p for p in r["Properties"].get("Policies", [])
+                     if isinstance(p, dict) and "If" in p and p["If"][0] == "DatadogOn"
+                     and "AWSSecretsManagerGetSecretValuePolicy" in (p["If"][1] or {})]
+            if not reads:
+                problems.append(f"{logical} may not read the Datadog key's secret when Datadog is on")
+    return problems
+
+
+def role_statements(tr, role):
+    """The statements of a SAM-translated role's inline policies. A conditional policy (the
+    Datadog key's, `Fn::If` with `AWS::NoValue`) counts with its branches' statements."""
+    statements = []
+    for p in (tr.get(role, {}).get("Properties") or {}).get("Policies", []):
+        for branch in (p["Fn::If"][1:] if "Fn::If" in p else [p]):
+            if isinstance(branch, dict) and "PolicyDocument" in branch:
+                statements += branch["PolicyDocument"]["Statement"]
+    return statements
 
 
 def site_rules(t):
@@ -881,6 +962,13 @@ def mutations():
         ("batch item failures", lambda t: res(t)["ProcessorFunction"]["Properties"]["Events"]["High"]["Properties"].pop("FunctionResponseTypes")),
         ("maximum concurrency", lambda t: res(t)["ProcessorFunction"]["Properties"]["Events"]["Normal"]["Properties"].pop("ScalingConfig")),
         ("DLQ alarm", lambda t: res(t).pop("HighDeadLetterAlarm")),
+        ("failure-rate alarm", lambda t: res(t).pop("FailureRateAlarm")),
+        ("queue-wait alarm on another metric", lambda t: res(t)["QueueWaitAlarm"]["Properties"]["Metrics"][0]["MetricStat"]["Metric"].__setitem__(
+            "MetricName", "TaskDurationMs")),
+        ("a metric left off the dashboard", lambda t: res(t)["Dashboard"]["Properties"].__setitem__(
+            "DashboardBody", {"Sub": res(t)["Dashboard"]["Properties"]["DashboardBody"]["Sub"].replace('"ReportLines"', '"Lines"')})),
+        ("Datadog layer on every deploy", lambda t: t["Globals"]["Function"].__setitem__("Layers", ["arn:aws:lambda:us-east-1:464622532012:layer:Datadog-Extension:65"])),
+        ("Datadog variable on every deploy", lambda t: t["Globals"]["Function"]["Environment"]["Variables"].__setitem__("DD_SITE", "datadoghq.com")),
         ("throttle alarm", lambda t: res(t).pop("ProcessorThrottlesAlarm")),
         ("env var typo", lambda t: res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].__setitem__(
             "CCAAS_AUTH_CLAIM", res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].pop("CCAAS_AUTH_USER_CLAIM"))),

@@ -60,6 +60,8 @@ async fn main() {
         api: ccaas_submit::wire(&config.submit, &sdk),
         devices: ccaas_submit::wire_devices(&config.submit, &sdk),
         auth: ccaas_submit::Auth::from_config(&config.submit),
+        // The same EMF lines as the functions print, in this process's log.
+        metrics: ccaas_submit::stdout_metrics(),
     });
     let verifier = verifier.map(Arc::new);
     let worker = Arc::new(ccaas_processor::wire(&config.processor, &sdk));

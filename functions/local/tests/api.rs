@@ -43,16 +43,27 @@ async fn a_valid_task_is_accepted_stored_listed_by_every_filter_and_fails_on_an_
         format!("device={host}"),
         format!("device={host}&type=code-coverage-start"),
         format!("user={user}&device={host}"),
+        format!("device={}:22", host.to_uppercase()),
+        format!("device={host}:22&from=2020-01-01T00:00:00Z"),
+        format!("user={user}&from=2020-01-01&type=code-coverage-start"),
     ] {
         let list = app.get(&format!("/v1/tasks?{query}")).await.json();
         assert_eq!(list["count"], 1, "{query}: {list}");
         assert_eq!(list["collection"][0]["id"], id.as_str());
+        // The whole match fits this first page: its total comes free.
+        assert_eq!(list["total"], 1, "{query}: {list}");
     }
-    let none = app
-        .get(&format!("/v1/tasks?device={host}&type=code-coverage-end"))
-        .await
-        .json();
-    assert_eq!(none["count"], 0);
+    for query in [
+        format!("device={host}&type=code-coverage-end"),
+        format!("device={host}:2222"),
+        format!("user={user}&to=2020-01-01"),
+    ] {
+        let none = app.get(&format!("/v1/tasks?{query}")).await.json();
+        assert_eq!(none["count"], 0, "{query}: {none}");
+    }
+    let bad = app.get("/v1/tasks?from=2026-13-01").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.json()["error"]["field"], "from");
 
     let done = app.wait_terminal(&id, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "failed");

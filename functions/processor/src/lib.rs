@@ -75,8 +75,23 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
             retry: config.retry,
             clock: ccaas_app::Clock::default(),
             allow: config.device_allow.clone(),
+            metrics: stdout_metrics(),
         },
     }
+}
+
+/// The metrics sink of the functions and `ccaas-local`: each EMF object as one line on
+/// stdout, where CloudWatch Logs extracts the metrics (and `ccaas-local` shows them in its
+/// log). The objects hold task types, statuses, error codes and numbers only: never a
+/// credential, host or user.
+pub fn stdout_metrics() -> ccaas_app::Metrics {
+    ccaas_app::Metrics::to(|line| {
+        use std::io::Write;
+        // One write of the whole line, so it never interleaves with a log line.
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(format!("{line}\n").as_bytes());
+    })
 }
 
 /// How a batch runs: how many devices at once, and until when messages may run.

@@ -97,6 +97,22 @@ pub struct ApiState<S, Q, L, K, D> {
     pub devices: Devices<D>,
     /// How the caller is known.
     pub auth: Auth,
+    /// Where `TasksSubmitted` goes ([`ccaas_app::metrics`]): stdout in the Lambda and
+    /// `ccaas-local` ([`stdout_metrics`]).
+    pub metrics: ccaas_app::Metrics,
+}
+
+/// The metrics sink of the submit function and `ccaas-local`: each EMF object as one line on
+/// stdout, where CloudWatch Logs extracts the metrics. The objects hold task types and
+/// numbers only: never a credential, host or user.
+pub fn stdout_metrics() -> ccaas_app::Metrics {
+    ccaas_app::Metrics::to(|line| {
+        use std::io::Write;
+        // One write of the whole line, so it never interleaves with a log line.
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(format!("{line}\n").as_bytes());
+    })
 }
 
 /// The v1 API's routes, as (path, methods): the router below serves exactly these (each also
@@ -425,6 +441,12 @@ where
                 if accepted.replayed {
                     resp.headers_mut()
                         .insert("idempotent-replay", HeaderValue::from_static("true"));
+                } else {
+                    let task_type = accepted.view.task_type;
+                    self.metrics.record(
+                        ccaas_app::metrics::Event::Submitted { task_type },
+                        self.api.clock.now_ms(),
+                    );
                 }
                 resp
             }
@@ -630,6 +652,7 @@ mod tests {
                 base_url: String::new(),
             },
             auth,
+            metrics: Default::default(),
         })
     }
 
@@ -914,6 +937,81 @@ mod tests {
             assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
             let b = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
             assert_eq!(std::str::from_utf8(&b).unwrap(), want);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_accepted_task_is_counted_once_as_submitted_and_a_replay_is_not() {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = lines.clone();
+        let mut state = Arc::into_inner(api(Auth::Off)).unwrap();
+        state.metrics = ccaas_app::Metrics::to(move |l| seen.lock().unwrap().push(l));
+        let state = Arc::new(state);
+        let keyed = || {
+            let mut r = post(None);
+            r.headers_mut()
+                .insert("idempotency-key", HeaderValue::from_static("k1"));
+            r
+        };
+        for req in [keyed(), keyed()] {
+            assert_eq!(handle(&state, req).await.status(), StatusCode::ACCEPTED);
+        }
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(
+            (v["TasksSubmitted"].clone(), v["Type"].clone()),
+            (json!(1), json!("code-coverage-start"))
+        );
+        assert!(!lines[0].contains("mallory") && !lines[0].contains("pw"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_or_unbounded_date_range_is_a_400_naming_the_field() {
+        let api = api(Auth::Off);
+        for (query, field) in [
+            ("from=yesterday", "from"),
+            ("to=2026-02-30T00:00:00Z", "to"),
+            ("from=2026-03-01T00:00:00Z&to=2026-02-01T00:00:00Z", "to"),
+            ("from=2020-01-01&to=2026-01-01", "to"),
+            ("device=127.0.0.1%3A0", "device"),
+        ] {
+            let req = lambda_http::http::Request::builder()
+                .uri(format!("/v1/tasks?{query}"))
+                .body(Body::Empty)
+                .unwrap();
+            let r = handle(&api, req).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+            let b = body_json(r).await;
+            assert_eq!(b["error"]["code"], "invalid_field", "{query}");
+            assert_eq!(b["error"]["field"], field, "{query}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_key_and_a_date_range_list_that_device_s_tasks_with_a_total() {
+        let api = api(Auth::Off);
+        assert_eq!(
+            handle(&api, post(None)).await.status(),
+            StatusCode::ACCEPTED
+        );
+        for (query, count) in [
+            ("device=127.1%3A22&from=2020-01-01T00:00:00Z", 1),
+            ("device=127.0.0.1%3A2222", 0),
+            ("device=127.0.0.1&to=2020-01-01", 0),
+        ] {
+            let req = lambda_http::http::Request::builder()
+                .uri(format!("/v1/tasks?{query}"))
+                .body(Body::Empty)
+                .unwrap();
+            let r = handle(&api, req).await;
+            assert_eq!(r.status(), StatusCode::OK, "{query}");
+            let b = body_json(r).await;
+            assert_eq!(
+                (b["count"].clone(), b["total"].clone()),
+                (json!(count), json!(count)),
+                "{query}"
+            );
         }
     }
 

@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
         api: wire(&config, &sdk),
         devices: wire_devices(&config, &sdk),
         auth: Auth::from_config(&config),
+        metrics: ccaas_submit::stdout_metrics(),
     });
     lambda_http::run(router(state)).await
 }

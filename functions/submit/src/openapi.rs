@@ -61,6 +61,7 @@ hand.";
     servers((url = "http://127.0.0.1:3000", description = "ccaas-local")),
     paths(submit_task, list_tasks, get_task, cancel_task, get_task_log, list_devices,
         drop_device_pin),
+    components(schemas(ccaas_domain::openapi::DeviceFilter)),
     security((), ("bearer" = [])),
     modifiers(&Bearer)
 )]
@@ -171,8 +172,10 @@ fn submit_task() {}
 
 /// List tasks, newest first
 ///
-/// Filters combine with AND. A page may hold fewer than `limit` rows and still have a `next`;
-/// a cursor only works with the filters it was made for.
+/// Filters combine with AND. `from`/`to` bound the tasks' creation time (RFC 3339, at most 366
+/// days apart when both are given). A page may hold fewer than `limit` rows and still have a
+/// `next`; a cursor only works with the filters it was made for. `total` is given where it
+/// costs nothing: on a first page that holds every match.
 #[utoipa::path(
     get,
     path = "/v1/tasks",
@@ -512,7 +515,7 @@ mod tests {
         let params = spec["paths"]["/v1/tasks"]["get"]["parameters"]
             .as_array()
             .unwrap();
-        assert_eq!(params.len(), 6);
+        assert_eq!(params.len(), 8);
         for p in params {
             assert_eq!(p["in"], "query");
             let name = p["name"].as_str().unwrap();
@@ -665,10 +668,12 @@ mod tests {
                 .collect(),
             next: next.map(str::to_owned),
         };
+        // A total only comes on a last page; a first page with a next has none.
         let page = |next: Option<&str>| ListView {
             count: 1,
             collection: vec![ListItem::of(&full, "")],
             next: next.map(str::to_owned),
+            total: next.is_none().then_some(1),
         };
         let cases: [(&str, Value, Value); 6] = [
             (
@@ -691,7 +696,7 @@ mod tests {
                 json!(TaskView::of(&full, "")),
                 json!(TaskView::of(&minimal, "")),
             ),
-            ("TaskList", json!(page(Some("7b22"))), json!(page(None))),
+            ("TaskList", json!(page(None)), json!(page(Some("7b22")))),
             ("Error", json!(error(Some("name"))), json!(error(None))),
         ];
         for (name, most, least) in cases {

@@ -302,6 +302,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
             count: collection.len(),
             collection,
             next: page.next,
+            total: page.total,
         })
     }
 

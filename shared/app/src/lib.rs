@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
+pub mod metrics;
 pub mod notify;
 pub mod ports;
 pub mod retry;
@@ -20,6 +21,7 @@ pub mod worker;
 pub use api::{Accepted, Admins, Api, Caller};
 pub use devices::Devices;
 pub use error::Error;
+pub use metrics::Metrics;
 pub use ports::{
     ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, LogStore,
     Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue, TaskRunner, TaskStore,

@@ -38,6 +38,9 @@ pub struct Page {
     pub tasks: Vec<Task>,
     /// The opaque cursor of the next page, if there is one.
     pub next: Option<String>,
+    /// How many tasks match the whole query, where the store knows it for free: on a first
+    /// page (no cursor given) that holds every match (no `next`). `None` otherwise.
+    pub total: Option<usize>,
 }
 
 /// Where tasks live (DynamoDB `tasks` in production).
@@ -83,7 +86,10 @@ pub trait TaskStore: Send + Sync {
         scope: &str,
     ) -> impl Future<Output = Result<Option<IdempotencyRecord>, Error>> + Send;
 
-    /// Lists tasks newest first with the query's filters, one page at a time. Read-only.
+    /// Lists tasks newest first with the query's filters (status, user, type, device host
+    /// and port, creation date range), one page at a time, reading no more than the page
+    /// needs: an unfiltered page of `n` costs one store query of `n + 1` rows. Sets
+    /// [`Page::total`] when it is free. Read-only.
     /// Errors: [`Error::Invalid`] for a cursor this store did not make, [`Error::Unavailable`].
     fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Page, Error>> + Send;
 

@@ -141,6 +141,10 @@ pub struct ListView {
     /// The cursor of the next page, `null` on the last.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next: Option<String>,
+    /// How many tasks match the query in all, where that costs nothing: on a first page (no
+    /// `next` sent) that holds every match. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
 }
 
 /// Builds the task's URL from the API's base URL (may be empty for a relative link).

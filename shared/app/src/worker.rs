@@ -4,6 +4,7 @@ use ccaas_domain::{Notified, Status, Task, TaskError};
 use tracing::{info, warn};
 
 use crate::envelope::{self, OpenError};
+use crate::metrics::{Event, Metrics};
 use crate::ports::{NoNotifier, Notification, Notifier, RunError, Sealer, TaskRunner, TaskStore};
 use crate::{Clock, Error, RetryPolicy};
 
@@ -27,6 +28,9 @@ pub struct WorkerConfig {
     /// The devices tasks may reach (`CCAAS_DEVICE_ALLOW`), checked again on every delivery:
     /// a message queued before the list changed is failed `device_not_allowed` unrun.
     pub allow: ccaas_domain::DeviceAllow,
+    /// Where the worker's metrics go (`QueueWaitMs`, `TasksFinished`, `TaskDurationMs`,
+    /// `DeviceErrors`, `ReportLines`; [`crate::metrics`]); nowhere by default.
+    pub metrics: Metrics,
 }
 
 impl Default for WorkerConfig {
@@ -37,6 +41,7 @@ impl Default for WorkerConfig {
             retry: RetryPolicy::default(),
             clock: Clock::System,
             allow: ccaas_domain::DeviceAllow::any(),
+            metrics: Metrics::default(),
         }
     }
 }
@@ -182,13 +187,26 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             }
         }
 
+        let was_pending = task.status == Status::Pending;
         let running = match self.take(task, message_id, now).await {
             Ok(Some(t)) => t,
             Ok(None) => return Disposition::Ack,
             Err(d) => return d,
         };
+        if was_pending {
+            let queue_wait_ms = now.saturating_sub(running.id.unix_ms());
+            self.config
+                .metrics
+                .record(Event::Taken { queue_wait_ms }, now);
+        }
 
-        match self.runner.run(&running, &message.device).await {
+        let ran = self.runner.run(&running, &message.device).await;
+        if let Err(e) = &ran {
+            let code = e.code.clone();
+            let now = self.config.clock.now_ms();
+            self.config.metrics.record(Event::DeviceError { code }, now);
+        }
+        match ran {
             Ok(result) => self.finish(&running, Ok(result), last).await,
             Err(e) if !e.retryable => self.finish(&running, Err(e), last).await,
             Err(e) if last => {
@@ -328,11 +346,31 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         {
             Ok(()) => {
                 info!(task_id = %next.id, status = next.status.as_str(), "task finished");
+                self.finished(&next);
                 // Why after the write: the status is final whatever the webhook does, and
                 // only a delivery that sees the task terminal may claim its notification.
                 self.notify(&next, last).await
             }
             Err(e) => Disposition::Retry(RetryReason::Store(e)),
+        }
+    }
+
+    /// Records the metrics of a terminal write this worker made: `TasksFinished` and
+    /// `TaskDurationMs` (from creation), and `ReportLines` of a published report.
+    fn finished(&self, task: &Task) {
+        let now = self.config.clock.now_ms();
+        self.config.metrics.record(
+            Event::Finished {
+                task_type: task.task_type.as_str(),
+                status: task.status.as_str(),
+                duration_ms: now.saturating_sub(task.id.unix_ms()),
+            },
+            now,
+        );
+        if let Some(lines) = task.result.as_ref().and_then(crate::metrics::report_lines) {
+            self.config
+                .metrics
+                .record(Event::ReportLines { lines }, now);
         }
     }
 
@@ -413,6 +451,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             .await
         {
             Ok(()) => {
+                self.finished(&next);
                 let _ = self.notify(&next, true).await;
                 Ok(())
             }

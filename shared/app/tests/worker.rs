@@ -1078,3 +1078,95 @@ async fn on_its_last_delivery_a_waiting_task_runs_anyway() {
         Status::Succeeded
     );
 }
+
+/// The EMF objects a worker's metrics sink received, in order.
+type Recorded = Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// A worker whose metrics go into the returned list, one EMF object per line.
+fn metered<R: TaskRunner>(
+    store: &MemoryStore,
+    runner: R,
+) -> (Worker<MemoryStore, R, MemorySealer>, Recorded) {
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    let mut w = worker(store, runner);
+    w.config.metrics = ccaas_app::Metrics::to(move |l| {
+        seen.lock().unwrap().push(serde_json::from_str(&l).unwrap());
+    });
+    (w, lines)
+}
+
+/// The metric names of each recorded EMF object, in order.
+fn metric_names(lines: &[serde_json::Value]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|v| {
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["Name"].as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_finished_end_task_reports_its_queue_wait_its_outcome_and_its_report_lines() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let result = serde_json::json!({"summary": {"lines": {"covered": 7, "total": 40}}});
+    let calls = Arc::new(AtomicUsize::new(0));
+    let runner = Scripted {
+        calls,
+        outcome: Ok(result),
+    };
+    let (w, lines) = metered(&store, runner);
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
+    let lines = lines.lock().unwrap().clone();
+    assert_eq!(
+        metric_names(&lines),
+        ["QueueWaitMs", "TasksFinished+TaskDurationMs", "ReportLines"]
+    );
+    assert_eq!(
+        (lines[1]["Status"].as_str(), lines[1]["Type"].as_str()),
+        (Some("succeeded"), Some("code-coverage-start"))
+    );
+    assert_eq!(lines[2]["ReportLines"], 40);
+    // A duplicate delivery of the finished task records nothing more.
+    let (w, again) = metered(&store, w.runner);
+    assert!(matches!(w.handle("m-2", &msg, 1).await, Disposition::Ack));
+    assert!(again.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn each_failed_device_run_is_a_device_error_with_its_code_and_a_final_one_a_failed_task() {
+    let store = MemoryStore::default();
+    let msg = one_task(&store).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let runner = Scripted {
+        calls,
+        outcome: Err(retryable()),
+    };
+    let (w, lines) = metered(&store, runner);
+    assert!(matches!(
+        w.handle("m-1", &msg, 1).await,
+        Disposition::Retry(_)
+    ));
+    // The last delivery (max_receives 5): the failure is final.
+    let _ = w.handle("m-1", &msg, 5).await;
+    let lines = lines.lock().unwrap();
+    assert_eq!(
+        metric_names(&lines),
+        [
+            "QueueWaitMs",
+            "DeviceErrors",
+            "DeviceErrors",
+            "TasksFinished+TaskDurationMs"
+        ]
+    );
+    assert_eq!(lines[1]["Code"], "unreachable");
+    assert_eq!(lines[3]["Status"], "failed");
+    assert_eq!(store.all()[0].status, Status::Failed);
+}

@@ -66,6 +66,25 @@ impl ToSchema for HostName {
     }
 }
 
+/// The `DeviceFilter` schema: the task list's `device`, a device key `host:port`
+/// (`[v6]:port`) or a host alone.
+pub struct DeviceFilter;
+
+impl PartialSchema for DeviceFilter {
+    fn schema() -> RefOr<Schema> {
+        string(
+            HOST_PATTERN,
+            "A device, host:port ([address]:port for IPv6), or a host alone (a DNS name or an IP literal) for all its ports",
+        )
+    }
+}
+
+impl ToSchema for DeviceFilter {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("DeviceFilter")
+    }
+}
+
 impl PartialSchema for TaskId {
     fn schema() -> RefOr<Schema> {
         string(

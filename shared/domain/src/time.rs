@@ -1,5 +1,6 @@
 //! Calendar time in UTC from Unix milliseconds, and its two printed forms: RFC 3339 for records
-//! and logs, and the short `YYYY-MM-DD HH:MM UTC` of the report site. The one place for dates.
+//! and logs, and the short `YYYY-MM-DD HH:MM UTC` of the report site; and RFC 3339 read back
+//! (the task list's date range). The one place for dates.
 
 /// A UTC instant broken into calendar fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +76,112 @@ impl UtcTime {
     }
 }
 
+/// Days from 1970-01-01 to the civil date `y-m-d` (proleptic Gregorian; Howard Hinnant's
+/// days_from_civil, the inverse of [`UtcTime::from_unix_ms`]'s).
+fn days_from_civil(y: i64, m: u8, d: u8) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: u8) -> u8 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Which end of a day a date without a time stands for in [`parse_rfc3339`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DayEnd {
+    /// Its first millisecond (a range's start).
+    Start,
+    /// Its last millisecond (a range's inclusive end).
+    End,
+}
+
+/// Reads an RFC 3339 date-time (`2026-11-29T10:59:08Z`, `2026-11-29T11:59:08.5+01:00`; `T`
+/// and `Z` in either case; fractions past milliseconds dropped; a leap second `60` read as
+/// `59.999`) or a full-date alone (`2026-11-29`, its first or last millisecond in UTC per
+/// `day_end`), as Unix milliseconds. Years 1970 to 9999 only. `None` for anything else.
+pub fn parse_rfc3339(s: &str, day_end: DayEnd) -> Option<u64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        part.iter()
+            .try_fold(0i64, |n, d| Some(n * 10 + i64::from(d - b'0')))
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
+        return None;
+    }
+    let (month, day) = (month as u8, day as u8);
+    if day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    if b.len() == 10 {
+        let start = u64::try_from(days).ok()? * 86_400_000;
+        return Some(match day_end {
+            DayEnd::Start => start,
+            DayEnd::End => start + 86_399_999,
+        });
+    }
+    if b.len() < 20 || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut at = 19;
+    let mut millis = 0i64;
+    if b[at] == b'.' {
+        let digits = b[at + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        for i in 0..3 {
+            millis = millis * 10 + if i < digits { num(at + 1 + i, 1)? } else { 0 };
+        }
+        at += 1 + digits;
+    }
+    let offset_min = match b.get(at..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (num(at + 1, 2)?, num(at + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = oh * 60 + om;
+            if *sign == b'-' { -m } else { m }
+        }
+        _ => return None,
+    };
+    let (second, millis) = if second == 60 {
+        (59, 999)
+    } else {
+        (second, millis)
+    };
+    let ms = ((days * 24 + hour) * 60 + minute - offset_min) * 60_000 + second * 1000 + millis;
+    u64::try_from(ms).ok()
+}
+
 /// Formats Unix milliseconds as RFC 3339 UTC with millisecond precision
 /// (`2026-11-29T10:59:08.123Z`).
 pub fn rfc3339(unix_ms: u64) -> String {
@@ -111,7 +218,57 @@ mod tests {
         let _ = UtcTime::from_unix_ms(u64::MAX).rfc3339();
     }
 
+    #[test]
+    fn rfc3339_reads_back_what_it_writes_and_offsets_and_dates_alone() {
+        for ms in [0, 951_782_400_000, 1_795_777_148_123, 253_402_300_799_999] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms), DayEnd::Start), Some(ms));
+        }
+        let at = |s| parse_rfc3339(s, DayEnd::Start);
+        assert_eq!(
+            at("2026-11-27t11:59:08.1234+01:00"),
+            Some(1_795_777_148_123)
+        );
+        assert_eq!(at("2026-11-27T10:59:08.1z"), Some(1_795_777_148_100));
+        assert_eq!(at("2026-11-27T05:29:08-05:30"), Some(1_795_777_148_000));
+        assert_eq!(at("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(
+            parse_rfc3339("2000-02-29", DayEnd::End),
+            Some(951_782_400_000 + 86_399_999)
+        );
+        assert_eq!(at("2016-12-31T23:59:60Z"), Some(1_483_228_799_999));
+    }
+
+    #[test]
+    fn malformed_or_impossible_dates_are_refused() {
+        for bad in [
+            "",
+            "2026-11-29T10:59:08",
+            "2026-11-29 10:59:08Z",
+            "2026-02-29",
+            "2026-13-01T00:00:00Z",
+            "2026-11-31T00:00:00Z",
+            "2026-11-29T24:00:00Z",
+            "2026-11-29T10:60:00Z",
+            "2026-11-29T10:59:08.Z",
+            "2026-11-29T10:59:08+1:00",
+            "2026-11-29T10:59:08+24:00",
+            "1969-12-31T23:59:59Z",
+            "1970-01-01T00:00:00+00:01",
+            "+2026-11-29",
+            "2026-11-29T10:59:08Zjunk",
+            "２０２６-11-29",
+        ] {
+            assert_eq!(parse_rfc3339(bad, DayEnd::Start), None, "{bad:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn every_written_instant_reads_back(ms in 0u64..253_402_300_800_000) {
+            prop_assert_eq!(parse_rfc3339(&rfc3339(ms), DayEnd::Start), Some(ms));
+        }
+
+
         #[test]
         fn fields_stay_in_range_and_days_follow_each_other(ms in 0u64..(1 << 48)) {
             let t = UtcTime::from_unix_ms(ms);

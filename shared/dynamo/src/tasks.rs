@@ -325,25 +325,48 @@ impl TaskStore for DynamoTaskStore {
         let mut filters = Vec::new();
         let mut names = HashMap::from([("#h".to_string(), hash_attr.to_string())]);
         let mut values = HashMap::from([(":h".to_string(), AttributeValue::S(hash_value))]);
-        let mut add = |attr: &str, value: Option<String>| {
+        let mut add = |attr: &str, value: Option<AttributeValue>| {
             if let Some(v) = value
                 && attr != hash_attr
             {
                 let n = filters.len();
                 filters.push(format!("#f{n} = :f{n}"));
                 names.insert(format!("#f{n}"), attr.to_string());
-                values.insert(format!(":f{n}"), AttributeValue::S(v));
+                values.insert(format!(":f{n}"), v);
             }
         };
-        add("status", q.status.map(|s| s.as_str().to_owned()));
-        add("user", q.user.clone());
-        add("type", q.task_type.map(|t| t.as_str().to_owned()));
-        add("device", q.device.clone());
+        let s = |v: String| AttributeValue::S(v);
+        add("status", q.status.map(|st| s(st.as_str().to_owned())));
+        add("user", q.user.clone().map(s));
+        add("type", q.task_type.map(|t| s(t.as_str().to_owned())));
+        add("device", q.device.clone().map(s));
+        add("port", q.port.map(|p| AttributeValue::N(p.to_string())));
         let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        // The date range is an id range (ids begin with their creation time), so it goes in
+        // the key condition: the index reads only the range's rows.
+        let mut key_condition = "#h = :h".to_string();
+        let (lo, hi) = q.id_range();
+        match (&lo, &hi) {
+            (Some(_), Some(_)) => key_condition.push_str(" AND id BETWEEN :lo AND :hi"),
+            (Some(_), None) => key_condition.push_str(" AND id >= :lo"),
+            (None, Some(_)) => key_condition.push_str(" AND id <= :hi"),
+            (None, None) => {}
+        }
+        if let Some(lo) = lo {
+            values.insert(":lo".into(), AttributeValue::S(lo.to_string()));
+        }
+        if let Some(hi) = hi {
+            values.insert(":hi".into(), AttributeValue::S(hi.to_string()));
+        }
 
-        // Rounds read up to a full page of index rows. When a round matches more rows than
-        // the page still wants, the cursor is the key of the last row returned (not the
-        // round's LastEvaluatedKey), so the next page starts right after it: no loss, no
+        // Rounds read no more index rows than the page wants. Why: the store's cost grows
+        // with the rows a query reads and returns (the emulator's roughly linearly), and a
+        // round of 100 rows for a page of 20 cost 4 times the page's own query
+        // (docs/benchmarks.md, "Listing tasks"). The first round reads the page's rows plus
+        // one, which tells whether a next page exists; with a FilterExpression, later rounds
+        // read 4 times more each, up to 100 rows. When a round matches more rows than the
+        // page still wants, the cursor is the key of the last row returned (not the round's
+        // LastEvaluatedKey), so the next page starts right after it: no loss, no
         // duplicates. A bounded number of rounds keeps a sparse filter from scanning the
         // whole index in one request; the page then ends early with a cursor.
         let key_of = |t: &Task| -> HashMap<String, AttributeValue> {
@@ -358,19 +381,23 @@ impl TaskStore for DynamoTaskStore {
                 (hash_attr.to_string(), AttributeValue::S(hash)),
             ])
         };
-        let mut tasks: Vec<Task> = Vec::new();
+        let first_page = q.next.is_none();
+        let mut tasks: Vec<Task> = Vec::with_capacity(q.limit);
+        let mut rows: i32 = 0;
         for _ in 0..MAX_ROUNDS {
+            let want = i32::try_from(q.limit - tasks.len()).unwrap_or(ROUND_ROWS);
+            rows = (want + 1).max(rows.saturating_mul(4)).min(ROUND_ROWS);
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name(index)
-                .key_condition_expression("#h = :h")
+                .key_condition_expression(&key_condition)
                 .set_filter_expression(filter.clone())
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(false)
-                .limit(ROUND_ROWS)
+                .limit(rows)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -384,19 +411,28 @@ impl TaskStore for DynamoTaskStore {
                         Some(t) if more => Some(encode_cursor(index, &fkey, &key_of(t))?),
                         _ => None,
                     };
-                    return Ok(Page { tasks, next });
+                    let total = (first_page && next.is_none()).then_some(tasks.len());
+                    return Ok(Page { tasks, next, total });
                 }
             }
             match out.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),
-                None => return Ok(Page { tasks, next: None }),
+                None => {
+                    let total = first_page.then_some(tasks.len());
+                    return Ok(Page {
+                        tasks,
+                        next: None,
+                        total,
+                    });
+                }
             }
         }
         let next = match &start {
             Some(k) => Some(encode_cursor(index, &fkey, k)?),
             None => None,
         };
-        Ok(Page { tasks, next })
+        let total = (first_page && next.is_none()).then_some(tasks.len());
+        Ok(Page { tasks, next, total })
     }
 
     async fn write_status(&self, next: &Task, expected: (Status, u64)) -> Result<(), Error> {

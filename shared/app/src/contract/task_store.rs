@@ -1,6 +1,6 @@
 //! The [`TaskStore`] contract: creation with idempotency records, conditional status writes,
-//! newest-first paging without loss or repeat and cursors bound to their filters, the
-//! notification claim, and (in [`concurrent_writers`]) the state machine under writers racing.
+//! newest-first paging without loss or repeat and cursors bound to their filters, date ranges,
+//! device (host and port) filters and free totals, the notification claim, and (in [`concurrent_writers`]) the state machine under writers racing.
 
 use super::{fail, fresh_id, fresh_token, ok, same};
 use crate::Error;
@@ -70,6 +70,9 @@ pub async fn run<S: TaskStore>(store: &S) {
     status_writes(store).await;
     paging(store).await;
     cursors(store).await;
+    date_ranges(store).await;
+    device_filters(store).await;
+    totals(store).await;
     notification_claims(store).await;
     open_queues(store).await;
     earlier_open(store).await;
@@ -376,6 +379,158 @@ async fn cursors<S: TaskStore>(store: &S) {
         Err(Error::Invalid(e)) if e.field == "next" => {}
         r => fail(c, format!("a junk cursor gave {r:?}")),
     }
+}
+
+/// Creates a task of `user` made at `ms` on `host:port`, returning its id.
+async fn made_at<S: TaskStore>(
+    store: &S,
+    c: &str,
+    user: &str,
+    ms: u64,
+    host: &str,
+    port: u16,
+) -> TaskId {
+    let mut t = task(TaskId::from_parts(ms, rand::random::<u128>() >> 48), user);
+    t.device = host.into();
+    t.port = port;
+    ok(c, "create", store.create(&t, None).await);
+    t.id
+}
+
+/// Every id a query lists, page after page (at most 20 pages).
+async fn all_pages<S: TaskStore>(store: &S, c: &str, mut q: ListQuery) -> Vec<TaskId> {
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let page = ok(c, "list", store.list(&q).await);
+        seen.extend(page.tasks.into_iter().map(|t| t.id));
+        match page.next {
+            Some(n) => q.next = Some(n),
+            None => return seen,
+        }
+    }
+    fail(c, "more than 20 pages")
+}
+
+async fn date_ranges<S: TaskStore>(store: &S) {
+    let c = "a date range lists the tasks created inside it, ends included, page by page";
+    let user = fresh_token();
+    let day = 86_400_000;
+    let base = crate::now_ms() - 10 * day;
+    let mut ids = Vec::new();
+    for d in 0..6u64 {
+        ids.push(made_at(store, c, &user, base + d * day, "127.0.0.1", 22).await);
+    }
+    // Days 1 to 4, both ends exact to the millisecond.
+    let q = ListQuery {
+        from: Some(base + day),
+        to: Some(base + 4 * day),
+        ..query(&user, 2)
+    };
+    let want: Vec<TaskId> = ids[1..=4].iter().rev().cloned().collect();
+    same(c, "ids", all_pages(store, c, q.clone()).await, want);
+    let q = ListQuery {
+        from: Some(base + 4 * day + 1),
+        ..query(&user, 25)
+    };
+    same(
+        c,
+        "from alone",
+        all_pages(store, c, q).await,
+        vec![ids[5].clone()],
+    );
+    let q = ListQuery {
+        to: Some(base + day - 1),
+        ..query(&user, 25)
+    };
+    same(
+        c,
+        "to alone",
+        all_pages(store, c, q).await,
+        vec![ids[0].clone()],
+    );
+
+    let c = "a cursor made without a date range does not continue a ranged query";
+    let page = ok(c, "list", store.list(&query(&user, 1)).await);
+    let mut ranged = ListQuery {
+        from: Some(base),
+        ..query(&user, 1)
+    };
+    ranged.next = page.next;
+    match store.list(&ranged).await {
+        Err(Error::Invalid(e)) if e.field == "next" => {}
+        r => fail(c, format!("gave {r:?}")),
+    }
+}
+
+async fn device_filters<S: TaskStore>(store: &S) {
+    let c = "a device filter with a port lists that device only; a host alone, all its ports";
+    let user = fresh_token();
+    let host = format!("{}.example", fresh_token());
+    let base = crate::now_ms();
+    let a = made_at(store, c, &user, base, &host, 22).await;
+    let b = made_at(store, c, &user, base + 1, &host, 2222).await;
+    let c2 = made_at(store, c, &user, base + 2, &host, 22).await;
+    let on = |port: Option<u16>| ListQuery {
+        device: Some(host.clone()),
+        port,
+        limit: 1,
+        ..ListQuery::default()
+    };
+    same(
+        c,
+        "port 22",
+        all_pages(store, c, on(Some(22))).await,
+        vec![c2.clone(), a.clone()],
+    );
+    same(
+        c,
+        "port 2222",
+        all_pages(store, c, on(Some(2222))).await,
+        vec![b.clone()],
+    );
+    same(
+        c,
+        "port 830",
+        all_pages(store, c, on(Some(830))).await,
+        vec![],
+    );
+    same(
+        c,
+        "the host",
+        all_pages(store, c, on(None)).await,
+        vec![c2, b, a],
+    );
+}
+
+async fn totals<S: TaskStore>(store: &S) {
+    let c = "a total is given on a first page that holds every match, and only there";
+    let user = fresh_token();
+    let base = crate::now_ms();
+    for i in 0..3u64 {
+        made_at(store, c, &user, base + i, "127.0.0.1", 22).await;
+    }
+    let whole = ok(c, "list", store.list(&query(&user, 3)).await);
+    same(
+        c,
+        "a page of all 3",
+        (whole.tasks.len(), whole.next.is_none(), whole.total),
+        (3, true, Some(3)),
+    );
+    let whole = ok(c, "list", store.list(&query(&user, 25)).await);
+    same(c, "a page of 25", whole.total, Some(3));
+    let first = ok(c, "list", store.list(&query(&user, 2)).await);
+    same(c, "a first page with a next", first.total, None);
+    let mut q = query(&user, 2);
+    q.next = first.next;
+    let last = ok(c, "list", store.list(&q).await);
+    same(
+        c,
+        "a last page after a cursor",
+        (last.tasks.len(), last.total),
+        (1, None),
+    );
+    let none = ok(c, "list", store.list(&query(&fresh_token(), 5)).await);
+    same(c, "no match", (none.tasks.len(), none.total), (0, Some(0)));
 }
 
 async fn notification_claims<S: TaskStore>(store: &S) {

@@ -152,11 +152,15 @@ impl TaskStore for MemoryStore {
                     })?,
             ),
         };
+        let (lo, hi) = q.id_range();
         let matching: Vec<&Task> = s
             .tasks
             .values()
             .rev()
             .filter(|t| after.as_ref().is_none_or(|a| t.id < *a))
+            .filter(|t| lo.as_ref().is_none_or(|lo| t.id >= *lo))
+            .filter(|t| hi.as_ref().is_none_or(|hi| t.id <= *hi))
+            .filter(|t| q.port.is_none_or(|p| t.port == p))
             .filter(|t| q.status.is_none_or(|st| t.status == st))
             .filter(|t| q.user.as_ref().is_none_or(|u| &t.user == u))
             .filter(|t| q.task_type.is_none_or(|ty| t.task_type == ty))
@@ -170,7 +174,8 @@ impl TaskStore for MemoryStore {
         } else {
             None
         };
-        Ok(Page { tasks, next })
+        let total = (q.next.is_none() && next.is_none()).then_some(tasks.len());
+        Ok(Page { tasks, next, total })
     }
 
     async fn write_status(&self, next: &Task, expected: (Status, u64)) -> Result<(), Error> {
