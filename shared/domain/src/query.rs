@@ -283,7 +283,12 @@ mod tests {
         let q = ListQuery::parse([("device", "[FD00::1]:22")]).expect("valid");
         assert_eq!((q.device.as_deref(), q.port), (Some("fd00::1"), Some(22)));
         let q = ListQuery::parse([("device", "LOCALHOST.")]).expect("valid");
-        assert_eq!((q.device.as_deref(), q.port), (Some("localhost"), None));
+        assert_eq!((q.device.as_deref(), q.port), (Some("127.0.0.1"), None));
+        let q = ListQuery::parse([("device", "Bigip.Lab.:830")]).expect("valid");
+        assert_eq!(
+            (q.device.as_deref(), q.port),
+            (Some("bigip.lab"), Some(830))
+        );
         let q = ListQuery::parse([("device", "::1")]).expect("valid");
         assert_eq!((q.device.as_deref(), q.port), (Some("::1"), None));
         for bad in ["127.0.0.1:0", "127.0.0.1:65536", "a b", "[::1]22", ""] {
