@@ -27,9 +27,13 @@ pub struct RunnerConfig {
     pub site_url: String,
     /// Largest raw archive read back for rendering (compressed bytes).
     pub max_raw_bytes: u64,
-    /// Caps on the unpacked archive (the memory rendering may take); a build's published notes
-    /// share them (their byte cap is what the raw archive left).
+    /// Caps on the unpacked archive (the scratch disk its coverage files take while rendering;
+    /// memory holds only their index); a build's published notes share them (their byte cap is
+    /// what the raw archive left). An end task whose archive unpacks to more than
+    /// `unpack.total_bytes` is refused `too_large` as soon as it is collected, before upload.
     pub unpack: UnpackLimits,
+    /// Most bytes of one report's files together (on scratch disk until uploaded).
+    pub max_report_bytes: u64,
     /// Largest `builds/<build-id>/notes.tar.gz` or `sources.tar.gz` read back (compressed).
     pub max_build_bytes: u64,
     /// Caps on the sources kept from a build's `sources.tar.gz` (only those named in the
@@ -53,6 +57,7 @@ impl Default for RunnerConfig {
             site_url: String::new(),
             max_raw_bytes: 1 << 30,
             unpack: UnpackLimits::default(),
+            max_report_bytes: 2 << 30,
             max_build_bytes: 1 << 30,
             sources: UnpackLimits {
                 entries: 500_000,
@@ -225,12 +230,19 @@ where
 
     /// End: collect (stage 1) unless already done, render and publish (stage 2), close.
     async fn end(&self, task: &Task, access: &DeviceAccess) -> Result<Value, CoverageError> {
+        let clock = std::time::Instant::now();
         let collected = match self.artifacts.get_facts(&task.id).await? {
             // Stage 1 finished in an earlier run: the archive and its facts are in the store,
             // and the device is not touched again.
             Some(bytes) => serde_json::from_slice::<Collected>(&bytes)
                 .map_err(|e| CoverageError::Corrupt(format!("facts.json: {e}")))?,
-            None => self.collect(task, access).await?,
+            None => {
+                let c = self.collect(task, access).await?;
+                info!(task_id = %task.id, stage = "collect", secs = clock.elapsed().as_secs_f64(),
+                    archive_bytes = c.end.archive.bytes, unpacked_bytes = c.end.archive.unpacked_bytes,
+                    files = c.end.archive.files, "stage done");
+                c
+            }
         };
         let rendered = match self.render(task, &collected).await {
             Ok(r) => r,
@@ -254,7 +266,11 @@ where
             functions: (t.functions.hit, t.functions.total),
             branches: (t.branches.hit, t.branches.total),
         };
+        let clock = std::time::Instant::now();
         crate::publish::publish(&self.site, &task.id, files, totals).await?;
+        info!(task_id = %task.id, stage = "publish", secs = clock.elapsed().as_secs_f64(),
+            files = rendered.files.len(), bytes = rendered.files.iter().map(|f| f.len()).sum::<u64>(),
+            "stage done");
         // Close after the report is published: a crash before leaves the session open and the
         // retry (which skips the collect) re-publishes the same bytes, then closes. Closing is
         // conditional on the session id, so a later session is never closed by mistake.
@@ -294,6 +310,19 @@ where
         let end = ended?;
         sink.flush().await.map_err(CoverageError::Scratch)?;
         drop(sink);
+        // The device's check walked the whole stream: an archive that would unpack past the
+        // render stage's budget is refused now, with its size, before upload or render.
+        let budget = self.config.unpack.total_bytes;
+        if end.archive.unpacked_bytes > budget {
+            return Err(CoverageError::TooLarge {
+                what: format!(
+                    "the session's coverage data ({} files, {} bytes compressed; unpacked)",
+                    end.archive.files, end.archive.bytes
+                ),
+                limit: budget,
+                seen: end.archive.unpacked_bytes,
+            });
+        }
         // The archive goes up before the facts record, so a record always means a complete
         // archive. A crash in between collects again: `end` never deletes device data.
         self.artifacts.put_raw(&task.id, scratch.path()).await?;
@@ -394,17 +423,21 @@ where
             return Err(CoverageError::RawMissing);
         }
         let limits = self.config.unpack.clone();
+        let engine_clock = std::time::Instant::now();
+        // Streamed into scratch files; the compressed copy goes as soon as it is read.
         let unpacked = blocking(move || {
             let file = std::fs::File::open(scratch.path()).map_err(CoverageError::Scratch)?;
-            unpack(std::io::BufReader::new(file), &limits)
+            let u = unpack(std::io::BufReader::new(file), &limits);
+            drop(scratch);
+            u
         })
         .await?;
         // The data was written by the build that ran at the end of the session.
         let build = BuildId::parse(&c.end.build.build_id).ok();
-        let needs_notes = unpacked.data.keys().any(|d| {
+        let needs_notes = unpacked.data.files.keys().any(|d| {
             !unpacked
                 .notes
-                .contains_key(&format!("{}.gcno", d.trim_end_matches(".gcda")))
+                .contains(&format!("{}.gcno", d.trim_end_matches(".gcda")))
         });
         let notes_file = match (&build, needs_notes) {
             (Some(b), true) => self.fetch(b, BuildPart::Notes).await?,
@@ -444,6 +477,8 @@ where
             ..self.config.unpack.clone()
         };
         let source_limits = self.config.sources.clone();
+        let max_report_bytes = self.config.max_report_bytes;
+        let task_id = task.id.clone();
         // The task's creation time stamps the Cobertura file: never the clock, so a re-render
         // gives the same bytes.
         let timestamp = task.id.unix_ms() / 1000;
@@ -465,8 +500,12 @@ where
             }
             let (cov, mut warnings) = model(&unpacked, &notes)?;
             drop(unpacked);
+            notes.notes = None;
+            info!(task_id = %task_id, stage = "engine", secs = engine_clock.elapsed().as_secs_f64(),
+                files = cov.files.len(), lines = cov.totals.lines.total, "stage done");
+            let render_clock = std::time::Instant::now();
             warnings.extend(sources_warning);
-            let mut sources = std::collections::BTreeMap::new();
+            let mut sources = crate::unpack::Spilled::default();
             if let Some(f) = &sources_file {
                 let key = notes.key().replace("notes.tar.gz", "sources.tar.gz");
                 let names = source_names(&cov);
@@ -482,7 +521,10 @@ where
                     }),
                 }
             }
-            write_report(&cov, &facts, warnings, &sources, timestamp)
+            let r = write_report(&cov, &facts, warnings, &sources, timestamp, max_report_bytes);
+            info!(task_id = %task_id, stage = "render", secs = render_clock.elapsed().as_secs_f64(),
+                ok = r.is_ok(), "stage done");
+            r
         })
         .await
     }
