@@ -34,6 +34,11 @@ pub struct RunnerConfig {
     pub unpack: UnpackLimits,
     /// Most bytes of one report's files together (on scratch disk until uploaded).
     pub max_report_bytes: u64,
+    /// The render stages (unpack, engine, report, upload) that may run at once in this
+    /// process, shared by every clone of the config: one by default, so the scratch disk and
+    /// memory budgets (docs/deploy.md) hold one render stage however many devices a batch
+    /// collects from at once.
+    pub render_gate: std::sync::Arc<tokio::sync::Semaphore>,
     /// Largest `builds/<build-id>/notes.tar.gz` or `sources.tar.gz` read back (compressed).
     pub max_build_bytes: u64,
     /// Caps on the sources kept from a build's `sources.tar.gz` (only those named in the
@@ -58,6 +63,7 @@ impl Default for RunnerConfig {
             max_raw_bytes: 1 << 30,
             unpack: UnpackLimits::default(),
             max_report_bytes: 2 << 30,
+            render_gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             max_build_bytes: 1 << 30,
             sources: UnpackLimits {
                 entries: 500_000,
@@ -244,6 +250,14 @@ where
                 c
             }
         };
+        // Held until the report is uploaded: its files wait on scratch disk until then.
+        let _slot = self
+            .config
+            .render_gate
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| CoverageError::Report(format!("render gate: {e}")))?;
         let rendered = match self.render(task, &collected).await {
             Ok(r) => r,
             Err(e) if !e.is_retryable() => {
@@ -443,31 +457,8 @@ where
             (Some(b), true) => self.fetch(b, BuildPart::Notes).await?,
             _ => None,
         };
-        let (sources_file, sources_warning) = match &build {
-            Some(b) => match self.fetch(b, BuildPart::Sources).await {
-                Ok(f) => (f, None),
-                // Sources only decorate the pages: an oversized object is a warning.
-                Err(CoverageError::Store(ccaas_app::Error::Corrupt(why))) => (
-                    None,
-                    Some(RenderWarning {
-                        code: "sources_unusable",
-                        message: format!("{why}; the pages list the instrumented lines only"),
-                    }),
-                ),
-                Err(e) => return Err(e),
-            },
-            None => (None, None),
-        };
-        let facts = PageFacts {
-            device: c.device.clone(),
-            build: c.end.build.build_id.clone(),
-            modules: c.modules.clone(),
-            started: c.start.started_at.clone(),
-            ended: c.end.ended_at.clone(),
-            warnings: c.end.warnings.iter().map(|w| w.message.clone()).collect(),
-        };
         let build_text = build.as_ref().map(|b| b.to_string());
-        // The notes share the raw archive's memory budget: together never more than its cap.
+        // The notes share the raw archive's budget: together never more than its cap.
         let notes_limits = UnpackLimits {
             total_bytes: self
                 .config
@@ -476,13 +467,10 @@ where
                 .saturating_sub(unpacked.bytes()),
             ..self.config.unpack.clone()
         };
-        let source_limits = self.config.sources.clone();
-        let max_report_bytes = self.config.max_report_bytes;
         let task_id = task.id.clone();
-        // The task's creation time stamps the Cobertura file: never the clock, so a re-render
-        // gives the same bytes.
-        let timestamp = task.id.unix_ms() / 1000;
-        blocking(move || {
+        // Stage 2a, the engine: the notes archive is unpacked and dropped, then the units are
+        // solved one at a time; the unpacked sets go when the model is made.
+        let (cov, mut warnings, notes_key) = blocking(move || {
             let mut notes = BuildNotes {
                 build: build_text,
                 notes: None,
@@ -498,16 +486,51 @@ where
                     })?;
                 notes.notes = Some(published);
             }
-            let (cov, mut warnings) = model(&unpacked, &notes)?;
-            drop(unpacked);
-            notes.notes = None;
+            // Each compressed download goes as soon as it is unpacked (docs/deploy.md counts
+            // on it: scratch disk holds one archive and the unpacked sets, not every archive).
+            drop(notes_file);
+            let (cov, warnings) = model(&unpacked, &notes)?;
             info!(task_id = %task_id, stage = "engine", secs = engine_clock.elapsed().as_secs_f64(),
                 files = cov.files.len(), lines = cov.totals.lines.total, "stage done");
-            let render_clock = std::time::Instant::now();
-            warnings.extend(sources_warning);
+            Ok((cov, warnings, notes.key()))
+        })
+        .await?;
+        // Stage 2b, the report: the sources are fetched only now, once the unpacked sets are
+        // gone from scratch disk.
+        let render_clock = std::time::Instant::now();
+        let sources_file = match &build {
+            Some(b) => match self.fetch(b, BuildPart::Sources).await {
+                Ok(f) => f,
+                // Sources only decorate the pages: an oversized object is a warning.
+                Err(CoverageError::Store(ccaas_app::Error::Corrupt(why))) => {
+                    warnings.push(RenderWarning {
+                        code: "sources_unusable",
+                        message: format!("{why}; the pages list the instrumented lines only"),
+                    });
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let facts = PageFacts {
+            device: c.device.clone(),
+            build: c.end.build.build_id.clone(),
+            modules: c.modules.clone(),
+            started: c.start.started_at.clone(),
+            ended: c.end.ended_at.clone(),
+            warnings: c.end.warnings.iter().map(|w| w.message.clone()).collect(),
+        };
+        let source_limits = self.config.sources.clone();
+        let max_report_bytes = self.config.max_report_bytes;
+        let task_id = task.id.clone();
+        // The task's creation time stamps the Cobertura file: never the clock, so a re-render
+        // gives the same bytes.
+        let timestamp = task.id.unix_ms() / 1000;
+        blocking(move || {
             let mut sources = crate::unpack::Spilled::default();
             if let Some(f) = &sources_file {
-                let key = notes.key().replace("notes.tar.gz", "sources.tar.gz");
+                let key = notes_key.replace("notes.tar.gz", "sources.tar.gz");
                 let names = source_names(&cov);
                 let file = std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
                 let keep = |p: &str| p.rsplit('/').next().is_some_and(|n| names.contains(n));
@@ -521,6 +544,7 @@ where
                     }),
                 }
             }
+            drop(sources_file);
             let r = write_report(&cov, &facts, warnings, &sources, timestamp, max_report_bytes);
             info!(task_id = %task_id, stage = "render", secs = render_clock.elapsed().as_secs_f64(),
                 ok = r.is_ok(), "stage done");

@@ -245,6 +245,35 @@ impl SpillWriter {
     }
 }
 
+/// The name prefix of every scratch file the runner makes (the `tempfile` crate's default).
+pub const SCRATCH_PREFIX: &str = ".tmp";
+
+/// Removes the scratch files and directories (names starting with [`SCRATCH_PREFIX`]) that a
+/// killed process left in `dir`, and returns how many it removed. Only for a process that owns
+/// `dir` alone, at startup (the processor on Lambda, where one process at a time runs in a
+/// sandbox and `/tmp` outlives it): the unlinked spill files free themselves, the named
+/// downloads and the collect's archive do not. Idempotent; errors are skipped (a file that
+/// cannot be removed is counted out).
+pub fn clear_stale_scratch(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX) {
+            continue;
+        }
+        let path = e.path();
+        let gone = match e.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path).is_ok(),
+            Ok(_) => std::fs::remove_file(&path).is_ok(),
+            Err(_) => false,
+        };
+        removed += usize::from(gone);
+    }
+    removed
+}
+
 /// A writer that counts what passes through it.
 struct Counted<'a, W: Write> {
     out: &'a mut W,
@@ -510,6 +539,21 @@ mod tests {
             u.bytes(),
             bodies.iter().map(|(_, b)| b.len() as u64).sum::<u64>()
         );
+    }
+
+    #[test]
+    fn stale_scratch_files_are_cleared_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let named = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        let (_, kept_path) = named.keep().unwrap();
+        std::fs::create_dir(dir.path().join(".tmpXYZ")).unwrap();
+        std::fs::write(dir.path().join(".tmpXYZ/inner"), b"x").unwrap();
+        std::fs::write(dir.path().join("other.txt"), b"mine").unwrap();
+        assert_eq!(clear_stale_scratch(dir.path()), 2);
+        assert!(!kept_path.exists());
+        assert!(dir.path().join("other.txt").exists());
+        assert_eq!(clear_stale_scratch(dir.path()), 0);
+        assert_eq!(clear_stale_scratch(&dir.path().join("absent")), 0);
     }
 
     #[test]
