@@ -18,7 +18,8 @@
 #            than building the release one (the numbers to record come from release)
 # Environment: CCAAS_SCALE_DIR (a fresh /tmp/ccaas-scale-XXXXXX), CCAAS_LISTEN (127.0.0.1:3790),
 # CCAAS_SCALE_SIM_PORT (2790), AWS_ENDPOINT_URL (http://127.0.0.1:4566; an emulator that is
-# not answering is started by localstack/up and stopped at the end), CARGO_TARGET_DIR.
+# not answering is started by localstack/up and stopped at the end), CARGO_TARGET_DIR,
+# CCAAS_SCALE_RSS_LOG (a file for a timeline of ccaas-local's RSS, "<unix time> <KiB>" every 0.2 s).
 # Needs root (the simulator runs sshd), gcc, python3. Exit 1 when a count differs from gcov's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +79,11 @@ bin="${CARGO_TARGET_DIR:-$repo/target}/$profile/ccaas-local"
 CCAAS_LISTEN="$listen" CCAAS_API_URL="$api" CCAAS_DEVICE_PROFILE="simulator:$sim_root" \
     RUST_LOG=info "$bin" >"$log" 2>&1 &
 local_pid=$!
+if [ -n "${CCAAS_SCALE_RSS_LOG:-}" ]; then # a timeline of ccaas-local's RSS (KiB), every 0.2 s
+    (while [ -e "/proc/$local_pid/status" ]; do
+        echo "$(date +%s.%N) $(awk '/^VmRSS:/{print $2}' "/proc/$local_pid/status" 2>/dev/null)"; sleep 0.2
+    done) >"$CCAAS_SCALE_RSS_LOG" 2>/dev/null &
+fi
 for _ in $(seq 1 200); do curl -sf -o /dev/null "$api/v1/tasks?limit=1" && break; sleep 0.1; done
 curl -sf -o /dev/null "$api/v1/tasks?limit=1" || { echo "ccaas-local did not start; see $log" >&2; exit 1; }
 

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::CoverageError;
 use crate::paths::{Found, SuffixIndex, components};
-use crate::unpack::{Span, SpillWriter, Spilled, Unpacked};
+use crate::unpack::{Span, SpillWriter, Spilled, StoreRef, Unpacked};
 
 /// Most warnings kept in a task result; the rest are counted in one last warning, so a broken
 /// build cannot blow the task item's size.
@@ -44,14 +44,14 @@ pub struct ReportFile {
     pub path: String,
     /// Its HTTP content type.
     pub content_type: &'static str,
-    set: Spilled,
+    store: StoreRef,
     span: Span,
 }
 
 impl ReportFile {
     /// The file's bytes. Idempotent. Errors: [`CoverageError::Scratch`] (a disk error).
     pub fn bytes(&self) -> Result<Vec<u8>, CoverageError> {
-        self.set.read(self.span)
+        self.store.read(self.span)
     }
 
     /// The file's size in bytes.
@@ -398,6 +398,8 @@ fn write_files(
         .ok_or_else(|| CoverageError::Report("the pages' scratch file is gone".into()))?
         .finish()
         .map_err(CoverageError::Report)?;
+    // Every page shares the one store (a handle, not a copy of the index).
+    let store = pages.store();
     for (path, content_type) in kept
         .page_types
         .into_inner()
@@ -409,7 +411,7 @@ fn write_files(
         files.push(ReportFile {
             path,
             content_type,
-            set: pages.clone(),
+            store: store.clone(),
             span,
         });
     }
@@ -480,7 +482,7 @@ impl ReportSink for Kept {
             .push(ReportFile {
                 path: file.name().into(),
                 content_type: file.content_type(),
-                set,
+                store: set.store(),
                 span,
             });
         Ok(())

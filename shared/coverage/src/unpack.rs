@@ -101,6 +101,18 @@ impl Default for Spilled {
     }
 }
 
+/// A cheap handle on a [`Spilled`] set's store, without its index: what one file of the set
+/// needs to read itself back.
+#[derive(Clone, Debug)]
+pub(crate) struct StoreRef(Arc<Store>);
+
+impl StoreRef {
+    /// Reads one span. Errors: [`CoverageError::Scratch`] (a disk error).
+    pub(crate) fn read(&self, span: Span) -> Result<Vec<u8>, CoverageError> {
+        self.0.read(span).map_err(CoverageError::Scratch)
+    }
+}
+
 impl PartialEq for Spilled {
     fn eq(&self, other: &Self) -> bool {
         self.files.len() == other.files.len()
@@ -143,6 +155,11 @@ impl Spilled {
     /// cannot be read (a disk error).
     pub fn read(&self, span: Span) -> Result<Vec<u8>, CoverageError> {
         self.store.read(span).map_err(CoverageError::Scratch)
+    }
+
+    /// A handle on the store alone (cloning the set would copy its index).
+    pub(crate) fn store(&self) -> StoreRef {
+        StoreRef(self.store.clone())
     }
 
     /// The bytes of the file at `path`; `None` when there is none or it cannot be read.
