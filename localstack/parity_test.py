@@ -11,7 +11,8 @@ default key policy, the submit function may GenerateDataKey and the processor De
 each only under the sealer's encryption context; no SAM S3 or KMS policy templates, bucket
 grants by prefix: submit reads logs/ only, the processor cannot write or delete builds/; the
 report site private at the defaults and opened only by SitePublic or SiteAllowedCidrs; the
-processor's ephemeral storage fits the archive caps read from the code), on the
+processor's ephemeral storage fits the archive caps read from the code, and its memory the
+unpack budget by the rule measured with bench/session-scale.sh), on the
 template as SAM translates it when aws-sam-translator is installed (every function gets the key
 from Globals; the roles hold kms:GenerateDataKey / kms:Decrypt on it), and samconfig.toml's deploy
 defaults.
@@ -580,6 +581,7 @@ def template_rules(t):
     problems += device_rules(t)
     problems += iam_rules(t, key)
     problems += ephemeral_rules(t)
+    problems += memory_rules(t)
 
     out = sam_translate(t)
     if out is None:
@@ -837,6 +839,34 @@ def scratch_caps():
     }
 
 
+# The processor's memory per byte of unpacked archive, measured by bench/session-scale.sh
+# (docs/benchmarks.md, "A tmm-sized session"): peak RSS = MEMORY_BASE_MIB + MEMORY_PER_BYTE *
+# unpacked bytes (300 units: 11.1 MB -> 55 MiB; 5,000 units: 187.6 MB -> 546 MiB), and the
+# headroom kept above it.
+MEMORY_BASE_MIB, MEMORY_PER_BYTE, MEMORY_HEADROOM = 24, 2.78, 1.25
+
+
+def memory_need_mib(caps):
+    """The processor's MemorySize in MiB (docs/deploy.md, "Processor memory"): one render
+    stage at a time holds the model and the pages of at most the unpack budget's worth of
+    coverage files (the raw archive's and a build's published notes together)."""
+    peak = MEMORY_BASE_MIB + MEMORY_PER_BYTE * caps["unpack_total_bytes"] / (1 << 20)
+    return int(peak * MEMORY_HEADROOM + 63) // 64 * 64
+
+
+def memory_rules(t):
+    """The processor's MemorySize covers memory_need_mib of the caps read from the code."""
+    caps = scratch_caps()
+    if caps["unpack_total_bytes"] is None:
+        return ["cannot read the unpack budget from the code: the memory size cannot be checked"]
+    size = (t["Resources"]["ProcessorFunction"]["Properties"].get("MemorySize")
+            or t.get("Globals", {}).get("Function", {}).get("MemorySize") or 128)
+    need = memory_need_mib(caps)
+    if int(size) < need:
+        return [f"the processor's MemorySize {size} MB is below {need} MB (unpack budget {caps['unpack_total_bytes']} bytes)"]
+    return []
+
+
 def ephemeral_rules(t):
     """The processor's /tmp holds what scratch_need_mib counts (docs/deploy.md); the device
     concurrency is the code's default unless the template sets CCAAS_DEVICE_CONCURRENCY."""
@@ -991,6 +1021,8 @@ def mutations():
         ("default ephemeral storage", lambda t: res(t)["ProcessorFunction"]["Properties"].pop("EphemeralStorage")),
         ("ephemeral storage below the caps", lambda t: res(t)["ProcessorFunction"]["Properties"]["EphemeralStorage"].__setitem__(
             "Size", scratch_need_mib(scratch_caps()) - 1)),
+        ("memory below the measured rule", lambda t: res(t)["ProcessorFunction"]["Properties"].__setitem__(
+            "MemorySize", memory_need_mib(scratch_caps()) - 64)),
         ("more devices at once than the scratch space holds", lambda t: res(t)["ProcessorFunction"]["Properties"]["Environment"]["Variables"].__setitem__(
             "CCAAS_DEVICE_CONCURRENCY", "64")),
     ]

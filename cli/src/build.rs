@@ -24,7 +24,7 @@ use clap::{Args, Subcommand};
 /// larger file or more bytes would be refused when it renders, so they are refused here.
 const MAX_NOTES: usize = 200_000;
 const MAX_NOTES_FILE_BYTES: u64 = 256 << 20;
-const MAX_NOTES_BYTES: u64 = 2 << 30;
+const MAX_NOTES_BYTES: u64 = 1 << 30;
 
 /// File name endings of the C and C++ sources and headers published, from `--sources DIR` or
 /// named by the notes.

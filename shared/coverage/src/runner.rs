@@ -62,7 +62,7 @@ impl Default for RunnerConfig {
             site_url: String::new(),
             max_raw_bytes: 1 << 30,
             unpack: UnpackLimits::default(),
-            max_report_bytes: 2 << 30,
+            max_report_bytes: 4 << 30,
             render_gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             max_build_bytes: 1 << 30,
             sources: UnpackLimits {

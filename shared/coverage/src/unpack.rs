@@ -38,7 +38,7 @@ impl Default for UnpackLimits {
         UnpackLimits {
             entries: 200_000,
             entry_bytes: 256 << 20,
-            total_bytes: 2 << 30,
+            total_bytes: 1 << 30,
         }
     }
 }
