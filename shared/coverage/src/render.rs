@@ -578,6 +578,22 @@ mod tests {
     }
 
     #[test]
+    fn a_report_past_its_byte_budget_is_too_large_and_one_within_it_reads_back_whole() {
+        let (cov, warnings) = model(&fixture(), &BuildNotes::default()).unwrap();
+        let none = Spilled::default();
+        let facts = PageFacts::default();
+        let r = write_report(&cov, &facts, warnings.clone(), &none, 0, 1000);
+        assert!(
+            matches!(r, Err(CoverageError::TooLarge { limit: 1000, seen, .. }) if seen > 1000),
+            "{r:?}"
+        );
+        let ok = write_report(&cov, &facts, warnings, &none, 0, u64::MAX).unwrap();
+        for f in &ok.files {
+            assert_eq!(f.bytes().unwrap().len() as u64, f.len(), "{}", f.path);
+        }
+    }
+
+    #[test]
     fn data_without_notes_is_a_warning_and_no_notes_at_all_is_notes_missing() {
         let (mut notes, mut data) = fixture_files();
         data.insert("bd/x/lost.gcda".into(), b"junk".to_vec());

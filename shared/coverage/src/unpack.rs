@@ -574,6 +574,53 @@ mod tests {
     }
 
     #[test]
+    fn random_damage_never_panics_and_whatever_is_accepted_reads_back_whole() {
+        let good = targz(&[
+            ("m/a.gcda", &[7u8; 3000]),
+            ("m/a.gcno", &[9u8; 2000]),
+            ("m/b/c.gcda", &[5u8; 700]),
+        ]);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..1500 {
+            let mut b = good.clone();
+            for _ in 0..1 + next(6) {
+                let i = next(b.len());
+                b[i] ^= 1 + next(255) as u8;
+            }
+            if let Ok(u) = unpack(&b[..], &UnpackLimits::default()) {
+                for set in [&u.notes, &u.data] {
+                    for span in set.files.values() {
+                        assert_eq!(set.read(*span).unwrap().len() as u64, span.len);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_that_claims_more_than_its_body_is_refused_without_reserving_its_size() {
+        // 200 MiB claimed, 10 bytes sent: the copy stops at the end of the stream (nothing of
+        // the claimed size is allocated) and the archive is unusable.
+        let mut t = raw_entry("m/a.gcda", b"0123456789");
+        let mut h = tar::Header::new_gnu();
+        h.as_mut_bytes().copy_from_slice(&t[..512]);
+        h.set_size(200 << 20);
+        h.set_cksum();
+        t[..512].copy_from_slice(h.as_bytes());
+        t.extend([0u8; 1024]);
+        assert!(matches!(
+            unpack(&gz_of(&t)[..], &UnpackLimits::default()),
+            Err(CoverageError::BadArchive(_))
+        ));
+    }
+
+    #[test]
     fn every_truncation_and_garbage_is_an_error_never_a_panic() {
         let a = targz(&[("m/a.gcda", &[7u8; 3000]), ("m/a.gcno", &[9u8; 2000])]);
         for cut in 0..a.len() {
