@@ -11,7 +11,8 @@ default key policy, the submit function may GenerateDataKey and the processor De
 each only under the sealer's encryption context; no SAM S3 or KMS policy templates, bucket
 grants by prefix: submit reads logs/ only, the processor cannot write or delete builds/; the
 report site private at the defaults and opened only by SitePublic or SiteAllowedCidrs; the
-processor's ephemeral storage fits the archive caps read from the code), on the
+processor's ephemeral storage fits the archive caps read from the code, and its memory the
+unpack budget by the rule measured with bench/session-scale.sh), on the
 template as SAM translates it when aws-sam-translator is installed (every function gets the key
 from Globals; the roles hold kms:GenerateDataKey / kms:Decrypt on it), and samconfig.toml's deploy
 defaults.
@@ -584,6 +585,7 @@ def template_rules(t):
     problems += device_rules(t)
     problems += iam_rules(t, key)
     problems += ephemeral_rules(t)
+    problems += memory_rules(t)
 
     out = sam_translate(t)
     if out is None:
@@ -883,20 +885,83 @@ def rust_cap(path, name):
     return int(m.group(1).replace("_", "")) << int(m.group(2) or 0)
 
 
-def ephemeral_rules(t):
-    """The processor's /tmp holds the render stage's three archives (raw, the build's notes
-    and sources, each at its cap), a raw archive a killed invocation left, and 1 GiB of margin
-    (docs/deploy.md)."""
-    caps = {
+def rust_default(path, name):
+    """The default of `env.number("NAME", <n>)` in a Rust file. None when absent."""
+    with open(os.path.join(ROOT, path)) as f:
+        m = re.search(rf'env\.number\("{name}",\s*([0-9_]+)\)', f.read())
+    return int(m.group(1).replace("_", "")) if m else None
+
+
+def scratch_need_mib(caps):
+    """The processor's /tmp budget in MiB (docs/deploy.md, "Processor scratch space"): every
+    device a batch works on at once may hold its collected archive, and one render stage at a
+    time (the runner's render gate) holds at most two of: the raw archive read back, the
+    unpacked coverage files, a build's notes or sources archive, the kept sources, the
+    report's files; plus 1 GiB of margin."""
+    raw = max(caps["archive_bytes"], caps["max_raw_bytes"])
+    unpacked, build = caps["unpack_total_bytes"], caps["max_build_bytes"]
+    sources, report = caps["sources_total_bytes"], caps["max_report_bytes"]
+    render = max(raw + unpacked, unpacked + build, build + sources, sources + report)
+    return (caps["device_concurrency"] * raw + render + (1 << 30)) >> 20
+
+
+def scratch_caps():
+    """The caps scratch_need_mib uses, read from the code."""
+    runner = open(os.path.join(ROOT, "shared/coverage/src/runner.rs")).read()
+    sources = re.search(r"sources:\s*UnpackLimits\s*\{[^}]*?total_bytes:\s*([0-9_]+)(?:\s*<<\s*([0-9]+))?", runner)
+    return {
         "archive_bytes": rust_cap("shared/device/src/target.rs", "archive_bytes"),
         "max_raw_bytes": rust_cap("shared/coverage/src/runner.rs", "max_raw_bytes"),
         "max_build_bytes": rust_cap("shared/coverage/src/runner.rs", "max_build_bytes"),
+        "max_report_bytes": rust_cap("shared/coverage/src/runner.rs", "max_report_bytes"),
+        "unpack_total_bytes": rust_cap("shared/coverage/src/unpack.rs", "total_bytes"),
+        "sources_total_bytes": (int(sources.group(1).replace("_", "")) << int(sources.group(2) or 0)) if sources else None,
+        "device_concurrency": rust_default("functions/processor/src/config.rs", "CCAAS_DEVICE_CONCURRENCY"),
     }
+
+
+# The processor's memory per byte of unpacked archive, measured by bench/session-scale.sh
+# (docs/benchmarks.md, "A tmm-sized session"): peak RSS = MEMORY_BASE_MIB + MEMORY_PER_BYTE *
+# unpacked bytes (300 units: 11.1 MB -> 55 MiB; 5,000 units: 187.6 MB -> 546 MiB), and the
+# headroom kept above it.
+MEMORY_BASE_MIB, MEMORY_PER_BYTE, MEMORY_HEADROOM = 24, 2.78, 1.25
+
+
+def memory_need_mib(caps):
+    """The processor's MemorySize in MiB (docs/deploy.md, "Processor memory"): one render
+    stage at a time holds the model and the pages of at most the unpack budget's worth of
+    coverage files (the raw archive's and a build's published notes together)."""
+    peak = MEMORY_BASE_MIB + MEMORY_PER_BYTE * caps["unpack_total_bytes"] / (1 << 20)
+    return int(peak * MEMORY_HEADROOM + 63) // 64 * 64
+
+
+def memory_rules(t):
+    """The processor's MemorySize covers memory_need_mib of the caps read from the code."""
+    caps = scratch_caps()
+    if caps["unpack_total_bytes"] is None:
+        return ["cannot read the unpack budget from the code: the memory size cannot be checked"]
+    size = (t["Resources"]["ProcessorFunction"]["Properties"].get("MemorySize")
+            or t.get("Globals", {}).get("Function", {}).get("MemorySize") or 128)
+    need = memory_need_mib(caps)
+    if int(size) < need:
+        return [f"the processor's MemorySize {size} MB is below {need} MB (unpack budget {caps['unpack_total_bytes']} bytes)"]
+    return []
+
+
+def ephemeral_rules(t):
+    """The processor's /tmp holds what scratch_need_mib counts (docs/deploy.md); the device
+    concurrency is the code's default unless the template sets CCAAS_DEVICE_CONCURRENCY."""
+    caps = scratch_caps()
+    env = ((t["Resources"]["ProcessorFunction"]["Properties"].get("Environment") or {}).get("Variables") or {})
+    if "CCAAS_DEVICE_CONCURRENCY" in env:
+        try:
+            caps["device_concurrency"] = int(env["CCAAS_DEVICE_CONCURRENCY"])
+        except (TypeError, ValueError):
+            return ["CCAAS_DEVICE_CONCURRENCY in the template is not a number: the ephemeral storage cannot be checked"]
     missing = [k for k, v in caps.items() if v is None]
     if missing:
         return [f"cannot read the caps {missing} from the code: the ephemeral storage cannot be checked"]
-    raw = max(caps["archive_bytes"], caps["max_raw_bytes"])
-    need_mib = (2 * raw + 2 * caps["max_build_bytes"] + (1 << 30)) >> 20
+    need_mib = scratch_need_mib(caps)
     size = ((t["Resources"]["ProcessorFunction"]["Properties"].get("EphemeralStorage") or {}).get("Size")
             or (t.get("Globals", {}).get("Function", {}).get("EphemeralStorage") or {}).get("Size") or 512)
     if int(size) < need_mib:
@@ -1043,7 +1108,11 @@ def mutations():
         # Scratch space for the caps.
         ("default ephemeral storage", lambda t: res(t)["ProcessorFunction"]["Properties"].pop("EphemeralStorage")),
         ("ephemeral storage below the caps", lambda t: res(t)["ProcessorFunction"]["Properties"]["EphemeralStorage"].__setitem__(
-            "Size", 3072)),
+            "Size", scratch_need_mib(scratch_caps()) - 1)),
+        ("memory below the measured rule", lambda t: res(t)["ProcessorFunction"]["Properties"].__setitem__(
+            "MemorySize", memory_need_mib(scratch_caps()) - 64)),
+        ("more devices at once than the scratch space holds", lambda t: res(t)["ProcessorFunction"]["Properties"]["Environment"]["Variables"].__setitem__(
+            "CCAAS_DEVICE_CONCURRENCY", "64")),
     ]
 
 

@@ -15,6 +15,15 @@ async fn main() -> Result<(), Error> {
         // post an invocation's response. The switch is for ccaas-local and tests only.
         return Err("CCAAS_WEBHOOK_ALLOW_LOOPBACK=on is refused on Lambda".into());
     }
+    // A killed invocation (timeout, crash) leaves its named scratch files in /tmp, which the
+    // sandbox keeps: the ephemeral storage budget (docs/deploy.md) counts on their removal.
+    let removed = ccaas_coverage::unpack::clear_stale_scratch(&std::env::temp_dir());
+    if removed > 0 {
+        tracing::warn!(
+            removed,
+            "removed scratch files a killed invocation left behind"
+        );
+    }
     let sdk = ccaas_aws::sdk_config(config.stack.aws_timeout).await;
     let worker = Arc::new(ccaas_processor::wire(&config, &sdk));
     let sqs = ccaas_queue::sqs_client(&sdk);

@@ -36,6 +36,19 @@ pub enum CoverageError {
     /// The raw archive is hostile, truncated or over a limit.
     #[error("the raw archive is not usable: {0}")]
     BadArchive(String),
+    /// The session's data is over one of the processor's budgets (the unpacked coverage files
+    /// on scratch disk, the report's files): refused before the work that would exceed it.
+    #[error(
+        "{what} take {seen} bytes, over this service's limit of {limit} bytes; end a session with fewer modules (or a shorter build), or raise the limit (docs/deploy.md)"
+    )]
+    TooLarge {
+        /// What was measured, as a noun phrase.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// The size seen in bytes.
+        seen: u64,
+    },
     /// The collect stage's record says the archive exists but it does not.
     #[error("the raw archive of this task is missing")]
     RawMissing,
@@ -73,6 +86,7 @@ impl CoverageError {
             CoverageError::SessionNotOwned(_) => "session_not_owned".into(),
             CoverageError::SessionExpired(_) => "session_expired".into(),
             CoverageError::BadArchive(_) => "bad_archive".into(),
+            CoverageError::TooLarge { .. } => "too_large".into(),
             CoverageError::RawMissing => "raw_missing".into(),
             CoverageError::Corrupt(_) => "corrupt".into(),
             CoverageError::Scratch(_) => "scratch".into(),

@@ -22,8 +22,8 @@ pub mod unpack;
 
 pub use connector::{Connector, SshConnector};
 pub use error::CoverageError;
-pub use render::{BuildNotes, RenderWarning, Rendered, model, render, write_report};
+pub use render::{BuildNotes, RenderWarning, Rendered, ReportFile, model, render, write_report};
 pub use runner::{
     Collected, CoverageRunner, DEFAULT_SESSION_MAX_AGE_SECS, Discarded, RunnerConfig,
 };
-pub use unpack::{UnpackLimits, Unpacked, unpack, unpack_notes, unpack_sources};
+pub use unpack::{Span, Spilled, UnpackLimits, Unpacked, unpack, unpack_notes, unpack_sources};

@@ -28,6 +28,49 @@ pub const CACHE_INDEX: &str = "no-cache";
 /// Cache-Control of the private records.
 const CACHE_RECORD: &str = "no-store";
 
+/// A report file to upload: its name, content type and bytes, read only when it is uploaded
+/// (so a report on scratch disk is in memory a few files at a time).
+pub trait SiteFile: Send {
+    /// Its path inside the report.
+    fn name(&self) -> &str;
+    /// Its HTTP content type.
+    fn content_type(&self) -> &'static str;
+    /// Its bytes. Errors: [`Error::Unavailable`] when they cannot be read (a scratch disk
+    /// error; a retry renders again).
+    fn into_bytes(self) -> Result<Vec<u8>, Error>;
+}
+
+impl SiteFile for OutFile {
+    fn name(&self) -> &str {
+        &self.path
+    }
+
+    fn content_type(&self) -> &'static str {
+        self.content_type
+    }
+
+    fn into_bytes(self) -> Result<Vec<u8>, Error> {
+        Ok(self.bytes)
+    }
+}
+
+impl SiteFile for crate::render::ReportFile {
+    fn name(&self) -> &str {
+        &self.path
+    }
+
+    fn content_type(&self) -> &'static str {
+        self.content_type
+    }
+
+    fn into_bytes(self) -> Result<Vec<u8>, Error> {
+        self.bytes().map_err(|e| Error::Unavailable {
+            backend: "scratch disk",
+            source: Box::new(e),
+        })
+    }
+}
+
 /// The key of a report file.
 pub fn report_key(id: &TaskId, name: &str) -> String {
     format!("reports/{id}/{name}")
@@ -80,36 +123,38 @@ pub fn cache_control(name: &str) -> &'static str {
 /// Errors: [`Error::Corrupt`] when a name fails [`is_site_file_name`] or there is no
 /// `index.html` (then nothing is written); [`Error::Unavailable`] (the report may be partly
 /// uploaded but is not linked; a retry completes it).
-pub async fn publish<P: ReportSite>(
+pub async fn publish<P: ReportSite, F: SiteFile>(
     site: &P,
     id: &TaskId,
-    files: Vec<OutFile>,
+    files: Vec<F>,
     totals: SiteTotals,
 ) -> Result<(), Error> {
-    if let Some(f) = files.iter().find(|f| !is_site_file_name(&f.path)) {
+    if let Some(f) = files.iter().find(|f| !is_site_file_name(f.name())) {
         return Err(Error::Corrupt(format!(
             "report file name {:?} is not allowed",
-            f.path
+            f.name()
         )));
     }
-    if !files.iter().any(|f| f.path == "index.html") {
+    if !files.iter().any(|f| f.name() == "index.html") {
         return Err(Error::Corrupt("the report has no index.html".into()));
     }
-    let (index, rest): (Vec<OutFile>, Vec<OutFile>) =
-        files.into_iter().partition(|f| f.path == "index.html");
+    let (index, rest): (Vec<F>, Vec<F>) = files.into_iter().partition(|f| f.name() == "index.html");
     // Everything but index.html, PARALLEL_UPLOADS at a time; index.html only once all of them
-    // are in, so the report is never linked half-written.
+    // are in, so the report is never linked half-written. Each file's bytes are read when its
+    // upload starts.
     futures_util::stream::iter(rest.into_iter().map(|f| async move {
-        let key = report_key(id, &f.path);
-        site.put(&key, f.bytes, f.content_type, cache_control(&f.path))
-            .await
+        let key = report_key(id, f.name());
+        let (content_type, cache) = (f.content_type(), cache_control(f.name()));
+        site.put(&key, f.into_bytes()?, content_type, cache).await
     }))
     .buffer_unordered(PARALLEL_UPLOADS)
     .try_collect::<Vec<()>>()
     .await?;
     for f in index {
-        let key = report_key(id, &f.path);
-        site.put(&key, f.bytes, f.content_type, CACHE_INDEX).await?;
+        let key = report_key(id, f.name());
+        let content_type = f.content_type();
+        site.put(&key, f.into_bytes()?, content_type, CACHE_INDEX)
+            .await?;
     }
     // The record: the new one first, then any older one of the same id (other totals), so the
     // report is listed at every moment.

@@ -9,10 +9,11 @@ use std::sync::Mutex;
 
 use ccaas_gcov::{Coverage, Input, Options, Totals};
 use ccaas_report::{DataFile, OutFile, ReportSink};
+use rayon::prelude::*;
 
 use crate::CoverageError;
 use crate::paths::{Found, SuffixIndex, components};
-use crate::unpack::Unpacked;
+use crate::unpack::{Span, SpillWriter, Spilled, StoreRef, Unpacked};
 
 /// Most warnings kept in a task result; the rest are counted in one last warning, so a broken
 /// build cannot blow the task item's size.
@@ -36,12 +37,48 @@ impl RenderWarning {
     }
 }
 
+/// One file of a rendered report; its bytes wait in a scratch store until it is uploaded.
+#[derive(Clone, Debug)]
+pub struct ReportFile {
+    /// Relative path inside the report.
+    pub path: String,
+    /// Its HTTP content type.
+    pub content_type: &'static str,
+    store: StoreRef,
+    span: Span,
+}
+
+impl ReportFile {
+    /// The file's bytes. Idempotent. Errors: [`CoverageError::Scratch`] (a disk error).
+    pub fn bytes(&self) -> Result<Vec<u8>, CoverageError> {
+        self.store.read(self.span)
+    }
+
+    /// The file's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.span.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.span.len == 0
+    }
+}
+
+impl PartialEq for ReportFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path
+            && self.content_type == other.content_type
+            && self.bytes().ok() == other.bytes().ok()
+    }
+}
+
 /// What [`render`] produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
     /// Every file; `index.html` is the last one, so publishing in order links nothing
     /// half-written.
-    pub files: Vec<OutFile>,
+    pub files: Vec<ReportFile>,
     /// Line, function and branch totals.
     pub totals: Totals,
     /// Warnings (data without notes, notes of another build, unreadable files, unusable
@@ -74,7 +111,7 @@ pub struct BuildNotes {
     pub build: Option<String>,
     /// The published `.gcno` files by path (relative to the published directory); `None` when
     /// the build published none (or they were not needed).
-    pub notes: Option<BTreeMap<String, Vec<u8>>>,
+    pub notes: Option<Spilled>,
 }
 
 impl BuildNotes {
@@ -126,24 +163,29 @@ pub fn model(
 ) -> Result<(Coverage, Vec<RenderWarning>), CoverageError> {
     let mut warnings = Vec::new();
     let key = build.key();
-    type Group<'a> = (&'a [u8], Vec<(&'a str, &'a [u8])>);
+    // Per unit: where its notes are (the device's or the build's set) and its data files.
+    type Group<'a> = (&'a Spilled, Span, Vec<(&'a str, Span)>);
     let mut groups: BTreeMap<String, Group<'_>> = unpacked
         .notes
+        .files
         .iter()
-        .map(|(n, b)| (n.clone(), (b.as_slice(), Vec::new())))
+        .map(|(n, s)| (n.clone(), (&unpacked.notes, *s, Vec::new())))
         .collect();
     let published = build.notes.as_ref().map(|notes| {
-        let stems = notes.keys().map(|k| k.strip_suffix(".gcno").unwrap_or(k));
+        let stems = notes
+            .files
+            .keys()
+            .map(|k| k.strip_suffix(".gcno").unwrap_or(k));
         (notes, SuffixIndex::new(stems))
     });
     let mut paired = 0usize;
-    for (d, bytes) in &unpacked.data {
+    for (d, span) in &unpacked.data.files {
         let beside = notes_beside(d);
         if let Some(g) = groups
             .get_mut(&beside)
-            .filter(|_| unpacked.notes.contains_key(&beside))
+            .filter(|_| unpacked.notes.contains(&beside))
         {
-            g.1.push((d.as_str(), bytes.as_slice()));
+            g.2.push((d.as_str(), *span));
             paired += 1;
             continue;
         }
@@ -163,15 +205,15 @@ pub fn model(
         match index.find(stem) {
             Found::One(s) => {
                 let path = format!("{s}.gcno");
-                let Some(nb) = notes.get(&path) else {
+                let Some(ns) = notes.files.get(&path) else {
                     continue;
                 };
                 let name = format!("{path} in {key}");
                 groups
                     .entry(name)
-                    .or_insert_with(|| (nb.as_slice(), Vec::new()))
-                    .1
-                    .push((d.as_str(), bytes.as_slice()));
+                    .or_insert_with(|| (*notes, *ns, Vec::new()))
+                    .2
+                    .push((d.as_str(), *span));
                 paired += 1;
             }
             Found::None => warnings.push(RenderWarning::new(
@@ -208,16 +250,27 @@ pub fn model(
         };
         return Err(CoverageError::NotesMissing(message));
     }
-    let inputs: Vec<Input<'_>> = groups
-        .iter()
-        .map(|(name, (notes, data))| Input {
-            notes_name: name,
-            notes,
-            data,
-        })
-        .collect();
-    let (cov, engine_warnings) = ccaas_gcov::build(&inputs, &Options::default())
+    // One unit at a time per thread: its bytes are read from the scratch store, solved and
+    // dropped, so memory holds the solved units and a unit's files per thread, never the set.
+    let builder = ccaas_gcov::Builder::new(&Options::default())
         .map_err(|e| CoverageError::Report(e.to_string()))?;
+    let solved = groups
+        .par_iter()
+        .map(|(name, (set, notes, data))| {
+            let notes = set.read(*notes)?;
+            let data = data
+                .iter()
+                .map(|(n, s)| Ok((*n, unpacked.data.read(*s)?)))
+                .collect::<Result<Vec<_>, CoverageError>>()?;
+            let data: Vec<(&str, &[u8])> = data.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+            Ok(builder.unit(&Input {
+                notes_name: name,
+                notes: &notes,
+                data: &data,
+            }))
+        })
+        .collect::<Result<Vec<_>, CoverageError>>()?;
+    let (cov, engine_warnings) = builder.finish(solved);
     let mut mismatched = BTreeSet::new();
     let mut first = None;
     for w in engine_warnings {
@@ -266,26 +319,31 @@ pub fn source_names(cov: &Coverage) -> BTreeSet<String> {
 pub fn render(
     unpacked: &Unpacked,
     build: &BuildNotes,
-    sources: &BTreeMap<String, Vec<u8>>,
+    sources: &Spilled,
     facts: &PageFacts,
     timestamp: u64,
 ) -> Result<Rendered, CoverageError> {
     let (cov, warnings) = model(unpacked, build)?;
-    write_report(&cov, facts, warnings, sources, timestamp)
+    write_report(&cov, facts, warnings, sources, timestamp, u64::MAX)
 }
 
 /// Writes the engine's files and the HTML pages of `cov`. The pages show the text of each
 /// report file found in `sources` (by [`crate::paths`]' rule: the exact path, else the
 /// longest unique suffix of path components); files without one list their instrumented
-/// lines. The same input gives the same bytes.
+/// lines. The same input gives the same bytes. The files go to scratch files as they are
+/// made (memory holds a page per thread), at most `max_bytes` in all.
+///
+/// Errors: [`CoverageError::TooLarge`] past `max_bytes`, [`CoverageError::Scratch`] when the
+/// scratch files cannot be written, [`CoverageError::Report`] when a writer fails.
 pub fn write_report(
     cov: &Coverage,
     facts: &PageFacts,
     warnings: Vec<RenderWarning>,
-    sources: &BTreeMap<String, Vec<u8>>,
+    sources: &Spilled,
     timestamp: u64,
+    max_bytes: u64,
 ) -> Result<Rendered, CoverageError> {
-    let files = write_files(cov, facts, &warnings, sources, timestamp)?;
+    let files = write_files(cov, facts, &warnings, sources, timestamp, max_bytes)?;
     Ok(Rendered {
         files,
         totals: cov.totals,
@@ -297,9 +355,10 @@ fn write_files(
     cov: &Coverage,
     facts: &PageFacts,
     warnings: &[RenderWarning],
-    sources: &BTreeMap<String, Vec<u8>>,
+    sources: &Spilled,
     timestamp: u64,
-) -> Result<Vec<OutFile>, CoverageError> {
+    max_bytes: u64,
+) -> Result<Vec<ReportFile>, CoverageError> {
     let opts = ccaas_report::Options {
         title: "Coverage report".into(),
         facts: Some(ccaas_report::Facts {
@@ -318,18 +377,47 @@ fn write_files(
         ..ccaas_report::Options::default()
     };
     // Sources come from the build's published sources, never from the device.
-    let index = SuffixIndex::new(sources.keys().map(String::as_str));
+    let index = SuffixIndex::new(sources.files.keys().map(String::as_str));
     let lookup = |path: &str| match index.find(path) {
-        Found::One(k) => sources.get(k).cloned(),
+        Found::One(k) => sources.get(k),
         _ => None,
     };
-    let kept = Kept(Mutex::new(Vec::new()));
-    ccaas_report::write_report(cov, timestamp, &opts, &lookup, &kept)
-        .map_err(|e| CoverageError::Report(e.to_string()))?;
-    let mut files = kept.0.into_inner().unwrap_or_else(|p| p.into_inner());
+    let kept = Kept {
+        pages: Mutex::new(Some(SpillWriter::new().map_err(CoverageError::Report)?)),
+        page_types: Mutex::new(Vec::new()),
+        data: Mutex::new(Vec::new()),
+        total: std::sync::atomic::AtomicU64::new(0),
+        max_bytes,
+    };
+    ccaas_report::write_report(cov, timestamp, &opts, &lookup, &kept)?;
+    let mut files = kept.data.into_inner().unwrap_or_else(|p| p.into_inner());
+    let pages = kept
+        .pages
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .ok_or_else(|| CoverageError::Report("the pages' scratch file is gone".into()))?
+        .finish()
+        .map_err(CoverageError::Report)?;
+    // Every page shares the one store (a handle, not a copy of the index).
+    let store = pages.store();
+    for (path, content_type) in kept
+        .page_types
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        let Some(span) = pages.files.get(&path).copied() else {
+            continue;
+        };
+        files.push(ReportFile {
+            path,
+            content_type,
+            store: store.clone(),
+            span,
+        });
+    }
     // Pages arrive in no fixed order: the data files first (in their order), then the pages
     // by path, `index.html` last, so the same input gives the same list.
-    let rank = |f: &OutFile| {
+    let rank = |f: &ReportFile| {
         let data = DataFile::ALL.iter().position(|d| d.name() == f.path);
         (f.path == "index.html", data.is_none(), data)
     };
@@ -337,31 +425,86 @@ fn write_files(
     Ok(files)
 }
 
-/// A [`ReportSink`] that keeps every file in memory, for the site.
-struct Kept(Mutex<Vec<OutFile>>);
+/// A [`ReportSink`] that appends every file to scratch files (the pages to one, each data file
+/// to its own, as they are written in parallel), within a byte budget.
+struct Kept {
+    pages: Mutex<Option<SpillWriter>>,
+    page_types: Mutex<Vec<(String, &'static str)>>,
+    data: Mutex<Vec<ReportFile>>,
+    total: std::sync::atomic::AtomicU64,
+    max_bytes: u64,
+}
 
 impl Kept {
-    fn push(&self, f: OutFile) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(f);
+    /// Counts `n` more bytes against the budget.
+    fn count(&self, n: u64) -> Result<(), CoverageError> {
+        use std::sync::atomic::Ordering;
+        let total = self.total.fetch_add(n, Ordering::Relaxed).saturating_add(n);
+        if total > self.max_bytes {
+            return Err(CoverageError::TooLarge {
+                what: "the report's files (written so far)".into(),
+                limit: self.max_bytes,
+                seen: total,
+            });
+        }
+        Ok(())
     }
 }
 
 impl ReportSink for Kept {
-    type Error = ccaas_gcov::Error;
+    type Error = CoverageError;
 
     fn data(&self, file: DataFile, cov: &Coverage, timestamp: u64) -> Result<(), Self::Error> {
-        let mut bytes = Vec::new();
-        file.write(cov, timestamp, &mut bytes)?;
-        self.push(OutFile {
-            path: file.name().into(),
-            bytes,
-            content_type: file.content_type(),
-        });
+        let mut out = SpillWriter::new().map_err(CoverageError::Report)?;
+        let mut failed = None;
+        out.put_with(file.name(), &mut |w| {
+            file.write(cov, timestamp, w).map_err(|e| {
+                let why = e.to_string();
+                failed = Some(e);
+                std::io::Error::other(why)
+            })
+        })
+        .map_err(|why| match failed.take() {
+            Some(e) => CoverageError::Report(e.to_string()),
+            None => CoverageError::Report(why),
+        })?;
+        let set = out.finish().map_err(CoverageError::Report)?;
+        let Some(span) = set.files.get(file.name()).copied() else {
+            return Err(CoverageError::Report(format!(
+                "{} was not kept",
+                file.name()
+            )));
+        };
+        self.count(span.len)?;
+        self.data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ReportFile {
+                path: file.name().into(),
+                content_type: file.content_type(),
+                store: set.store(),
+                span,
+            });
         Ok(())
     }
 
     fn page(&self, file: OutFile) -> Result<(), Self::Error> {
-        self.push(file);
+        self.count(file.bytes.len() as u64)?;
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        let w = pages
+            .as_mut()
+            .ok_or_else(|| CoverageError::Report("the pages' scratch file is gone".into()))?;
+        w.put(
+            &file.path,
+            file.bytes.len() as u64,
+            &mut file.bytes.as_slice(),
+        )
+        .map_err(CoverageError::Report)?;
+        drop(pages);
+        self.page_types
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((file.path, file.content_type));
         Ok(())
     }
 }
@@ -370,21 +513,27 @@ impl ReportSink for Kept {
 mod tests {
     use super::*;
 
-    pub(crate) fn fixture() -> Unpacked {
-        let mut u = Unpacked::default();
-        u.notes.insert(
-            "tmm/b/tricky.gcno".into(),
+    fn fixture_files() -> (BTreeMap<String, Vec<u8>>, BTreeMap<String, Vec<u8>>) {
+        let mut notes = BTreeMap::new();
+        let mut data = BTreeMap::new();
+        notes.insert(
+            "tmm/b/tricky.gcno".to_string(),
             include_bytes!("../../gcov/tests/data/gcc12/tricky.gcno").to_vec(),
         );
-        u.data.insert(
-            "tmm/b/tricky.gcda".into(),
+        data.insert(
+            "tmm/b/tricky.gcda".to_string(),
             include_bytes!("../../gcov/tests/data/gcc12/tricky.gcda").to_vec(),
         );
-        u.notes.insert(
-            "mcpd/b/other.gcno".into(),
+        notes.insert(
+            "mcpd/b/other.gcno".to_string(),
             include_bytes!("../../gcov/tests/data/gcc12/other.gcno").to_vec(),
         );
-        u
+        (notes, data)
+    }
+
+    pub(crate) fn fixture() -> Unpacked {
+        let (notes, data) = fixture_files();
+        Unpacked::from_memory(notes, data)
     }
 
     #[test]
@@ -396,7 +545,7 @@ mod tests {
         let a = render(
             &fixture(),
             &BuildNotes::default(),
-            &BTreeMap::new(),
+            &Spilled::default(),
             &facts,
             1_700_000_000,
         )
@@ -404,7 +553,7 @@ mod tests {
         let b = render(
             &fixture(),
             &BuildNotes::default(),
-            &BTreeMap::new(),
+            &Spilled::default(),
             &facts,
             1_700_000_000,
         )
@@ -416,7 +565,7 @@ mod tests {
             a.totals.lines.hit < a.totals.lines.total,
             "other.c never ran"
         );
-        let index = String::from_utf8(a.files.last().unwrap().bytes.clone()).unwrap();
+        let index = String::from_utf8(a.files.last().unwrap().bytes().unwrap()).unwrap();
         assert!(index.contains("&lt;script&gt;"), "facts are shown, escaped");
         for name in [
             "coverage.info",
@@ -429,17 +578,35 @@ mod tests {
     }
 
     #[test]
+    fn a_report_past_its_byte_budget_is_too_large_and_one_within_it_reads_back_whole() {
+        let (cov, warnings) = model(&fixture(), &BuildNotes::default()).unwrap();
+        let none = Spilled::default();
+        let facts = PageFacts::default();
+        let r = write_report(&cov, &facts, warnings.clone(), &none, 0, 1000);
+        assert!(
+            matches!(r, Err(CoverageError::TooLarge { limit: 1000, seen, .. }) if seen > 1000),
+            "{r:?}"
+        );
+        let ok = write_report(&cov, &facts, warnings, &none, 0, u64::MAX).unwrap();
+        for f in &ok.files {
+            assert_eq!(f.bytes().unwrap().len() as u64, f.len(), "{}", f.path);
+        }
+    }
+
+    #[test]
     fn data_without_notes_is_a_warning_and_no_notes_at_all_is_notes_missing() {
-        let mut u = fixture();
-        u.data.insert("bd/x/lost.gcda".into(), b"junk".to_vec());
-        let none = BTreeMap::new();
+        let (mut notes, mut data) = fixture_files();
+        data.insert("bd/x/lost.gcda".into(), b"junk".to_vec());
+        let u = Unpacked::from_memory(notes.clone(), data.clone());
+        let none = Spilled::default();
         let r = render(&u, &BuildNotes::default(), &none, &PageFacts::default(), 0).unwrap();
         assert!(
             r.warnings
                 .iter()
                 .any(|w| w.code == "notes_missing" && w.message.contains("bd/x/lost.gcda"))
         );
-        u.notes.clear();
+        notes.clear();
+        let u = Unpacked::from_memory(notes, data);
         assert!(matches!(
             render(&u, &BuildNotes::default(), &none, &PageFacts::default(), 0),
             Err(CoverageError::NotesMissing(_))

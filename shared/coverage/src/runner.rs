@@ -27,9 +27,18 @@ pub struct RunnerConfig {
     pub site_url: String,
     /// Largest raw archive read back for rendering (compressed bytes).
     pub max_raw_bytes: u64,
-    /// Caps on the unpacked archive (the memory rendering may take); a build's published notes
-    /// share them (their byte cap is what the raw archive left).
+    /// Caps on the unpacked archive (the scratch disk its coverage files take while rendering;
+    /// memory holds only their index); a build's published notes share them (their byte cap is
+    /// what the raw archive left). An end task whose archive unpacks to more than
+    /// `unpack.total_bytes` is refused `too_large` as soon as it is collected, before upload.
     pub unpack: UnpackLimits,
+    /// Most bytes of one report's files together (on scratch disk until uploaded).
+    pub max_report_bytes: u64,
+    /// The render stages (unpack, engine, report, upload) that may run at once in this
+    /// process, shared by every clone of the config: one by default, so the scratch disk and
+    /// memory budgets (docs/deploy.md) hold one render stage however many devices a batch
+    /// collects from at once.
+    pub render_gate: std::sync::Arc<tokio::sync::Semaphore>,
     /// Largest `builds/<build-id>/notes.tar.gz` or `sources.tar.gz` read back (compressed).
     pub max_build_bytes: u64,
     /// Caps on the sources kept from a build's `sources.tar.gz` (only those named in the
@@ -53,6 +62,8 @@ impl Default for RunnerConfig {
             site_url: String::new(),
             max_raw_bytes: 1 << 30,
             unpack: UnpackLimits::default(),
+            max_report_bytes: 4 << 30,
+            render_gate: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
             max_build_bytes: 1 << 30,
             sources: UnpackLimits {
                 entries: 500_000,
@@ -225,13 +236,28 @@ where
 
     /// End: collect (stage 1) unless already done, render and publish (stage 2), close.
     async fn end(&self, task: &Task, access: &DeviceAccess) -> Result<Value, CoverageError> {
+        let clock = std::time::Instant::now();
         let collected = match self.artifacts.get_facts(&task.id).await? {
             // Stage 1 finished in an earlier run: the archive and its facts are in the store,
             // and the device is not touched again.
             Some(bytes) => serde_json::from_slice::<Collected>(&bytes)
                 .map_err(|e| CoverageError::Corrupt(format!("facts.json: {e}")))?,
-            None => self.collect(task, access).await?,
+            None => {
+                let c = self.collect(task, access).await?;
+                info!(task_id = %task.id, stage = "collect", secs = clock.elapsed().as_secs_f64(),
+                    archive_bytes = c.end.archive.bytes, unpacked_bytes = c.end.archive.unpacked_bytes,
+                    files = c.end.archive.files, "stage done");
+                c
+            }
         };
+        // Held until the report is uploaded: its files wait on scratch disk until then.
+        let _slot = self
+            .config
+            .render_gate
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| CoverageError::Report(format!("render gate: {e}")))?;
         let rendered = match self.render(task, &collected).await {
             Ok(r) => r,
             Err(e) if !e.is_retryable() => {
@@ -254,7 +280,11 @@ where
             functions: (t.functions.hit, t.functions.total),
             branches: (t.branches.hit, t.branches.total),
         };
+        let clock = std::time::Instant::now();
         crate::publish::publish(&self.site, &task.id, files, totals).await?;
+        info!(task_id = %task.id, stage = "publish", secs = clock.elapsed().as_secs_f64(),
+            files = rendered.files.len(), bytes = rendered.files.iter().map(|f| f.len()).sum::<u64>(),
+            "stage done");
         // Close after the report is published: a crash before leaves the session open and the
         // retry (which skips the collect) re-publishes the same bytes, then closes. Closing is
         // conditional on the session id, so a later session is never closed by mistake.
@@ -294,6 +324,19 @@ where
         let end = ended?;
         sink.flush().await.map_err(CoverageError::Scratch)?;
         drop(sink);
+        // The device's check walked the whole stream: an archive that would unpack past the
+        // render stage's budget is refused now, with its size, before upload or render.
+        let budget = self.config.unpack.total_bytes;
+        if end.archive.unpacked_bytes > budget {
+            return Err(CoverageError::TooLarge {
+                what: format!(
+                    "the session's coverage data ({} files, {} bytes compressed; unpacked)",
+                    end.archive.files, end.archive.bytes
+                ),
+                limit: budget,
+                seen: end.archive.unpacked_bytes,
+            });
+        }
         // The archive goes up before the facts record, so a record always means a complete
         // archive. A crash in between collects again: `end` never deletes device data.
         self.artifacts.put_raw(&task.id, scratch.path()).await?;
@@ -394,47 +437,28 @@ where
             return Err(CoverageError::RawMissing);
         }
         let limits = self.config.unpack.clone();
+        let engine_clock = std::time::Instant::now();
+        // Streamed into scratch files; the compressed copy goes as soon as it is read.
         let unpacked = blocking(move || {
             let file = std::fs::File::open(scratch.path()).map_err(CoverageError::Scratch)?;
-            unpack(std::io::BufReader::new(file), &limits)
+            let u = unpack(std::io::BufReader::new(file), &limits);
+            drop(scratch);
+            u
         })
         .await?;
         // The data was written by the build that ran at the end of the session.
         let build = BuildId::parse(&c.end.build.build_id).ok();
-        let needs_notes = unpacked.data.keys().any(|d| {
+        let needs_notes = unpacked.data.files.keys().any(|d| {
             !unpacked
                 .notes
-                .contains_key(&format!("{}.gcno", d.trim_end_matches(".gcda")))
+                .contains(&format!("{}.gcno", d.trim_end_matches(".gcda")))
         });
         let notes_file = match (&build, needs_notes) {
             (Some(b), true) => self.fetch(b, BuildPart::Notes).await?,
             _ => None,
         };
-        let (sources_file, sources_warning) = match &build {
-            Some(b) => match self.fetch(b, BuildPart::Sources).await {
-                Ok(f) => (f, None),
-                // Sources only decorate the pages: an oversized object is a warning.
-                Err(CoverageError::Store(ccaas_app::Error::Corrupt(why))) => (
-                    None,
-                    Some(RenderWarning {
-                        code: "sources_unusable",
-                        message: format!("{why}; the pages list the instrumented lines only"),
-                    }),
-                ),
-                Err(e) => return Err(e),
-            },
-            None => (None, None),
-        };
-        let facts = PageFacts {
-            device: c.device.clone(),
-            build: c.end.build.build_id.clone(),
-            modules: c.modules.clone(),
-            started: c.start.started_at.clone(),
-            ended: c.end.ended_at.clone(),
-            warnings: c.end.warnings.iter().map(|w| w.message.clone()).collect(),
-        };
         let build_text = build.as_ref().map(|b| b.to_string());
-        // The notes share the raw archive's memory budget: together never more than its cap.
+        // The notes share the raw archive's budget: together never more than its cap.
         let notes_limits = UnpackLimits {
             total_bytes: self
                 .config
@@ -443,11 +467,10 @@ where
                 .saturating_sub(unpacked.bytes()),
             ..self.config.unpack.clone()
         };
-        let source_limits = self.config.sources.clone();
-        // The task's creation time stamps the Cobertura file: never the clock, so a re-render
-        // gives the same bytes.
-        let timestamp = task.id.unix_ms() / 1000;
-        blocking(move || {
+        let task_id = task.id.clone();
+        // Stage 2a, the engine: the notes archive is unpacked and dropped, then the units are
+        // solved one at a time; the unpacked sets go when the model is made.
+        let (cov, mut warnings, notes_key) = blocking(move || {
             let mut notes = BuildNotes {
                 build: build_text,
                 notes: None,
@@ -463,12 +486,51 @@ where
                     })?;
                 notes.notes = Some(published);
             }
-            let (cov, mut warnings) = model(&unpacked, &notes)?;
-            drop(unpacked);
-            warnings.extend(sources_warning);
-            let mut sources = std::collections::BTreeMap::new();
+            // Each compressed download goes as soon as it is unpacked (docs/deploy.md counts
+            // on it: scratch disk holds one archive and the unpacked sets, not every archive).
+            drop(notes_file);
+            let (cov, warnings) = model(&unpacked, &notes)?;
+            info!(task_id = %task_id, stage = "engine", secs = engine_clock.elapsed().as_secs_f64(),
+                files = cov.files.len(), lines = cov.totals.lines.total, "stage done");
+            Ok((cov, warnings, notes.key()))
+        })
+        .await?;
+        // Stage 2b, the report: the sources are fetched only now, once the unpacked sets are
+        // gone from scratch disk.
+        let render_clock = std::time::Instant::now();
+        let sources_file = match &build {
+            Some(b) => match self.fetch(b, BuildPart::Sources).await {
+                Ok(f) => f,
+                // Sources only decorate the pages: an oversized object is a warning.
+                Err(CoverageError::Store(ccaas_app::Error::Corrupt(why))) => {
+                    warnings.push(RenderWarning {
+                        code: "sources_unusable",
+                        message: format!("{why}; the pages list the instrumented lines only"),
+                    });
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let facts = PageFacts {
+            device: c.device.clone(),
+            build: c.end.build.build_id.clone(),
+            modules: c.modules.clone(),
+            started: c.start.started_at.clone(),
+            ended: c.end.ended_at.clone(),
+            warnings: c.end.warnings.iter().map(|w| w.message.clone()).collect(),
+        };
+        let source_limits = self.config.sources.clone();
+        let max_report_bytes = self.config.max_report_bytes;
+        let task_id = task.id.clone();
+        // The task's creation time stamps the Cobertura file: never the clock, so a re-render
+        // gives the same bytes.
+        let timestamp = task.id.unix_ms() / 1000;
+        blocking(move || {
+            let mut sources = crate::unpack::Spilled::default();
             if let Some(f) = &sources_file {
-                let key = notes.key().replace("notes.tar.gz", "sources.tar.gz");
+                let key = notes_key.replace("notes.tar.gz", "sources.tar.gz");
                 let names = source_names(&cov);
                 let file = std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
                 let keep = |p: &str| p.rsplit('/').next().is_some_and(|n| names.contains(n));
@@ -482,7 +544,11 @@ where
                     }),
                 }
             }
-            write_report(&cov, &facts, warnings, &sources, timestamp)
+            drop(sources_file);
+            let r = write_report(&cov, &facts, warnings, &sources, timestamp, max_report_bytes);
+            info!(task_id = %task_id, stage = "render", secs = render_clock.elapsed().as_secs_f64(),
+                ok = r.is_ok(), "stage done");
+            r
         })
         .await
     }

@@ -1,17 +1,26 @@
-//! Reading a raw `gcda.tar.gz`, and a build's `notes.tar.gz` and `sources.tar.gz`, back into
-//! memory with hard caps: entry count, bytes per entry and bytes in all. Only plain files
-//! under safe relative paths are kept (`.gcno` and `.gcda` of the raw archive, `.gcno` of the
-//! notes, the wanted sources); links, devices and paths the one archive path rule refuses
+//! Reading a raw `gcda.tar.gz`, and a build's `notes.tar.gz` and `sources.tar.gz`, as a stream
+//! into a bounded working set: every kept file's bytes are appended to a scratch file (a
+//! [`Spilled`] set: an unlinked file in the temp directory, freed when the process exits, even
+//! when it is killed), and only an index of paths and byte ranges stays in memory. Caps: entry
+//! count, bytes per entry and bytes in all (the disk the set may take). Only plain files under
+//! safe relative paths are kept (`.gcno` and `.gcda` of the raw archive, `.gcno` of the notes,
+//! the wanted sources); links, devices and paths the one archive path rule refuses
 //! ([`ccaas_domain::archive::entry_path`]: `..`, absolute, `.` or empty segments) make the
 //! archive unusable. The walk is the device's ([`ccaas_device::archive::walk`]), so what the
-//! device accepted at collect time unpacks here. Never panics on any input.
+//! device accepted at collect time unpacks here. Never panics on any input; memory is one
+//! copy buffer and the index, whatever the archive holds.
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::sync::Arc;
 
 use ccaas_device::archive::{WalkLimits, walk};
 
 use crate::CoverageError;
+
+/// The least uncompressed tar stream a walk reads to its end (kept and skipped files, headers):
+/// the device's own cap on the stream it sends.
+const WALK_BYTES: u64 = 8 << 30;
 
 /// Caps for [`unpack`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +29,7 @@ pub struct UnpackLimits {
     pub entries: u64,
     /// Most bytes of one kept file.
     pub entry_bytes: u64,
-    /// Most bytes of all kept files together: the memory the unpacked archive may take.
+    /// Most bytes of all kept files together: the scratch disk the unpacked set may take.
     pub total_bytes: u64,
 }
 
@@ -34,63 +43,342 @@ impl Default for UnpackLimits {
     }
 }
 
-/// The coverage files of an archive, by archive path (`<module>/<build path>/x.gcda`).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Unpacked {
-    /// `.gcno` files.
-    pub notes: BTreeMap<String, Vec<u8>>,
-    /// `.gcda` files.
-    pub data: BTreeMap<String, Vec<u8>>,
+/// Where one kept file's bytes are in its [`Spilled`] set's store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the first byte.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
 }
 
-impl Unpacked {
-    /// The bytes of every kept file together (what the caps counted).
-    pub fn bytes(&self) -> u64 {
-        self.notes
-            .values()
-            .chain(self.data.values())
-            .map(|b| b.len() as u64)
-            .sum()
+/// Where a [`Spilled`] set keeps its bytes.
+#[derive(Debug)]
+enum Store {
+    /// An unlinked scratch file (read with positioned reads, so threads share it).
+    File(std::fs::File),
+    /// Memory (small sets built by hand, tests).
+    Memory(Vec<u8>),
+}
+
+impl Store {
+    fn read(&self, span: Span) -> std::io::Result<Vec<u8>> {
+        let len = usize::try_from(span.len)
+            .map_err(|_| std::io::Error::other("span larger than memory"))?;
+        match self {
+            Store::File(f) => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; len];
+                f.read_exact_at(&mut buf, span.offset)?;
+                Ok(buf)
+            }
+            Store::Memory(m) => {
+                let start = usize::try_from(span.offset)
+                    .map_err(|_| std::io::Error::other("span out of range"))?;
+                m.get(start..start.saturating_add(len))
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| std::io::Error::other("span out of range"))
+            }
+        }
     }
 }
 
-/// Reads a gzip-compressed tar stream. Errors: [`CoverageError::BadArchive`] for a corrupt,
-/// hostile or over-limit archive.
+/// A set of files by path whose bytes wait in a scratch store: the index in memory, the bytes
+/// on disk (or in memory for sets built by hand). Cheap to clone (the store is shared).
+#[derive(Clone, Debug)]
+pub struct Spilled {
+    /// Every kept file by path, with where its bytes are.
+    pub files: BTreeMap<String, Span>,
+    store: Arc<Store>,
+}
+
+impl Default for Spilled {
+    fn default() -> Self {
+        Spilled {
+            files: BTreeMap::new(),
+            store: Arc::new(Store::Memory(Vec::new())),
+        }
+    }
+}
+
+/// A cheap handle on a [`Spilled`] set's store, without its index: what one file of the set
+/// needs to read itself back.
+#[derive(Clone, Debug)]
+pub(crate) struct StoreRef(Arc<Store>);
+
+impl StoreRef {
+    /// Reads one span. Errors: [`CoverageError::Scratch`] (a disk error).
+    pub(crate) fn read(&self, span: Span) -> Result<Vec<u8>, CoverageError> {
+        self.0.read(span).map_err(CoverageError::Scratch)
+    }
+}
+
+impl PartialEq for Spilled {
+    fn eq(&self, other: &Self) -> bool {
+        self.files.len() == other.files.len()
+            && self
+                .files
+                .iter()
+                .zip(&other.files)
+                .all(|((a, sa), (b, sb))| {
+                    a == b
+                        && sa.len == sb.len
+                        && self.store.read(*sa).ok() == other.store.read(*sb).ok()
+                })
+    }
+}
+
+impl Eq for Spilled {}
+
+impl Spilled {
+    /// A set held in memory, from whole files (small sets, tests).
+    pub fn from_memory(files: BTreeMap<String, Vec<u8>>) -> Self {
+        let mut bytes = Vec::new();
+        let mut index = BTreeMap::new();
+        for (path, b) in files {
+            index.insert(
+                path,
+                Span {
+                    offset: bytes.len() as u64,
+                    len: b.len() as u64,
+                },
+            );
+            bytes.extend_from_slice(&b);
+        }
+        Spilled {
+            files: index,
+            store: Arc::new(Store::Memory(bytes)),
+        }
+    }
+
+    /// Reads one file's bytes. Idempotent. Errors: [`CoverageError::Scratch`] when the store
+    /// cannot be read (a disk error).
+    pub fn read(&self, span: Span) -> Result<Vec<u8>, CoverageError> {
+        self.store.read(span).map_err(CoverageError::Scratch)
+    }
+
+    /// A handle on the store alone (cloning the set would copy its index).
+    pub(crate) fn store(&self) -> StoreRef {
+        StoreRef(self.store.clone())
+    }
+
+    /// The bytes of the file at `path`; `None` when there is none or it cannot be read.
+    pub fn get(&self, path: &str) -> Option<Vec<u8>> {
+        self.files.get(path).and_then(|s| self.store.read(*s).ok())
+    }
+
+    /// Whether the set holds a file at `path`.
+    pub fn contains(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+    }
+
+    /// How many files the set holds.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether the set holds no file.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The bytes of every file together (what the caps counted).
+    pub fn bytes(&self) -> u64 {
+        self.files.values().map(|s| s.len).sum()
+    }
+}
+
+/// Appends files to one unlinked scratch file; [`SpillWriter::finish`] makes it a [`Spilled`]
+/// set.
+pub(crate) struct SpillWriter {
+    out: BufWriter<std::fs::File>,
+    at: u64,
+    files: BTreeMap<String, Span>,
+}
+
+impl SpillWriter {
+    /// A writer on a fresh unlinked file in the temp directory. Errors: why none can be made.
+    pub(crate) fn new() -> Result<Self, String> {
+        let f = tempfile::tempfile().map_err(|e| format!("scratch file: {e}"))?;
+        Ok(SpillWriter {
+            out: BufWriter::with_capacity(256 << 10, f),
+            at: 0,
+            files: BTreeMap::new(),
+        })
+    }
+
+    /// Lets `write` write one file at the end of the store. Errors: the writer's or the disk's.
+    pub(crate) fn put_with(
+        &mut self,
+        path: &str,
+        write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), String> {
+        let mut counted = Counted {
+            out: &mut self.out,
+            n: 0,
+        };
+        write(&mut counted).map_err(|err| format!("{path}: {err}"))?;
+        let len = counted.n;
+        self.files.insert(
+            path.to_owned(),
+            Span {
+                offset: self.at,
+                len,
+            },
+        );
+        self.at += len;
+        Ok(())
+    }
+
+    /// Copies exactly `size` bytes of `body` to the end of the store. Errors: a short body or
+    /// a disk error.
+    pub(crate) fn put(&mut self, path: &str, size: u64, body: &mut dyn Read) -> Result<(), String> {
+        let copied = std::io::copy(&mut body.take(size), &mut self.out)
+            .map_err(|err| format!("{path}: {err}"))?;
+        if copied != size {
+            return Err(format!("{path} is truncated"));
+        }
+        self.files.insert(
+            path.to_owned(),
+            Span {
+                offset: self.at,
+                len: size,
+            },
+        );
+        self.at += size;
+        Ok(())
+    }
+
+    /// Flushes the store and hands it over for reading. Errors: a disk error.
+    pub(crate) fn finish(self) -> Result<Spilled, String> {
+        let f = self
+            .out
+            .into_inner()
+            .map_err(|e| format!("scratch file: {}", e.error()))?;
+        Ok(Spilled {
+            files: self.files,
+            store: Arc::new(Store::File(f)),
+        })
+    }
+}
+
+/// The name prefix of every scratch file the runner makes (the `tempfile` crate's default).
+pub const SCRATCH_PREFIX: &str = ".tmp";
+
+/// Removes the scratch files and directories (names starting with [`SCRATCH_PREFIX`]) that a
+/// killed process left in `dir`, and returns how many it removed. Only for a process that owns
+/// `dir` alone, at startup (the processor on Lambda, where one process at a time runs in a
+/// sandbox and `/tmp` outlives it): the unlinked spill files free themselves, the named
+/// downloads and the collect's archive do not. Idempotent; errors are skipped (a file that
+/// cannot be removed is counted out).
+pub fn clear_stale_scratch(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(SCRATCH_PREFIX) {
+            continue;
+        }
+        let path = e.path();
+        let gone = match e.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path).is_ok(),
+            Ok(_) => std::fs::remove_file(&path).is_ok(),
+            Err(_) => false,
+        };
+        removed += usize::from(gone);
+    }
+    removed
+}
+
+/// A writer that counts what passes through it.
+struct Counted<'a, W: Write> {
+    out: &'a mut W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The coverage files of an archive, by archive path (`<module>/<build path>/x.gcda`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unpacked {
+    /// `.gcno` files.
+    pub notes: Spilled,
+    /// `.gcda` files.
+    pub data: Spilled,
+}
+
+impl Unpacked {
+    /// A set held in memory, from whole files (small sets, tests).
+    pub fn from_memory(notes: BTreeMap<String, Vec<u8>>, data: BTreeMap<String, Vec<u8>>) -> Self {
+        Unpacked {
+            notes: Spilled::from_memory(notes),
+            data: Spilled::from_memory(data),
+        }
+    }
+
+    /// The bytes of every kept file together (what the caps counted).
+    pub fn bytes(&self) -> u64 {
+        self.notes.bytes() + self.data.bytes()
+    }
+}
+
+/// Why a walk with a byte budget stopped: the archive itself, or the budget.
+enum Stop {
+    Unusable(String),
+    OverBudget { limit: u64, seen: u64 },
+}
+
+/// Streams a gzip-compressed tar stream into scratch files (the notes and the data apart).
+/// Memory: the index and one copy buffer. Errors: [`CoverageError::BadArchive`] for a
+/// corrupt or hostile archive or a file over the per-entry cap,
+/// [`CoverageError::TooLarge`] when the kept files are over `limits.total_bytes` in all (with
+/// the size of all the archive's coverage files), [`CoverageError::Scratch`] when no scratch
+/// file can be made.
 pub fn unpack(reader: impl Read, limits: &UnpackLimits) -> Result<Unpacked, CoverageError> {
-    let mut out = Unpacked::default();
-    read_files(
+    let mut notes = SpillWriter::new().map_err(CoverageError::BadArchive)?;
+    let mut data = SpillWriter::new().map_err(CoverageError::BadArchive)?;
+    let r = read_files(
         reader,
         limits,
         |p| p.ends_with(".gcno") || p.ends_with(".gcda"),
-        |path, bytes| {
+        |path, size, body| {
             if path.ends_with(".gcno") {
-                out.notes.insert(path, bytes);
+                notes.put(path, size, body)
             } else {
-                out.data.insert(path, bytes);
+                data.put(path, size, body)
             }
         },
-    )
-    .map_err(CoverageError::BadArchive)?;
-    Ok(out)
+    );
+    match r {
+        Ok(()) => Ok(Unpacked {
+            notes: notes.finish().map_err(CoverageError::BadArchive)?,
+            data: data.finish().map_err(CoverageError::BadArchive)?,
+        }),
+        Err(Stop::Unusable(why)) => Err(CoverageError::BadArchive(why)),
+        Err(Stop::OverBudget { limit, seen }) => Err(CoverageError::TooLarge {
+            what: "the session's coverage files (.gcno and .gcda, unpacked)".into(),
+            limit,
+            seen,
+        }),
+    }
 }
 
 /// Reads a build's `notes.tar.gz` (paths relative to the published directory): its `.gcno`
 /// files by path, with the same caps and refusals as [`unpack`]. Errors: why the archive is
 /// unusable, for the caller to name it.
-pub fn unpack_notes(
-    reader: impl Read,
-    limits: &UnpackLimits,
-) -> Result<BTreeMap<String, Vec<u8>>, String> {
-    let mut out = BTreeMap::new();
-    read_files(
-        reader,
-        limits,
-        |p| p.ends_with(".gcno"),
-        |path, bytes| {
-            out.insert(path, bytes);
-        },
-    )?;
-    Ok(out)
+pub fn unpack_notes(reader: impl Read, limits: &UnpackLimits) -> Result<Spilled, String> {
+    spill(reader, limits, |p| p.ends_with(".gcno"))
 }
 
 /// Reads a build's `sources.tar.gz`, keeping only the files `keep` asks for (the report needs
@@ -100,29 +388,46 @@ pub fn unpack_sources(
     reader: impl Read,
     limits: &UnpackLimits,
     keep: impl Fn(&str) -> bool,
-) -> Result<BTreeMap<String, Vec<u8>>, String> {
-    let mut out = BTreeMap::new();
-    read_files(reader, limits, keep, |path, bytes| {
-        out.insert(path, bytes);
-    })?;
-    Ok(out)
+) -> Result<Spilled, String> {
+    spill(reader, limits, keep)
+}
+
+/// [`read_files`] into one scratch file, with every refusal as a sentence.
+fn spill(
+    reader: impl Read,
+    limits: &UnpackLimits,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Spilled, String> {
+    let mut out = SpillWriter::new()?;
+    match read_files(reader, limits, keep, |path, size, body| {
+        out.put(path, size, body)
+    }) {
+        Ok(()) => out.finish(),
+        Err(Stop::Unusable(why)) => Err(why),
+        Err(Stop::OverBudget { limit, seen }) => Err(format!(
+            "the kept files are {seen} bytes in all, over the limit of {limit} bytes"
+        )),
+    }
 }
 
 /// Walks a gzip-compressed tar stream with the device's walk (the one archive path rule, links
 /// and devices refused, metadata capped, the gzip trailer and tar end marker required) and
-/// hands every plain file `keep` wants to `put`, with the caps of `limits` (kept files only
-/// count towards the byte caps; every file and directory counts towards the entry cap).
-/// Errors: why the archive is unusable.
+/// hands every plain file `keep` wants to `put` (path, size, body), with the caps of `limits`
+/// (kept files only count towards the byte caps; every file and directory counts towards the
+/// entry cap). Past the total byte cap nothing more is kept, but the walk goes on to the end
+/// to count what the whole archive's kept files would take (the number in the error).
+/// Errors: why the archive is unusable, or the budget and what was seen.
 fn read_files(
     reader: impl Read,
     limits: &UnpackLimits,
     keep: impl Fn(&str) -> bool,
-    mut put: impl FnMut(String, Vec<u8>),
-) -> Result<(), String> {
+    mut put: impl FnMut(&str, u64, &mut dyn Read) -> Result<(), String>,
+) -> Result<(), Stop> {
     let mut total = 0u64;
+    // Skipped files are read too: the walk's own cap keeps a gzip bomb from running long.
     let walk_limits = WalkLimits {
         entries: limits.entries,
-        unpacked_bytes: u64::MAX,
+        unpacked_bytes: limits.total_bytes.saturating_mul(4).max(WALK_BYTES),
     };
     walk(BufReader::new(reader), walk_limits, |e| {
         if e.is_dir || !keep(e.path) {
@@ -134,24 +439,20 @@ fn read_files(
         }
         total = total.saturating_add(size);
         if total > limits.total_bytes {
-            return Err(format!(
-                "the kept files are over {} bytes in all",
-                limits.total_bytes
-            ));
+            // Over budget: keep nothing more, only count (the walk skips the bodies).
+            return Ok(());
         }
-        // The header's size was checked against the caps before any allocation; `take` keeps a
-        // lying header from reading more.
-        let mut bytes = Vec::with_capacity(size as usize);
-        e.body
-            .take(size)
-            .read_to_end(&mut bytes)
-            .map_err(|err| format!("{path}: {err}"))?;
-        if bytes.len() as u64 != size {
-            return Err(format!("{path} is truncated"));
-        }
-        put(path.to_owned(), bytes);
-        Ok(())
-    })?;
+        // `put` copies exactly the header's size (a lying header cannot make it read more)
+        // and fails when the body is shorter.
+        put(path, size, e.body)
+    })
+    .map_err(Stop::Unusable)?;
+    if total > limits.total_bytes {
+        return Err(Stop::OverBudget {
+            limit: limits.total_bytes,
+            seen: total,
+        });
+    }
     Ok(())
 }
 
@@ -183,8 +484,8 @@ mod tests {
             ("tmm/b/readme.txt", b"skip"),
         ]);
         let u = unpack(&a[..], &UnpackLimits::default()).unwrap();
-        assert_eq!(u.notes["tmm/b/x.gcno"], b"notes");
-        assert_eq!(u.data["tmm/b/x.gcda"], b"data");
+        assert_eq!(u.notes.get("tmm/b/x.gcno").unwrap(), b"notes");
+        assert_eq!(u.data.get("tmm/b/x.gcda").unwrap(), b"data");
         assert_eq!(u.notes.len() + u.data.len(), 2);
     }
 
@@ -200,6 +501,123 @@ mod tests {
         assert!(unpack(&a[..], &small(10, 100, 150)).is_err());
         assert!(unpack(&a[..], &small(1, 100, 1000)).is_err());
         assert!(unpack(&a[..], &small(2, 100, 200)).is_ok());
+    }
+
+    #[test]
+    fn a_session_over_the_byte_budget_is_too_large_with_the_limit_and_the_whole_size() {
+        let a = targz(&[
+            ("m/a.gcda", &[1u8; 100]),
+            ("m/b.gcda", &[2u8; 100]),
+            ("m/c.gcno", &[3u8; 100]),
+            ("m/skip.txt", &[4u8; 1000]),
+        ]);
+        let limits = UnpackLimits {
+            total_bytes: 150,
+            ..UnpackLimits::default()
+        };
+        match unpack(&a[..], &limits) {
+            Err(CoverageError::TooLarge { limit, seen, .. }) => {
+                assert_eq!((limit, seen), (150, 300));
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = unpack(&a[..], &limits).unwrap_err();
+        assert_eq!(e.code(), "too_large");
+        assert!(
+            e.to_string().contains("300") && e.to_string().contains("150"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn many_files_spill_to_disk_and_read_back_byte_for_byte() {
+        let bodies: Vec<(String, Vec<u8>)> = (0..300u32)
+            .map(|i| {
+                let ext = if i % 2 == 0 { "gcda" } else { "gcno" };
+                let body: Vec<u8> = (0..(i * 37 % 5000)).map(|j| (i + j) as u8).collect();
+                (format!("m/d{}/u{i}.{ext}", i % 7), body)
+            })
+            .collect();
+        let refs: Vec<(&str, &[u8])> = bodies
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
+        let u = unpack(&targz(&refs)[..], &UnpackLimits::default()).unwrap();
+        assert_eq!(u.notes.len() + u.data.len(), 300);
+        for (p, b) in &bodies {
+            let set = if p.ends_with(".gcno") {
+                &u.notes
+            } else {
+                &u.data
+            };
+            assert_eq!(set.get(p).as_ref(), Some(b), "{p}");
+        }
+        assert_eq!(
+            u.bytes(),
+            bodies.iter().map(|(_, b)| b.len() as u64).sum::<u64>()
+        );
+    }
+
+    #[test]
+    fn stale_scratch_files_are_cleared_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let named = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        let (_, kept_path) = named.keep().unwrap();
+        std::fs::create_dir(dir.path().join(".tmpXYZ")).unwrap();
+        std::fs::write(dir.path().join(".tmpXYZ/inner"), b"x").unwrap();
+        std::fs::write(dir.path().join("other.txt"), b"mine").unwrap();
+        assert_eq!(clear_stale_scratch(dir.path()), 2);
+        assert!(!kept_path.exists());
+        assert!(dir.path().join("other.txt").exists());
+        assert_eq!(clear_stale_scratch(dir.path()), 0);
+        assert_eq!(clear_stale_scratch(&dir.path().join("absent")), 0);
+    }
+
+    #[test]
+    fn random_damage_never_panics_and_whatever_is_accepted_reads_back_whole() {
+        let good = targz(&[
+            ("m/a.gcda", &[7u8; 3000]),
+            ("m/a.gcno", &[9u8; 2000]),
+            ("m/b/c.gcda", &[5u8; 700]),
+        ]);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..1500 {
+            let mut b = good.clone();
+            for _ in 0..1 + next(6) {
+                let i = next(b.len());
+                b[i] ^= 1 + next(255) as u8;
+            }
+            if let Ok(u) = unpack(&b[..], &UnpackLimits::default()) {
+                for set in [&u.notes, &u.data] {
+                    for span in set.files.values() {
+                        assert_eq!(set.read(*span).unwrap().len() as u64, span.len);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_that_claims_more_than_its_body_is_refused_without_reserving_its_size() {
+        // 200 MiB claimed, 10 bytes sent: the copy stops at the end of the stream (nothing of
+        // the claimed size is allocated) and the archive is unusable.
+        let mut t = raw_entry("m/a.gcda", b"0123456789");
+        let mut h = tar::Header::new_gnu();
+        h.as_mut_bytes().copy_from_slice(&t[..512]);
+        h.set_size(200 << 20);
+        h.set_cksum();
+        t[..512].copy_from_slice(h.as_bytes());
+        t.extend([0u8; 1024]);
+        assert!(matches!(
+            unpack(&gz_of(&t)[..], &UnpackLimits::default()),
+            Err(CoverageError::BadArchive(_))
+        ));
     }
 
     #[test]
@@ -255,7 +673,7 @@ mod tests {
         let mut ok = raw_entry("m/tmp/build/x.gcda", b"data");
         ok.extend([0u8; 1024]);
         let u = unpack(&gz_of(&ok)[..], &UnpackLimits::default()).unwrap();
-        assert_eq!(u.data["m/tmp/build/x.gcda"], b"data");
+        assert_eq!(u.data.get("m/tmp/build/x.gcda").unwrap(), b"data");
     }
 
     #[test]

@@ -140,6 +140,18 @@ fn rig() -> Rig {
 
 /// A rig whose runner reads `clock` and whose API knows `admins`.
 fn rig_with(clock: ccaas_app::Clock, admins: ccaas_app::Admins) -> Rig {
+    rig_config(
+        admins,
+        RunnerConfig {
+            site_url: "http://site.test".into(),
+            clock,
+            ..RunnerConfig::default()
+        },
+    )
+}
+
+/// A rig whose runner has `config` and whose API knows `admins`.
+fn rig_config(admins: ccaas_app::Admins, config: RunnerConfig) -> Rig {
     let store = ccaas_app::memory::MemoryStore::default();
     let logs = MemoryLogs::default();
     let device = Arc::new(MemoryDevice::bigip());
@@ -150,11 +162,7 @@ fn rig_with(clock: ccaas_app::Clock, admins: ccaas_app::Admins) -> Rig {
         site: CrashySite::default(),
         logs: logs.clone(),
         builds: MemoryBuilds::default(),
-        config: RunnerConfig {
-            site_url: "http://site.test".into(),
-            clock,
-            ..RunnerConfig::default()
-        },
+        config,
     };
     Rig {
         api: Api {
@@ -642,6 +650,44 @@ impl Rig {
     fn open_session(&self) -> Option<ccaas_app::DeviceSession> {
         self.runner().sessions.inner.all().get("bigip1:22").cloned()
     }
+}
+
+#[tokio::test]
+async fn an_end_whose_data_unpacks_past_the_budget_fails_too_large_with_both_sizes_and_uploads_nothing()
+ {
+    let r = rig_config(
+        ccaas_app::Admins::default(),
+        RunnerConfig {
+            unpack: ccaas_coverage::UnpackLimits {
+                total_bytes: 1000,
+                ..Default::default()
+            },
+            ..RunnerConfig::default()
+        },
+    );
+    let start = r.started().await;
+    r.dump();
+    let (end, body) = r
+        .submit("code-coverage-end", &format!(r#","session":"{start}""#))
+        .await;
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 1).await,
+        Disposition::Ack
+    ));
+    let t = r.task(&end).await;
+    assert_eq!(t.status, Status::Failed);
+    let e = t.error.unwrap();
+    assert_eq!(e.code, "too_large");
+    let seen = (NOTES.len() + DATA.len()) as u64;
+    let numbers: Vec<u64> = e
+        .message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(numbers.contains(&1000), "{}", e.message);
+    assert!(numbers.iter().any(|n| *n > seen), "{}", e.message);
+    assert!(r.runner().artifacts.inner.objects().is_empty());
+    assert!(r.report_objects(&end).is_empty());
 }
 
 fn who(user: &str) -> Caller {

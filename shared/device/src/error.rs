@@ -127,11 +127,15 @@ pub enum DeviceError {
     /// No `.gcda` file was found for any module.
     #[error("no instrumented data (.gcda) found on the device")]
     NoData,
-    /// The archive grew past the byte cap.
-    #[error("archive larger than the cap of {limit} bytes")]
+    /// The archive grew past the byte cap: the stream was cut there.
+    #[error(
+        "the compressed archive is over the limit of {limit} bytes ({seen} bytes had arrived when it was cut); end a session with fewer modules"
+    )]
     TooLarge {
         /// The cap in bytes.
         limit: u64,
+        /// The bytes received when the stream was cut (the whole archive is at least this).
+        seen: u64,
     },
     /// The archive is malformed, truncated or holds a hostile entry.
     #[error("bad archive: {reason}")]
@@ -309,7 +313,7 @@ mod tests {
             },
             DeviceError::UnknownModule { module: "m".into() },
             DeviceError::NoData,
-            DeviceError::TooLarge { limit: 1 },
+            DeviceError::TooLarge { limit: 1, seen: 2 },
             DeviceError::NotInstrumented {
                 module: "bigd".into(),
                 pid: 42,

@@ -443,7 +443,10 @@ impl DataSink for ArchiveSink<'_> {
     async fn data(&mut self, chunk: &[u8]) -> Result<(), DeviceError> {
         self.bytes += chunk.len() as u64;
         if self.bytes > self.cap {
-            return Err(DeviceError::TooLarge { limit: self.cap });
+            return Err(DeviceError::TooLarge {
+                limit: self.cap,
+                seen: self.bytes,
+            });
         }
         if let Some(v) = self.validator.as_mut() {
             v.push(chunk)
