@@ -69,6 +69,7 @@ pub async fn run<S: TaskStore>(store: &S) {
     idempotency(store).await;
     status_writes(store).await;
     paging(store).await;
+    full_pages(store).await;
     cursors(store).await;
     date_ranges(store).await;
     device_filters(store).await;
@@ -340,6 +341,28 @@ async fn paging<S: TaskStore>(store: &S) {
     let got: Vec<TaskId> = page.tasks.iter().map(|t| t.id.clone()).collect();
     same(c, "running", got, vec![ids[1].clone(), ids[4].clone()]);
     same(c, "no next page", page.next, None);
+}
+
+/// A page of the largest limit that holds every match has no next page: the store must
+/// read one row past the page to know, even at the limit where its rounds are largest.
+async fn full_pages<S: TaskStore>(store: &S) {
+    let c = "a page of the largest limit holding every match ends the listing";
+    let user = fresh_token();
+    let base = crate::now_ms();
+    for i in 0..ccaas_domain::MAX_LIMIT as u64 {
+        let t = task(
+            TaskId::from_parts(base + i, rand::random::<u128>() >> 48),
+            &user,
+        );
+        ok(c, "create", store.create(&t, None).await);
+    }
+    let page = ok(
+        c,
+        "list",
+        store.list(&query(&user, ccaas_domain::MAX_LIMIT)).await,
+    );
+    same(c, "tasks", page.tasks.len(), ccaas_domain::MAX_LIMIT);
+    same(c, "next", page.next, None);
 }
 
 async fn cursors<S: TaskStore>(store: &S) {
