@@ -6,17 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-free_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 50); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo "no free port" >&2; exit 1
-}
-moto_port="$(free_port)"; api_port="$(free_port)"; sim_port="$(free_port)"
-if [ "$moto_port" = "$api_port" ] || [ "$api_port" = "$sim_port" ] || [ "$moto_port" = "$sim_port" ]; then
-    echo "FAIL: no three distinct free ports" >&2; exit 1
-fi
+# shellcheck source=scripts/lib/free-ports.sh
+. scripts/lib/free-ports.sh
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export CCAAS_LISTEN="127.0.0.1:$api_port"
 export CCAAS_DEMO_SIM_PORT="$sim_port"
