@@ -5,6 +5,7 @@
 
 mod auth;
 mod config;
+mod console;
 mod poller;
 mod server;
 

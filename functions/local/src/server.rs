@@ -36,11 +36,13 @@ pub type ApiState = ccaas_submit::ApiState<
 /// `verifier` (`CCAAS_AUTH=jwt`) the bearer token is checked first and its claims go into the
 /// request context, as API Gateway's JWT authorizer does on AWS.
 pub fn router(state: Arc<State>, api: Arc<ApiState>, verifier: Option<Arc<Verifier>>) -> Router {
+    let auth_on = verifier.is_some();
     let mut api = ccaas_submit::router(api);
     if let Some(v) = verifier {
         api = api.layer(middleware::from_fn_with_state(v, authorize));
     }
     Router::new()
+        .merge(crate::console::routes(auth_on))
         .route("/site", get(site_root))
         .route("/site/", get(site_root))
         .route("/site/{*key}", get(site))

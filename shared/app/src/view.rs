@@ -128,6 +128,35 @@ pub struct ListItem {
     /// Creation time.
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub timestamp: String,
+    /// Label.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub name: Option<String>,
+    /// The device, `host:port` (`[address]:port` for IPv6), as `GET /v1/devices` writes it.
+    pub device: String,
+    /// Last change.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub updated: String,
+    /// The error code of a failed task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The report link of a succeeded end task (its `result.link`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The line totals of a succeeded end task (its `result.summary.lines`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<LineTotals>,
+}
+
+/// Covered and coverable lines, as an end task's `result.summary.lines` gives them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LineTotals {
+    /// Lines executed at least once.
+    pub covered: u64,
+    /// Lines with code.
+    pub total: u64,
+    /// `covered` of `total`, in percent, two decimals.
+    pub percent: f64,
 }
 
 /// The body of `GET /v1/tasks`.
@@ -200,6 +229,21 @@ impl ListItem {
             task_type: task.task_type.as_str(),
             user: task.user.clone(),
             timestamp: task.created.clone(),
+            name: task.name.clone(),
+            device: crate::ports::device_key(&task.device, task.port),
+            updated: task.updated.clone(),
+            error_code: task.error.as_ref().map(|e| e.code.clone()),
+            link: task
+                .result
+                .as_ref()
+                .and_then(|r| r.get("link"))
+                .and_then(|l| l.as_str())
+                .map(str::to_owned),
+            lines: task
+                .result
+                .as_ref()
+                .and_then(|r| r.pointer("/summary/lines"))
+                .and_then(|l| serde_json::from_value(l.clone()).ok()),
         }
     }
 }

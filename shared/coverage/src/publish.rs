@@ -214,6 +214,89 @@ pub async fn refresh_index<P: ReportSite>(site: &P) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where each device's published reports are recorded, one empty object per report
+/// (`site/latest/<device>/<task-id>`, private), so the stable link can find the newest.
+pub const LATEST_RECORDS: &str = "site/latest/";
+
+/// A device as a path segment of its stable link: `<host>_<port>`, with an IPv6 address's
+/// colons written as `-` (`127.0.0.1_2222`, `fd00--1_22`). `None` for a host with other
+/// characters than a canonical one has (lower-case letters, digits, `.`, `-`, `:`).
+pub fn device_slug(host: &str, port: u16) -> Option<String> {
+    let ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b));
+    ok.then(|| format!("{}_{port}", host.replace(':', "-")))
+}
+
+/// The key of a device's stable link page: `reports/latest/<slug>/index.html` (public, like
+/// every report).
+pub fn latest_key(slug: &str) -> String {
+    format!("reports/latest/{slug}/index.html")
+}
+
+/// Points the stable link of device `host:port` at its newest published report: records
+/// `id` for the device, then rewrites the link page to the newest recorded report (so
+/// re-publishing an older report never moves the link back), then drops older records.
+/// Call it after [`publish`]. Idempotent.
+///
+/// Errors: [`Error::Corrupt`] for a host no canonical device has (nothing is written);
+/// [`Error::Unavailable`].
+pub async fn publish_latest<P: ReportSite>(
+    site: &P,
+    host: &str,
+    port: u16,
+    id: &TaskId,
+) -> Result<(), Error> {
+    let slug = device_slug(host, port)
+        .ok_or_else(|| Error::Corrupt(format!("device host {host:?} is not canonical")))?;
+    let prefix = format!("{LATEST_RECORDS}{slug}/");
+    site.put(
+        &format!("{prefix}{id}"),
+        Vec::new(),
+        "application/octet-stream",
+        CACHE_RECORD,
+    )
+    .await?;
+    // As with the site index: two publishers of one device (a re-render beside a new end)
+    // re-list after writing until the listing is stable, so the last writer's page names the
+    // newest report.
+    let mut newest = newest_recorded(site, &prefix).await?;
+    for _ in 0..3 {
+        let Some(top) = &newest else { break };
+        site.put(
+            &latest_key(&slug),
+            ccaas_report::latest_page(top.as_str()),
+            ccaas_report::HTML,
+            CACHE_INDEX,
+        )
+        .await?;
+        let again = newest_recorded(site, &prefix).await?;
+        if again == newest {
+            break;
+        }
+        newest = again;
+    }
+    if let Some(top) = &newest {
+        for key in site.list(&prefix).await? {
+            if key.strip_prefix(&prefix) < Some(top.as_str()) {
+                site.delete(&key).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The newest task id recorded under `prefix`.
+async fn newest_recorded<P: ReportSite>(site: &P, prefix: &str) -> Result<Option<TaskId>, Error> {
+    Ok(site
+        .list(prefix)
+        .await?
+        .iter()
+        .filter_map(|k| k.strip_prefix(prefix).and_then(TaskId::parse))
+        .max())
+}
+
 /// `YYYY-MM-DD HH:MM UTC` of a Unix time in milliseconds.
 fn utc(ms: u64) -> String {
     ccaas_domain::UtcTime::from_unix_ms(ms).minutes()

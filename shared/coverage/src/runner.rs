@@ -282,6 +282,8 @@ where
         };
         let clock = std::time::Instant::now();
         crate::publish::publish(&self.site, &task.id, files, totals).await?;
+        // The device's stable link moves only once the report it points to is complete.
+        crate::publish::publish_latest(&self.site, &task.device, task.port, &task.id).await?;
         info!(task_id = %task.id, stage = "publish", secs = clock.elapsed().as_secs_f64(),
             files = rendered.files.len(), bytes = rendered.files.iter().map(|f| f.len()).sum::<u64>(),
             "stage done");

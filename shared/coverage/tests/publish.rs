@@ -121,3 +121,73 @@ async fn an_outage_mid_upload_leaves_the_report_unlinked() {
             .contains_key(&format!("reports/{id}/index.html"))
     );
 }
+
+mod latest {
+    use super::*;
+    use ccaas_coverage::publish::{device_slug, latest_key, publish_latest};
+
+    fn target(site: &MemorySite, slug: &str) -> String {
+        let (page, ty, cache) = site.object(&latest_key(slug)).unwrap();
+        assert_eq!(
+            (ty.as_str(), cache.as_str()),
+            ("text/html; charset=utf-8", CACHE_INDEX)
+        );
+        let page = String::from_utf8(page).unwrap();
+        let at = page.find("url=../../").unwrap() + "url=../../".len();
+        page[at..at + 26].to_string()
+    }
+
+    #[test]
+    fn devices_become_path_segments_and_odd_hosts_none() {
+        assert_eq!(
+            device_slug("127.0.0.1", 2222).as_deref(),
+            Some("127.0.0.1_2222")
+        );
+        assert_eq!(device_slug("fd00::1", 22).as_deref(), Some("fd00--1_22"));
+        assert_eq!(
+            device_slug("bigip-7.lab", 22).as_deref(),
+            Some("bigip-7.lab_22")
+        );
+        for bad in ["", "../x", "a/b", "UPPER", "a b", "x\n"] {
+            assert_eq!(device_slug(bad, 22), None, "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_stable_link_follows_the_newest_report_and_never_moves_back() {
+        let site = MemorySite::default();
+        let (old, new) = (TaskId::from_parts(1_000, 1), TaskId::from_parts(2_000, 1));
+        publish_latest(&site, "127.0.0.1", 2222, &old)
+            .await
+            .unwrap();
+        assert_eq!(target(&site, "127.0.0.1_2222"), old.to_string());
+        publish_latest(&site, "127.0.0.1", 2222, &new)
+            .await
+            .unwrap();
+        assert_eq!(target(&site, "127.0.0.1_2222"), new.to_string());
+        // Re-publishing the older report (a re-render) leaves the link on the newest.
+        publish_latest(&site, "127.0.0.1", 2222, &old)
+            .await
+            .unwrap();
+        assert_eq!(target(&site, "127.0.0.1_2222"), new.to_string());
+        // Another device has its own link; old records are dropped.
+        publish_latest(&site, "127.0.0.1", 2223, &old)
+            .await
+            .unwrap();
+        assert_eq!(target(&site, "127.0.0.1_2223"), old.to_string());
+        let records: Vec<String> = site
+            .objects()
+            .into_keys()
+            .filter(|k| k.starts_with("site/latest/127.0.0.1_2222/"))
+            .collect();
+        assert_eq!(records, vec![format!("site/latest/127.0.0.1_2222/{new}")]);
+    }
+
+    #[tokio::test]
+    async fn an_odd_host_writes_nothing() {
+        let site = MemorySite::default();
+        let r = publish_latest(&site, "../x", 22, &TaskId::from_parts(1, 1)).await;
+        assert!(matches!(r, Err(Error::Corrupt(_))));
+        assert!(site.objects().is_empty());
+    }
+}

@@ -33,7 +33,7 @@ use ccaas_gcov::Coverage;
 use rayon::prelude::*;
 
 pub use names::{MAX_DEMANGLED, MAX_MANGLED, demangle};
-pub use site::{SiteEntry, site_index};
+pub use site::{SiteEntry, latest_page, site_index};
 
 /// Lines per source page by default. Longer files are split into parts of this many lines
 /// (see `docs/report.md` for the measurements behind the number).

@@ -105,3 +105,40 @@ pub fn site_index(entries: &[SiteEntry]) -> Vec<u8> {
     };
     page.into_string().into_bytes()
 }
+
+/// The page of a device's stable link (`reports/latest/<device>/index.html`): sends the
+/// browser on to the newest report of the device, `reports/<id>/index.html`, by a relative
+/// link (so it works on any host), with a plain link for browsers that do not follow it.
+pub fn latest_page(id: &str) -> Vec<u8> {
+    let target = format!("../../{}/index.html", segment(id));
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content={ "0; url=" (target) };
+                meta name="robots" content="noindex";
+                title { "Latest coverage report" }
+            }
+            body {
+                p { "The latest report of this device is " a href=(target) { (segment(id)) } "." }
+            }
+        }
+    };
+    page.into_string().into_bytes()
+}
+
+#[cfg(test)]
+mod latest_tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_page_sends_the_browser_to_the_report_by_a_relative_link() {
+        let page = String::from_utf8(latest_page("01ARZ3NDEKTSV4RRFFQ69G5FAV")).unwrap();
+        assert!(page.contains(r#"content="0; url=../../01ARZ3NDEKTSV4RRFFQ69G5FAV/index.html""#));
+        assert!(page.contains(r#"href="../../01ARZ3NDEKTSV4RRFFQ69G5FAV/index.html""#));
+        let odd = String::from_utf8(latest_page("../x\"><script>")).unwrap();
+        assert!(!odd.contains("<script>"), "{odd}");
+        assert!(odd.contains(r#"url=../../xscript/index.html""#), "{odd}");
+    }
+}
