@@ -42,6 +42,12 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
+// Replaces an element's children; null, undefined and false children are left out.
+function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
 function main() { return document.getElementById("main"); }
 
 function announce(text) {
@@ -342,7 +348,7 @@ async function tasksView(params) {
     try {
       page = await api("/v1/tasks", query);
     } catch (e) {
-      holder.replaceChildren(errorBox(e));
+      fill(holder, errorBox(e));
       return;
     }
     const rows = page.collection.map((t) => h("tr", { "data-task": t.id },
@@ -354,7 +360,7 @@ async function tasksView(params) {
       h("td", { class: "mono" }, t.device || ""),
       h("td", {}, resultCell(t))));
     const total = page.total !== undefined ? `${page.total} tasks` : `${page.count} shown`;
-    holder.replaceChildren(
+    fill(holder, 
       table("Tasks, newest first", ["Created (UTC)", "Name", "Type", "Status", "User", "Device", "Result"], rows),
       page.count === 0 ? h("p", { class: "note" }, "No task matches.") : null,
       h("div", { class: "pager" },
@@ -384,7 +390,7 @@ async function taskPage(id) {
     add("Status", badge(t.status));
     add("Type", t.type);
     add("User", t.user);
-    add("Device", h("span", { class: "mono" }, t.device));
+    add("Device", h("span", { class: "mono" }, t.port ? deviceOf(t.device, t.port) : t.device));
     add("Modules", t.modules.join(", "));
     add("Priority", t.priority);
     add("Created", when(t.timestamp));
@@ -401,7 +407,7 @@ async function taskPage(id) {
     parts.push(h("h2", {}, "Command log"));
     const log = await logView(id);
     parts.push(log);
-    holder.replaceChildren(...parts);
+    fill(holder, ...parts);
     if (shownStatus !== null && shownStatus !== t.status) announce(`Task is now ${t.status}`);
     shownStatus = t.status;
     return t;
@@ -411,7 +417,7 @@ async function taskPage(id) {
     holder.before(refreshLine());
     const loop = async () => {
       let now;
-      try { now = await draw(); } catch (e) { holder.replaceChildren(errorBox(e)); return; }
+      try { now = await draw(); } catch (e) { fill(holder, errorBox(e)); return; }
       stamp();
       if (["succeeded", "failed"].includes(now.status)) stopTimer();
     };
@@ -473,6 +479,11 @@ function siteBase() {
   return new URL("../", location.href);
 }
 
+// host:port, [address]:port for IPv6, as the API's task list and devices write it.
+function deviceOf(host, port) {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 function deviceSlug(device) {
   // reports/latest/<slug>/ as the processor writes it: host:port -> host_port, IPv6 colons as '-'.
   const m = device.match(/^\[?([^\]]*?)\]?:(\d+)$/);
@@ -499,10 +510,10 @@ async function devicesView() {
         next = page.next;
       } while (next && rows.length < 1000);
     } catch (e) {
-      holder.replaceChildren(errorBox(e));
+      fill(holder, errorBox(e));
       return;
     }
-    holder.replaceChildren(rows.length
+    fill(holder, rows.length
       ? table("Open sessions", ["Device", "Owner", "Since (UTC)", "Modules", "Session", "Latest report"],
         rows.map((d) => h("tr", { "data-device": d.device },
           h("td", { class: "mono" }, d.device),
@@ -665,7 +676,7 @@ async function usageView(params) {
     figure("Failures by code", codeChart(codeList), null,
       table("Failures by code", ["Code", { label: "Failed tasks", num: true }],
         codeList.map(([c, n]) => h("tr", {}, h("td", { class: "mono" }, c), h("td", { class: "num" }, n))))));
-  holder.replaceChildren(periods.length ? charts : h("p", { class: "note" }, "No task in this range."));
+  fill(holder, periods.length ? charts : h("p", { class: "note" }, "No task in this range."));
 }
 
 function durationChart(byType, periods) {
@@ -723,7 +734,7 @@ async function coverageView(params) {
   }
   const r = await api("/v1/usage/coverage", device ? { device } : { build });
   const pts = r.points.map((p) => ({ t: Date.parse(p.finished), v: p.lines.total ? 100 * covered(p.lines) / p.lines.total : 0, label: `${p.name || p.task} (${when(p.finished)})` }));
-  holder.replaceChildren(r.points.length ? h("div", {},
+  fill(holder, r.points.length ? h("div", {},
     figure(`Line coverage of each session on ${device || build}`, lineChart(`Line coverage per session of ${device || build}`, pts), null, h("p", {}, "The table below lists every point.")),
     table("Sessions", ["Finished (UTC)", "Name", "User", "Device", "Build", { label: "Lines", num: true }, "Report"],
       r.points.map((p) => h("tr", {},
@@ -740,7 +751,7 @@ async function coverageView(params) {
 // ------------------------------------------------------------------ start
 
 function showFatal(e) {
-  main().replaceChildren(errorBox(e));
+  fill(main(), errorBox(e));
 }
 
 async function start() {
@@ -758,6 +769,8 @@ async function start() {
   }
   renderWho();
   window.addEventListener("hashchange", route);
+  // The skip link moves focus to the content; the hash belongs to the views.
+  document.querySelector(".skip").addEventListener("click", (ev) => { ev.preventDefault(); main().focus(); });
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") stamp(); });
   if (!location.hash) history.replaceState(null, "", "#/tasks");
   await route();

@@ -93,15 +93,14 @@ async fn site_root(st: AxState<Arc<State>>) -> Response {
     site(st, Path(String::new())).await
 }
 
-/// Serves a public object of the report site: `index.html`, `dashboard/...`, `reports/...`,
+/// Serves a public object of the report site: `index.html`, `console/...`, `reports/...`,
 /// as the bucket policy allows on AWS. Anything else is 404, as it would be there.
 async fn site(AxState(state): AxState<Arc<State>>, Path(key): Path<String>) -> Response {
     let mut key = key;
     if key.is_empty() || key.ends_with('/') {
         key.push_str("index.html");
     }
-    let public =
-        key == "index.html" || key.starts_with("reports/") || key.starts_with("dashboard/");
+    let public = key == "index.html" || key.starts_with("reports/") || key.starts_with("console/");
     let safe = !key
         .split('/')
         .any(|s| s.is_empty() || s == "." || s == "..");

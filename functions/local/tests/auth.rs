@@ -167,3 +167,41 @@ async fn auth_on_without_its_settings_stops_ccaas_local_with_the_missing_variabl
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("jwks.json"), "{err}");
 }
+
+#[tokio::test]
+async fn with_auth_on_the_console_loads_without_a_token_and_asks_for_one() {
+    let emu = Emulator::private();
+    let dir = tempfile::tempdir().unwrap();
+    let jwks = jwks_file(dir.path());
+    let app = spawn_app(
+        &emu,
+        &[
+            ("CCAAS_LOCAL_WORKER", "off"),
+            ("CCAAS_AUTH", "jwt"),
+            ("CCAAS_AUTH_JWKS_FILE", jwks.to_str().unwrap()),
+            ("CCAAS_AUTH_ISSUER", ISSUER),
+            ("CCAAS_AUTH_AUDIENCE", "ccaas"),
+        ],
+    )
+    .await;
+    // The sign-in page itself needs no token; the API behind it still does.
+    for (path, ty) in [
+        ("/site/console/", "text/html; charset=utf-8"),
+        ("/site/console/console.js", "text/javascript; charset=utf-8"),
+        ("/site/console/console.css", "text/css; charset=utf-8"),
+        ("/site/console/config.json", "application/json"),
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+        assert_eq!(r.headers["content-type"], ty, "{path}");
+        assert_eq!(r.headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&app.get("/site/console/config.json").await.text).unwrap();
+    assert_eq!(config, json!({"api": "", "auth": "token"}));
+    assert_eq!(app.get("/v1/tasks").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/site/console/nope.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+}

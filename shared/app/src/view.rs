@@ -60,6 +60,8 @@ pub struct TaskView {
     /// Device host.
     #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::openapi::HostName))]
     pub device: String,
+    /// Device SSH port.
+    pub port: u16,
     /// Modules.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<ccaas_domain::ModuleName>))]
     pub modules: Vec<String>,
@@ -195,6 +197,7 @@ impl TaskView {
             timestamp: task.created.clone(),
             updated: task.updated.clone(),
             device: task.device.clone(),
+            port: task.port,
             modules: task.modules.iter().map(|m| m.as_str().to_owned()).collect(),
             session: task.session.as_ref().map(|s| s.to_string()),
             result: task.result.clone(),

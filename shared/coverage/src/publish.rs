@@ -15,7 +15,7 @@ use ccaas_report::{OutFile, SiteEntry};
 use futures_util::{StreamExt, TryStreamExt};
 
 /// Where the records of published reports live (private: the bucket policy makes only
-/// `index.html`, `dashboard/` and `reports/` public).
+/// `index.html`, `console/` and `reports/` public).
 pub const RECORDS: &str = "site/reports/";
 /// Uploads in flight at once for one report.
 const PARALLEL_UPLOADS: usize = 16;
