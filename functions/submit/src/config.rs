@@ -20,11 +20,39 @@ pub struct Config {
     /// gives them) who may cancel other users' tasks and end or discard their sessions. Only
     /// verified callers can be admins, so it matters with auth on.
     pub admins: ccaas_app::Admins,
+    /// `CCAAS_ADMIN_GROUP` (default none): a group whose members are admins too, as the
+    /// token's groups claim lists them (the template's Cognito group `AdminGroup`).
+    pub admin_group: Option<String>,
+    /// `CCAAS_AUTH_GROUPS_CLAIM` (default `cognito:groups`): the claim that lists the
+    /// caller's groups.
+    pub auth_groups_claim: String,
     /// `CCAAS_DEVICES_TABLE`: the DynamoDB `devices` table, read by `GET /v1/devices`.
     pub devices_table: String,
     /// `CCAAS_DEVICE_ALLOW` (default: every device): the devices a task may name; others are
     /// refused with 403 `device_not_allowed`.
     pub device_allow: DeviceAllow,
+}
+
+/// Whether `g` can be told apart inside a groups claim, in either form it arrives in (API
+/// Gateway's `[a b]`, a JSON array's `["a","b"]`): 1 to 128 visible ASCII characters without
+/// brackets, quotes, commas or spaces.
+pub fn is_group_name(g: &str) -> bool {
+    (1..=128).contains(&g.len())
+        && g.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"[]\",'".contains(&b))
+}
+
+/// The groups a groups claim lists: API Gateway hands a JWT array claim to the function as
+/// `[a b c]`, `ccaas-local` as its JSON text `["a","b","c"]`, and a one-group claim may be a
+/// plain string.
+pub fn groups_of(claim: &str) -> impl Iterator<Item = &str> {
+    claim
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(|g| g.trim_matches('"'))
+        .filter(|g| !g.is_empty())
 }
 
 impl Config {
@@ -59,6 +87,18 @@ impl Config {
                 name: "CCAAS_ADMIN_USERS",
                 why: format!("every item {}", e.message),
             })?,
+            admin_group: match env.optional("CCAAS_ADMIN_GROUP") {
+                Some(g) if !is_group_name(&g) => {
+                    return Err(ConfigError::Invalid {
+                        name: "CCAAS_ADMIN_GROUP",
+                        why: "a group name is 1 to 128 visible characters without brackets, quotes, commas or spaces".into(),
+                    });
+                }
+                g => g,
+            },
+            auth_groups_claim: env
+                .optional("CCAAS_AUTH_GROUPS_CLAIM")
+                .unwrap_or_else(|| "cognito:groups".into()),
             devices_table: env.required("CCAAS_DEVICES_TABLE")?,
             device_allow: DeviceAllow::parse(&env.raw("CCAAS_DEVICE_ALLOW").unwrap_or_default())
                 .map_err(|why| ConfigError::Invalid {
@@ -75,7 +115,13 @@ mod tests {
 
     /// Every stack variable set (to `x`); the optional lists unset.
     fn stack(k: &str) -> Option<String> {
-        let optional = matches!(k, "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS");
+        let optional = matches!(
+            k,
+            "CCAAS_DEVICE_ALLOW"
+                | "CCAAS_ADMIN_USERS"
+                | "CCAAS_ADMIN_GROUP"
+                | "CCAAS_AUTH_GROUPS_CLAIM"
+        );
         (k.starts_with("CCAAS_") && !optional).then(|| "x".to_string())
     }
 
@@ -148,5 +194,38 @@ mod tests {
         }))
         .unwrap_err();
         assert!(e.to_string().contains("CCAAS_KMS_KEY"), "{e}");
+    }
+
+    #[test]
+    fn the_admin_group_is_optional_and_a_name_that_a_claim_cannot_hold_is_refused() {
+        let read = |v: Option<&'static str>| {
+            Config::read(&Env::new(move |k: &str| match k {
+                "CCAAS_ADMIN_GROUP" => v.map(str::to_owned),
+                "CCAAS_AUTH" | "CCAAS_AUTH_USER_CLAIM" | "CCAAS_AWS_TIMEOUT_SECS" => None,
+                _ => stack(k),
+            }))
+        };
+        let none = read(None).unwrap();
+        assert_eq!(none.admin_group, None);
+        assert_eq!(none.auth_groups_claim, "cognito:groups");
+        assert_eq!(
+            read(Some("ccaas-admins")).unwrap().admin_group.as_deref(),
+            Some("ccaas-admins")
+        );
+        for bad in ["a b", "[x]", "a,b", "\"x\""] {
+            let e = read(Some(bad)).unwrap_err();
+            assert!(e.to_string().contains("CCAAS_ADMIN_GROUP"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_groups_claim_is_read_in_each_form_it_arrives_in() {
+        fn g(c: &str) -> Vec<&str> {
+            groups_of(c).collect()
+        }
+        assert_eq!(g("[ops ccaas-admins]"), ["ops", "ccaas-admins"]);
+        assert_eq!(g(r#"["ops","ccaas-admins"]"#), ["ops", "ccaas-admins"]);
+        assert_eq!(g("ccaas-admins"), ["ccaas-admins"]);
+        assert!(g("[]").is_empty() && g("").is_empty());
     }
 }

@@ -73,6 +73,9 @@ pub enum Auth {
     Jwt {
         /// The claim that names the user (`CCAAS_AUTH_USER_CLAIM`, default `sub`).
         user_claim: String,
+        /// The claim that lists the caller's groups and the group whose members are admins
+        /// (`CCAAS_AUTH_GROUPS_CLAIM`, `CCAAS_ADMIN_GROUP`), when an admin group is set.
+        admin_group: Option<(String, String)>,
     },
 }
 
@@ -82,6 +85,10 @@ impl Auth {
         if config.auth {
             Auth::Jwt {
                 user_claim: config.auth_user_claim.clone(),
+                admin_group: config
+                    .admin_group
+                    .clone()
+                    .map(|g| (config.auth_groups_claim.clone(), g)),
             }
         } else {
             Auth::Off
@@ -248,7 +255,11 @@ where
 /// Gateway's JWT authorizer, or by `ccaas-local`), or the 401/403 response.
 #[allow(clippy::result_large_err)]
 fn caller(auth: &Auth, context: Option<&RequestContext>) -> Result<Caller, Response> {
-    let Auth::Jwt { user_claim } = auth else {
+    let Auth::Jwt {
+        user_claim,
+        admin_group,
+    } = auth
+    else {
         return Ok(Caller::Anonymous);
     };
     let claims = match context {
@@ -284,7 +295,16 @@ fn caller(auth: &Auth, context: Option<&RequestContext>) -> Result<Caller, Respo
             ),
         ));
     }
-    Ok(Caller::Verified(user.clone()))
+    let in_admin_group = admin_group.as_ref().is_some_and(|(claim, group)| {
+        claims
+            .get(claim)
+            .is_some_and(|c| config::groups_of(c).any(|g| g == group))
+    });
+    Ok(if in_admin_group {
+        Caller::Admin(user.clone())
+    } else {
+        Caller::Verified(user.clone())
+    })
 }
 
 /// A 401 with the `WWW-Authenticate` challenge of RFC 6750.
@@ -698,6 +718,32 @@ mod tests {
     fn jwt(claim: &str) -> Auth {
         Auth::Jwt {
             user_claim: claim.into(),
+            admin_group: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn with_auth_on_a_member_of_the_admin_group_drops_a_pin_and_others_may_not() {
+        let state = Arc::into_inner(api(Auth::Jwt {
+            user_claim: "sub".into(),
+            admin_group: Some(("cognito:groups".into(), "ccaas-admins".into())),
+        }))
+        .unwrap();
+        let state = Arc::new(state);
+        let pins = &state.devices.sessions;
+        pins.pin("127.0.0.1", 22, "SHA256:a").await.unwrap();
+        for groups in ["[ops]", "[ccaas-admins-x]", "ccaas", ""] {
+            let claims = Some(&[("sub", "mallory"), ("cognito:groups", groups)][..]);
+            let r = handle(&state, drop_pin_request("127.0.0.1:22", claims)).await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{groups}");
+        }
+        // API Gateway's form of an array claim, then ccaas-local's JSON text.
+        for groups in ["[ops ccaas-admins]", r#"["ops","ccaas-admins"]"#] {
+            pins.pin("127.0.0.1", 22, "SHA256:a").await.unwrap();
+            let claims = Some(&[("sub", "ops"), ("cognito:groups", groups)][..]);
+            let r = handle(&state, drop_pin_request("127.0.0.1:22", claims)).await;
+            assert_eq!(r.status(), StatusCode::OK, "{groups}");
+            assert_eq!(body_json(r).await["dropped"], true);
         }
     }
 

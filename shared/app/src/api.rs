@@ -20,22 +20,37 @@ pub enum Caller {
     Anonymous,
     /// Auth is on: this is the user, whatever the body says.
     Verified(String),
+    /// Auth is on, and the token puts this user in the service's admin group
+    /// (`CCAAS_ADMIN_GROUP`, e.g. Cognito's `cognito:groups` claim).
+    Admin(String),
 }
 
 impl Caller {
-    /// Whether the caller is an admin: a verified user named in `admins`. Without auth
-    /// nobody is (a body's `user` is a claim, not an identity). The one place that decides it:
-    /// every admin-only action asks here.
+    /// Whether the caller is an admin: a verified user named in `admins`, or one whose token
+    /// carries the admin group. Without auth nobody is (a body's `user` is a claim, not an
+    /// identity). The one place that decides it: every admin-only action asks here.
     pub fn is_admin(&self, admins: &Admins) -> bool {
-        matches!(self, Caller::Verified(u) if admins.contains(u))
+        match self {
+            Caller::Anonymous => false,
+            Caller::Verified(u) => admins.contains(u),
+            Caller::Admin(_) => true,
+        }
+    }
+
+    /// The verified user's name; `None` with auth off.
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Verified(u) | Caller::Admin(u) => Some(u),
+        }
     }
 
     /// Whether the caller may act on something `owner` owns (cancel their task): always
     /// without auth (there is no identity to check), else only the owner or an admin.
     pub fn may_act_for(&self, owner: &str, admins: &Admins) -> bool {
-        match self {
-            Caller::Anonymous => true,
-            Caller::Verified(u) => u == owner || self.is_admin(admins),
+        match self.user() {
+            None => true,
+            Some(u) => u == owner || self.is_admin(admins),
         }
     }
 }
@@ -123,9 +138,9 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                 },
             }));
         }
-        let user = match caller {
-            Caller::Verified(u) => u.clone(),
-            Caller::Anonymous => sub.user.clone().unwrap_or_else(|| "anonymous".into()),
+        let user = match caller.user() {
+            Some(u) => u.to_owned(),
+            None => sub.user.clone().unwrap_or_else(|| "anonymous".into()),
         };
         let now = self.clock.now_ms();
         let mut task = new_task(&sub, user.clone(), now);
@@ -255,10 +270,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                 return Err(Error::NotPending(task.status));
             }
             let mut next = task.advance(Status::Failed, self.clock.now_ms());
-            let by = match caller {
-                Caller::Verified(u) => u.as_str(),
-                Caller::Anonymous => "a caller",
-            };
+            let by = caller.user().unwrap_or("a caller");
             next.error = Some(ccaas_domain::TaskError {
                 code: CANCELLED.into(),
                 message: format!("cancelled by {by} before it ran"),
