@@ -329,7 +329,7 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
 fn new_task(sub: &Submission, user: String, now: u64) -> Task {
     let created = rfc3339(now);
     Task {
-        id: TaskId::from_parts(now, rand::random::<u128>()),
+        id: crate::ids::new_task_id(now),
         name: sub.name.clone(),
         user,
         task_type: sub.task_type,

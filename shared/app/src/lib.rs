@@ -9,6 +9,7 @@ pub mod contract;
 pub mod devices;
 pub mod envelope;
 pub mod error;
+pub mod ids;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod metrics;

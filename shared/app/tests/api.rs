@@ -611,3 +611,20 @@ async fn a_high_priority_task_joins_the_queue_of_its_devices_open_tasks_and_keep
     submit(on_port("code-coverage-end", "high", 2222)).await;
     assert_eq!(api.queue.sent()[3].2, Priority::High);
 }
+
+#[tokio::test]
+async fn tasks_submitted_in_one_millisecond_sort_in_submission_order() {
+    // The manual clock does not move: all 50 tasks share one millisecond.
+    let api = api();
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        let acc = api
+            .submit(&Caller::Anonymous, None, START.as_bytes())
+            .await
+            .unwrap();
+        ids.push(acc.view.id);
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+}
