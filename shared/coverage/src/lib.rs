@@ -26,4 +26,6 @@ pub use render::{BuildNotes, RenderWarning, Rendered, ReportFile, model, render,
 pub use runner::{
     Collected, CoverageRunner, DEFAULT_SESSION_MAX_AGE_SECS, Discarded, RunnerConfig,
 };
-pub use unpack::{Span, Spilled, UnpackLimits, Unpacked, unpack, unpack_notes, unpack_sources};
+pub use unpack::{
+    Span, SpillError, Spilled, UnpackLimits, Unpacked, unpack, unpack_notes, unpack_sources,
+};

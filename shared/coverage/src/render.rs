@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::CoverageError;
 use crate::paths::{Found, SuffixIndex, components};
-use crate::unpack::{Span, SpillWriter, Spilled, StoreRef, Unpacked};
+use crate::unpack::{Span, SpillError, SpillWriter, Spilled, StoreRef, Unpacked};
 
 /// Most warnings kept in a task result; the rest are counted in one last warning, so a broken
 /// build cannot blow the task item's size.
@@ -383,7 +383,9 @@ fn write_files(
         _ => None,
     };
     let kept = Kept {
-        pages: Mutex::new(Some(SpillWriter::new().map_err(CoverageError::Report)?)),
+        pages: Mutex::new(Some(
+            SpillWriter::new().map_err(|e| e.into_coverage(CoverageError::Report))?,
+        )),
         page_types: Mutex::new(Vec::new()),
         data: Mutex::new(Vec::new()),
         total: std::sync::atomic::AtomicU64::new(0),
@@ -397,7 +399,7 @@ fn write_files(
         .unwrap_or_else(|p| p.into_inner())
         .ok_or_else(|| CoverageError::Report("the pages' scratch file is gone".into()))?
         .finish()
-        .map_err(CoverageError::Report)?;
+        .map_err(|e| e.into_coverage(CoverageError::Report))?;
     // Every page shares the one store (a handle, not a copy of the index).
     let store = pages.store();
     for (path, content_type) in kept
@@ -455,7 +457,7 @@ impl ReportSink for Kept {
     type Error = CoverageError;
 
     fn data(&self, file: DataFile, cov: &Coverage, timestamp: u64) -> Result<(), Self::Error> {
-        let mut out = SpillWriter::new().map_err(CoverageError::Report)?;
+        let mut out = SpillWriter::new().map_err(|e| e.into_coverage(CoverageError::Report))?;
         let mut failed = None;
         out.put_with(file.name(), &mut |w| {
             file.write(cov, timestamp, w).map_err(|e| {
@@ -464,11 +466,14 @@ impl ReportSink for Kept {
                 std::io::Error::other(why)
             })
         })
-        .map_err(|why| match failed.take() {
-            Some(e) => CoverageError::Report(e.to_string()),
-            None => CoverageError::Report(why),
+        .map_err(|e| match (e, failed.take()) {
+            (SpillError::Scratch(disk), _) => CoverageError::Scratch(disk),
+            (_, Some(e)) => CoverageError::Report(e.to_string()),
+            (SpillError::Input(why), None) => CoverageError::Report(why),
         })?;
-        let set = out.finish().map_err(CoverageError::Report)?;
+        let set = out
+            .finish()
+            .map_err(|e| e.into_coverage(CoverageError::Report))?;
         let Some(span) = set.files.get(file.name()).copied() else {
             return Err(CoverageError::Report(format!(
                 "{} was not kept",
@@ -499,7 +504,7 @@ impl ReportSink for Kept {
             file.bytes.len() as u64,
             &mut file.bytes.as_slice(),
         )
-        .map_err(CoverageError::Report)?;
+        .map_err(|e| e.into_coverage(CoverageError::Report))?;
         drop(pages);
         self.page_types
             .lock()

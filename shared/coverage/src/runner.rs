@@ -17,7 +17,7 @@ use crate::error::CoverageError;
 use crate::render::{
     BuildNotes, MAX_WARNINGS, PageFacts, RenderWarning, Rendered, model, source_names, write_report,
 };
-use crate::unpack::{UnpackLimits, unpack, unpack_notes, unpack_sources};
+use crate::unpack::{SpillError, UnpackLimits, unpack, unpack_notes, unpack_sources};
 
 /// Runner settings.
 #[derive(Clone, Debug)]
@@ -481,10 +481,10 @@ where
                 let key = notes.key();
                 let file = std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
                 let published = unpack_notes(std::io::BufReader::new(file), &notes_limits)
-                    .map_err(|why| {
-                        CoverageError::BadNotes(format!(
+                    .map_err(|e| {
+                        e.into_coverage(|why| CoverageError::BadNotes(format!(
                             "{key} is not usable: {why}; publish the build's notes again with `ccaas build publish`"
-                        ))
+                        )))
                     })?;
                 notes.notes = Some(published);
             }
@@ -538,7 +538,9 @@ where
                 let keep = |p: &str| p.rsplit('/').next().is_some_and(|n| names.contains(n));
                 match unpack_sources(std::io::BufReader::new(file), &source_limits, keep) {
                     Ok(s) => sources = s,
-                    Err(why) => warnings.push(RenderWarning {
+                    // A failing scratch disk is no fault of the sources: the task is retried.
+                    Err(SpillError::Scratch(e)) => return Err(CoverageError::Scratch(e)),
+                    Err(SpillError::Input(why)) => warnings.push(RenderWarning {
                         code: "sources_unusable",
                         message: format!(
                             "{key} is not usable ({why}); the pages list the instrumented lines only"

@@ -188,6 +188,29 @@ impl Spilled {
     }
 }
 
+/// Why files could not be spilled to a scratch file: the scratch disk, which may pass (a
+/// retry on a fresh sandbox), or the input, which will not.
+#[derive(Debug, thiserror::Error)]
+pub enum SpillError {
+    /// The scratch disk failed (full, or gone).
+    #[error("scratch file: {0}")]
+    Scratch(#[source] std::io::Error),
+    /// The input is unusable (corrupt, hostile, truncated or over a cap); the text says why.
+    #[error("{0}")]
+    Input(String),
+}
+
+impl SpillError {
+    /// The task error: a scratch failure is [`CoverageError::Scratch`] (retried), an unusable
+    /// input is what `input` makes of the reason.
+    pub fn into_coverage(self, input: impl FnOnce(String) -> CoverageError) -> CoverageError {
+        match self {
+            SpillError::Scratch(e) => CoverageError::Scratch(e),
+            SpillError::Input(why) => input(why),
+        }
+    }
+}
+
 /// Appends files to one unlinked scratch file; [`SpillWriter::finish`] makes it a [`Spilled`]
 /// set.
 pub(crate) struct SpillWriter {
@@ -197,9 +220,10 @@ pub(crate) struct SpillWriter {
 }
 
 impl SpillWriter {
-    /// A writer on a fresh unlinked file in the temp directory. Errors: why none can be made.
-    pub(crate) fn new() -> Result<Self, String> {
-        let f = tempfile::tempfile().map_err(|e| format!("scratch file: {e}"))?;
+    /// A writer on a fresh unlinked file in the temp directory. Errors:
+    /// [`SpillError::Scratch`].
+    pub(crate) fn new() -> Result<Self, SpillError> {
+        let f = tempfile::tempfile().map_err(SpillError::Scratch)?;
         Ok(SpillWriter {
             out: BufWriter::with_capacity(256 << 10, f),
             at: 0,
@@ -207,17 +231,23 @@ impl SpillWriter {
         })
     }
 
-    /// Lets `write` write one file at the end of the store. Errors: the writer's or the disk's.
+    /// Lets `write` write one file at the end of the store. Errors: `write`'s own error, or
+    /// [`SpillError::Scratch`] when the disk failed under it.
     pub(crate) fn put_with(
         &mut self,
         path: &str,
         write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SpillError> {
         let mut counted = Counted {
             out: &mut self.out,
             n: 0,
+            failed: None,
         };
-        write(&mut counted).map_err(|err| format!("{path}: {err}"))?;
+        let r = write(&mut counted);
+        if let Some(disk) = counted.failed.take() {
+            return Err(SpillError::Scratch(disk));
+        }
+        r.map_err(|err| SpillError::Input(format!("{path}: {err}")))?;
         let len = counted.n;
         self.files.insert(
             path.to_owned(),
@@ -230,13 +260,27 @@ impl SpillWriter {
         Ok(())
     }
 
-    /// Copies exactly `size` bytes of `body` to the end of the store. Errors: a short body or
-    /// a disk error.
-    pub(crate) fn put(&mut self, path: &str, size: u64, body: &mut dyn Read) -> Result<(), String> {
-        let copied = std::io::copy(&mut body.take(size), &mut self.out)
-            .map_err(|err| format!("{path}: {err}"))?;
-        if copied != size {
-            return Err(format!("{path} is truncated"));
+    /// Copies exactly `size` bytes of `body` to the end of the store. Errors:
+    /// [`SpillError::Input`] for a short or unreadable body, [`SpillError::Scratch`] for a
+    /// disk error (the two told apart, so a full disk is never blamed on the archive).
+    pub(crate) fn put(
+        &mut self,
+        path: &str,
+        size: u64,
+        body: &mut dyn Read,
+    ) -> Result<(), SpillError> {
+        let mut buf = [0u8; 16 << 10];
+        let mut left = size;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+            let n = match body.read(&mut buf[..want]) {
+                Ok(0) => return Err(SpillError::Input(format!("{path} is truncated"))),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(SpillError::Input(format!("{path}: {e}"))),
+            };
+            self.out.write_all(&buf[..n]).map_err(SpillError::Scratch)?;
+            left -= n as u64;
         }
         self.files.insert(
             path.to_owned(),
@@ -249,12 +293,12 @@ impl SpillWriter {
         Ok(())
     }
 
-    /// Flushes the store and hands it over for reading. Errors: a disk error.
-    pub(crate) fn finish(self) -> Result<Spilled, String> {
+    /// Flushes the store and hands it over for reading. Errors: [`SpillError::Scratch`].
+    pub(crate) fn finish(self) -> Result<Spilled, SpillError> {
         let f = self
             .out
             .into_inner()
-            .map_err(|e| format!("scratch file: {}", e.error()))?;
+            .map_err(|e| SpillError::Scratch(e.into_error()))?;
         Ok(Spilled {
             files: self.files,
             store: Arc::new(Store::File(f)),
@@ -291,21 +335,37 @@ pub fn clear_stale_scratch(dir: &std::path::Path) -> usize {
     removed
 }
 
-/// A writer that counts what passes through it.
+/// A writer that counts what passes through it and keeps the first error of the writer
+/// under it (the disk's), so it is not taken for an error of what writes to it.
 struct Counted<'a, W: Write> {
     out: &'a mut W,
     n: u64,
+    failed: Option<std::io::Error>,
 }
 
 impl<W: Write> Write for Counted<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.n += n as u64;
-        Ok(n)
+        match self.out.write(buf) {
+            Ok(n) => {
+                self.n += n as u64;
+                Ok(n)
+            }
+            Err(e) => Err(self.keep(e)),
+        }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
+        self.out.flush().map_err(|e| self.keep(e))
+    }
+}
+
+impl<W: Write> Counted<'_, W> {
+    /// Keeps the disk's error and gives the writer above one of the same kind.
+    fn keep(&mut self, e: std::io::Error) -> std::io::Error {
+        let kind = e.kind();
+        let text = e.to_string();
+        self.failed.get_or_insert(e);
+        std::io::Error::new(kind, text)
     }
 }
 
@@ -333,10 +393,11 @@ impl Unpacked {
     }
 }
 
-/// Why a walk with a byte budget stopped: the archive itself, or the budget.
+/// Why a walk with a byte budget stopped: the archive itself, the budget, or the scratch disk.
 enum Stop {
     Unusable(String),
     OverBudget { limit: u64, seen: u64 },
+    Scratch(std::io::Error),
 }
 
 /// Streams a gzip-compressed tar stream into scratch files (the notes and the data apart).
@@ -346,8 +407,9 @@ enum Stop {
 /// the size of all the archive's coverage files), [`CoverageError::Scratch`] when no scratch
 /// file can be made.
 pub fn unpack(reader: impl Read, limits: &UnpackLimits) -> Result<Unpacked, CoverageError> {
-    let mut notes = SpillWriter::new().map_err(CoverageError::BadArchive)?;
-    let mut data = SpillWriter::new().map_err(CoverageError::BadArchive)?;
+    let bad = |e: SpillError| e.into_coverage(CoverageError::BadArchive);
+    let mut notes = SpillWriter::new().map_err(bad)?;
+    let mut data = SpillWriter::new().map_err(bad)?;
     let r = read_files(
         reader,
         limits,
@@ -362,10 +424,11 @@ pub fn unpack(reader: impl Read, limits: &UnpackLimits) -> Result<Unpacked, Cove
     );
     match r {
         Ok(()) => Ok(Unpacked {
-            notes: notes.finish().map_err(CoverageError::BadArchive)?,
-            data: data.finish().map_err(CoverageError::BadArchive)?,
+            notes: notes.finish().map_err(bad)?,
+            data: data.finish().map_err(bad)?,
         }),
         Err(Stop::Unusable(why)) => Err(CoverageError::BadArchive(why)),
+        Err(Stop::Scratch(e)) => Err(CoverageError::Scratch(e)),
         Err(Stop::OverBudget { limit, seen }) => Err(CoverageError::TooLarge {
             what: "the session's coverage files (.gcno and .gcda, unpacked)".into(),
             limit,
@@ -375,20 +438,21 @@ pub fn unpack(reader: impl Read, limits: &UnpackLimits) -> Result<Unpacked, Cove
 }
 
 /// Reads a build's `notes.tar.gz` (paths relative to the published directory): its `.gcno`
-/// files by path, with the same caps and refusals as [`unpack`]. Errors: why the archive is
-/// unusable, for the caller to name it.
-pub fn unpack_notes(reader: impl Read, limits: &UnpackLimits) -> Result<Spilled, String> {
+/// files by path, with the same caps and refusals as [`unpack`]. Errors:
+/// [`SpillError::Input`] with why the archive is unusable, for the caller to name it;
+/// [`SpillError::Scratch`].
+pub fn unpack_notes(reader: impl Read, limits: &UnpackLimits) -> Result<Spilled, SpillError> {
     spill(reader, limits, |p| p.ends_with(".gcno"))
 }
 
 /// Reads a build's `sources.tar.gz`, keeping only the files `keep` asks for (the report needs
 /// only the sources whose names are in the model), with the same caps and refusals as
-/// [`unpack`]. Errors: why the archive is unusable.
+/// [`unpack`]. Errors: as [`unpack_notes`].
 pub fn unpack_sources(
     reader: impl Read,
     limits: &UnpackLimits,
     keep: impl Fn(&str) -> bool,
-) -> Result<Spilled, String> {
+) -> Result<Spilled, SpillError> {
     spill(reader, limits, keep)
 }
 
@@ -397,16 +461,17 @@ fn spill(
     reader: impl Read,
     limits: &UnpackLimits,
     keep: impl Fn(&str) -> bool,
-) -> Result<Spilled, String> {
+) -> Result<Spilled, SpillError> {
     let mut out = SpillWriter::new()?;
     match read_files(reader, limits, keep, |path, size, body| {
         out.put(path, size, body)
     }) {
         Ok(()) => out.finish(),
-        Err(Stop::Unusable(why)) => Err(why),
-        Err(Stop::OverBudget { limit, seen }) => Err(format!(
+        Err(Stop::Unusable(why)) => Err(SpillError::Input(why)),
+        Err(Stop::OverBudget { limit, seen }) => Err(SpillError::Input(format!(
             "the kept files are {seen} bytes in all, over the limit of {limit} bytes"
-        )),
+        ))),
+        Err(Stop::Scratch(e)) => Err(SpillError::Scratch(e)),
     }
 }
 
@@ -421,15 +486,18 @@ fn read_files(
     reader: impl Read,
     limits: &UnpackLimits,
     keep: impl Fn(&str) -> bool,
-    mut put: impl FnMut(&str, u64, &mut dyn Read) -> Result<(), String>,
+    mut put: impl FnMut(&str, u64, &mut dyn Read) -> Result<(), SpillError>,
 ) -> Result<(), Stop> {
     let mut total = 0u64;
+    // The walk's errors are sentences; a scratch disk failure stops it too, and is kept
+    // here to be told apart from an unusable archive.
+    let mut scratch = None;
     // Skipped files are read too: the walk's own cap keeps a gzip bomb from running long.
     let walk_limits = WalkLimits {
         entries: limits.entries,
         unpacked_bytes: limits.total_bytes.saturating_mul(4).max(WALK_BYTES),
     };
-    walk(BufReader::new(reader), walk_limits, |e| {
+    let walked = walk(BufReader::new(reader), walk_limits, |e| {
         if e.is_dir || !keep(e.path) {
             return Ok(());
         }
@@ -444,9 +512,19 @@ fn read_files(
         }
         // `put` copies exactly the header's size (a lying header cannot make it read more)
         // and fails when the body is shorter.
-        put(path, size, e.body)
-    })
-    .map_err(Stop::Unusable)?;
+        match put(path, size, e.body) {
+            Err(SpillError::Scratch(disk)) => {
+                scratch = Some(disk);
+                Err("the scratch disk failed".into())
+            }
+            Err(SpillError::Input(why)) => Err(why),
+            Ok(()) => Ok(()),
+        }
+    });
+    if let Some(disk) = scratch {
+        return Err(Stop::Scratch(disk));
+    }
+    walked.map_err(Stop::Unusable)?;
     if total > limits.total_bytes {
         return Err(Stop::OverBudget {
             limit: limits.total_bytes,
@@ -460,6 +538,48 @@ fn read_files(
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A writer on `/dev/full`, where every write that reaches the file fails with ENOSPC.
+    fn full_disk() -> SpillWriter {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        SpillWriter {
+            out: BufWriter::with_capacity(4096, f),
+            at: 0,
+            files: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_scratch_disk_is_a_scratch_error_and_a_short_body_an_input_error() {
+        let body = vec![7u8; 64 << 10];
+        let e = full_disk().put("m/a.gcda", body.len() as u64, &mut body.as_slice());
+        assert!(matches!(e, Err(SpillError::Scratch(_))), "{e:?}");
+        let short = [1u8; 10];
+        let e = SpillWriter::new()
+            .unwrap()
+            .put("m/b.gcda", 20, &mut short.as_slice());
+        assert!(
+            matches!(&e, Err(SpillError::Input(why)) if why.contains("m/b.gcda is truncated")),
+            "{e:?}"
+        );
+        let mut w = full_disk();
+        w.put("m/c.gcda", 10, &mut [0u8; 10].as_slice()).unwrap();
+        assert!(matches!(w.finish(), Err(SpillError::Scratch(_))));
+        let e = full_disk().put_with("p.html", &mut |w| w.write_all(&body));
+        assert!(matches!(e, Err(SpillError::Scratch(_))), "{e:?}");
+        // As task errors: the disk is retried, the input is not.
+        let disk = SpillError::Scratch(std::io::Error::other("ENOSPC"));
+        assert!(disk.into_coverage(CoverageError::BadArchive).is_retryable());
+        let input = SpillError::Input("x is truncated".into());
+        assert!(
+            !input
+                .into_coverage(CoverageError::BadArchive)
+                .is_retryable()
+        );
+    }
 
     fn targz(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut t = tar::Builder::new(Vec::new());
