@@ -625,6 +625,7 @@ mod tests {
             lease_until: None,
             lease_holder: None,
             retry_since: None,
+            started: None,
             admin: false,
             result: full.then(|| json!({"session": "x"})),
             error: full.then(|| TaskError {

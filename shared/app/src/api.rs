@@ -336,6 +336,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         lease_until: None,
         lease_holder: None,
         retry_since: None,
+        started: None,
         admin: false,
         result: None,
         error: None,

@@ -479,6 +479,11 @@ impl TaskStore for DynamoTaskStore {
             "retry_since = :retry_since",
             next.retry_since.map(Value::from),
         );
+        optional(
+            "started",
+            "started = :started",
+            next.started.map(Value::from),
+        );
         optional("result", "#res = :result", next.result.clone());
         optional(
             "error",
