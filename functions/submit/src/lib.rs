@@ -38,7 +38,11 @@ pub type Deps = Api<DynamoTaskStore, SqsTaskQueue, S3Logs, KmsSealer>;
 pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
     let stack = &config.stack;
     Api {
-        store: DynamoTaskStore::new(ccaas_dynamo::client(sdk), &stack.tasks_table),
+        store: DynamoTaskStore::new(
+            ccaas_dynamo::client(sdk),
+            &stack.tasks_table,
+            &stack.usage_table,
+        ),
         queue: SqsTaskQueue::new(
             ccaas_queue::sqs_client(sdk),
             stack.queue_url.clone(),
