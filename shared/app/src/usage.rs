@@ -126,8 +126,10 @@ pub struct CoveragePoint {
     #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
     pub task: TaskId,
     /// The session (its start task's id), as the end task's `result.session` shows it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub session: Option<String>,
     /// The end task's label.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub name: Option<String>,
     /// The end task's user.
     #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::openapi::UserName))]
@@ -135,6 +137,7 @@ pub struct CoveragePoint {
     /// The device, `host:port`.
     pub device: String,
     /// The device's build, as the end task's `result.build` shows it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub build: Option<String>,
     /// When the end task finished, RFC 3339 UTC.
     #[cfg_attr(feature = "openapi", schema(format = DateTime))]
@@ -350,6 +353,7 @@ pub struct Bucket {
     pub cancelled: u64,
     /// Run time (first `running` to the terminal write) of the finished tasks that ran;
     /// null when none did.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub duration_ms: Option<Durations>,
 }
 
