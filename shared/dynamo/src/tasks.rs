@@ -352,8 +352,11 @@ impl TaskStore for DynamoTaskStore {
             );
             items.push(TransactWriteItem::builder().put(put(rec_item)?).build());
         }
-        items.push(TransactWriteItem::builder().put(put(item)?).build());
+        // The task last: DynamoDB applies a transaction at once, but moto applies its items
+        // one by one while other requests read, so a reader that sees the task there sees
+        // its counters too.
         items.extend(self.effect_items(Effects::of_create(task))?);
+        items.push(TransactWriteItem::builder().put(put(item)?).build());
         match self.transact(items).await? {
             Committed::Yes => Ok(Created::New),
             Committed::ConditionFailed if idem.is_some() => Ok(Created::KeyExists),
@@ -616,8 +619,11 @@ impl TaskStore for DynamoTaskStore {
                 .set_expression_attribute_values(Some(values))
                 .build()
                 .map_err(|e| AwsError::sdk("dynamodb:Update", e).into_app(BACKEND))?;
-            let mut items = vec![TransactWriteItem::builder().update(update).build()];
-            items.extend(self.effect_items(effects)?);
+            // The task's update last, as in `create`: on moto, a reader that sees the
+            // terminal status sees its counters and points too, and the worker acks no
+            // later after that status shows than it did before they existed.
+            let mut items = self.effect_items(effects)?;
+            items.push(TransactWriteItem::builder().update(update).build());
             return match self.transact(items).await? {
                 Committed::Yes => Ok(()),
                 Committed::ConditionFailed => Err(Error::Conflict),
