@@ -75,6 +75,7 @@ def env_for(port):
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
         "CCAAS_TASKS_TABLE": "tasks",
         "CCAAS_DEVICES_TABLE": "devices",
+        "CCAAS_USAGE_TABLE": "usage",
         "CCAAS_QUEUE_URL": "http://127.0.0.1:9/q",
         "CCAAS_HIGH_QUEUE_URL": "http://127.0.0.1:9/qh",
         "CCAAS_BUCKET": "bucket",

@@ -35,12 +35,16 @@ def main():
     for t in res["tables"]:
         if t["name"] not in existing:
             attrs = {t["hash_key"]}
+            key_schema = [{"AttributeName": t["hash_key"], "KeyType": "HASH"}]
+            if t.get("range_key"):
+                attrs.add(t["range_key"])
+                key_schema.append({"AttributeName": t["range_key"], "KeyType": "RANGE"})
             for ix in t["indexes"]:
                 attrs |= {ix["hash_key"], ix["range_key"]}
             args = dict(
                 TableName=t["name"],
                 BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": t["hash_key"], "KeyType": "HASH"}],
+                KeySchema=key_schema,
                 AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
                 SSESpecification={"Enabled": t["sse"]},
             )

@@ -214,6 +214,7 @@ def from_template(t):
             tables[name] = {
                 "env": env_of.get(logical),
                 "hash_key": next(k["AttributeName"] for k in p["KeySchema"] if k["KeyType"] == "HASH"),
+                "range_key": next((k["AttributeName"] for k in p["KeySchema"] if k["KeyType"] == "RANGE"), None),
                 "ttl_attribute": (p.get("TimeToLiveSpecification") or {}).get("AttributeName"),
                 "sse": bool((p.get("SSESpecification") or {}).get("SSEEnabled")),
                 "pitr": bool((p.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")),
@@ -303,6 +304,7 @@ def from_resources(r):
         t["name"]: {
             "env": t["env"],
             "hash_key": t["hash_key"],
+            "range_key": t.get("range_key"),
             "ttl_attribute": t["ttl_attribute"],
             "sse": t["sse"],
             "pitr": t["pitr"],
@@ -345,6 +347,7 @@ def from_emulator(expected):
         tables[name] = {
             "env": t["env"],  # the env var name is not a property of the resource
             "hash_key": next(k["AttributeName"] for k in d["KeySchema"] if k["KeyType"] == "HASH"),
+            "range_key": next((k["AttributeName"] for k in d["KeySchema"] if k["KeyType"] == "RANGE"), None),
             "ttl_attribute": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
             "sse": (d.get("SSEDescription") or {}).get("Status") in ("ENABLED", "ENABLING"),
             "pitr": (pitr.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED",
@@ -794,6 +797,15 @@ def device_rules(t):
              "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem"}
     grants = [st for st in statements_of(pols)
               if any(str(a).startswith("dynamodb:") and a not in reads for a in as_list(st.get("Action")))]
+    # The usage history: counter ADDs (with a task's creation or cancellation) and queries.
+    usage = [st for st in grants if ref_target(st.get("Resource")) == "UsageTable"]
+    if [sorted(as_list(st.get("Action"))) for st in usage] != [["dynamodb:Query", "dynamodb:UpdateItem"]]:
+        problems.append(f"the submit function's usage table grant is not UpdateItem and Query: {usage}")
+    grants = [st for st in grants if st not in usage]
+    proc = [st for st in statements_of(res["ProcessorFunction"]["Properties"].get("Policies", []))
+            if ref_target(st.get("Resource")) == "UsageTable"]
+    if [sorted(as_list(st.get("Action"))) for st in proc] != [["dynamodb:PutItem", "dynamodb:UpdateItem"]]:
+        problems.append(f"the processor's usage table grant is not UpdateItem and PutItem: {proc}")
     for st in grants:
         if as_list(st.get("Action")) != ["dynamodb:UpdateItem"] or ref_target(st.get("Resource")) != "DevicesTable":
             problems.append(f"the submit function's DynamoDB statement {st.get('Sid')} is more than UpdateItem on DevicesTable")
@@ -1105,6 +1117,11 @@ def mutations():
         ("submit cannot drop pins", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].remove(
             next(x for x in res(t)["SubmitFunction"]["Properties"]["Policies"]
                  if isinstance(x, dict) and any(st.get("Sid") == "DropHostKeyPins" for st in x.get("Statement") or [])))),
+        ("submit may delete usage counters", lambda t: statement(t, "SubmitFunction", "UsageHistory").__setitem__(
+            "Action", ["dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem"])),
+        ("the processor cannot count", lambda t: statement(t, "ProcessorFunction", "UsageHistory").__setitem__(
+            "Action", ["dynamodb:PutItem"])),
+        ("usage table without a range key", lambda t: res(t)["UsageTable"]["Properties"]["KeySchema"].pop()),
         # Scratch space for the caps.
         ("default ephemeral storage", lambda t: res(t)["ProcessorFunction"]["Properties"].pop("EphemeralStorage")),
         ("ephemeral storage below the caps", lambda t: res(t)["ProcessorFunction"]["Properties"]["EphemeralStorage"].__setitem__(

@@ -1,10 +1,11 @@
-//! The `ccaas` command line: offline reports, task calls against the API, and publishing a
-//! build's notes and sources.
+//! The `ccaas` command line: offline reports, task calls against the API, the usage history,
+//! and publishing a build's notes and sources.
 
 mod build;
 mod files;
 mod report;
 mod task;
+mod usage;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,8 @@ enum Command {
     Task(task::TaskArgs),
     /// Publish a build's notes (.gcno) and sources for devices that keep no .gcno.
     Build(build::BuildArgs),
+    /// The usage history: tasks per user, device, type or status per day or week.
+    Usage(usage::UsageArgs),
 }
 
 fn main() {
@@ -32,6 +35,7 @@ fn main() {
         Command::Report(args) => report::run(args),
         Command::Task(args) => task::run(args),
         Command::Build(args) => build::run(args),
+        Command::Usage(args) => usage::run(args),
     };
     std::process::exit(code);
 }

@@ -156,8 +156,15 @@ struct ListArgs {
     user: Option<String>,
     #[arg(long = "type")]
     task_type: Option<String>,
+    /// `host:port`, or a host for every port of it.
     #[arg(long)]
     device: Option<String>,
+    /// Only tasks created at or after this instant: an RFC 3339 date-time, or a date.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only tasks created at or before this instant (a date counts to its end).
+    #[arg(long)]
+    to: Option<String>,
     /// Rows per page (1-100).
     #[arg(long, default_value_t = 25)]
     limit: u32,
@@ -178,24 +185,26 @@ fn flush_parser() -> impl TypedValueParser<Value = Flush> {
         .try_map(|s| Flush::parse(&s).ok_or("not a flush mode"))
 }
 
-/// Runs a task subcommand and returns the process exit code.
-pub fn run(args: TaskArgs) -> i32 {
-    let headers = match bearer(args.token_file.as_ref(), std::env::var("CCAAS_TOKEN").ok()) {
-        Ok(h) => h,
-        Err(e) => return fail(&e),
-    };
-    let client = match reqwest::blocking::Client::builder()
+/// The API client of `--api`, with the bearer token of `--token-file` or `CCAAS_TOKEN`.
+pub(crate) fn connect(base: &str, token_file: Option<&PathBuf>, json: bool) -> Result<Api, String> {
+    let headers = bearer(token_file, std::env::var("CCAAS_TOKEN").ok())?;
+    let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .default_headers(headers)
         .build()
-    {
-        Ok(c) => c,
-        Err(e) => return fail(&format!("cannot build an HTTP client: {e}")),
-    };
-    let api = Api {
-        base: args.api.trim_end_matches('/').to_owned(),
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    Ok(Api {
+        base: base.trim_end_matches('/').to_owned(),
         client,
-        json: args.json,
+        json,
+    })
+}
+
+/// Runs a task subcommand and returns the process exit code.
+pub fn run(args: TaskArgs) -> i32 {
+    let api = match connect(&args.api, args.token_file.as_ref(), args.json) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
     };
     let result = match args.command {
         TaskCommand::Start(s) => submit(&api, "code-coverage-start", &s, None, None),
@@ -280,13 +289,13 @@ fn bearer(
     Ok(headers)
 }
 
-fn fail(msg: &str) -> i32 {
+pub(crate) fn fail(msg: &str) -> i32 {
     eprintln!("ccaas: {msg}");
     2
 }
 
 /// Task ids are ASCII; anything else is sent percent-encoded so it cannot change the path.
-fn path_segment(s: &str) -> String {
+pub(crate) fn path_segment(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() {
@@ -298,14 +307,15 @@ fn path_segment(s: &str) -> String {
         .collect()
 }
 
-struct Api {
+/// The API's base URL, an HTTP client carrying the bearer token, and whether to print JSON.
+pub(crate) struct Api {
     base: String,
     client: reqwest::blocking::Client,
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl Api {
-    fn get(&self, path: &str) -> Result<Value, String> {
+    pub(crate) fn get(&self, path: &str) -> Result<Value, String> {
         let text = self.get_text(path)?;
         serde_json::from_str(&text).map_err(|e| format!("the API answered with non-JSON: {e}"))
     }
@@ -376,7 +386,7 @@ impl Api {
     }
 }
 
-fn s_of(v: &Value) -> String {
+pub(crate) fn s_of(v: &Value) -> String {
     v.as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| v.to_string())
@@ -522,6 +532,8 @@ fn list(api: &Api, l: &ListArgs) -> Result<i32, String> {
         ("user", &l.user),
         ("type", &l.task_type),
         ("device", &l.device),
+        ("from", &l.from),
+        ("to", &l.to),
     ] {
         if let Some(v) = v {
             q.push(format!("{k}={}", path_segment(v)));

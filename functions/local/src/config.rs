@@ -151,6 +151,7 @@ mod tests {
         matches!(
             k,
             "CCAAS_TASKS_TABLE"
+                | "CCAAS_USAGE_TABLE"
                 | "CCAAS_DEVICES_TABLE"
                 | "CCAAS_QUEUE_URL"
                 | "CCAAS_HIGH_QUEUE_URL"

@@ -97,7 +97,11 @@ async fn a_whole_session_publishes_a_report_whose_line_totals_equal_gcov_and_lea
     assert_eq!(log.status, StatusCode::OK);
     assert!(log.text.contains("tar"), "{}", log.text);
     let mut haystack = vec![log.text, ended.to_string(), started.to_string(), app.logs()];
-    for table in ["CCAAS_TASKS_TABLE", "CCAAS_DEVICES_TABLE"] {
+    for table in [
+        "CCAAS_TASKS_TABLE",
+        "CCAAS_DEVICES_TABLE",
+        "CCAAS_USAGE_TABLE",
+    ] {
         haystack.extend(emu.dump_table(&emu.var(table)).await);
     }
     for key in [

@@ -181,6 +181,7 @@ mod tests {
                 matches!(
                     k,
                     "CCAAS_TASKS_TABLE"
+                        | "CCAAS_USAGE_TABLE"
                         | "CCAAS_DEVICES_TABLE"
                         | "CCAAS_QUEUE_URL"
                         | "CCAAS_HIGH_QUEUE_URL"
@@ -280,6 +281,7 @@ mod tests {
             "CCAAS_RETRY_WINDOW_SECS" => Some("0".into()),
             "CCAAS_DEVICES_TABLE"
             | "CCAAS_TASKS_TABLE"
+            | "CCAAS_USAGE_TABLE"
             | "CCAAS_QUEUE_URL"
             | "CCAAS_HIGH_QUEUE_URL"
             | "CCAAS_BUCKET"

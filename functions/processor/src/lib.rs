@@ -62,7 +62,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
         },
     };
     Worker {
-        store: DynamoTaskStore::new(dynamodb, &stack.tasks_table),
+        store: DynamoTaskStore::new(dynamodb, &stack.tasks_table, &stack.usage_table),
         runner,
         sealer: KmsSealer::new(ccaas_queue::kms_client(sdk), stack.kms_key.clone()),
         notifier: HttpNotifier::new(webhook::Reach {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use ccaas_app::ports::HostKeyPins;
 use ccaas_app::{
-    Api, Caller, Devices, Error, LogStore, Sealer, SessionStore, TaskQueue, TaskStore,
+    Api, Caller, Devices, Error, LogStore, Sealer, SessionStore, TaskQueue, TaskStore, UsageStore,
 };
 use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
@@ -38,7 +38,11 @@ pub type Deps = Api<DynamoTaskStore, SqsTaskQueue, S3Logs, KmsSealer>;
 pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
     let stack = &config.stack;
     Api {
-        store: DynamoTaskStore::new(ccaas_dynamo::client(sdk), &stack.tasks_table),
+        store: DynamoTaskStore::new(
+            ccaas_dynamo::client(sdk),
+            &stack.tasks_table,
+            &stack.usage_table,
+        ),
         queue: SqsTaskQueue::new(
             ccaas_queue::sqs_client(sdk),
             stack.queue_url.clone(),
@@ -132,6 +136,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/tasks/{id}/log", &["GET"]),
     ("/v1/devices", &["GET"]),
     ("/v1/devices/{device}/pin", &["DELETE"]),
+    ("/v1/usage", &["GET"]),
+    ("/v1/usage/coverage", &["GET"]),
 ];
 
 /// The handlers' view of the router's state.
@@ -143,7 +149,7 @@ type Shared<S, Q, L, K, D> = AxState<Arc<ApiState<S, Q, L, K, D>>>;
 /// claims is a 401 whatever it asks for.
 pub fn router<S, Q, L, K, D>(state: Arc<ApiState<S, Q, L, K, D>>) -> Router
 where
-    S: TaskStore + 'static,
+    S: TaskStore + UsageStore + 'static,
     Q: TaskQueue + 'static,
     L: LogStore + 'static,
     K: Sealer + 'static,
@@ -200,6 +206,24 @@ where
                         },
                     )
                     .fallback(|| async { method_not_allowed("DELETE") }),
+                )
+                .route(
+                    &format!("/v1/usage{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.usage(req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
+                )
+                .route(
+                    &format!("/v1/usage/coverage{suffix}"),
+                    get(
+                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                            s.coverage(req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("GET") }),
                 )
                 .route(
                     &format!("/v1/tasks/{{id}}/log{suffix}"),
@@ -319,7 +343,7 @@ pub fn unauthorized(message: &str) -> Response {
 
 impl<S, Q, L, K, D> ApiState<S, Q, L, K, D>
 where
-    S: TaskStore,
+    S: TaskStore + UsageStore,
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
@@ -362,6 +386,35 @@ where
                 .await,
             StatusCode::OK,
         )
+    }
+
+    /// `GET /v1/usage` (admins only with auth on; any caller with auth off).
+    async fn usage(&self, req: Request) -> Response {
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or(Caller::Anonymous);
+        // Fails closed: with auth on, an admin call needs a verified caller.
+        if matches!(self.auth, Auth::Jwt { .. }) && caller == Caller::Anonymous {
+            return unauthorized("send a valid bearer token");
+        }
+        let params = match parse_query(req.uri().query().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => return error_response(&e),
+        };
+        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        reply(self.api.usage(&caller, pairs).await, StatusCode::OK)
+    }
+
+    /// `GET /v1/usage/coverage`.
+    async fn coverage(&self, req: Request) -> Response {
+        let params = match parse_query(req.uri().query().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => return error_response(&e),
+        };
+        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        reply(self.api.coverage(pairs).await, StatusCode::OK)
     }
 
     /// `GET /v1/devices`.
@@ -656,6 +709,11 @@ mod tests {
     type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer, MemorySessions>>;
 
     fn api(auth: Auth) -> State {
+        api_with_admins(auth, "")
+    }
+
+    /// The state with `admins` (`CCAAS_ADMIN_USERS`'s syntax) as the admins.
+    fn api_with_admins(auth: Auth, admins: &str) -> State {
         Arc::new(ApiState {
             api: Api {
                 store: MemoryStore::default(),
@@ -665,7 +723,7 @@ mod tests {
                 base_url: String::new(),
                 clock: ccaas_app::Clock::default(),
                 allow: Default::default(),
-                admins: Default::default(),
+                admins: ccaas_app::Admins::parse(admins).unwrap(),
             },
             devices: Devices {
                 sessions: MemorySessions::default(),
@@ -1010,6 +1068,95 @@ mod tests {
             (json!(1), json!("code-coverage-start"))
         );
         assert!(!lines[0].contains("mallory") && !lines[0].contains("pw"));
+    }
+
+    /// `GET <uri>` by a caller with these claims (`None`: no token).
+    fn get_request(uri: &str, claims: Option<&[(&str, &str)]>) -> lambda_http::Request {
+        let req = lambda_http::http::Request::builder()
+            .uri(uri)
+            .body(Body::Empty)
+            .unwrap();
+        with_claims(req, claims)
+    }
+
+    #[tokio::test]
+    async fn with_auth_on_only_an_admin_reads_the_usage_history_and_it_counts_submitted_tasks() {
+        let state = api_with_admins(jwt("sub"), "root");
+        for who in ["alice", "root"] {
+            let r = handle(&state, post(Some(&[("sub", who)]))).await;
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+        }
+        let r = handle(&state, get_request("/v1/usage", Some(&[("sub", "alice")]))).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(body_json(r).await["error"]["code"], "forbidden");
+        let r = handle(&state, get_request("/v1/usage", None)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = handle(&state, get_request("/v1/usage/", Some(&[("sub", "root")]))).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let b = body_json(r).await;
+        assert_eq!(
+            (b["by"].as_str(), b["interval"].as_str()),
+            (Some("user"), Some("day"))
+        );
+        let mut users: Vec<(String, u64)> = b["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["group"].as_str().unwrap().to_owned(),
+                    x["requested"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        users.sort();
+        assert_eq!(users, [("alice".to_string(), 1), ("root".to_string(), 1)]);
+        assert_eq!(b["buckets"][0]["duration_ms"], serde_json::Value::Null);
+        assert_eq!(b["failures"], json!([]));
+        // Coverage trends are anyone's to read, as tasks are.
+        let r = handle(
+            &state,
+            get_request(
+                "/v1/usage/coverage?device=127.0.0.1:22",
+                Some(&[("sub", "alice")]),
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            body_json(r).await,
+            json!({"points": [], "truncated": false})
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_usage_queries_are_400s_naming_the_field() {
+        let api = api(Auth::Off);
+        for (uri, code, field) in [
+            ("/v1/usage?by=team", "invalid_field", "by"),
+            ("/v1/usage?interval=month", "invalid_field", "interval"),
+            (
+                "/v1/usage?from=2020-01-01&to=2026-01-01",
+                "invalid_field",
+                "to",
+            ),
+            ("/v1/usage?from=2026-13-01", "invalid_field", "from"),
+            ("/v1/usage?limit=3", "unknown_field", "limit"),
+            ("/v1/usage/coverage", "missing_field", "device"),
+            (
+                "/v1/usage/coverage?device=h:22&build=1-2",
+                "invalid_field",
+                "build",
+            ),
+            ("/v1/usage/coverage?build=..", "invalid_field", "build"),
+            ("/v1/usage/coverage?device=h:22&to=x", "invalid_field", "to"),
+        ] {
+            let r = handle(&api, get_request(uri, None)).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{uri}");
+            let b = body_json(r).await;
+            assert_eq!(b["error"]["code"], code, "{uri}");
+            assert_eq!(b["error"]["field"], field, "{uri}");
+        }
     }
 
     #[tokio::test]

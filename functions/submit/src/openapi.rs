@@ -60,7 +60,7 @@ hand.";
     info(title = "ccaas task API", version = "1", description = DESCRIPTION),
     servers((url = "http://127.0.0.1:3000", description = "ccaas-local")),
     paths(submit_task, list_tasks, get_task, cancel_task, get_task_log, list_devices,
-        drop_device_pin),
+        drop_device_pin, get_usage, get_coverage_trend),
     components(schemas(ccaas_domain::openapi::DeviceFilter)),
     security((), ("bearer" = [])),
     modifiers(&Bearer)
@@ -306,6 +306,80 @@ fn get_task_log() {}
 )]
 #[allow(dead_code)]
 fn drop_device_pin() {}
+
+/// The usage history (admins)
+///
+/// Tasks per group and period, from counters kept as tasks change state (no task is read):
+/// `requested` (created in the period), `succeeded`, `failed` (cancellations apart) and
+/// `cancelled`, with run-time quantiles, and failures per error code whatever `by` is. Every
+/// count of a task goes to the period of its creation. `by=status` groups tasks by their
+/// status now (`open`, `succeeded`, `failed`, `cancelled`). `from`/`to` are RFC 3339 dates (or
+/// date-times, read as their UTC day): by default the 30 days before today; at most 366 days
+/// with `interval=day`, 1096 (three years) with `interval=week` (weeks start on Monday). With
+/// auth on, only a user in `CCAAS_ADMIN_USERS`; with auth off, any caller.
+#[utoipa::path(
+    get,
+    path = "/v1/usage",
+    operation_id = "getUsage",
+    params(
+        ("from" = Option<String>, Query, format = Date,
+            description = "The first day (a date-time counts for its UTC day); default: 30 \
+                days before `to`"),
+        ("to" = Option<String>, Query, format = Date,
+            description = "The last day, included; default: today"),
+        ("by" = Option<String>, Query, pattern = "^(user|device|type|status)$",
+            description = "The grouping: `user` (default), `device` (`host:port`), `type` or \
+                `status`"),
+        ("interval" = Option<String>, Query, pattern = "^(day|week)$",
+            description = "`day` (default) or `week` (ISO weeks, Monday first)"),
+    ),
+    responses(
+        (status = 200, description = "The buckets and failures of the range",
+            body = ccaas_app::usage::UsageView),
+        (status = 400, description = BAD_INPUT, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = "`forbidden`: auth is on and the caller is not an admin \
+            (`CCAAS_ADMIN_USERS`), or its user claim is missing or not a valid user name",
+            body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn get_usage() {}
+
+/// Line coverage over time, per device or per build
+///
+/// One point per session whose end task succeeded with a report, oldest first (by end task),
+/// the newest 500 of the range at most (`truncated` says when more were left out). Give
+/// exactly one of `device` and `build`; `from`/`to` bound the end tasks' creation time.
+#[utoipa::path(
+    get,
+    path = "/v1/usage/coverage",
+    operation_id = "getCoverageTrend",
+    params(
+        ("device" = Option<String>, Query, max_length = 262,
+            pattern = "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$",
+            description = "The device, `host:port` (`[address]:port` for IPv6)"),
+        ("build" = Option<String>, Query, max_length = 128,
+            pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*-[A-Za-z0-9._-]+$",
+            description = "A build id such as `17.1.0-0.0.16-1234567`"),
+        ("from" = Option<String>, Query, format = DateTime,
+            description = "Only sessions ended by tasks created at or after this instant \
+                (RFC 3339, or a date: its first millisecond)"),
+        ("to" = Option<String>, Query, format = DateTime,
+            description = "Only sessions ended by tasks created at or before this instant \
+                (a date: its last millisecond)"),
+    ),
+    responses(
+        (status = 200, description = "The points", body = ccaas_app::usage::CoverageView),
+        (status = 400, description = BAD_INPUT, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn get_coverage_trend() {}
 
 const BAD_INPUT: &str = "`invalid_json`, `missing_field`, `invalid_field` or `unknown_field`; \
 `field` names the field, query parameter or header at fault";
@@ -625,6 +699,7 @@ mod tests {
             lease_until: None,
             lease_holder: None,
             retry_since: None,
+            started: None,
             admin: false,
             result: full.then(|| json!({"session": "x"})),
             error: full.then(|| TaskError {
@@ -675,7 +750,48 @@ mod tests {
             next: next.map(str::to_owned),
             total: next.is_none().then_some(1),
         };
-        let cases: [(&str, Value, Value); 6] = [
+        let usage = json!({
+            "from": "2026-11-05", "to": "2026-12-05", "by": "user", "interval": "day",
+            "buckets": [{"group": "alice", "period": "2026-12-01", "requested": 3,
+                "succeeded": 2, "failed": 1, "cancelled": 0,
+                "duration_ms": {"p50": 1189, "p95": 5657}}],
+            "failures": [{"code": "unreachable", "period": "2026-12-01", "count": 1}],
+            "truncated": false,
+        });
+        let no_usage = json!({
+            "from": "2026-11-05", "to": "2026-12-05", "by": "status", "interval": "week",
+            "buckets": [{"group": "open", "period": "2026-11-30", "requested": 1,
+                "succeeded": 0, "failed": 0, "cancelled": 0, "duration_ms": null}],
+            "failures": [], "truncated": true,
+        });
+        let point = ccaas_app::usage::CoveragePoint {
+            task: TaskId::parse("01M8KGNN77WZXS3YCVX8M82WG8").unwrap(),
+            session: Some("01M8KGNN77WZXS3YCVX8M82WG7".into()),
+            name: Some("nightly".into()),
+            user: "alice".into(),
+            device: "10.0.0.1:22".into(),
+            build: Some("17.1.0-0.0.16".into()),
+            finished: "2026-12-01T10:00:00.000Z".into(),
+            lines: ccaas_app::usage::Lines {
+                hit: 3,
+                total: 8,
+                percent: 37.5,
+            },
+        };
+        let bare = ccaas_app::usage::CoveragePoint {
+            session: None,
+            name: None,
+            build: None,
+            ..point.clone()
+        };
+        let cases: [(&str, Value, Value); 9] = [
+            ("Usage", usage, no_usage),
+            (
+                "CoverageTrend",
+                json!({"points": [point.clone()], "truncated": false}),
+                json!({"points": [], "truncated": false}),
+            ),
+            ("CoveragePoint", json!(point), json!(bare)),
             (
                 "DeviceList",
                 json!(devices(vec![&session], Some("s1.00"))),

@@ -8,8 +8,9 @@ use tracing::{info, warn};
 
 use crate::envelope::seal;
 use crate::ports::{
-    Created, IdempotencyRecord, LogStore, Sealer, TaskQueue, TaskStore, device_key,
+    Created, IdempotencyRecord, LogStore, Sealer, TaskQueue, TaskStore, UsageStore, device_key,
 };
+use crate::usage::{CoverageView, UsageView};
 use crate::view::{AcceptedView, ListItem, ListView, TaskView};
 use crate::{Clock, Error};
 
@@ -326,6 +327,41 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
     }
 }
 
+impl<S: TaskStore + UsageStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
+    /// `GET /v1/usage`: counts of tasks per group and period, and failures per code, from the
+    /// usage counters (no task is read). Every user's usage: with auth on only an admin may
+    /// ask; with auth off anyone. Errors: [`Error::Refused`] (`forbidden`) for a verified
+    /// caller who is not an admin (checked first), [`Error::Invalid`] naming the field,
+    /// [`Error::Unavailable`].
+    pub async fn usage<'a>(
+        &self,
+        caller: &Caller,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<UsageView, Error> {
+        if !(*caller == Caller::Anonymous || caller.is_admin(&self.admins)) {
+            return Err(Error::Refused(FieldError {
+                code: "forbidden",
+                field: String::new(),
+                message: "only an admin (CCAAS_ADMIN_USERS) may read the usage history".into(),
+            }));
+        }
+        let q = ccaas_domain::usage::UsageQuery::parse(params, self.clock.now_ms())
+            .map_err(Error::Invalid)?;
+        crate::usage::usage(&self.store, &q).await
+    }
+
+    /// `GET /v1/usage/coverage`: the line coverage of a device's or a build's sessions over
+    /// time, as any caller may list tasks. Errors: [`Error::Invalid`] naming the field,
+    /// [`Error::Unavailable`].
+    pub async fn coverage<'a>(
+        &self,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<CoverageView, Error> {
+        let q = ccaas_domain::usage::CoverageQuery::parse(params).map_err(Error::Invalid)?;
+        crate::usage::coverage(&self.store, &q).await
+    }
+}
+
 fn new_task(sub: &Submission, user: String, now: u64) -> Task {
     let created = rfc3339(now);
     Task {
@@ -348,6 +384,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         lease_until: None,
         lease_holder: None,
         retry_since: None,
+        started: None,
         admin: false,
         result: None,
         error: None,

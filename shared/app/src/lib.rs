@@ -1,6 +1,6 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
 //! [`TaskStore`], [`TaskQueue`], [`Sealer`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
-//! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
+//! [`ArtifactStore`], [`BuildStore`], [`UsageStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
 //! Lambda types.
 
 pub mod api;
@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ports;
 pub mod retry;
+pub mod usage;
 pub mod view;
 pub mod worker;
 
@@ -26,7 +27,7 @@ pub use metrics::Metrics;
 pub use ports::{
     ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, LogStore,
     Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue, TaskRunner, TaskStore,
-    device_key,
+    UsageStore, device_key,
 };
 pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
 pub use retry::RetryPolicy;

@@ -110,6 +110,7 @@ mod tests {
             lease_until: None,
             lease_holder: None,
             retry_since: None,
+            started: None,
             admin: false,
             result: None,
             error: None,

@@ -125,6 +125,36 @@ pub trait TaskStore: Send + Sync {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// The usage history the task store keeps (DynamoDB `usage` in production): counter items
+/// and coverage points that [`TaskStore::create`] and [`TaskStore::write_status`] write in the
+/// same atomic write as the task ([`crate::usage::Effects`]), so a create that finds its
+/// idempotency record, or a status write that loses its condition (a duplicate or redelivered
+/// message), counts nothing.
+pub trait UsageStore: Send + Sync {
+    /// The counter items of `series` ([`crate::usage::series`]) whose period lies from
+    /// `first_period` to `last_period` (`YYYY-MM-DD`, both included), in `(period, group)`
+    /// order, at most `max_rows` of them (`truncated` when the range held more). Read-only.
+    /// Errors: [`Error::Unavailable`], [`Error::Corrupt`].
+    fn counters(
+        &self,
+        series: &str,
+        first_period: &str,
+        last_period: &str,
+        max_rows: usize,
+    ) -> impl Future<Output = Result<crate::usage::CounterRows, Error>> + Send;
+
+    /// The newest `limit` coverage points of `subject` ([`crate::usage::coverage_key`])
+    /// whose end task id lies in `from..=to` (open ends when `None`), oldest first.
+    /// Read-only. Errors: [`Error::Unavailable`], [`Error::Corrupt`].
+    fn coverage_points(
+        &self,
+        subject: &str,
+        from: Option<&TaskId>,
+        to: Option<&TaskId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<crate::usage::CoveragePoint>, Error>> + Send;
+}
+
 /// Where task messages wait for a worker (two SQS FIFO queues in production).
 pub trait TaskQueue: Send + Sync {
     /// Sends the message to the priority's queue in the message group `group` (the device's

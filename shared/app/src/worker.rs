@@ -303,6 +303,8 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         let mut next = task.advance(Status::Running, now);
         next.lease_until = Some(now_s + self.config.lease_secs);
         next.lease_holder = Some(message_id.to_owned());
+        // The run's start, kept across takeovers: a duration counts the whole run.
+        next.started = Some(task.started.unwrap_or(now));
         match self
             .store
             .write_status(&next, (task.status, task.version))

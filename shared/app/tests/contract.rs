@@ -19,6 +19,11 @@ async fn the_task_store_twin_keeps_the_task_store_contract() {
 }
 
 #[tokio::test]
+async fn the_task_store_twin_keeps_the_usage_store_contract() {
+    contract::usage::run(&MemoryStore::default()).await;
+}
+
+#[tokio::test]
 async fn the_queue_twin_keeps_the_queue_contract() {
     let queue = MemoryQueue::default();
     let taken = std::sync::Mutex::new(0usize);

@@ -1170,3 +1170,77 @@ async fn each_failed_device_run_is_a_device_error_with_its_code_and_a_final_one_
     assert_eq!(lines[3]["Status"], "failed");
     assert_eq!(store.all()[0].status, Status::Failed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicated_replayed_and_redelivered_messages_count_each_task_once_in_the_usage_history() {
+    use ccaas_app::usage;
+    use ccaas_domain::usage::UsageQuery;
+    let store = MemoryStore::default();
+    let api = api(&store);
+    let body = r#"{"type":"code-coverage-start","user":"alice","data":{"device":{"host":"h1","username":"u","password":"p"},"modules":["tmm"]}}"#;
+    // One task submitted three times under one Idempotency-Key: one request.
+    for _ in 0..3 {
+        api.submit(&Caller::Anonymous, Some("k1"), body.as_bytes())
+            .await
+            .expect("accepted");
+    }
+    let first = api.queue.body(0).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = Arc::new(worker(&store, succeeding(&calls)));
+    let mut handles = Vec::new();
+    for i in 0..10 {
+        let (w, msg) = (w.clone(), first.clone());
+        handles.push(tokio::spawn(async move {
+            w.handle(&format!("dup-{i}"), &msg, 1).await
+        }));
+    }
+    for h in handles {
+        h.await.expect("no panic");
+    }
+    assert!(matches!(
+        w.handle("dup-0", &first, 2).await,
+        Disposition::Ack
+    ));
+
+    // A second task whose first delivery crashes after the run (its terminal write fails),
+    // then is redelivered.
+    api.submit(&Caller::Anonymous, None, body.as_bytes())
+        .await
+        .expect("accepted");
+    let second = api.queue.last_body().unwrap();
+    let crashing = worker(
+        &store,
+        StoreDownAfterRun {
+            store: store.clone(),
+            calls: Arc::new(AtomicUsize::new(0)),
+        },
+    );
+    let d = crashing.handle("m-2", &second, 1).await;
+    assert!(matches!(d, Disposition::Retry(_)), "{d:?}");
+    store.set_down(false);
+    assert!(matches!(
+        crashing.handle("m-2", &second, 2).await,
+        Disposition::Ack
+    ));
+    assert!(store.all().iter().all(|t| t.status == Status::Succeeded));
+    assert_eq!(store.len(), 2);
+
+    let q = UsageQuery::parse([], ccaas_app::now_ms()).unwrap();
+    let view = usage::usage(&store, &q).await.unwrap();
+    let alice: Vec<_> = view.buckets.iter().filter(|b| b.group == "alice").collect();
+    let total = |f: fn(&&usage::Bucket) -> u64| alice.iter().map(f).sum::<u64>();
+    assert_eq!(total(|b| b.requested), 2, "{view:?}");
+    assert_eq!(total(|b| b.succeeded), 2, "{view:?}");
+    assert_eq!(total(|b| b.failed + b.cancelled), 0, "{view:?}");
+    assert!(alice.iter().all(|b| b.duration_ms.is_some()));
+    let q = UsageQuery::parse([("by", "status")], ccaas_app::now_ms()).unwrap();
+    let view = usage::usage(&store, &q).await.unwrap();
+    let count = |g: &str| {
+        view.buckets
+            .iter()
+            .filter(|b| b.group == g)
+            .map(|b| b.requested)
+            .sum::<u64>()
+    };
+    assert_eq!((count("open"), count("succeeded")), (0, 2), "{view:?}");
+}

@@ -95,6 +95,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 pub struct Stack {
     /// `CCAAS_TASKS_TABLE`: the DynamoDB `tasks` table.
     pub tasks_table: String,
+    /// `CCAAS_USAGE_TABLE`: the DynamoDB `usage` table (usage counters and coverage points,
+    /// written with the task writes that make them).
+    pub usage_table: String,
     /// `CCAAS_QUEUE_URL`: the normal FIFO queue.
     pub queue_url: String,
     /// `CCAAS_HIGH_QUEUE_URL`: the high-priority FIFO queue.
@@ -113,6 +116,7 @@ impl Stack {
     pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Stack {
             tasks_table: env.required("CCAAS_TASKS_TABLE")?,
+            usage_table: env.required("CCAAS_USAGE_TABLE")?,
             queue_url: env.required("CCAAS_QUEUE_URL")?,
             high_queue_url: env.required("CCAAS_HIGH_QUEUE_URL")?,
             bucket: env.required("CCAAS_BUCKET")?,
@@ -150,6 +154,7 @@ mod tests {
         matches!(
             k,
             "CCAAS_TASKS_TABLE"
+                | "CCAAS_USAGE_TABLE"
                 | "CCAAS_QUEUE_URL"
                 | "CCAAS_HIGH_QUEUE_URL"
                 | "CCAAS_BUCKET"
@@ -162,6 +167,7 @@ mod tests {
     fn each_missing_stack_variable_is_named() {
         for missing in [
             "CCAAS_TASKS_TABLE",
+            "CCAAS_USAGE_TABLE",
             "CCAAS_QUEUE_URL",
             "CCAAS_HIGH_QUEUE_URL",
             "CCAAS_BUCKET",

@@ -1,5 +1,5 @@
 //! The ccaas domain: build ids, task ids, tasks and their state machine, validated submissions, list
-//! queries, the queue message, UTC dates and the archive path rule. Pure: no I/O, no clocks, no randomness, no AWS.
+//! queries, usage queries and the duration histogram, the queue message, UTC dates and the archive path rule. Pure: no I/O, no clocks, no randomness, no AWS.
 
 pub mod archive;
 pub mod build;
@@ -11,6 +11,7 @@ pub mod query;
 pub mod submission;
 pub mod task;
 pub mod time;
+pub mod usage;
 
 pub use build::{BuildId, MAX_BUILD_ID_LEN};
 pub use device::{DeviceAllow, DeviceHost, DeviceKey};

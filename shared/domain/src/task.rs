@@ -236,6 +236,12 @@ pub struct Task {
     /// while no transient failure was recorded, and on records written before it existed.
     #[serde(default)]
     pub retry_since: Option<u64>,
+    /// When a worker first took it (`pending → running`), Unix milliseconds: a finished
+    /// task's duration runs from here to its terminal write (the usage history's
+    /// `duration_ms`). Kept across lease takeovers. Never shown by the API. Absent on tasks
+    /// that never ran and on records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
     /// The outcome of a succeeded task.
     pub result: Option<serde_json::Value>,
     /// The reason of a failed task.

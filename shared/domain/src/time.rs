@@ -28,19 +28,11 @@ impl UtcTime {
         let secs = unix_ms / 1000;
         let days = (secs / 86_400) as i64;
         let rem = secs % 86_400;
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let (year, month, day) = civil_from_days(days);
         UtcTime {
-            year: yoe + era * 400 + i64::from(month <= 2),
-            month: month as u8,
-            day: day as u8,
+            year,
+            month,
+            day,
             hour: (rem / 3600) as u8,
             minute: (rem % 3600 / 60) as u8,
             second: (rem % 60) as u8,
@@ -74,6 +66,30 @@ impl UtcTime {
         } = *self;
         format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
     }
+}
+
+/// The civil date `(year, month, day)` of day `days` after 1970-01-01 (negative before it;
+/// Howard Hinnant's civil_from_days).
+fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        yoe + era * 400 + i64::from(month <= 2),
+        month as u8,
+        day as u8,
+    )
+}
+
+/// The full-date (`2026-11-29`) of day `days` after 1970-01-01 (negative before it).
+pub fn date_of_day(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Days from 1970-01-01 to the civil date `y-m-d` (proleptic Gregorian; Howard Hinnant's
@@ -200,6 +216,14 @@ mod tests {
         assert_eq!(rfc3339(1_795_777_148_123), "2026-11-27T10:59:08.123Z");
         assert_eq!(rfc3339(1_795_950_047_005), "2026-11-29T11:00:47.005Z");
         assert_eq!(rfc3339(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn a_day_number_prints_as_its_date_before_and_after_the_epoch() {
+        assert_eq!(date_of_day(0), "1970-01-01");
+        assert_eq!(date_of_day(-3), "1969-12-29");
+        assert_eq!(date_of_day(11_016), "2000-02-29");
+        assert_eq!(date_of_day(20_787), "2026-11-30");
     }
 
     #[test]

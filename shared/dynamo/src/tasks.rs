@@ -5,12 +5,21 @@
 //! the hash keys of the GSIs `by-kind`, `by-status`, `by-user` and `by-device`, each sorted
 //! by `id` (ids sort by creation time). An idempotency record is an item with id
 //! `idem#<user>#<key>` and none of those attributes, so it appears in no index.
+//!
+//! The usage history lives in a second table, keys `pk` (S) and `sk` (S): counter items
+//! (`pk` a series such as `day#user`, `sk` `<period>#<group>`, numbers ADDed) and coverage
+//! points (`pk` `cov#device#<host:port>` or `cov#build#<id>`, `sk` the end task id). A task's
+//! creation and its terminal status write carry their counter ADDs and point puts
+//! ([`ccaas_app::usage::Effects`]) in one TransactWriteItems with the task's conditional
+//! write, so a write that loses its condition (a replay, a duplicate delivery) adds nothing.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use ccaas_app::ports::{Created, IdempotencyRecord, Page};
-use ccaas_app::{Error, TaskStore};
+use ccaas_app::usage::{CounterAdd, CounterRow, CounterRows, CoveragePoint, Effects};
+use ccaas_app::{Error, TaskStore, UsageStore};
 use ccaas_domain::{FieldError, ListQuery, Notified, Priority, Status, Task, TaskId};
 use serde_json::Value;
 
@@ -24,6 +33,8 @@ const ROUND_ROWS: i32 = 100;
 const MAX_ROUNDS: usize = 10;
 /// Idempotency records expire after a day (DynamoDB TTL attribute `expires_at`).
 const IDEM_TTL_SECS: u64 = 24 * 3600;
+/// Attempts of a transaction that meets another one on a shared counter item.
+const TRANSACT_ATTEMPTS: u32 = 8;
 
 /// The names of the table's indexes, in one place (the template and `localstack/` agree).
 pub const INDEXES: [(&str, &str); 4] = [
@@ -33,19 +44,122 @@ pub const INDEXES: [(&str, &str); 4] = [
     ("by-device", "device"),
 ];
 
-/// The task store on one DynamoDB table.
+/// The task store on the `tasks` table, with its usage history in the `usage` table.
 #[derive(Clone, Debug)]
 pub struct DynamoTaskStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    usage: String,
+}
+
+/// How a transaction ended.
+enum Committed {
+    /// Every write was made.
+    Yes,
+    /// A condition failed: nothing was written.
+    ConditionFailed,
 }
 
 impl DynamoTaskStore {
-    /// A store on `table`.
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    /// A store on the tasks table `table` and the usage table `usage`.
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        usage: impl Into<String>,
+    ) -> Self {
         DynamoTaskStore {
             client,
             table: table.into(),
+            usage: usage.into(),
+        }
+    }
+
+    /// The transaction items of a task write's usage effects: one ADD per counter item, one
+    /// put per coverage point (keyed by its end task, so a repeat writes the same item).
+    fn effect_items(&self, effects: Effects) -> Result<Vec<TransactWriteItem>, Error> {
+        let mut items = Vec::with_capacity(effects.counters.len() + effects.points.len());
+        for CounterAdd { series, sk, adds } in effects.counters {
+            let mut names = HashMap::new();
+            let mut values = HashMap::new();
+            let mut parts = Vec::new();
+            for (i, (attr, delta)) in adds.into_iter().enumerate() {
+                parts.push(format!("#a{i} :a{i}"));
+                names.insert(format!("#a{i}"), attr);
+                values.insert(format!(":a{i}"), AttributeValue::N(delta.to_string()));
+            }
+            let update = Update::builder()
+                .table_name(&self.usage)
+                .key("pk", AttributeValue::S(series))
+                .key("sk", AttributeValue::S(sk))
+                .update_expression(format!("ADD {}", parts.join(", ")))
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(|e| AwsError::sdk("dynamodb:Update", e).into_app(BACKEND))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        for (key, point) in effects.points {
+            let sk = point.task.to_string();
+            let v = serde_json::to_value(&point).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let mut item = to_item(v);
+            item.insert("pk".into(), AttributeValue::S(key));
+            item.insert("sk".into(), AttributeValue::S(sk));
+            let put = Put::builder()
+                .table_name(&self.usage)
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| AwsError::sdk("dynamodb:Put", e).into_app(BACKEND))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        Ok(items)
+    }
+
+    /// Runs one TransactWriteItems. A transaction that meets another on a shared item (two
+    /// tasks ending at once ADD to the same counters) is tried again after a short pause, up
+    /// to 8 attempts. Errors: [`Error::Unavailable`].
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Committed, Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let r = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let e = match r {
+                Ok(_) => return Ok(Committed::Yes),
+                Err(e) => e,
+            };
+            let codes: Vec<String> = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(t)) => t
+                    .cancellation_reasons()
+                    .iter()
+                    .filter_map(|r| r.code().map(str::to_owned))
+                    .collect(),
+                _ => {
+                    return Err(AwsError::sdk("dynamodb:TransactWriteItems", e).into_app(BACKEND));
+                }
+            };
+            if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                return Ok(Committed::ConditionFailed);
+            }
+            let conflict = codes
+                .iter()
+                .any(|c| c == "TransactionConflict" || c == "ThrottlingError");
+            if !conflict {
+                // No reasons given (an emulator may give none): a cancelled transaction here
+                // is one whose condition failed.
+                if codes.iter().all(|c| c == "None") {
+                    return Ok(Committed::ConditionFailed);
+                }
+                return Err(AwsError::sdk("dynamodb:TransactWriteItems", e).into_app(BACKEND));
+            }
+            if attempt >= TRANSACT_ATTEMPTS {
+                return Err(AwsError::sdk("dynamodb:TransactWriteItems", e).into_app(BACKEND));
+            }
+            let pause = 10 * u64::from(attempt) + u64::from(std::process::id() % 7) * 3;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
     }
 
@@ -216,35 +330,6 @@ impl TaskStore for DynamoTaskStore {
         idem: Option<&IdempotencyRecord>,
     ) -> Result<Created, Error> {
         let item = Self::task_item(task)?;
-        let Some(rec) = idem else {
-            let r = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(id)")
-                .send()
-                .await;
-            return match r {
-                Ok(_) => Ok(Created::New),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    Err(Error::Conflict)
-                }
-                Err(e) => Err(AwsError::sdk("dynamodb:PutItem", e).into_app(BACKEND)),
-            };
-        };
-        // Task and idempotency record in one transaction: either both exist or neither.
-        let expires = task.id.unix_ms() / 1000 + IDEM_TTL_SECS;
-        let mut rec_item = to_item(serde_json::json!({
-            "task_id": rec.task_id, "fingerprint": rec.fingerprint, "expires_at": expires,
-        }));
-        rec_item.insert(
-            "id".into(),
-            AttributeValue::S(format!("idem#{}", rec.scope)),
-        );
         let put = |item| {
             Put::builder()
                 .table_name(&self.table)
@@ -253,22 +338,29 @@ impl TaskStore for DynamoTaskStore {
                 .build()
                 .map_err(|e| AwsError::sdk("dynamodb:Put", e).into_app(BACKEND))
         };
-        let r = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put(rec_item)?).build())
-            .transact_items(TransactWriteItem::builder().put(put(item)?).build())
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(Created::New),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                Ok(Created::KeyExists)
-            }
-            Err(e) => Err(AwsError::sdk("dynamodb:TransactWriteItems", e).into_app(BACKEND)),
+        // Task, idempotency record and `requested` counters in one transaction: all or none,
+        // so a replay that finds the record counts nothing.
+        let mut items = Vec::new();
+        if let Some(rec) = idem {
+            let expires = task.id.unix_ms() / 1000 + IDEM_TTL_SECS;
+            let mut rec_item = to_item(serde_json::json!({
+                "task_id": rec.task_id, "fingerprint": rec.fingerprint, "expires_at": expires,
+            }));
+            rec_item.insert(
+                "id".into(),
+                AttributeValue::S(format!("idem#{}", rec.scope)),
+            );
+            items.push(TransactWriteItem::builder().put(put(rec_item)?).build());
+        }
+        // The task last: DynamoDB applies a transaction at once, but moto applies its items
+        // one by one while other requests read, so a reader that sees the task there sees
+        // its counters too.
+        items.extend(self.effect_items(Effects::of_create(task))?);
+        items.push(TransactWriteItem::builder().put(put(item)?).build());
+        match self.transact(items).await? {
+            Committed::Yes => Ok(Created::New),
+            Committed::ConditionFailed if idem.is_some() => Ok(Created::KeyExists),
+            Committed::ConditionFailed => Err(Error::Conflict),
         }
     }
 
@@ -479,6 +571,11 @@ impl TaskStore for DynamoTaskStore {
             "retry_since = :retry_since",
             next.retry_since.map(Value::from),
         );
+        optional(
+            "started",
+            "started = :started",
+            next.started.map(Value::from),
+        );
         optional("result", "#res = :result", next.result.clone());
         optional(
             "error",
@@ -504,6 +601,34 @@ impl TaskStore for DynamoTaskStore {
                 .collect();
             expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
+        let names = HashMap::from([
+            ("#st".to_string(), "status".to_string()),
+            ("#res".to_string(), "result".to_string()),
+            ("#err".to_string(), "error".to_string()),
+        ]);
+        let effects = Effects::of_status(expected.0, next);
+        if !effects.is_empty() {
+            // A terminal write: the task's update and its usage effects in one transaction,
+            // so the write that loses its condition (a duplicate delivery) counts nothing.
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("id", AttributeValue::S(next.id.to_string()))
+                .update_expression(expr)
+                .condition_expression("#st = :es AND version = :ev")
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(|e| AwsError::sdk("dynamodb:Update", e).into_app(BACKEND))?;
+            // The task's update last, as in `create`: on moto, a reader that sees the
+            // terminal status sees its counters and points too, and the worker acks no
+            // later after that status shows than it did before they existed.
+            let mut items = self.effect_items(effects)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+            return match self.transact(items).await? {
+                Committed::Yes => Ok(()),
+                Committed::ConditionFailed => Err(Error::Conflict),
+            };
+        }
         let r = self
             .client
             .update_item()
@@ -511,9 +636,7 @@ impl TaskStore for DynamoTaskStore {
             .key("id", AttributeValue::S(next.id.to_string()))
             .update_expression(expr)
             .condition_expression("#st = :es AND version = :ev")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#res", "result")
-            .expression_attribute_names("#err", "error")
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
@@ -575,6 +698,112 @@ impl TaskStore for DynamoTaskStore {
             .await
             .map(|_| ())
             .map_err(|e| AwsError::sdk("dynamodb:UpdateItem", e).into_app(BACKEND))
+    }
+}
+
+impl UsageStore for DynamoTaskStore {
+    async fn counters(
+        &self,
+        series: &str,
+        first_period: &str,
+        last_period: &str,
+        max_rows: usize,
+    ) -> Result<CounterRows, Error> {
+        let mut out = CounterRows::default();
+        let mut start = None;
+        loop {
+            let want = max_rows + 1 - out.rows.len();
+            let page = self
+                .client
+                .query()
+                .table_name(&self.usage)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", AttributeValue::S(series.to_owned()))
+                .expression_attribute_values(":lo", AttributeValue::S(first_period.to_owned()))
+                // `$` sorts right after `#`: every `<last_period>#<group>` is below it.
+                .expression_attribute_values(":hi", AttributeValue::S(format!("{last_period}$")))
+                .limit(i32::try_from(want.min(1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
+            for item in page.items() {
+                let Some(AttributeValue::S(sk)) = item.get("sk") else {
+                    return Err(Error::Corrupt("usage item without sk".into()));
+                };
+                let values = item
+                    .iter()
+                    .filter_map(|(k, v)| match v {
+                        AttributeValue::N(n) => n.parse::<i64>().ok().map(|n| (k.clone(), n)),
+                        _ => None,
+                    })
+                    .collect();
+                let row = CounterRow::from_sk(sk, values)
+                    .ok_or_else(|| Error::Corrupt(format!("usage key {sk:?}")))?;
+                out.rows.push(row);
+            }
+            if out.rows.len() > max_rows {
+                out.rows.truncate(max_rows);
+                out.truncated = true;
+                return Ok(out);
+            }
+            match page.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn coverage_points(
+        &self,
+        subject: &str,
+        from: Option<&TaskId>,
+        to: Option<&TaskId>,
+        limit: usize,
+    ) -> Result<Vec<CoveragePoint>, Error> {
+        let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(subject.into()))]);
+        let key = match (from, to) {
+            (Some(_), Some(_)) => "pk = :pk AND sk BETWEEN :lo AND :hi",
+            (Some(_), None) => "pk = :pk AND sk >= :lo",
+            (None, Some(_)) => "pk = :pk AND sk <= :hi",
+            (None, None) => "pk = :pk",
+        };
+        if let Some(f) = from {
+            values.insert(":lo".into(), AttributeValue::S(f.to_string()));
+        }
+        if let Some(t) = to {
+            values.insert(":hi".into(), AttributeValue::S(t.to_string()));
+        }
+        let mut points = Vec::new();
+        let mut start = None;
+        while points.len() < limit {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.usage)
+                .key_condition_expression(key)
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(i32::try_from((limit - points.len()).min(1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("dynamodb:Query", e).into_app(BACKEND))?;
+            for item in page.items() {
+                let v = from_item(item).map_err(|e| e.into_app(BACKEND))?;
+                points.push(
+                    serde_json::from_value::<CoveragePoint>(v)
+                        .map_err(|e| Error::Corrupt(format!("coverage point: {e}")))?,
+                );
+            }
+            match page.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => break,
+            }
+        }
+        points.truncate(limit);
+        points.reverse();
+        Ok(points)
     }
 }
 

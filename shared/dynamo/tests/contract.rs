@@ -15,8 +15,23 @@ use proptest::prelude::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dynamodb_task_store_keeps_the_task_store_contract() {
     let emu = Emulator::private();
-    let store = DynamoTaskStore::new(emu.dynamodb(), emu.var("CCAAS_TASKS_TABLE"));
+    let store = DynamoTaskStore::new(
+        emu.dynamodb(),
+        emu.var("CCAAS_TASKS_TABLE"),
+        emu.var("CCAAS_USAGE_TABLE"),
+    );
     contract::task_store::run(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dynamodb_task_store_keeps_the_usage_store_contract() {
+    let emu = Emulator::private();
+    let store = DynamoTaskStore::new(
+        emu.dynamodb(),
+        emu.var("CCAAS_TASKS_TABLE"),
+        emu.var("CCAAS_USAGE_TABLE"),
+    );
+    contract::usage::run(&store).await;
 }
 
 fn status() -> impl Strategy<Value = Status> {
@@ -32,7 +47,11 @@ fn concurrent_writers_on_dynamodb_only_make_allowed_transitions() {
         .enable_all()
         .build()
         .unwrap();
-    let store = DynamoTaskStore::new(emu.dynamodb(), emu.var("CCAAS_TASKS_TABLE"));
+    let store = DynamoTaskStore::new(
+        emu.dynamodb(),
+        emu.var("CCAAS_TASKS_TABLE"),
+        emu.var("CCAAS_USAGE_TABLE"),
+    );
     let plans = prop::collection::vec(prop::collection::vec(status(), 1..6), 2..6);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 12,

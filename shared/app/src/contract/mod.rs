@@ -13,6 +13,7 @@ pub mod sealer;
 pub mod sessions;
 pub mod site;
 pub mod task_store;
+pub mod usage;
 
 use ccaas_domain::TaskId;
 

@@ -35,6 +35,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         lease_until: None,
         lease_holder: None,
         retry_since: None,
+        started: None,
         admin: false,
         result: None,
         error: None,

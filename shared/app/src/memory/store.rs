@@ -1,4 +1,6 @@
-//! The task store twin: tasks and idempotency records in maps, with the conditional writes of `TaskStore`.
+//! The task store twin: tasks and idempotency records in maps, with the conditional writes of
+//! `TaskStore`, and the usage counters and coverage points of `UsageStore`, written under the
+//! same lock as the task write that makes them (as DynamoDB's one transaction does).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -7,7 +9,8 @@ use ccaas_domain::{ListQuery, Notified, Priority, Status, Task, TaskId};
 
 use super::{down, lock};
 use crate::Error;
-use crate::ports::{Created, IdempotencyRecord, Page, TaskStore};
+use crate::ports::{Created, IdempotencyRecord, Page, TaskStore, UsageStore};
+use crate::usage::{CounterRow, CounterRows, CoveragePoint, Effects};
 
 /// A task store in a map. `set_down(true)` makes every call fail as unavailable.
 #[derive(Clone, Default)]
@@ -23,6 +26,24 @@ struct StoreState {
     status_writes: usize,
     /// Held notification claims: task → until (Unix seconds).
     claims: BTreeMap<TaskId, u64>,
+    /// Usage counters: (series, `<period>#<group>`) → attribute → value.
+    counters: BTreeMap<(String, String), BTreeMap<String, i64>>,
+    /// Coverage points: (subject key, end task id) → point.
+    points: BTreeMap<(String, TaskId), CoveragePoint>,
+}
+
+impl StoreState {
+    fn apply(&mut self, effects: Effects) {
+        for c in effects.counters {
+            let item = self.counters.entry((c.series, c.sk)).or_default();
+            for (attr, delta) in c.adds {
+                *item.entry(attr).or_default() += delta;
+            }
+        }
+        for (key, point) in effects.points {
+            self.points.insert((key, point.task.clone()), point);
+        }
+    }
 }
 
 impl MemoryStore {
@@ -110,6 +131,7 @@ impl TaskStore for MemoryStore {
         if let Some(rec) = idem {
             s.idem.insert(rec.scope.clone(), rec.clone());
         }
+        s.apply(Effects::of_create(task));
         Ok(Created::New)
     }
 
@@ -195,9 +217,11 @@ impl TaskStore for MemoryStore {
         cur.lease_until = next.lease_until;
         cur.lease_holder = next.lease_holder.clone();
         cur.retry_since = next.retry_since;
+        cur.started = next.started;
         cur.result = next.result.clone();
         cur.error = next.error.clone();
         s.status_writes += 1;
+        s.apply(Effects::of_status(expected.0, next));
         Ok(())
     }
 
@@ -229,5 +253,59 @@ impl TaskStore for MemoryStore {
             task.notified = Some(outcome);
         }
         Ok(())
+    }
+}
+
+impl UsageStore for MemoryStore {
+    async fn counters(
+        &self,
+        series: &str,
+        first_period: &str,
+        last_period: &str,
+        max_rows: usize,
+    ) -> Result<CounterRows, Error> {
+        let s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        let mut out = CounterRows::default();
+        for ((ser, sk), values) in &s.counters {
+            if ser != series || sk.as_str() < first_period || sk.get(..10) > Some(last_period) {
+                continue;
+            }
+            if out.rows.len() == max_rows {
+                out.truncated = true;
+                break;
+            }
+            let row = CounterRow::from_sk(sk, values.clone())
+                .ok_or_else(|| Error::Corrupt(format!("counter key {sk:?}")))?;
+            out.rows.push(row);
+        }
+        Ok(out)
+    }
+
+    async fn coverage_points(
+        &self,
+        subject: &str,
+        from: Option<&TaskId>,
+        to: Option<&TaskId>,
+        limit: usize,
+    ) -> Result<Vec<CoveragePoint>, Error> {
+        let s = lock(&self.inner);
+        if s.down {
+            return Err(down("task store"));
+        }
+        let mut newest: Vec<CoveragePoint> = s
+            .points
+            .iter()
+            .rev()
+            .filter(|((k, id), _)| {
+                k == subject && from.is_none_or(|f| id >= f) && to.is_none_or(|t| id <= t)
+            })
+            .take(limit)
+            .map(|(_, p)| p.clone())
+            .collect();
+        newest.reverse();
+        Ok(newest)
     }
 }
