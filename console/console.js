@@ -565,28 +565,35 @@ function niceMax(v) {
   return 10 * p;
 }
 
-// A stacked bar chart: `periods` on x, one stack of `series` per period.
-function barChart(label, periods, series) {
+// A bar chart: `periods` on x, and per period one stack of `series` (counts, whole-number
+// ticks) or, with `grouped`, the series side by side (amounts such as seconds).
+function barChart(label, periods, series, grouped = false) {
   const W = 640, H = 240, L = 44, B = 40, T = 10, R = 10;
-  const totals = periods.map((_, i) => series.reduce((a, sr) => a + (sr.values[i] || 0), 0));
-  const max = niceMax(Math.max(0, ...totals));
+  const heights = periods.map((_, i) => grouped
+    ? Math.max(0, ...series.map((sr) => sr.values[i] || 0))
+    : series.reduce((a, sr) => a + (sr.values[i] || 0), 0));
+  const top = Math.max(0, ...heights);
+  const ticks = grouped ? 4 : Math.max(1, Math.min(4, Math.ceil(top)));
+  const max = grouped ? niceMax(top) : Math.max(ticks, Math.ceil(top / ticks) * ticks);
   const bw = (W - L - R) / Math.max(1, periods.length);
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label });
-  for (let k = 0; k <= 4; k++) {
-    const y = T + (H - T - B) * (1 - k / 4);
+  for (let k = 0; k <= ticks; k++) {
+    const y = T + (H - T - B) * (1 - k / ticks);
     svg.append(s("line", { x1: L, x2: W - R, y1: y, y2: y, stroke: "#d8dee4" }),
-      s("text", { x: L - 6, y: y + 4, "text-anchor": "end" }, String(+(max * k / 4).toFixed(2))));
+      s("text", { x: L - 6, y: y + 4, "text-anchor": "end" }, String(+(max * k / ticks).toFixed(2))));
   }
   periods.forEach((p, i) => {
     let y = H - B;
-    for (const sr of series) {
+    series.forEach((sr, j) => {
       const v = sr.values[i] || 0;
-      if (!v) continue;
+      if (!v) return;
       const hgt = (H - T - B) * v / max;
-      y -= hgt;
-      svg.append(s("rect", { x: L + i * bw + bw * 0.15, y, width: Math.max(1, bw * 0.7), height: hgt, fill: sr.color },
+      const slot = grouped ? bw * 0.8 / series.length : bw * 0.7;
+      const x = grouped ? L + i * bw + bw * 0.1 + j * slot : L + i * bw + bw * 0.15;
+      if (grouped) y = H - B - hgt; else y -= hgt;
+      svg.append(s("rect", { x, y, width: Math.max(1, slot), height: hgt, fill: sr.color },
         s("title", {}, `${p} · ${sr.name}: ${v}`)));
-    }
+    });
     if (periods.length <= 16 || i % Math.ceil(periods.length / 16) === 0) {
       svg.append(s("text", { x: L + i * bw + bw / 2, y: H - B + 16, "text-anchor": "middle" }, p.slice(5)));
     }
@@ -633,6 +640,19 @@ function lineChart(label, points) {
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }
 
+// Every period of the range (days, or weeks starting on Monday, as the API counts them), so
+// a quiet day shows as an empty bar rather than not at all. At most 400.
+function allPeriods(from, to, interval) {
+  const day = 86400000;
+  let t = Date.parse(`${from.slice(0, 10)}T00:00:00Z`);
+  const end = Date.parse(`${to.slice(0, 10)}T00:00:00Z`);
+  if (interval === "week") t -= ((new Date(t).getUTCDay() + 6) % 7) * day;
+  const step = interval === "week" ? 7 * day : day;
+  const out = [];
+  for (; t <= end && out.length < 400; t += step) out.push(isoDay(new Date(t)));
+  return out;
+}
+
 async function usageView(params) {
   const m = main();
   const today = new Date();
@@ -652,7 +672,7 @@ async function usageView(params) {
   append(m, [h("h1", {}, "Usage"), form, holder]);
   const q = { from, to, interval };
   const [byUser, byStatus] = await Promise.all([api("/v1/usage", { ...q, by: "user" }), api("/v1/usage", { ...q, by: "type" })]);
-  const periods = [...new Set(byUser.buckets.map((b) => b.period))].sort();
+  const periods = allPeriods(byUser.from || from, byUser.to || to, interval);
   const users = [...new Set(byUser.buckets.map((b) => b.group))].sort();
   const at = (rows, g, p, k) => rows.filter((b) => b.group === g && b.period === p).reduce((a, b) => a + (b[k] || 0), 0);
   const userSeries = users.map((u, i) => ({ name: u, color: PALETTE[i % PALETTE.length], values: periods.map((p) => at(byUser.buckets, u, p, "requested")) }));
@@ -669,14 +689,15 @@ async function usageView(params) {
     figure(`Outcomes per ${interval}`, barChart(`Finished tasks per ${interval} by outcome`, periods, outcomeSeries), outcomeSeries,
       table("Outcomes", ["Period", { label: "Succeeded", num: true }, { label: "Failed", num: true }],
         periods.map((p, i) => h("tr", {}, h("td", {}, p), h("td", { class: "num" }, outcomeSeries[0].values[i]), h("td", { class: "num" }, outcomeSeries[1].values[i]))))),
-    figure("Duration by task type (p50 / p95)", durationChart(byStatus, periods), null,
+    figure("Duration p95 by task type, in seconds", durationChart(byStatus, periods), null,
       table("Durations", ["Period", "Type", { label: "p50 ms", num: true }, { label: "p95 ms", num: true }],
         byStatus.buckets.filter((b) => b.duration_ms).map((b) => h("tr", {}, h("td", {}, b.period), h("td", {}, b.group),
           h("td", { class: "num" }, b.duration_ms.p50), h("td", { class: "num" }, b.duration_ms.p95))))),
     figure("Failures by code", codeChart(codeList), null,
       table("Failures by code", ["Code", { label: "Failed tasks", num: true }],
         codeList.map(([c, n]) => h("tr", {}, h("td", { class: "mono" }, c), h("td", { class: "num" }, n))))));
-  fill(holder, periods.length ? charts : h("p", { class: "note" }, "No task in this range."));
+  fill(holder, byUser.buckets.length ? charts : h("p", { class: "note" }, "No task in this range."),
+    byUser.truncated ? h("p", { class: "note" }, "The range holds more rows than one answer gives: narrow it.") : null);
 }
 
 function durationChart(byType, periods) {
@@ -687,10 +708,10 @@ function durationChart(byType, periods) {
       const b = byType.buckets.find((x) => x.group === t && x.period === p && x.duration_ms);
       return b ? b.duration_ms.p95 / 1000 : 0;
     });
-    series.push({ name: `${t.replace("code-coverage-", "")} p95 (s)`, color: PALETTE[i % PALETTE.length], values: vals });
+    series.push({ name: t.replace("code-coverage-", ""), color: PALETTE[i % PALETTE.length], values: vals });
   });
-  // Side by side would need grouped bars; p95 per type stacked reads as "time spent at worst".
-  const fig = barChart("p95 duration in seconds per period by task type", periods, series);
+  // Side by side: durations of different types do not add up.
+  const fig = barChart("p95 duration in seconds per period by task type", periods, series, true);
   return h("div", {}, fig, legend(series));
 }
 
@@ -735,7 +756,9 @@ async function coverageView(params) {
   const r = await api("/v1/usage/coverage", device ? { device } : { build });
   const pts = r.points.map((p) => ({ t: Date.parse(p.finished), v: p.lines.total ? 100 * covered(p.lines) / p.lines.total : 0, label: `${p.name || p.task} (${when(p.finished)})` }));
   fill(holder, r.points.length ? h("div", {},
-    figure(`Line coverage of each session on ${device || build}`, lineChart(`Line coverage per session of ${device || build}`, pts), null, h("p", {}, "The table below lists every point.")),
+    h("div", { class: "charts" }, h("figure", {},
+      h("figcaption", {}, `Line coverage of each session on ${device || build}`),
+      lineChart(`Line coverage per session of ${device || build}`, pts))),
     table("Sessions", ["Finished (UTC)", "Name", "User", "Device", "Build", { label: "Lines", num: true }, "Report"],
       r.points.map((p) => h("tr", {},
         h("td", { class: "mono" }, when(p.finished)),
@@ -744,7 +767,8 @@ async function coverageView(params) {
         h("td", { class: "mono" }, p.device || ""),
         h("td", { class: "mono" }, p.build || ""),
         h("td", { class: "num" }, `${covered(p.lines)}/${p.lines.total} (${percent(p.lines)})`),
-        h("td", {}, p.link ? h("a", { href: p.link }, "report") : "")))))
+        h("td", {}, h("a", { href: new URL(`reports/${encodeURIComponent(p.task)}/index.html`, siteBase()).href }, "report"))))),
+    r.truncated ? h("p", { class: "note" }, "Only the newest 500 sessions are shown.") : null)
     : h("p", { class: "note" }, "No session with a report yet."));
 }
 

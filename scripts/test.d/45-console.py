@@ -139,9 +139,12 @@ class Chrome:
         elif m == "Network.responseReceived" and p["response"]["status"] >= 400:
             self.errors.append(f"HTTP {p['response']['status']} {p['response']['url']}")
         # A task's log is 404 until its first device command: the console says so, and the
-        # browser logs the 404 of that fetch. Every other failed request counts.
-        self.errors = [e for e in self.errors if not (e.startswith(("HTTP 404", "log: Failed to load resource: the server responded with a status of 404"))
-                                                      and "/log" in e)]
+        # browser logs the 404 of that fetch; and a report page (the stable link's target)
+        # has no favicon, which the browser asks for by itself. Every other failed request
+        # counts.
+        self.errors = [e for e in self.errors if not (
+            e.startswith(("HTTP 404", "log: Failed to load resource: the server responded with a status of 404"))
+            and ("/log" in e or e.endswith("/favicon.ico")))]
 
     def call(self, method, session=None, **params):
         with self.cond:
