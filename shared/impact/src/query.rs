@@ -72,6 +72,14 @@ struct Wanted {
     executed: RoaringBitmap,
 }
 
+/// The buckets of `header`'s index that hold the file `names`, ascending, each once.
+pub fn buckets_for(header: &Header, names: &[String]) -> Vec<usize> {
+    let mut b: Vec<usize> = names.iter().map(|n| header.bucket_of(n)).collect();
+    b.sort_unstable();
+    b.dedup();
+    b
+}
+
 /// An impact query under way.
 pub struct ImpactQuery {
     files: Vec<Wanted>,
@@ -104,14 +112,12 @@ impl ImpactQuery {
 
     /// The buckets of `header`'s index that hold the diff's file names, ascending, each once.
     pub fn buckets(&self, header: &Header) -> Vec<usize> {
-        let mut b: Vec<usize> = self
-            .files
-            .iter()
-            .map(|f| header.bucket_of(&f.name))
-            .collect();
-        b.sort_unstable();
-        b.dedup();
-        b
+        buckets_for(header, &self.names())
+    }
+
+    /// The diff's file names (last path components), for [`buckets_for`].
+    pub fn names(&self) -> Vec<String> {
+        self.files.iter().map(|f| f.name.clone()).collect()
     }
 
     /// Adds one session: its header and the entries of the buckets [`ImpactQuery::buckets`]
