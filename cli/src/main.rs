@@ -1,8 +1,9 @@
-//! The `ccaas` command line: offline reports, task calls against the API, and publishing a
-//! build's notes and sources.
+//! The `ccaas` command line: offline reports, task calls against the API, test impact of a
+//! changelist, and publishing a build's notes and sources.
 
 mod build;
 mod files;
+mod impact;
 mod report;
 mod task;
 
@@ -24,6 +25,8 @@ enum Command {
     Task(task::TaskArgs),
     /// Publish a build's notes (.gcno) and sources for devices that keep no .gcno.
     Build(build::BuildArgs),
+    /// Test impact of a changelist: which sessions ran the lines a diff changes.
+    Impact(impact::ImpactArgs),
 }
 
 fn main() {
@@ -32,6 +35,7 @@ fn main() {
         Command::Report(args) => report::run(args),
         Command::Task(args) => task::run(args),
         Command::Build(args) => build::run(args),
+        Command::Impact(args) => impact::run(args),
     };
     std::process::exit(code);
 }
