@@ -226,6 +226,43 @@ impl<X: IndexStore> Impacts<X> {
     }
 }
 
+/// Buckets closer than this are read with one request (the bytes between them are cheaper
+/// than another round trip).
+pub const COALESCE_GAP: u64 = 32 * 1024;
+/// The longest coalesced read.
+const MAX_RUN: u64 = 4 << 20;
+
+/// A byte range of an index holding one or more wanted buckets.
+struct Run {
+    start: u64,
+    end: u64,
+    buckets: Vec<usize>,
+}
+
+/// The wanted non-empty `buckets` (ascending) as byte ranges, neighbours within
+/// [`COALESCE_GAP`] merged (up to [`MAX_RUN`] bytes).
+fn runs(header: &Header, buckets: &[usize]) -> Vec<Run> {
+    let mut out: Vec<Run> = Vec::new();
+    for &b in buckets {
+        let (s, l) = header.bucket_range(b);
+        if l == 0 {
+            continue;
+        }
+        match out.last_mut() {
+            Some(r) if s <= r.end + COALESCE_GAP && s + l - r.start <= MAX_RUN => {
+                r.end = s + l;
+                r.buckets.push(b);
+            }
+            _ => out.push(Run {
+                start: s,
+                end: s + l,
+                buckets: vec![b],
+            }),
+        }
+    }
+    out
+}
+
 /// One session's header and the entries of the buckets the query needs; `None` when its
 /// index is gone, unreadable or of another device.
 async fn read_session<X: IndexStore>(
@@ -262,22 +299,24 @@ async fn read_session<X: IndexStore>(
         return Ok(None);
     }
     let mut entries = Vec::new();
-    for b in buckets_for(&header, names) {
-        let (at, len) = header.bucket_range(b);
-        if len == 0 {
-            continue;
-        }
+    for run in runs(&header, &buckets_for(&header, names)) {
+        let (at, len) = (run.start, run.end - run.start);
         // A small index came whole with the first read.
-        let bytes = match head.get(at as usize..(at + len) as usize) {
+        let bytes = match head.get(at as usize..run.end as usize) {
             Some(s) => s.to_vec(),
             None => match store.read_index(build, session, at, len).await? {
                 Some(b) => b,
                 None => return Ok(None),
             },
         };
-        match header.parse_bucket(b, &bytes) {
-            Ok(e) => entries.extend(e),
-            Err(e) => return skip(e),
+        for &b in &run.buckets {
+            let (s, l) = header.bucket_range(b);
+            let slice = bytes.get((s - at) as usize..(s - at + l) as usize);
+            match slice.map(|x| header.parse_bucket(b, x)) {
+                Some(Ok(e)) => entries.extend(e),
+                Some(Err(e)) => return skip(e),
+                None => return skip(ImpactError::BadIndex("a bucket past the end".into())),
+            }
         }
     }
     Ok(Some((header, entries)))

@@ -15,6 +15,8 @@
 //!   executed it; a changed line that no index instruments (a comment, a blank line, a file no
 //!   report holds) is neither hit nor uncovered.
 
+use std::collections::HashMap;
+
 use roaring::RoaringBitmap;
 
 use crate::diff::Diff;
@@ -125,13 +127,17 @@ impl ImpactQuery {
     pub fn add_session(&mut self, header: &Header, entries: &[FileEntry]) {
         self.read += 1;
         let mut hit = 0u64;
+        // The session's entries by file name, each name computed once.
+        let mut by_name: HashMap<&str, Vec<&FileEntry>> = HashMap::new();
+        for e in entries {
+            by_name.entry(file_name(&e.path)).or_default().push(e);
+        }
         for f in &mut self.files {
-            let cands: Vec<&FileEntry> = entries
-                .iter()
-                .filter(|e| file_name(&e.path) == f.name)
-                .collect();
-            let Some(i) = best_match(&components(&f.path), cands.iter().map(|e| e.path.as_str()))
-            else {
+            let Some(cands) = by_name.get(f.name.as_str()) else {
+                continue;
+            };
+            let want = components(&f.path);
+            let Some(i) = best_match(&want, cands.iter().map(|e| e.path.as_str())) else {
                 continue;
             };
             let e = cands[i];
