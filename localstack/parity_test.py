@@ -45,7 +45,8 @@ KMS_TEMPLATES = {"KMSEncryptPolicy": "kms:Encrypt", "KMSDecryptPolicy": "kms:Dec
 # SAM's S3 policy templates: each grants whole-bucket access, wider than any function needs.
 S3_TEMPLATES = ("S3ReadPolicy", "S3CrudPolicy", "S3WritePolicy", "S3FullAccessPolicy")
 # What each function may do with which keys of the bucket, probed with one key per prefix:
-# (function, action, key, allowed). The submit function reads logs only; the processor may
+# (function, action, key, allowed). The submit function reads logs and coverage indexes only;
+# the processor may
 # read builds/ but neither overwrite nor delete them.
 BUCKET_GRANTS = [
     ("SubmitFunction", "s3:GetObject", "logs/01ARZ3NDEKTSV4RRFFQ69G5FAV.jsonl", True),
@@ -53,6 +54,11 @@ BUCKET_GRANTS = [
       for a in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
       for k in ("raw/x/gcda.tar.gz", "builds/b/notes.tar.gz", "reports/x/index.html", "site/reports/x", "index.html")],
     ("SubmitFunction", "s3:PutObject", "logs/x.jsonl", False),
+    ("SubmitFunction", "s3:GetObject", "index/coverage/17.1.0-0.0.1/01ARZ3NDEKTSV4RRFFQ69G5FAV.idx", True),
+    ("SubmitFunction", "s3:GetObject", "index/latest.json", True),
+    ("SubmitFunction", "s3:PutObject", "index/coverage/b/x.idx", False),
+    ("ProcessorFunction", "s3:PutObject", "index/coverage/b/x.idx", True),
+    ("ProcessorFunction", "s3:GetObject", "index/latest/10.0.0.1:22.json", True),
     ("SubmitFunction", "s3:DeleteObject", "logs/x.jsonl", False),
     ("ProcessorFunction", "s3:GetObject", "builds/b/notes.tar.gz", True),
     ("ProcessorFunction", "s3:PutObject", "raw/x/gcda.tar.gz", True),

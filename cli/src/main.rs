@@ -1,8 +1,9 @@
 //! The `ccaas` command line: offline reports, task calls against the API, the usage history,
-//! and publishing a build's notes and sources.
+//! test impact of a changelist, and publishing a build's notes and sources.
 
 mod build;
 mod files;
+mod impact;
 mod report;
 mod task;
 mod usage;
@@ -27,6 +28,8 @@ enum Command {
     Build(build::BuildArgs),
     /// The usage history: tasks per user, device, type or status per day or week.
     Usage(usage::UsageArgs),
+    /// Test impact of a changelist: which sessions ran the lines a diff changes.
+    Impact(impact::ImpactArgs),
 }
 
 fn main() {
@@ -36,6 +39,7 @@ fn main() {
         Command::Task(args) => task::run(args),
         Command::Build(args) => build::run(args),
         Command::Usage(args) => usage::run(args),
+        Command::Impact(args) => impact::run(args),
     };
     std::process::exit(code);
 }

@@ -267,7 +267,7 @@ pub fn run(args: TaskArgs) -> i32 {
 
 /// The `Authorization` header from `--token-file` (first) or `CCAAS_TOKEN`, if either is set.
 /// The value is marked sensitive so it never appears in debug output.
-fn bearer(
+pub(crate) fn bearer(
     file: Option<&PathBuf>,
     env: Option<String>,
 ) -> Result<reqwest::header::HeaderMap, String> {
@@ -393,7 +393,7 @@ pub(crate) fn s_of(v: &Value) -> String {
 }
 
 /// Turns a response into its body, or an error naming the API's error code and field.
-fn answer(r: reqwest::blocking::Response) -> Result<String, String> {
+pub(crate) fn answer(r: reqwest::blocking::Response) -> Result<String, String> {
     let status = r.status();
     let text = r.text().map_err(|e| format!("reading the answer: {e}"))?;
     if status.is_success() {

@@ -60,6 +60,7 @@ async fn main() {
     let api = Arc::new(ccaas_submit::ApiState {
         api: ccaas_submit::wire(&config.submit, &sdk),
         devices: ccaas_submit::wire_devices(&config.submit, &sdk),
+        impacts: ccaas_submit::wire_impacts(&config.submit, &sdk),
         auth: ccaas_submit::Auth::from_config(&config.submit),
         // The same EMF lines as the functions print, in this process's log.
         metrics: ccaas_submit::stdout_metrics(),

@@ -30,6 +30,7 @@ pub type ApiState = ccaas_submit::ApiState<
     ccaas_s3::S3Logs,
     ccaas_queue::KmsSealer,
     ccaas_dynamo::DynamoDevices,
+    ccaas_s3::S3Indexes,
 >;
 
 /// The routes: `/site/*` from S3, everything else to the submit Lambda's own router. With

@@ -14,7 +14,7 @@ use ccaas_aws::SdkConfig;
 use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
 use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
 use ccaas_queue::KmsSealer;
-use ccaas_s3::{S3Artifacts, S3Builds, S3Logs, S3Site};
+use ccaas_s3::{S3Artifacts, S3Builds, S3Indexes, S3Logs, S3Site};
 use tracing::{Instrument, info, info_span, warn};
 
 pub use config::Config;
@@ -31,6 +31,7 @@ pub type ProductionRunner = CoverageRunner<
     S3Site,
     S3Logs,
     S3Builds,
+    S3Indexes,
 >;
 
 /// The worker the processor runs in production.
@@ -54,7 +55,8 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
         artifacts: S3Artifacts::new(s3.clone(), &stack.bucket),
         site: S3Site::new(s3.clone(), &stack.bucket),
         logs: S3Logs::new(s3.clone(), &stack.bucket),
-        builds: S3Builds::new(s3, &stack.bucket),
+        builds: S3Builds::new(s3.clone(), &stack.bucket),
+        indexes: S3Indexes::new(s3, &stack.bucket),
         config: RunnerConfig {
             site_url: config.site_url.clone(),
             session_max_age_secs: config.session_max_age_secs,

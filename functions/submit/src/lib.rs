@@ -11,16 +11,17 @@ use axum::extract::{Path, Request, State as AxState};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use ccaas_app::ports::HostKeyPins;
 use ccaas_app::{
-    Api, Caller, Devices, Error, LogStore, Sealer, SessionStore, TaskQueue, TaskStore, UsageStore,
+    Api, Caller, Devices, Error, Impacts, IndexStore, LogStore, Sealer, SessionStore, TaskQueue,
+    TaskStore, UsageStore,
 };
 use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
 use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
 use ccaas_queue::{KmsSealer, SqsTaskQueue};
-use ccaas_s3::S3Logs;
+use ccaas_s3::{S3Indexes, S3Logs};
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
 
@@ -65,6 +66,13 @@ pub fn wire_devices(config: &Config, sdk: &SdkConfig) -> Devices<DynamoDevices> 
     }
 }
 
+/// The production wiring of `POST /v1/impact`: the coverage indexes on the bucket.
+pub fn wire_impacts(config: &Config, sdk: &SdkConfig) -> Impacts<S3Indexes> {
+    Impacts {
+        indexes: S3Indexes::new(ccaas_s3::client(sdk), &config.stack.bucket),
+    }
+}
+
 /// How the handler knows who calls.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {
@@ -101,11 +109,13 @@ impl Auth {
 }
 
 /// What the API's handlers share: the use cases and how callers are known.
-pub struct ApiState<S, Q, L, K, D> {
+pub struct ApiState<S, Q, L, K, D, X> {
     /// The task API.
     pub api: Api<S, Q, L, K>,
     /// The open sessions (`GET /v1/devices`).
     pub devices: Devices<D>,
+    /// Test impact over the coverage indexes (`POST /v1/impact`).
+    pub impacts: Impacts<X>,
     /// How the caller is known.
     pub auth: Auth,
     /// Where `TasksSubmitted` goes ([`ccaas_app::metrics`]): stdout in the Lambda and
@@ -138,22 +148,24 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/devices/{device}/pin", &["DELETE"]),
     ("/v1/usage", &["GET"]),
     ("/v1/usage/coverage", &["GET"]),
+    ("/v1/impact", &["POST"]),
 ];
 
 /// The handlers' view of the router's state.
-type Shared<S, Q, L, K, D> = AxState<Arc<ApiState<S, Q, L, K, D>>>;
+type Shared<S, Q, L, K, D, X> = AxState<Arc<ApiState<S, Q, L, K, D, X>>>;
 
 /// The one HTTP router of the API, served by the submit Lambda (through lambda_http) and by
 /// `ccaas-local` (through axum) alike. Never fails: every error is a JSON response. The caller
 /// is checked first, for every route (unknown ones included), so a request without verified
 /// claims is a 401 whatever it asks for.
-pub fn router<S, Q, L, K, D>(state: Arc<ApiState<S, Q, L, K, D>>) -> Router
+pub fn router<S, Q, L, K, D, X>(state: Arc<ApiState<S, Q, L, K, D, X>>) -> Router
 where
     S: TaskStore + UsageStore + 'static,
     Q: TaskQueue + 'static,
     L: LogStore + 'static,
     K: Sealer + 'static,
     D: SessionStore + HostKeyPins + 'static,
+    X: IndexStore + 'static,
 {
     let mut r = Router::new();
     for suffix in ["", "/"] {
@@ -162,12 +174,12 @@ where
                 .route(
                     &format!("/v1/tasks{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
                             s.list(req).await
                         },
                     )
                     .post(
-                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
                             s.submit(req).await
                         },
                     )
@@ -176,21 +188,30 @@ where
                 .route(
                     &format!("/v1/tasks/{{id}}{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
+                        |AxState(s): Shared<S, Q, L, K, D, X>, Path(id): Path<String>| async move {
                             s.get_task(&id).await
                         },
                     )
                     .delete(
-                        |AxState(s): Shared<S, Q, L, K, D>,
+                        |AxState(s): Shared<S, Q, L, K, D, X>,
                          Path(id): Path<String>,
                          req: Request| async move { s.cancel(&id, req).await },
                     )
                     .fallback(|| async { method_not_allowed("GET, DELETE") }),
                 )
                 .route(
+                    &format!("/v1/impact{suffix}"),
+                    post(
+                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
+                            s.impact(req).await
+                        },
+                    )
+                    .fallback(|| async { method_not_allowed("POST") }),
+                )
+                .route(
                     &format!("/v1/devices{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
                             s.devices(req).await
                         },
                     )
@@ -199,7 +220,7 @@ where
                 .route(
                     &format!("/v1/devices/{{device}}/pin{suffix}"),
                     delete(
-                        |AxState(s): Shared<S, Q, L, K, D>,
+                        |AxState(s): Shared<S, Q, L, K, D, X>,
                          Path(device): Path<String>,
                          req: Request| async move {
                             s.drop_pin(&device, req).await
@@ -210,7 +231,7 @@ where
                 .route(
                     &format!("/v1/usage{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
                             s.usage(req).await
                         },
                     )
@@ -219,7 +240,7 @@ where
                 .route(
                     &format!("/v1/usage/coverage{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, D>, req: Request| async move {
+                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
                             s.coverage(req).await
                         },
                     )
@@ -228,7 +249,7 @@ where
                 .route(
                     &format!("/v1/tasks/{{id}}/log{suffix}"),
                     get(
-                        |AxState(s): Shared<S, Q, L, K, D>, Path(id): Path<String>| async move {
+                        |AxState(s): Shared<S, Q, L, K, D, X>, Path(id): Path<String>| async move {
                             s.log(&id).await
                         },
                     )
@@ -238,7 +259,7 @@ where
     r.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            identify::<S, Q, L, K, D>,
+            identify::<S, Q, L, K, D, X>,
         ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -254,8 +275,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Names the caller (a [`Caller`] in the request's extensions) or answers 401/403.
-async fn identify<S, Q, L, K, D>(
-    AxState(state): Shared<S, Q, L, K, D>,
+async fn identify<S, Q, L, K, D, X>(
+    AxState(state): Shared<S, Q, L, K, D, X>,
     mut req: Request,
     next: Next,
 ) -> Response
@@ -265,6 +286,7 @@ where
     L: LogStore,
     K: Sealer,
     D: SessionStore + HostKeyPins,
+    X: IndexStore,
 {
     match caller(&state.auth, req.extensions().get::<RequestContext>()) {
         Ok(c) => {
@@ -341,13 +363,14 @@ pub fn unauthorized(message: &str) -> Response {
     r
 }
 
-impl<S, Q, L, K, D> ApiState<S, Q, L, K, D>
+impl<S, Q, L, K, D, X> ApiState<S, Q, L, K, D, X>
 where
     S: TaskStore + UsageStore,
     Q: TaskQueue,
     L: LogStore,
     K: Sealer,
     D: SessionStore + HostKeyPins,
+    X: IndexStore,
 {
     /// `GET /v1/tasks`.
     async fn list(&self, req: Request) -> Response {
@@ -427,6 +450,20 @@ where
         reply(self.devices.list(pairs).await, StatusCode::OK)
     }
 
+    /// `POST /v1/impact`: a JSON body of at most [`ccaas_app::impact::MAX_IMPACT_BODY`] bytes.
+    async fn impact(&self, req: Request) -> Response {
+        use ccaas_app::impact::MAX_IMPACT_BODY;
+        let (parts, body) = req.into_parts();
+        if let Some(r) = not_json(&parts.headers, "send the diff as application/json") {
+            return r;
+        }
+        let body = match read_capped(body, MAX_IMPACT_BODY).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        reply(self.impacts.impact(&body).await, StatusCode::OK)
+    }
+
     /// `GET /v1/tasks/{id}`.
     async fn get_task(&self, id: &str) -> Response {
         reply(self.api.get(id).await, StatusCode::OK)
@@ -453,42 +490,12 @@ where
             .cloned()
             .unwrap_or(Caller::Anonymous);
         let (parts, body) = req.into_parts();
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/json") {
-            return json_error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                Some("Content-Type"),
-                "send the task as application/json",
-            );
+        if let Some(r) = not_json(&parts.headers, "send the task as application/json") {
+            return r;
         }
-        // A body whose length is known (the Lambda's, or a request with Content-Length) is refused
-        // with its size before it is read; any other is read one byte past the limit at most.
-        let too_large = |detail: String| {
-            json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                None,
-                &detail,
-            )
-        };
-        if let Some(n) = body.size_hint().exact()
-            && n > MAX_BODY_BYTES as u64
-        {
-            return too_large(format!(
-                "the body is {n} bytes; the limit is {MAX_BODY_BYTES}"
-            ));
-        }
-        let body = match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
-            Ok(b) if b.len() <= MAX_BODY_BYTES => b,
-            _ => {
-                return too_large(format!("the body is over the {MAX_BODY_BYTES}-byte limit"));
-            }
+        let body = match read_capped(body, MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(r) => return r,
         };
         let key = match parts.headers.get("idempotency-key") {
             None => None,
@@ -695,6 +702,50 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A 415 unless the request's Content-Type is `application/json` (parameters allowed).
+#[allow(clippy::result_large_err)]
+fn not_json(headers: &axum::http::HeaderMap, detail: &str) -> Option<Response> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    (!mime.eq_ignore_ascii_case("application/json")).then(|| {
+        json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            Some("Content-Type"),
+            detail,
+        )
+    })
+}
+
+/// The body, or a 413. A body whose length is known (the Lambda's, or a request with
+/// Content-Length) is refused with its size before it is read; any other is read one byte
+/// past the limit at most.
+#[allow(clippy::result_large_err)]
+async fn read_capped(body: axum::body::Body, max: usize) -> Result<axum::body::Bytes, Response> {
+    let too_large = |detail: String| {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            None,
+            &detail,
+        )
+    };
+    if let Some(n) = body.size_hint().exact()
+        && n > max as u64
+    {
+        return Err(too_large(format!(
+            "the body is {n} bytes; the limit is {max}"
+        )));
+    }
+    match axum::body::to_bytes(body, max + 1).await {
+        Ok(b) if b.len() <= max => Ok(b),
+        _ => Err(too_large(format!("the body is over the {max}-byte limit"))),
+    }
+}
+
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
@@ -702,11 +753,15 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ccaas_app::memory::{MemoryLogs, MemoryQueue, MemorySealer, MemorySessions, MemoryStore};
+    use ccaas_app::memory::{
+        MemoryIndexes, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions, MemoryStore,
+    };
     use lambda_http::{Body, RequestExt};
     use serde_json::json;
 
-    type State = Arc<ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer, MemorySessions>>;
+    type State = Arc<
+        ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer, MemorySessions, MemoryIndexes>,
+    >;
 
     fn api(auth: Auth) -> State {
         api_with_admins(auth, "")
@@ -728,6 +783,9 @@ mod tests {
             devices: Devices {
                 sessions: MemorySessions::default(),
                 base_url: String::new(),
+            },
+            impacts: Impacts {
+                indexes: MemoryIndexes::default(),
             },
             auth,
             metrics: Default::default(),
@@ -818,6 +876,39 @@ mod tests {
             .body(Body::Empty)
             .unwrap();
         with_claims(req, claims)
+    }
+
+    fn impact_request(content_type: &str, body: Vec<u8>) -> lambda_http::Request {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/impact")
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_impact_route_answers_json_and_refuses_bad_bodies_with_4xx_naming_the_field() {
+        let state = api(Auth::Off);
+        let diff = "--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n";
+        let ok = serde_json::to_vec(&json!({"diff": diff})).unwrap();
+        let r = handle(&state, impact_request("application/json", ok.clone())).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let v = body_json(r).await;
+        assert_eq!(v["changed_lines"], 1);
+        assert_eq!(v["sessions"], json!([]));
+        assert_eq!(v["build"], serde_json::Value::Null);
+        let r = handle(&state, impact_request("text/plain", ok)).await;
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let bad = serde_json::to_vec(&json!({"diff": "nothing"})).unwrap();
+        let r = handle(&state, impact_request("application/json", bad)).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let e = body_json(r).await;
+        assert_eq!(e["error"]["code"], "invalid_field");
+        assert_eq!(e["error"]["field"], "diff");
+        let huge = vec![b' '; ccaas_app::impact::MAX_IMPACT_BODY + 1];
+        let r = handle(&state, impact_request("application/json", huge)).await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[tokio::test]

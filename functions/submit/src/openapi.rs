@@ -4,7 +4,7 @@
 //! bearer scheme. docs/openapi.yaml is this document, committed: a test fails when the two
 //! differ, and `CCAAS_UPDATE_OPENAPI=1 cargo test -p ccaas-submit openapi` rewrites the file.
 
-use ccaas_app::view::{AcceptedView, DeviceListView, ListView, PinDropView, TaskView};
+use ccaas_app::view::{AcceptedView, DeviceListView, ImpactView, ListView, PinDropView, TaskView};
 use ccaas_domain::openapi::SubmissionBody;
 use ccaas_domain::{DeviceQuery, ListQuery};
 use utoipa::openapi::path::{Operation, PathItem};
@@ -37,7 +37,7 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 405 | `method_not_allowed` | wrong method on a known route (`Allow` header lists the right ones) |
 | 409 | `idempotency_conflict` | the `Idempotency-Key` was used before with a different body |
 | 409 | `task_not_pending` | `DELETE /v1/tasks/{id}` on a task that runs or has finished; `status` gives its status |
-| 413 | `body_too_large` | the body is over 65,536 bytes |
+| 413 | `body_too_large` | the body is over 65,536 bytes (5,242,880 for `POST /v1/impact`) |
 | 415 | `unsupported_media_type` | `Content-Type` is not `application/json` |
 | 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
 
@@ -60,7 +60,7 @@ hand.";
     info(title = "ccaas task API", version = "1", description = DESCRIPTION),
     servers((url = "http://127.0.0.1:3000", description = "ccaas-local")),
     paths(submit_task, list_tasks, get_task, cancel_task, get_task_log, list_devices,
-        drop_device_pin, get_usage, get_coverage_trend),
+        drop_device_pin, get_usage, get_coverage_trend, impact),
     components(schemas(ccaas_domain::openapi::DeviceFilter)),
     security((), ("bearer" = [])),
     modifiers(&Bearer)
@@ -381,6 +381,55 @@ fn get_usage() {}
 #[allow(dead_code)]
 fn get_coverage_trend() {}
 
+/// The body of `POST /v1/impact`. Unknown fields are refused (`unknown_field`); `null` is the
+/// same as leaving a field out.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ImpactRequest, examples(json!({
+    "diff": "diff --git a/src/tmm/route.c b/src/tmm/route.c\n--- a/src/tmm/route.c\n+++ b/src/tmm/route.c\n@@ -10,3 +10,3 @@\n a\n-b\n+B\n c\n",
+    "build": "17.1.0-0.0.16",
+    "device": "10.192.10.136:22"
+})))]
+pub struct ImpactBody {
+    /// A unified diff (`git diff`, `diff -u`), at most 4 MiB: only its added and changed lines
+    /// (new side) count.
+    #[schema(min_length = 1, max_length = 4194304)]
+    pub diff: String,
+    /// The build whose sessions to read; default: the newest indexed build (of `device` when
+    /// it gives a port).
+    #[schema(max_length = 128, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    pub build: Option<String>,
+    /// Only sessions run on this device: `host:port`, or a host (any port).
+    #[schema(max_length = 262)]
+    pub device: Option<String>,
+}
+
+/// Sessions that ran a changelist's lines
+///
+/// Test impact for a changelist: the sessions (their end tasks, by name) whose runs executed
+/// the diff's added or changed lines, ranked by lines hit then recency, and the changed lines
+/// the build instruments that no session executed. Diff paths are matched to report paths by
+/// the longest common suffix of path components (docs/api.md). Read-only.
+#[utoipa::path(
+    post,
+    path = "/v1/impact",
+    operation_id = "impact",
+    request_body(content = ImpactBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The sessions and the uncovered lines", body = ImpactView),
+        (status = 400, description = BAD_INPUT, body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 413, description = "`body_too_large`: the body is over 5,242,880 bytes",
+            body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `application/json`",
+            body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn impact() {}
+
 const BAD_INPUT: &str = "`invalid_json`, `missing_field`, `invalid_field` or `unknown_field`; \
 `field` names the field, query parameter or header at fault";
 const UNAUTHORIZED: &str = "`unauthorized`: auth is on and the call has no valid bearer token";
@@ -550,6 +599,19 @@ mod tests {
             properties(schema(&spec, "SubmissionNotify")),
             names(NOTIFY_FIELDS)
         );
+    }
+
+    #[test]
+    fn the_impact_request_names_exactly_the_fields_the_parser_knows_and_its_example_parses() {
+        let spec = spec();
+        let body = &spec["paths"]["/v1/impact"]["post"]["requestBody"];
+        assert_eq!(body["required"], true);
+        let s = schema(&spec, "ImpactRequest");
+        assert_eq!(properties(s), names(ccaas_app::impact::IMPACT_FIELDS));
+        let example = serde_json::to_vec(&s["examples"][0]).unwrap();
+        let parsed = ccaas_app::impact::ImpactRequest::parse(&example).unwrap();
+        assert_eq!(parsed.diff.changed_lines(), 1);
+        assert!(parsed.build.is_some() && parsed.device.is_some());
     }
 
     #[test]
@@ -784,7 +846,42 @@ mod tests {
             build: None,
             ..point.clone()
         };
-        let cases: [(&str, Value, Value); 9] = [
+
+        let hit = ccaas_app::view::ImpactSessionView {
+            session: full.id.to_string(),
+            task: full.id.to_string(),
+            name: Some("nightly".into()),
+            user: "alice".into(),
+            build: "17.1.0-0.0.16".into(),
+            device: "10.0.0.1:22".into(),
+            lines_hit: 3,
+        };
+        let impact = |rich: bool| ImpactView {
+            build: rich.then(|| "17.1.0-0.0.16".into()),
+            sessions: if rich {
+                vec![
+                    hit.clone(),
+                    ccaas_app::view::ImpactSessionView {
+                        name: None,
+                        ..hit.clone()
+                    },
+                ]
+            } else {
+                vec![]
+            },
+            uncovered: if rich {
+                vec![ccaas_app::view::UncoveredView {
+                    file: "src/a.c".into(),
+                    lines: vec![1, 7],
+                }]
+            } else {
+                vec![]
+            },
+            changed_lines: 4,
+            sessions_read: 2,
+        };
+
+        let cases: [(&str, Value, Value); 10] = [
             ("Usage", usage, no_usage),
             (
                 "CoverageTrend",
@@ -792,6 +889,7 @@ mod tests {
                 json!({"points": [], "truncated": false}),
             ),
             ("CoveragePoint", json!(point), json!(bare)),
+            ("Impact", json!(impact(true)), json!(impact(false))),
             (
                 "DeviceList",
                 json!(devices(vec![&session], Some("s1.00"))),

@@ -10,6 +10,7 @@ pub mod devices;
 pub mod envelope;
 pub mod error;
 pub mod ids;
+pub mod impact;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod metrics;
@@ -23,11 +24,12 @@ pub mod worker;
 pub use api::{Accepted, Admins, Api, Caller};
 pub use devices::Devices;
 pub use error::Error;
+pub use impact::Impacts;
 pub use metrics::Metrics;
 pub use ports::{
-    ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, LogStore,
-    Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue, TaskRunner, TaskStore,
-    UsageStore, device_key,
+    ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, IndexStore,
+    LatestBuild, LogStore, Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue,
+    TaskRunner, TaskStore, UsageStore, device_key,
 };
 pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
 pub use retry::RetryPolicy;

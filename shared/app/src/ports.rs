@@ -626,3 +626,81 @@ impl Notifier for NoNotifier {
         std::time::Duration::ZERO
     }
 }
+
+/// The most bytes one [`IndexStore::read_index`] call returns.
+pub const MAX_INDEX_READ: u64 = 64 << 20;
+
+/// The key of a session's coverage index: `index/coverage/<build-id>/<session-id>.idx`. Made
+/// from a validated [`ccaas_domain::BuildId`] and a [`TaskId`] only.
+pub fn index_key(build: &ccaas_domain::BuildId, session: &TaskId) -> String {
+    format!("index/coverage/{build}/{session}.idx")
+}
+
+/// The key of the newest indexed build: `index/latest.json` for every device, or
+/// `index/latest/<device key>.json` for one ([`device_key`]: a canonical host and a port, so
+/// no `/` and no user text beyond what the domain validated).
+pub fn latest_key(device: Option<&str>) -> String {
+    match device {
+        None => "index/latest.json".to_owned(),
+        Some(d) => format!("index/latest/{d}.json"),
+    }
+}
+
+/// The build whose indexes were written last (for all devices or one), with the time of the
+/// end task that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestBuild {
+    /// The build.
+    pub build: ccaas_domain::BuildId,
+    /// The end task's creation time, Unix ms.
+    pub ended_ms: u64,
+}
+
+/// Per-session coverage indexes (the bucket's private `index/` prefix in production): written
+/// by end tasks, read in byte ranges by the impact query. Keys come from [`index_key`] and
+/// [`latest_key`] only.
+pub trait IndexStore: Send + Sync {
+    /// Writes (replaces) the index of `session` of `build`. Idempotent: the same bytes give the
+    /// same object. Errors: [`Error::Unavailable`].
+    fn put_index(
+        &self,
+        build: &ccaas_domain::BuildId,
+        session: &TaskId,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The sessions of `build` that have an index, oldest first, at most the newest `max`
+    /// (session ids sort by time). Read-only. Errors: [`Error::Unavailable`].
+    fn list_sessions(
+        &self,
+        build: &ccaas_domain::BuildId,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<TaskId>, Error>> + Send;
+
+    /// Bytes `offset .. offset + len` of the session's index (fewer when it ends sooner, none
+    /// past its end); `None` when it has no index. Read-only. Errors: [`Error::Corrupt`] when
+    /// `len` is over [`MAX_INDEX_READ`], [`Error::Unavailable`].
+    fn read_index(
+        &self,
+        build: &ccaas_domain::BuildId,
+        session: &TaskId,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+
+    /// Records `latest` as the newest indexed build, of every device (`None`) or of one device
+    /// key. Idempotent (a repeat replaces it with the same); the last writer wins. Errors:
+    /// [`Error::Unavailable`].
+    fn put_latest(
+        &self,
+        device: Option<&str>,
+        latest: &LatestBuild,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The newest indexed build recorded by [`IndexStore::put_latest`], `None` before any.
+    /// Read-only. Errors: [`Error::Unavailable`], [`Error::Corrupt`] for an unreadable record.
+    fn latest(
+        &self,
+        device: Option<&str>,
+    ) -> impl Future<Output = Result<Option<LatestBuild>, Error>> + Send;
+}

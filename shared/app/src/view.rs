@@ -313,3 +313,55 @@ pub struct DeviceListView {
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next: Option<String>,
 }
+
+/// The body of `POST /v1/impact`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Impact))]
+pub struct ImpactView {
+    /// The build whose sessions were read: the request's, else the newest indexed one;
+    /// `null` when no session has an index yet.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub build: Option<String>,
+    /// The sessions that executed changed lines, by `lines_hit` then recency (newest first);
+    /// at most 1,000.
+    pub sessions: Vec<ImpactSessionView>,
+    /// Per file of the diff, the changed lines the build instruments that no session executed.
+    pub uncovered: Vec<UncoveredView>,
+    /// Added and changed lines of the diff (new side).
+    pub changed_lines: u64,
+    /// Sessions whose indexes were read.
+    pub sessions_read: u64,
+}
+
+/// A session of `POST /v1/impact`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ImpactSession))]
+pub struct ImpactSessionView {
+    /// The session id (the start task's id, the end task's `result.session`).
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
+    pub session: String,
+    /// The end task's id.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
+    pub task: String,
+    /// The end task's name; `null` when it has none.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub name: Option<String>,
+    /// The end task's user.
+    pub user: String,
+    /// The build the session ran.
+    pub build: String,
+    /// The device, `host:port`.
+    pub device: String,
+    /// Changed lines the session executed.
+    pub lines_hit: u64,
+}
+
+/// Changed lines of one file that no session executed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UncoveredLines))]
+pub struct UncoveredView {
+    /// The file, as the diff names it (new side).
+    pub file: String,
+    /// New-side line numbers, ascending.
+    pub lines: Vec<u32>,
+}

@@ -73,3 +73,8 @@ async fn the_builds_twin_keeps_the_build_store_contract() {
 async fn the_site_twin_keeps_the_report_site_contract() {
     contract::site::run(&MemorySite::default(), 1001).await;
 }
+
+#[tokio::test]
+async fn the_indexes_twin_keeps_the_index_store_contract() {
+    contract::indexes::run(&ccaas_app::memory::MemoryIndexes::default()).await;
+}

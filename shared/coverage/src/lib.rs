@@ -6,7 +6,8 @@
 //! - **end**: find the session, then two stages, each idempotent and restartable:
 //!   1. *collect*: device → `raw/<task-id>/gcda.tar.gz`, then `raw/<task-id>/facts.json`;
 //!   2. *render*: raw archive → gcov engine → report files → `reports/<task-id>/`, `index.html`
-//!      last; then close the session.
+//!      last; the session's coverage index → `index/coverage/<build>/<session>.idx`; then
+//!      close the session.
 //!
 //! The runner is generic over its roles ([`Connector`], [`ccaas_app::SessionStore`],
 //! [`ccaas_app::ArtifactStore`], [`ccaas_app::ports::ReportSite`], [`ccaas_app::LogStore`]) so the
@@ -14,6 +15,7 @@
 
 pub mod connector;
 pub mod error;
+pub mod index;
 pub mod paths;
 pub mod publish;
 pub mod render;

@@ -2,8 +2,8 @@
 
 use ccaas_app::ports::{ReportSite, SiteTotals};
 use ccaas_app::{
-    ArtifactStore, BuildPart, BuildStore, Clock, DeviceSession, LogStore, Opened, RunError,
-    SessionStore, TaskRunner, device_key,
+    ArtifactStore, BuildPart, BuildStore, Clock, DeviceSession, IndexStore, LogStore, Opened,
+    RunError, SessionStore, TaskRunner, device_key,
 };
 use ccaas_device::{Device, EndFacts, SessionFacts};
 use ccaas_domain::{BuildId, DeviceAccess, Task, TaskId, TaskType, rfc3339};
@@ -109,7 +109,7 @@ pub struct Discarded {
 
 /// Runs coverage tasks over a device connector and the stores.
 #[derive(Clone, Debug)]
-pub struct CoverageRunner<C, S, A, P, L, B> {
+pub struct CoverageRunner<C, S, A, P, L, B, I> {
     /// Builds device drivers.
     pub connector: C,
     /// Open sessions per device.
@@ -122,11 +122,13 @@ pub struct CoverageRunner<C, S, A, P, L, B> {
     pub logs: L,
     /// Published build notes and sources (`builds/`).
     pub builds: B,
+    /// Per-session coverage indexes (`index/`).
+    pub indexes: I,
     /// Settings.
     pub config: RunnerConfig,
 }
 
-impl<C, S, A, P, L, B> TaskRunner for CoverageRunner<C, S, A, P, L, B>
+impl<C, S, A, P, L, B, I> TaskRunner for CoverageRunner<C, S, A, P, L, B, I>
 where
     C: Connector,
     S: SessionStore,
@@ -134,6 +136,7 @@ where
     P: ReportSite,
     L: LogStore,
     B: BuildStore,
+    I: IndexStore,
 {
     async fn run(&self, task: &Task, access: &DeviceAccess) -> Result<Value, RunError> {
         let r = match task.task_type {
@@ -168,7 +171,7 @@ fn start_result(s: &DeviceSession) -> Value {
     r
 }
 
-impl<C, S, A, P, L, B> CoverageRunner<C, S, A, P, L, B>
+impl<C, S, A, P, L, B, I> CoverageRunner<C, S, A, P, L, B, I>
 where
     C: Connector,
     S: SessionStore,
@@ -176,6 +179,7 @@ where
     P: ReportSite,
     L: LogStore,
     B: BuildStore,
+    I: IndexStore,
 {
     /// Start: check the device's session, reset the counters, record the session.
     async fn start(&self, task: &Task, access: &DeviceAccess) -> Result<Value, CoverageError> {
@@ -258,7 +262,7 @@ where
             .acquire_owned()
             .await
             .map_err(|e| CoverageError::Report(format!("render gate: {e}")))?;
-        let rendered = match self.render(task, &collected).await {
+        let (rendered, index) = match self.render(task, &collected).await {
             Ok(r) => r,
             Err(e) if !e.is_retryable() => {
                 // The data is safe in raw/ for a later re-render; a report that can never be
@@ -287,6 +291,27 @@ where
         info!(task_id = %task.id, stage = "publish", secs = clock.elapsed().as_secs_f64(),
             files = rendered.files.len(), bytes = rendered.files.iter().map(|f| f.len()).sum::<u64>(),
             "stage done");
+        // The index after the report (the impact query lists a session only once its report is
+        // there) and before the close, so a retry after a crash writes the same bytes again.
+        match (BuildId::parse(&collected.end.build.build_id), index) {
+            (Ok(build), Some(bytes)) => {
+                let len = bytes.len();
+                crate::index::write_index(
+                    &self.indexes,
+                    &build,
+                    &collected.session,
+                    &collected.device,
+                    task.id.unix_ms(),
+                    bytes,
+                )
+                .await?;
+                info!(task_id = %task.id, stage = "index", build = %build, bytes = len, "stage done");
+            }
+            _ => {
+                warn!(task_id = %task.id, build = %collected.end.build.build_id,
+                    "no coverage index: the session's build id is not a valid build id");
+            }
+        }
         // Close after the report is published: a crash before leaves the session open and the
         // retry (which skips the collect) re-publishes the same bytes, then closes. Closing is
         // conditional on the session id, so a later session is never closed by mistake.
@@ -429,7 +454,11 @@ where
     /// Stage 2's input and engine: the raw archive from the store (not from the device), so
     /// a retry renders the same bytes; the build's published notes when a `.gcda` has no
     /// `.gcno` beside it, and the build's published sources for the pages.
-    async fn render(&self, task: &Task, c: &Collected) -> Result<Rendered, CoverageError> {
+    async fn render(
+        &self,
+        task: &Task,
+        c: &Collected,
+    ) -> Result<(Rendered, Option<Vec<u8>>), CoverageError> {
         let scratch = tempfile::NamedTempFile::new().map_err(CoverageError::Scratch)?;
         if !self
             .artifacts
@@ -523,6 +552,18 @@ where
             ended: c.end.ended_at.clone(),
             warnings: c.end.warnings.iter().map(|w| w.message.clone()).collect(),
         };
+        // The index's facts: the end task's, and its creation time as the session's recency
+        // (never the clock, so a re-render gives the same bytes).
+        let meta = ccaas_impact::IndexMeta {
+            session: c.session.to_string(),
+            task: task.id.to_string(),
+            name: task.name.clone().unwrap_or_default(),
+            user: task.user.clone(),
+            build: c.end.build.build_id.clone(),
+            device: c.device.clone(),
+            ended_ms: task.id.unix_ms(),
+        };
+        let indexed = BuildId::parse(&c.end.build.build_id).is_ok();
         let source_limits = self.config.sources.clone();
         let max_report_bytes = self.config.max_report_bytes;
         let task_id = task.id.clone();
@@ -549,10 +590,15 @@ where
                 }
             }
             drop(sources_file);
+            // From the same model as the report's files, so its lines are the report's.
+            let index = match indexed {
+                true => Some(crate::index::session_index(&cov, meta)?),
+                false => None,
+            };
             let r = write_report(&cov, &facts, warnings, &sources, timestamp, max_report_bytes);
             info!(task_id = %task_id, stage = "render", secs = render_clock.elapsed().as_secs_f64(),
                 ok = r.is_ok(), "stage done");
-            r
+            Ok((r?, index))
         })
         .await
     }

@@ -31,8 +31,15 @@ const TRICKY_C: &[u8] = include_bytes!("../../gcov/tests/data/src/tricky.c");
 /// The build `MemoryDevice::bigip()` reports.
 const BUILD: &str = "17.1.0-0.0.16";
 
-type Runner =
-    CoverageRunner<Shared, MemorySessions, MemoryArtifacts, MemorySite, MemoryLogs, MemoryBuilds>;
+type Runner = CoverageRunner<
+    Shared,
+    MemorySessions,
+    MemoryArtifacts,
+    MemorySite,
+    MemoryLogs,
+    MemoryBuilds,
+    ccaas_app::memory::MemoryIndexes,
+>;
 
 struct Rig {
     api: Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>,
@@ -65,6 +72,7 @@ fn rig() -> Rig {
                 site: MemorySite::default(),
                 logs,
                 builds: MemoryBuilds::default(),
+                indexes: ccaas_app::memory::MemoryIndexes::default(),
                 config: RunnerConfig::default(),
             },
             notifier: ccaas_app::NoNotifier,

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ccaas_app::memory::{
-    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions,
-    MemorySite,
+    MemoryArtifacts, MemoryBuilds, MemoryIndexes, MemoryLogs, MemoryQueue, MemorySealer,
+    MemorySessions, MemorySite,
 };
 use ccaas_app::ports::{ArtifactStore, ReportSite};
 use ccaas_app::{Api, Caller, Disposition, Error, LogStore, SessionStore, Worker, WorkerConfig};
@@ -125,8 +125,15 @@ impl ReportSite for CrashySite {
     }
 }
 
-type Runner =
-    CoverageRunner<Shared, CrashySessions, CrashyArtifacts, CrashySite, MemoryLogs, MemoryBuilds>;
+type Runner = CoverageRunner<
+    Shared,
+    CrashySessions,
+    CrashyArtifacts,
+    CrashySite,
+    MemoryLogs,
+    MemoryBuilds,
+    MemoryIndexes,
+>;
 
 struct Rig {
     api: Api<ccaas_app::memory::MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>,
@@ -162,6 +169,7 @@ fn rig_config(admins: ccaas_app::Admins, config: RunnerConfig) -> Rig {
         site: CrashySite::default(),
         logs: logs.clone(),
         builds: MemoryBuilds::default(),
+        indexes: MemoryIndexes::default(),
         config,
     };
     Rig {
@@ -538,6 +546,70 @@ async fn a_crash_after_publishing_and_before_the_close_republishes_the_same_byte
     assert!(r.report_objects(&id) == first, "identical report bytes");
     assert_eq!(r.device.calls().1, 1);
     assert!(r.runner().sessions.inner.all().is_empty());
+}
+
+#[tokio::test]
+async fn an_end_writes_the_sessions_index_with_the_reports_lines_and_a_redelivery_writes_the_same_bytes()
+ {
+    let r = rig();
+    let start = r.started().await;
+    r.dump();
+    let (end, body) = r.submit("code-coverage-end", "").await;
+    // A crash at the close: the index is written by then, and the retry writes it again.
+    r.runner().sessions.crash.arm(1);
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 1).await,
+        Disposition::Retry(_)
+    ));
+    let first = r.runner().indexes.objects();
+    assert!(matches!(
+        r.worker.handle("m-1", &body, 2).await,
+        Disposition::Ack
+    ));
+    let objects = r.runner().indexes.objects();
+    assert_eq!(objects, first, "a redelivered end writes the same bytes");
+    let key = format!("index/coverage/17.1.0-0.0.16/{start}.idx");
+    let (header, files) = ccaas_impact::index::read_all(&objects[&key]).unwrap();
+    assert_eq!(header.meta.session, start.to_string());
+    assert_eq!(header.meta.task, end.to_string());
+    assert_eq!(header.meta.build, "17.1.0-0.0.16");
+    assert_eq!(header.meta.ended_ms, end.unix_ms());
+    let latest = String::from_utf8(objects["index/latest.json"].clone()).unwrap();
+    assert!(latest.contains("17.1.0-0.0.16"), "{latest}");
+    // Its lines are the report's: lcov's DA records, instrumented and executed, per file.
+    let lcov = r
+        .report_objects(&end)
+        .into_iter()
+        .find(|(k, _)| k.ends_with("/coverage.info"))
+        .map(|(_, b)| String::from_utf8(b).unwrap())
+        .unwrap();
+    let mut want: std::collections::BTreeMap<String, (Vec<u32>, Vec<u32>)> = Default::default();
+    let mut file = String::new();
+    for line in lcov.lines() {
+        if let Some(p) = line.strip_prefix("SF:") {
+            file = p.to_string();
+        } else if let Some(da) = line.strip_prefix("DA:") {
+            let mut it = da.split(',');
+            let n: u32 = it.next().unwrap().parse().unwrap();
+            let count: u64 = it.next().unwrap().parse().unwrap();
+            let e = want.entry(file.clone()).or_default();
+            e.0.push(n);
+            if count > 0 {
+                e.1.push(n);
+            }
+        }
+    }
+    assert!(!want.is_empty());
+    let got: std::collections::BTreeMap<String, (Vec<u32>, Vec<u32>)> = files
+        .into_iter()
+        .map(|f| {
+            (
+                f.path,
+                (f.instrumented.iter().collect(), f.executed.iter().collect()),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
 }
 
 #[tokio::test]

@@ -59,3 +59,9 @@ async fn the_s3_site_stores_each_object_with_its_content_type_and_cache_control(
     assert_eq!(o.cache_control(), Some("public, max-age=300"));
     assert_eq!(o.body.collect().await.unwrap().to_vec(), b"p{}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_indexes_keep_the_index_store_contract() {
+    let emu = Emulator::private();
+    contract::indexes::run(&ccaas_s3::S3Indexes::new(emu.s3(), emu.var("CCAAS_BUCKET"))).await;
+}

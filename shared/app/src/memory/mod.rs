@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod builds;
+mod indexes;
 mod logs;
 mod notifier;
 mod pins;
@@ -15,6 +16,7 @@ mod store;
 
 pub use artifacts::MemoryArtifacts;
 pub use builds::MemoryBuilds;
+pub use indexes::MemoryIndexes;
 pub use logs::MemoryLogs;
 pub use notifier::MemoryNotifier;
 pub use pins::MemoryPins;
