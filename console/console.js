@@ -756,7 +756,7 @@ async function coverageView(params) {
   const r = await api("/v1/usage/coverage", device ? { device } : { build });
   const pts = r.points.map((p) => ({ t: Date.parse(p.finished), v: p.lines.total ? 100 * covered(p.lines) / p.lines.total : 0, label: `${p.name || p.task} (${when(p.finished)})` }));
   fill(holder, r.points.length ? h("div", {},
-    h("div", { class: "charts" }, h("figure", {},
+    h("div", { class: "trend" }, h("figure", {},
       h("figcaption", {}, `Line coverage of each session on ${device || build}`),
       lineChart(`Line coverage per session of ${device || build}`, pts))),
     table("Sessions", ["Finished (UTC)", "Name", "User", "Device", "Build", { label: "Lines", num: true }, "Report"],
