@@ -75,7 +75,10 @@ mod tests {
 
     /// Every stack variable set (to `x`); the optional lists unset.
     fn stack(k: &str) -> Option<String> {
-        let optional = matches!(k, "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS");
+        let optional = matches!(
+            k,
+            "CCAAS_DEVICE_ALLOW" | "CCAAS_ADMIN_USERS" | "CCAAS_MAIL_FROM"
+        );
         (k.starts_with("CCAAS_") && !optional).then(|| "x".to_string())
     }
 

@@ -50,6 +50,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
         clock: ccaas_app::Clock::default(),
         allow: config.device_allow.clone(),
         admins: config.admins.clone(),
+        email: config.stack.mail_from.is_some(),
     }
 }
 
@@ -646,6 +647,7 @@ mod tests {
                 clock: ccaas_app::Clock::default(),
                 allow: Default::default(),
                 admins: Default::default(),
+                email: false,
             },
             devices: Devices {
                 sessions: MemorySessions::default(),

@@ -1,6 +1,6 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
 //! [`TaskStore`], [`TaskQueue`], [`Sealer`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
-//! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
+//! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`], [`Notifier`] and [`Mailer`]. No AWS and no
 //! Lambda types.
 
 pub mod api;
@@ -27,7 +27,7 @@ pub use ports::{
     Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue, TaskRunner, TaskStore,
     device_key,
 };
-pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
+pub use ports::{Mail, Mailer, NoMailer, NoNotifier, Notification, Notifier, NotifyError};
 pub use retry::RetryPolicy;
 pub use worker::{Disposition, RetryReason, Worker, WorkerConfig};
 

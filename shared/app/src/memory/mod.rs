@@ -5,6 +5,7 @@
 mod artifacts;
 mod builds;
 mod logs;
+mod mailer;
 mod notifier;
 mod pins;
 mod queue;
@@ -16,6 +17,7 @@ mod store;
 pub use artifacts::MemoryArtifacts;
 pub use builds::MemoryBuilds;
 pub use logs::MemoryLogs;
+pub use mailer::MemoryMailer;
 pub use notifier::MemoryNotifier;
 pub use pins::MemoryPins;
 pub use queue::MemoryQueue;
