@@ -7,6 +7,7 @@
 pub mod artifacts;
 pub mod builds;
 pub mod logs;
+pub mod mailer;
 pub mod pins;
 pub mod queue;
 pub mod sealer;

@@ -34,6 +34,12 @@ impl Mailer for MemoryMailer {
     async fn send(&self, mail: &Mail) -> Result<(), NotifyError> {
         let mut s = lock(&self.inner);
         s.calls.push(mail.clone());
+        if mail.to.is_empty() {
+            return Err(NotifyError {
+                attempts: 0,
+                message: "the mail has no recipient".into(),
+            });
+        }
         if s.fail {
             return Err(NotifyError {
                 attempts: 1,
