@@ -21,7 +21,7 @@ enum Command {
     /// Build coverage reports from the .gcno/.gcda files under build directories.
     Report(report::ReportArgs),
     /// Start and end coverage sessions and follow tasks through the ccaas API.
-    Task(task::TaskArgs),
+    Task(Box<task::TaskArgs>),
     /// Publish a build's notes (.gcno) and sources for devices that keep no .gcno.
     Build(build::BuildArgs),
 }
@@ -30,7 +30,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Report(args) => report::run(args),
-        Command::Task(args) => task::run(args),
+        Command::Task(args) => task::run(*args),
         Command::Build(args) => build::run(args),
     };
     std::process::exit(code);
