@@ -96,7 +96,7 @@ pub fn mail(task: &Task) -> Mail {
     };
     let outcome = match (task.status, &task.error, lines) {
         (Status::Failed, Some(e), _) => format!("failed: {}", e.code),
-        (Status::Succeeded, _, Some((covered, total))) => {
+        (Status::Succeeded, _, Some((covered, total))) if total > 0 => {
             format!("succeeded ({} lines)", percent_only(covered, total))
         }
         (status, _, _) => status.as_str().to_string(),
