@@ -28,7 +28,7 @@ def main():
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
         config=Config(retries={"max_attempts": 10, "mode": "standard"}),
     )
-    ddb, sqs, s3, kms = (boto3.client(s, **kw) for s in ("dynamodb", "sqs", "s3", "kms"))
+    ddb, sqs, s3, kms, ses = (boto3.client(s, **kw) for s in ("dynamodb", "sqs", "s3", "kms", "ses"))
     env = {}
 
     existing = set(ddb.list_tables()["TableNames"])
@@ -159,6 +159,14 @@ def main():
     else:
         kms.disable_key_rotation(KeyId=key_id)
     env[k["env"]] = k["alias"]
+
+    # The sender of email notices: a verified SES identity (the emulators verify at once).
+    m = res.get("mail")
+    if m:
+        if m["from"] not in ses.list_identities(IdentityType="EmailAddress")["Identities"]:
+            ses.verify_email_identity(EmailAddress=m["from"])
+            log(f"verified SES sender {m['from']}")
+        env[m["env"]] = m["from"]
 
     out = {
         "AWS_ENDPOINT_URL": endpoint,

@@ -823,6 +823,56 @@ def device_rules(t):
     return problems
 
 
+def mail_rules(t, r):
+    """Email notices (docs/deploy.md, "Email notices"): the MailFrom parameter (empty = off)
+    reaches both functions as resources.json's variable; only the processor may send, only
+    under the MailOn condition, only as that address (ses:FromAddress), only identities of
+    its own account and region."""
+    problems = []
+    res, params = t["Resources"], t["Parameters"]
+    env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    mail = r.get("mail") or {}
+    if "MailFrom" not in params:
+        return ["the template has no MailFrom parameter"]
+    if str(params["MailFrom"].get("Default")) != "":
+        problems.append("MailFrom has a default: email must be off unless a sender is given")
+    name = mail.get("env")
+    if not name or env.get(name) != {"Ref": "MailFrom"}:
+        problems.append(f"the Globals do not pass MailFrom as {name} (resources.json's mail env): {env.get(name)}")
+    if t.get("Conditions", {}).get("MailOn") != {"Not": [{"Equals": [{"Ref": "MailFrom"}, ""]}]}:
+        problems.append("the MailOn condition is not MailFrom != ''")
+    for fn in (k for k, x in res.items() if x["Type"] == "AWS::Serverless::Function"):
+        pols = res[fn]["Properties"].get("Policies", [])
+        plain = [st for st in statements_of(pols) if any(str(a).startswith("ses:") for a in as_list(st.get("Action")))]
+        for st in plain:
+            problems.append(f"{fn} may use SES whether or not MailFrom is set: {st.get('Sid')}")
+        gated = [st for p in pols if isinstance(p, dict) and "If" in p
+                 for st in ((p["If"][1] or {}).get("Statement") or [])
+                 if any(str(a).startswith("ses:") for a in as_list(st.get("Action")))]
+        if fn != "ProcessorFunction":
+            problems += [f"{fn} may use SES: {st.get('Sid')}" for st in gated]
+            continue
+        for p in pols:
+            if isinstance(p, dict) and "If" in p and any(
+                    str(a).startswith("ses:") for st in ((p["If"][1] or {}).get("Statement") or [])
+                    for a in as_list(st.get("Action"))):
+                if p["If"][0] != "MailOn" or p["If"][2] != {"Ref": "AWS::NoValue"}:
+                    problems.append(f"the processor's SES grant is not conditional on MailOn: {p['If'][0]}")
+        if not gated:
+            problems.append("the processor may not ses:SendEmail when MailFrom is set")
+        for st in gated:
+            if as_list(st.get("Action")) != ["ses:SendEmail"]:
+                problems.append(f"the processor's SES statement {st.get('Sid')} allows more than ses:SendEmail")
+            if (st.get("Condition") or {}).get("StringEquals", {}).get("ses:FromAddress") != {"Ref": "MailFrom"}:
+                problems.append(f"the processor's SES statement {st.get('Sid')} does not pin ses:FromAddress to MailFrom")
+            own = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
+            for x in as_list(st.get("Resource")):
+                sub = x.get("Sub") if isinstance(x, dict) else x
+                if not (isinstance(sub, str) and sub.startswith(own)):
+                    problems.append(f"the processor's SES statement {st.get('Sid')} reaches beyond this account's identities: {x}")
+    return problems
+
+
 def statements_of(pols):
     return [st for x in pols if isinstance(x, dict) for st in (x.get("Statement") or [])]
 
@@ -1134,9 +1184,30 @@ def mutations():
             "Size", scratch_need_mib(scratch_caps()) - 1)),
         ("memory below the measured rule", lambda t: res(t)["ProcessorFunction"]["Properties"].__setitem__(
             "MemorySize", memory_need_mib(scratch_caps()) - 64)),
+        # Email notices.
+        ("mail sender not passed", lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop("CCAAS_MAIL_FROM")),
+        ("mail on by default", lambda t: t["Parameters"]["MailFrom"].__setitem__("Default", "ccaas@example.com")),
+        ("any sender", lambda t: mail_grant(t).pop("Condition")),
+        ("any SES action", lambda t: mail_grant(t).__setitem__("Action", "ses:*")),
+        ("any account's identities", lambda t: mail_grant(t).__setitem__("Resource", "*")),
+        ("SES without MailFrom", lambda t: mail_policy(t).__setitem__("If", ["AuthOn", *mail_policy(t)["If"][1:]])),
+        ("submit may send mail", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].append(
+            {"Statement": [{"Sid": "Mail", "Effect": "Allow", "Action": "ses:SendEmail", "Resource": "*"}]})),
         ("more devices at once than the scratch space holds", lambda t: res(t)["ProcessorFunction"]["Properties"]["Environment"]["Variables"].__setitem__(
             "CCAAS_DEVICE_CONCURRENCY", "64")),
     ]
+
+
+def mail_policy(t):
+    """The processor's policy that grants SES (an `If`)."""
+    return next(p for p in t["Resources"]["ProcessorFunction"]["Properties"]["Policies"]
+                if isinstance(p, dict) and "If" in p and "Statement" in (p["If"][1] or {})
+                and any(st.get("Sid") == "SendNotices" for st in p["If"][1]["Statement"]))
+
+
+def mail_grant(t):
+    """The processor's SendNotices statement."""
+    return next(st for st in mail_policy(t)["If"][1]["Statement"] if st.get("Sid") == "SendNotices")
 
 
 def statement(t, fn, sid):
@@ -1157,11 +1228,13 @@ def resource_mutations():
         ("key alias", lambda r: r["key"].__setitem__("alias", "alias/ccaas-queues")),
         ("key env var", lambda r: r["key"].__setitem__("env", "CCAAS_KEY")),
         ("key missing", lambda r: r.pop("key")),
+        ("mail env var", lambda r: r["mail"].__setitem__("env", "CCAAS_MAIL_SENDER")),
     ]
 
 
 def problems_of(t, res):
-    return diff("template.yaml", from_template(t), "resources.json", from_resources(res)) + template_rules(t)
+    return (diff("template.yaml", from_template(t), "resources.json", from_resources(res))
+            + template_rules(t) + mail_rules(t, res))
 
 
 def main():
@@ -1199,6 +1272,12 @@ def main():
                 problems.append("self-check: a key alias the emulator lacks went unnoticed")
             else:
                 print("self-check ok: a key alias the emulator lacks is reported")
+        mail = res.get("mail")
+        if mail:
+            verified = client("ses").list_identities(IdentityType="EmailAddress")["Identities"]
+            if mail["from"] not in verified:
+                problems.append(f"emulator: the mail sender {mail['from']} is not a verified SES identity")
+
     if problems:
         print("\n".join(problems))
         sys.exit(1)

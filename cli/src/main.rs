@@ -23,7 +23,7 @@ enum Command {
     /// Build coverage reports from the .gcno/.gcda files under build directories.
     Report(report::ReportArgs),
     /// Start and end coverage sessions and follow tasks through the ccaas API.
-    Task(task::TaskArgs),
+    Task(Box<task::TaskArgs>),
     /// Publish a build's notes (.gcno) and sources for devices that keep no .gcno.
     Build(build::BuildArgs),
     /// The usage history: tasks per user, device, type or status per day or week.
@@ -36,7 +36,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Report(args) => report::run(args),
-        Command::Task(args) => task::run(args),
+        Command::Task(args) => task::run(*args),
         Command::Build(args) => build::run(args),
         Command::Usage(args) => usage::run(args),
         Command::Impact(args) => impact::run(args),

@@ -122,6 +122,10 @@ struct SessionArgs {
         value_name = "URL"
     )]
     webhook: Option<String>,
+    /// Who gets an email notice once the task finishes or fails (repeat it, or separate
+    /// addresses with commas; at most 10). The service must have a mail sender.
+    #[arg(long, value_name = "ADDRESS", value_delimiter = ',')]
+    email: Vec<String>,
     /// Wait for the task to finish, showing progress.
     #[arg(long)]
     wait: bool,
@@ -380,6 +384,9 @@ impl Api {
                 s_of(&t["error"]["message"])
             );
         }
+        if let Some(e) = t["notify"]["email"].as_str() {
+            println!("email: {e}");
+        }
         if let Some(w) = t["notify"]["webhook"].as_str() {
             println!("webhook: {w}");
         }
@@ -462,8 +469,21 @@ fn submit(
     if let Some(o) = &s.owner {
         body["user"] = json!(o);
     }
+    let mut notify = serde_json::Map::new();
     if let Some(w) = s.webhook.as_deref().filter(|w| !w.is_empty()) {
-        body["notify"] = json!({ "webhook": w });
+        notify.insert("webhook".into(), json!(w));
+    }
+    let email: Vec<&str> = s
+        .email
+        .iter()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+        .collect();
+    if !email.is_empty() {
+        notify.insert("email".into(), json!(email));
+    }
+    if !notify.is_empty() {
+        body["notify"] = serde_json::Value::Object(notify);
     }
     let mut req = api
         .client

@@ -120,6 +120,8 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
             "tmm,mcpd",
             "--owner",
             &owner,
+            "--email",
+            &format!("{owner}@example.com"),
         ],
         &[("CCAAS_WEBHOOK", &hook)],
     );
@@ -137,7 +139,7 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
     let get = loop {
         let get = ccaas(&api, &["get", &id]);
         assert!(get.status.success(), "{}", text(&get));
-        if !text(&get).contains("webhook: pending") || Instant::now() > deadline {
+        if !text(&get).contains(": pending") || Instant::now() > deadline {
             break get;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -148,6 +150,8 @@ fn the_cli_starts_waits_gets_lists_and_logs_a_task_with_the_secret_from_a_file()
         text(&get)
     );
     assert!(text(&get).contains("webhook: gave_up"), "{}", text(&get));
+    // The mail went out through the emulator's SES (localstack/up verified the sender).
+    assert!(text(&get).contains("email: sent"), "{}", text(&get));
 
     let list = ccaas(&api, &["list", "--user", &owner, "--all"]);
     assert!(list.status.success());

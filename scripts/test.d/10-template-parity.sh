@@ -7,7 +7,9 @@
 # alarms, DLQ/error/throttle alarms, one rotated KMS key that every function gets from Globals,
 # submit may GenerateDataKey and the processor Decrypt with it, only under the encryption
 # context; bucket grants by prefix (submit reads logs/ only, the processor cannot write or
-# delete builds/); the report site private at the defaults; ephemeral storage for the caps.
+# delete builds/); the report site private at the defaults; ephemeral storage for the caps;
+# email: MailFrom (empty = off) reaches both functions, only the processor may ses:SendEmail,
+# only as that address, and the emulator has the local sender verified.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${CCAAS_VENV:-$(pwd)/.venv}"

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client as Sqs;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use ccaas_app::{Notifier, Sealer, TaskRunner, TaskStore, Worker};
+use ccaas_app::{Mailer, Notifier, Sealer, TaskRunner, TaskStore, Worker};
 use ccaas_processor::{BatchLimits, Received, settle};
 use ccaas_queue::sqs::visibility_secs;
 use tokio::sync::{Semaphore, watch};
@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 /// The poller's parts (in production over `ccaas_processor::ProductionWorker`'s parts).
-pub struct Poller<S, R, K, N> {
+pub struct Poller<S, R, K, N, M> {
     /// SQS client.
     pub sqs: Sqs,
     /// Queue URLs in priority order: a queue is read only when those before it are empty.
@@ -29,7 +29,7 @@ pub struct Poller<S, R, K, N> {
     /// (`CCAAS_DEVICE_CONCURRENCY`).
     pub concurrency: usize,
     /// The processor's worker.
-    pub worker: Arc<Worker<S, R, K, N>>,
+    pub worker: Arc<Worker<S, R, K, N, M>>,
 }
 
 /// Polls until `stop` turns true, then waits for the batches in work. Survives an emulator
@@ -39,12 +39,13 @@ pub struct Poller<S, R, K, N> {
 /// answers holds one slot and not the poller: the next receive goes out while it waits. Why
 /// this keeps each device's order: a FIFO queue hands out no message of a group while another
 /// of that group is in flight, so two batches never share a device.
-pub async fn run<S, R, K, N>(p: Poller<S, R, K, N>, mut stop: watch::Receiver<bool>)
+pub async fn run<S, R, K, N, M>(p: Poller<S, R, K, N, M>, mut stop: watch::Receiver<bool>)
 where
     S: TaskStore + 'static,
     R: TaskRunner + 'static,
     K: Sealer + 'static,
     N: Notifier + 'static,
+    M: Mailer + 'static,
 {
     let p = Arc::new(p);
     let slots = Arc::new(Semaphore::new(p.concurrency.max(1)));
@@ -107,8 +108,8 @@ where
 }
 
 /// Receives up to `max` messages from `url`: `None` when the queue has none.
-async fn receive<S, R, K, N>(
-    p: &Poller<S, R, K, N>,
+async fn receive<S, R, K, N, M>(
+    p: &Poller<S, R, K, N, M>,
     url: &str,
     max: usize,
 ) -> Result<Option<(SqsEvent, Vec<Received>)>, aws_sdk_sqs::Error> {
@@ -153,8 +154,8 @@ async fn receive<S, R, K, N>(
 }
 
 /// Processes one received batch with the processor's own handler, then settles it.
-async fn work<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
-    p: &Poller<S, R, K, N>,
+async fn work<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier, M: Mailer>(
+    p: &Poller<S, R, K, N, M>,
     event: SqsEvent,
     received: Vec<Received>,
 ) {
@@ -226,6 +227,7 @@ mod tests {
             clock: ccaas_app::Clock::default(),
             allow: Default::default(),
             admins: Default::default(),
+            email: false,
         };
         let (done, _) = tokio::sync::watch::channel(false);
         let worker = Worker {
@@ -233,6 +235,7 @@ mod tests {
             runner: SilentUntilLateDone(done),
             sealer: MemorySealer::default(),
             notifier: ccaas_app::NoNotifier,
+            mailer: ccaas_app::NoMailer,
             config: WorkerConfig::default(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);

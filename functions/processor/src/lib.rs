@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use ccaas_app::{Disposition, Notifier, Sealer, TaskRunner, TaskStore, Worker};
+use ccaas_app::{Disposition, Mailer, Notifier, Sealer, TaskRunner, TaskStore, Worker};
 use ccaas_aws::SdkConfig;
 use ccaas_coverage::{CoverageRunner, RunnerConfig, SshConnector};
 use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
 use ccaas_queue::KmsSealer;
 use ccaas_s3::{S3Artifacts, S3Builds, S3Indexes, S3Logs, S3Site};
+use ccaas_ses::SesMailer;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use config::Config;
@@ -35,12 +36,14 @@ pub type ProductionRunner = CoverageRunner<
 >;
 
 /// The worker the processor runs in production.
-pub type ProductionWorker = Worker<DynamoTaskStore, ProductionRunner, KmsSealer, HttpNotifier>;
+pub type ProductionWorker =
+    Worker<DynamoTaskStore, ProductionRunner, KmsSealer, HttpNotifier, Option<SesMailer>>;
 
 /// The production wiring. The device profile comes from `CCAAS_DEVICE_PROFILE` (BIG-IP by
 /// default, the simulator's layout for local runs); webhooks go through the SSRF-guarded
-/// [`HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`, `CCAAS_WEBHOOK_ALLOW_LOOPBACK`). Every client is made from `sdk`, the
-/// process's one SDK configuration, and shares its connection pool.
+/// [`HttpNotifier`] (`CCAAS_WEBHOOK_ALLOW_PRIVATE`, `CCAAS_WEBHOOK_ALLOW_LOOPBACK`), email
+/// notices through SES from `CCAAS_MAIL_FROM` (none when unset). Every client is made from
+/// `sdk`, the process's one SDK configuration, and shares its connection pool.
 pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
     let stack = &config.stack;
     let (dynamodb, s3) = (ccaas_dynamo::client(sdk), ccaas_s3::client(sdk));
@@ -71,6 +74,10 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> ProductionWorker {
             private: config.webhook_allow_private,
             loopback: config.webhook_allow_loopback,
         }),
+        mailer: stack
+            .mail_from
+            .as_ref()
+            .map(|from| SesMailer::new(ccaas_ses::client(sdk), from, stack.aws_timeout)),
         config: ccaas_app::WorkerConfig {
             lease_secs: config.lease_secs,
             max_receives: config.max_receives,
@@ -162,8 +169,8 @@ impl Handled {
 /// after the short retry delay. Why a cut is safe: the task keeps the lease of this message,
 /// and the redelivery of the same message takes it over at once (`Task::lease_holder`), and
 /// every stage is idempotent.
-pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
-    worker: &Worker<S, R, K, N>,
+pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier, M: Mailer>(
+    worker: &Worker<S, R, K, N, M>,
     event: SqsEvent,
     limits: &BatchLimits,
 ) -> Handled {
@@ -201,8 +208,8 @@ pub async fn handle_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
 
 /// One message group's messages, in order; returns the failed ones with their batch index
 /// and retry delay.
-async fn run_group<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
-    worker: &Worker<S, R, K, N>,
+async fn run_group<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier, M: Mailer>(
+    worker: &Worker<S, R, K, N, M>,
     group: Vec<(usize, SqsMessage)>,
     limits: &BatchLimits,
 ) -> Vec<(usize, String, Duration)> {
@@ -251,8 +258,8 @@ async fn run_group<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
 /// [`retry_plan`] (its own delay, [`Worker::retry_after`]) through [`settle`], so a retry
 /// comes after that delay and not after the queue's whole visibility timeout (5400 s). If that
 /// call fails the message simply comes back later; the response is the same.
-pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
-    worker: &Worker<S, R, K, N>,
+pub async fn handle_lambda_batch<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier, M: Mailer>(
+    worker: &Worker<S, R, K, N, M>,
     event: SqsEvent,
     deadline_ms: u64,
     sqs: &aws_sdk_sqs::Client,
@@ -296,8 +303,8 @@ pub fn batch_deadline(deadline_ms: u64, now_ms: u64) -> tokio::time::Instant {
     tokio::time::Instant::now() + left.saturating_sub(SETTLE_MARGIN)
 }
 
-async fn handle_message<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier>(
-    worker: &Worker<S, R, K, N>,
+async fn handle_message<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier, M: Mailer>(
+    worker: &Worker<S, R, K, N, M>,
     message: &SqsMessage,
 ) -> Disposition {
     let body = message.body.as_deref().unwrap_or("");

@@ -39,6 +39,7 @@ async fn batch(hosts: &[&str], store: &MemoryStore) -> SqsEvent {
         clock: ccaas_app::Clock::default(),
         allow: Default::default(),
         admins: Default::default(),
+        email: false,
     };
     let mut event = SqsEvent::default();
     for (i, host) in hosts.iter().enumerate() {
@@ -80,6 +81,7 @@ async fn records_3_and_7_failing_are_exactly_the_batch_item_failures() {
         runner: FailHosts(vec!["dev3".into(), "dev7".into()]),
         sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
+        mailer: ccaas_app::NoMailer,
         config: WorkerConfig::default(),
     };
     let resp = ccaas_processor::handle_batch(&worker, event, &BatchLimits::default()).await;
@@ -97,6 +99,7 @@ async fn a_failure_in_a_fifo_group_fails_the_rest_of_that_group_unprocessed() {
         runner: FailHosts(vec!["bad".into()]),
         sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
+        mailer: ccaas_app::NoMailer,
         config: WorkerConfig::default(),
     };
     let resp = ccaas_processor::handle_batch(&worker, event, &BatchLimits::default()).await;
@@ -136,6 +139,7 @@ async fn a_poison_message_in_a_batch_is_retried_to_its_last_delivery_while_the_o
         runner: runs.clone(),
         sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
+        mailer: ccaas_app::NoMailer,
         config: WorkerConfig::default(),
     };
     let resp = ccaas_processor::handle_batch(&worker, event.clone(), &BatchLimits::default()).await;
@@ -208,6 +212,7 @@ fn worker_with<R: TaskRunner>(
         runner,
         sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
+        mailer: ccaas_app::NoMailer,
         config: WorkerConfig::default(),
     }
 }
@@ -430,6 +435,7 @@ async fn each_failed_message_comes_back_after_its_own_backoff_and_its_groups_unp
         runner: FailHosts(vec!["bad".into()]),
         sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
+        mailer: ccaas_app::NoMailer,
         config: WorkerConfig::default(),
     };
     let handled = ccaas_processor::handle_batch(&worker, event, &BatchLimits::default()).await;

@@ -121,6 +121,7 @@ mod tests {
                 | "CCAAS_ADMIN_USERS"
                 | "CCAAS_ADMIN_GROUP"
                 | "CCAAS_AUTH_GROUPS_CLAIM"
+                | "CCAAS_MAIL_FROM"
         );
         (k.starts_with("CCAAS_") && !optional).then(|| "x".to_string())
     }

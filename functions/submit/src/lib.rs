@@ -55,6 +55,7 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
         clock: ccaas_app::Clock::default(),
         allow: config.device_allow.clone(),
         admins: config.admins.clone(),
+        email: config.stack.mail_from.is_some(),
     }
 }
 
@@ -779,6 +780,7 @@ mod tests {
                 clock: ccaas_app::Clock::default(),
                 allow: Default::default(),
                 admins: ccaas_app::Admins::parse(admins).unwrap(),
+                email: false,
             },
             devices: Devices {
                 sessions: MemorySessions::default(),

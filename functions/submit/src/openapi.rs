@@ -29,6 +29,7 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 400 | `missing_field` | a required field is absent (`field` names it) |
 | 400 | `invalid_field` | a field has the wrong type or value; also a bad `Idempotency-Key`, query parameter or cursor |
 | 400 | `unknown_field` | a field or query parameter this API does not know (typos are not ignored) |
+| 400 | `email_disabled` | `notify.email` on a service that sends no email (no sender address, `CCAAS_MAIL_FROM`) |
 | 401 | `unauthorized` | auth is on and the call has no valid bearer token (`WWW-Authenticate: Bearer`) |
 | 403 | `forbidden` | auth is on and the token's user claim is missing or not a valid user name; or an admin call by a user not in `CCAAS_ADMIN_USERS` |
 | 403 | `device_not_allowed` | `data.device` is outside the service's allow-list (`CCAAS_DEVICE_ALLOW`), or names a host by DNS name while a list is set; nothing is stored or queued |
@@ -758,6 +759,11 @@ mod tests {
             session: full.then_some(id),
             flush: Flush::Signal,
             webhook: full.then(|| "https://hooks.example/T/B/secret".into()),
+            email: if full {
+                vec!["alice@example.com".into()]
+            } else {
+                Vec::new()
+            },
             lease_until: None,
             lease_holder: None,
             retry_since: None,
@@ -769,6 +775,7 @@ mod tests {
                 message: "device unreachable".into(),
             }),
             notified: full.then_some(Notified::GaveUp),
+            notified_email: full.then_some(Notified::Sent),
         }
     }
 

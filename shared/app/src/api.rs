@@ -109,6 +109,9 @@ pub struct Api<S, Q, L, K> {
     pub allow: DeviceAllow,
     /// Who may cancel other users' tasks and end or discard their sessions.
     pub admins: Admins,
+    /// Whether email notices are sent (`CCAAS_MAIL_FROM` is set): without a sender a
+    /// submission with `notify.email` is refused with 400 `email_disabled`.
+    pub email: bool,
 }
 
 impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
@@ -128,6 +131,14 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         body: &[u8],
     ) -> Result<Accepted, Error> {
         let sub = parse_submission(body).map_err(Error::Invalid)?;
+        if !sub.email.is_empty() && !self.email {
+            return Err(Error::Invalid(FieldError {
+                code: "email_disabled",
+                field: "notify.email".into(),
+                message: "this service sends no email (it has no sender address, CCAAS_MAIL_FROM)"
+                    .into(),
+            }));
+        }
         if !self.allow.allows(&sub.device.host, sub.device.port) {
             return Err(Error::Refused(FieldError {
                 code: "device_not_allowed",
@@ -381,6 +392,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         session: sub.session.clone(),
         flush: sub.flush,
         webhook: sub.webhook.clone(),
+        email: sub.email.clone(),
         lease_until: None,
         lease_holder: None,
         retry_since: None,
@@ -389,6 +401,7 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         result: None,
         error: None,
         notified: None,
+        notified_email: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
 //! [`TaskStore`], [`TaskQueue`], [`Sealer`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
-//! [`ArtifactStore`], [`BuildStore`], [`UsageStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
+//! [`ArtifactStore`], [`BuildStore`], [`UsageStore`], [`ports::ReportSite`], [`Notifier`] and [`Mailer`]. No AWS and no
 //! Lambda types.
 
 pub mod api;
@@ -31,7 +31,7 @@ pub use ports::{
     LatestBuild, LogStore, Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue,
     TaskRunner, TaskStore, UsageStore, device_key,
 };
-pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
+pub use ports::{Mail, Mailer, NoMailer, NoNotifier, Notification, Notifier, NotifyError};
 pub use retry::RetryPolicy;
 pub use worker::{Disposition, RetryReason, Worker, WorkerConfig};
 

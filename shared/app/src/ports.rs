@@ -5,7 +5,7 @@ use std::future::Future;
 use std::path::Path;
 
 use ccaas_domain::{
-    DeviceAccess, ListQuery, Notified, Priority, SealedMessage, Status, Task, TaskId,
+    Channel, DeviceAccess, ListQuery, Notified, Priority, SealedMessage, Status, Task, TaskId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -103,24 +103,28 @@ pub trait TaskStore: Send + Sync {
         expected: (Status, u64),
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Claims the webhook notification of the finished task `id` until `until` (Unix
-    /// seconds): a conditional write that wins only while the task is terminal, its
-    /// notification is not recorded done ([`TaskStore::mark_notified`]) and no other claim
-    /// is held past `now`. Returns whether this caller won. Not idempotent by design: a
+    /// Claims the notification of the finished task `id` on `channel` until `until` (Unix
+    /// seconds): a conditional write that wins only while the task is terminal, that
+    /// channel's notification is not recorded done ([`TaskStore::mark_notified`]) and no other
+    /// claim on that channel is held past `now`. Channels are independent: a claim on one
+    /// never blocks another. Returns whether this caller won. Not idempotent by design: a
     /// repeat finds the claim held and returns `false`. Errors: [`Error::Unavailable`].
     fn claim_notification(
         &self,
         id: &TaskId,
+        channel: Channel,
         now: u64,
         until: u64,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
-    /// Records the notification of `id` as done with `outcome` and drops the claim, so no
-    /// later claim wins; [`TaskStore::get`] then shows it in [`Task::notified`]. Idempotent
-    /// (the last outcome stays). Errors: [`Error::Unavailable`].
+    /// Records the notification of `id` on `channel` as done with `outcome` and drops that
+    /// channel's claim, so no later claim on it wins; [`TaskStore::get`] then shows it in
+    /// [`Task::notified_on`]. Idempotent (the last outcome stays). Errors:
+    /// [`Error::Unavailable`].
     fn mark_notified(
         &self,
         id: &TaskId,
+        channel: Channel,
         outcome: Notified,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
@@ -703,4 +707,69 @@ pub trait IndexStore: Send + Sync {
         &self,
         device: Option<&str>,
     ) -> impl Future<Output = Result<Option<LatestBuild>, Error>> + Send;
+}
+
+/// One email notice of a finished task. Built from the stored task only
+/// ([`crate::notify::mail`]), so it never holds a credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mail {
+    /// The recipients: the task's `notify.email`, plain addresses checked at submission.
+    pub to: Vec<String>,
+    /// One line, no control characters, at most 200 characters.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part; every value from the task in it is escaped.
+    pub html: String,
+    /// The task id: logged with the outcome, never a header a receiver sees.
+    pub delivery_id: String,
+}
+
+/// Sends email notices (SES `SendEmail` in production). The sender address is the
+/// adapter's own setting (`CCAAS_MAIL_FROM`), never the task's.
+pub trait Mailer: Send + Sync {
+    /// Sends the mail, retrying what the transport retries (throttling, 5xx, timeouts). Not
+    /// idempotent: each successful call is one more mail; the worker's claim makes it once
+    /// per task in the normal path. Takes at most [`Mailer::budget`]. Errors: a
+    /// [`NotifyError`] when the service refused the mail (an unverified sender or recipient,
+    /// a rejected message) or did not answer; its message never holds a credential.
+    fn send(&self, mail: &Mail) -> impl Future<Output = Result<(), NotifyError>> + Send;
+
+    /// The longest one [`Mailer::send`] call takes, retries included: the worker holds its
+    /// claim on an email notice longer than this. Pure; no errors.
+    fn budget(&self) -> std::time::Duration;
+}
+
+/// The mailer of wirings without email: every notice fails at once, unsent (the API refuses
+/// `notify.email` with `email_disabled` where no sender is configured, so only a task
+/// submitted before the sender was removed meets it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoMailer;
+
+impl Mailer for NoMailer {
+    async fn send(&self, _mail: &Mail) -> Result<(), NotifyError> {
+        Err(NotifyError {
+            attempts: 0,
+            message: "email notices are not configured in this process (CCAAS_MAIL_FROM)".into(),
+        })
+    }
+
+    fn budget(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+/// An optional mailer: `None` (no sender configured) behaves as [`NoMailer`].
+impl<M: Mailer> Mailer for Option<M> {
+    async fn send(&self, mail: &Mail) -> Result<(), NotifyError> {
+        match self {
+            Some(m) => m.send(mail).await,
+            None => NoMailer.send(mail).await,
+        }
+    }
+
+    fn budget(&self) -> std::time::Duration {
+        self.as_ref()
+            .map_or(std::time::Duration::ZERO, Mailer::budget)
+    }
 }

@@ -2,7 +2,7 @@
 //! Behind the `openapi` feature they also give their schemas to the generated OpenAPI document
 //! (docs/openapi.yaml), the wire names' `&str` fields as the domain enums they come from.
 
-use ccaas_domain::{Notified, Task, TaskError};
+use ccaas_domain::{Channel, Notified, Task, TaskError};
 use serde::Serialize;
 
 /// The `202` body of `POST /v1/tasks`.
@@ -77,8 +77,9 @@ pub struct TaskView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = TaskError))]
     pub error: Option<TaskError>,
-    /// Where its webhook notification is, for a task submitted with one. The URL itself is
-    /// never shown: it may hold a token.
+    /// Where its notifications are, for a task submitted with `notify`: one member per
+    /// channel it asked for. The webhook URL is never shown (it may hold a token), nor the
+    /// email addresses.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = NotifyView))]
     pub notify: Option<NotifyView>,
@@ -88,22 +89,42 @@ pub struct TaskView {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotifyView {
-    /// `pending` until the task has finished and its POST is done, then `sent` (the
-    /// receiver answered 2xx) or `gave_up` (every attempt failed).
-    #[cfg_attr(feature = "openapi", schema(schema_with = notify_states))]
-    pub webhook: &'static str,
+    /// For a task with `notify.webhook`: `pending` until the task has finished and its POST
+    /// is done, then `sent` (the receiver answered 2xx) or `gave_up` (every attempt failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = webhook_states))]
+    pub webhook: Option<&'static str>,
+    /// For a task with `notify.email`: `pending` until the task has finished and its mail is
+    /// handed to SES, then `sent` (SES accepted it) or `gave_up` (refused or unanswered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = email_states))]
+    pub email: Option<&'static str>,
 }
 
 /// The values of [`NotifyView::webhook`]: `pending`, then a [`Notified`].
 #[cfg(feature = "openapi")]
-fn notify_states() -> utoipa::openapi::Object {
+fn webhook_states() -> utoipa::openapi::Object {
+    notify_states(
+        "For a task with notify.webhook: `pending` until the task has finished and its POST is \
+         done, then `sent` (the receiver answered 2xx) or `gave_up` (every attempt failed).",
+    )
+}
+
+/// The values of [`NotifyView::email`]: `pending`, then a [`Notified`].
+#[cfg(feature = "openapi")]
+fn email_states() -> utoipa::openapi::Object {
+    notify_states(
+        "For a task with notify.email: `pending` until the task has finished and its mail is \
+         handed to SES, then `sent` (SES accepted it) or `gave_up` (refused or unanswered).",
+    )
+}
+
+#[cfg(feature = "openapi")]
+fn notify_states(description: &str) -> utoipa::openapi::Object {
     let done = [Notified::Sent, Notified::GaveUp].map(Notified::as_str);
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::String)
-        .description(Some(
-            "`pending` until the task has finished and its POST is done, then `sent` (the \
-             receiver answered 2xx) or `gave_up` (every attempt failed).",
-        ))
+        .description(Some(description))
         .enum_values(Some(std::iter::once("pending").chain(done)))
         .build()
 }
@@ -202,8 +223,15 @@ impl TaskView {
             session: task.session.as_ref().map(|s| s.to_string()),
             result: task.result.clone(),
             error: task.error.clone(),
-            notify: task.webhook.as_ref().map(|_| NotifyView {
-                webhook: task.notified.map_or("pending", Notified::as_str),
+            notify: (task.wants(Channel::Webhook) || task.wants(Channel::Email)).then(|| {
+                let state = |c: Channel| {
+                    task.wants(c)
+                        .then(|| task.notified_on(c).map_or("pending", Notified::as_str))
+                };
+                NotifyView {
+                    webhook: state(Channel::Webhook),
+                    email: state(Channel::Email),
+                }
             }),
         }
     }

@@ -1,11 +1,14 @@
 //! The task worker: takes one queue message through the task's life under a lease.
 
-use ccaas_domain::{Notified, Status, Task, TaskError};
+use ccaas_domain::{Channel, Notified, Status, Task, TaskError};
 use tracing::{info, warn};
 
 use crate::envelope::{self, OpenError};
 use crate::metrics::{Event, Metrics};
-use crate::ports::{NoNotifier, Notification, Notifier, RunError, Sealer, TaskRunner, TaskStore};
+use crate::ports::{
+    Mailer, NoMailer, NoNotifier, Notification, Notifier, NotifyError, RunError, Sealer,
+    TaskRunner, TaskStore,
+};
 use crate::{Clock, Error, RetryPolicy};
 
 /// How much longer than the notifier's own budget a notification claim is held, so a slow
@@ -78,9 +81,9 @@ pub enum RetryReason {
     Poison(String),
 }
 
-/// The worker over a store, a runner, a sealer and a webhook notifier.
+/// The worker over a store, a runner, a sealer, a webhook notifier and a mailer.
 #[derive(Clone, Debug)]
-pub struct Worker<S, R, K, N = NoNotifier> {
+pub struct Worker<S, R, K, N = NoNotifier, M = NoMailer> {
     /// Where tasks live.
     pub store: S,
     /// What does the device work.
@@ -89,11 +92,13 @@ pub struct Worker<S, R, K, N = NoNotifier> {
     pub sealer: K,
     /// Sends a finished task's webhook notification.
     pub notifier: N,
+    /// Sends a finished task's email notice.
+    pub mailer: M,
     /// Lease and retry settings.
     pub config: WorkerConfig,
 }
 
-impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
+impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier, M: Mailer> Worker<S, R, K, N, M> {
     /// Handles the body of queue message `message_id` on its `receive_count`-th delivery.
     /// Never panics on any body.
     ///
@@ -119,8 +124,8 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         let now = self.config.clock.now_ms();
         if task.status.is_terminal() {
             info!(task_id = %id, status = task.status.as_str(), "duplicate delivery of a finished task");
-            // A delivery that crashed between the terminal write and its webhook POST left
-            // the notification unclaimed or its claim expired: this delivery sends it.
+            // A delivery that crashed between the terminal write and its notifications left
+            // them unclaimed or their claims expired: this delivery sends them.
             return self.notify(&task, last).await;
         }
 
@@ -317,7 +322,7 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         }
     }
 
-    /// Writes the terminal state, then sends the webhook notification.
+    /// Writes the terminal state, then sends the notifications.
     async fn finish(
         &self,
         running: &Task,
@@ -349,8 +354,8 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
             Ok(()) => {
                 info!(task_id = %next.id, status = next.status.as_str(), "task finished");
                 self.finished(&next);
-                // Why after the write: the status is final whatever the webhook does, and
-                // only a delivery that sees the task terminal may claim its notification.
+                // Why after the write: the status is final whatever a notification does, and
+                // only a delivery that sees the task terminal may claim one.
                 self.notify(&next, last).await
             }
             Err(e) => Disposition::Retry(RetryReason::Store(e)),
@@ -376,47 +381,81 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier> Worker<S, R, K, N> {
         }
     }
 
-    /// Sends a finished task's webhook notification once: the delivery that wins the
-    /// store's conditional claim POSTs (with retries inside the notifier), then records the
-    /// outcome. A notification that fails is logged and recorded as `gave_up`; it never
-    /// changes the task. Deliveries that lose the claim ack: the notification is done, or the
-    /// claim's holder is sending it and its own message stays unacked until it has, so a
-    /// crash of the holder is retried by that message's redelivery once the claim expires.
+    /// Sends a finished task's notifications, each channel it asked for (webhook, email) once:
+    /// per channel, the delivery that wins the store's conditional claim sends (with retries
+    /// inside the notifier or mailer), then records the outcome. A notification that fails
+    /// is logged and recorded as `gave_up`; it never changes the task. Deliveries that lose a
+    /// claim ack: that notification is done, or the claim's holder is sending it and its own
+    /// message stays unacked until it has, so a crash of the holder is retried by that
+    /// message's redelivery once the claim expires. A store outage on a claim retries the
+    /// message (after the other channels had their turn).
     async fn notify(&self, task: &Task, last: bool) -> Disposition {
-        let Some(url) = task.webhook.as_deref() else {
-            return Disposition::Ack;
+        let mut disposition = Disposition::Ack;
+        for channel in Channel::ALL {
+            // A recorded channel is done: no claim write for a duplicate delivery.
+            if !task.wants(channel) || task.notified_on(channel).is_some() {
+                continue;
+            }
+            if let Disposition::Retry(why) = self.notify_on(task, channel, last).await
+                && matches!(disposition, Disposition::Ack)
+            {
+                disposition = Disposition::Retry(why);
+            }
+        }
+        disposition
+    }
+
+    /// Claims, sends and records one channel's notification of `task`.
+    async fn notify_on(&self, task: &Task, channel: Channel, last: bool) -> Disposition {
+        let name = channel.as_str();
+        let budget = match channel {
+            Channel::Webhook => self.notifier.budget(),
+            Channel::Email => self.mailer.budget(),
         };
         let now = self.config.clock.now_ms() / 1000;
-        let until = now + self.notifier.budget().as_secs() + CLAIM_MARGIN_SECS;
-        match self.store.claim_notification(&task.id, now, until).await {
+        let until = now + budget.as_secs() + CLAIM_MARGIN_SECS;
+        match self
+            .store
+            .claim_notification(&task.id, channel, now, until)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return Disposition::Ack,
             Err(e) if last => {
-                warn!(task_id = %task.id, error = %e, "webhook notification abandoned: the store is unavailable on the last delivery");
+                warn!(task_id = %task.id, channel = name, error = %e, "notification abandoned: the store is unavailable on the last delivery");
                 return Disposition::Ack;
             }
             // The task is final; only the notification waits for the redelivery.
             Err(e) => return Disposition::Retry(RetryReason::Store(e)),
         }
-        let notification = Notification {
-            url: url.to_string(),
-            delivery_id: task.id.to_string(),
-            body: crate::notify::payload(task),
+        let sent: Result<(), NotifyError> = match channel {
+            Channel::Webhook => {
+                let Some(url) = task.webhook.as_deref() else {
+                    return Disposition::Ack;
+                };
+                let notification = Notification {
+                    url: url.to_string(),
+                    delivery_id: task.id.to_string(),
+                    body: crate::notify::payload(task),
+                };
+                self.notifier.notify(&notification).await
+            }
+            Channel::Email => self.mailer.send(&crate::notify::mail(task)).await,
         };
-        let outcome = match self.notifier.notify(&notification).await {
+        let outcome = match sent {
             Ok(()) => {
-                info!(task_id = %task.id, "webhook notified");
+                info!(task_id = %task.id, channel = name, "notification sent");
                 Notified::Sent
             }
             Err(e) => {
-                warn!(task_id = %task.id, error = %e, "webhook notification failed; the task keeps its status");
+                warn!(task_id = %task.id, channel = name, error = %e, "notification failed; the task keeps its status");
                 Notified::GaveUp
             }
         };
-        if let Err(e) = self.store.mark_notified(&task.id, outcome).await {
-            // The claim then expires; a later duplicate delivery may send it again (the
+        if let Err(e) = self.store.mark_notified(&task.id, channel, outcome).await {
+            // The claim then expires; a later duplicate delivery may send it again (a webhook
             // receiver sees the same X-Ccaas-Delivery id).
-            warn!(task_id = %task.id, error = %e, "could not record the webhook notification");
+            warn!(task_id = %task.id, channel = name, error = %e, "could not record the notification");
         }
         Disposition::Ack
     }

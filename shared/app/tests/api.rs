@@ -17,6 +17,7 @@ fn api() -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer> {
         clock: ccaas_app::Clock::manual(1_764_417_300_000),
         allow: Default::default(),
         admins: Default::default(),
+        email: false,
     }
 }
 
@@ -627,4 +628,38 @@ async fn tasks_submitted_in_one_millisecond_sort_in_submission_order() {
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);
+}
+
+const WITH_EMAIL: &str = r#"{"type":"code-coverage-start","user":"alice","notify":{"email":["alice@example.com"]},"data":{"device":{"host":"127.0.0.1","username":"root","password":"pw"},"modules":["tmm"]}}"#;
+
+#[tokio::test]
+async fn notify_email_on_a_service_without_a_sender_is_refused_email_disabled_and_nothing_is_stored()
+ {
+    let api = api();
+    match api
+        .submit(&Caller::Anonymous, None, WITH_EMAIL.as_bytes())
+        .await
+    {
+        Err(Error::Invalid(f)) => {
+            assert_eq!(
+                (f.code, f.field.as_str()),
+                ("email_disabled", "notify.email")
+            );
+            assert!(f.message.contains("CCAAS_MAIL_FROM"), "{}", f.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(api.store.all().is_empty() && api.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn notify_email_on_a_service_with_a_sender_is_stored_with_the_task() {
+    let api = Api {
+        email: true,
+        ..api()
+    };
+    api.submit(&Caller::Anonymous, None, WITH_EMAIL.as_bytes())
+        .await
+        .expect("accepted");
+    assert_eq!(api.store.all()[0].email, ["alice@example.com"]);
 }

@@ -9,9 +9,16 @@ use std::time::Duration;
 
 use ccaas_app::contract;
 use ccaas_app::memory::{
-    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryPins, MemoryQueue, MemorySealer,
+    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryMailer, MemoryPins, MemoryQueue, MemorySealer,
     MemorySessions, MemorySite, MemoryStore,
 };
+
+#[tokio::test]
+async fn the_mailer_twin_keeps_the_mailer_contract() {
+    let mailer = MemoryMailer::default();
+    contract::mailer::run(&mailer, "alice@example.com").await;
+    assert_eq!(mailer.calls().len(), 2, "both tries are recorded");
+}
 
 #[tokio::test]
 async fn the_task_store_twin_keeps_the_task_store_contract() {

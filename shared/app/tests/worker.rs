@@ -7,14 +7,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ccaas_app::memory::{MemoryLogs, MemoryNotifier, MemoryQueue, MemorySealer, MemoryStore};
+use ccaas_app::memory::{
+    MemoryLogs, MemoryMailer, MemoryNotifier, MemoryQueue, MemorySealer, MemoryStore,
+};
 use ccaas_app::ports::NotImplementedRunner;
 use ccaas_app::worker::RetryReason;
 use ccaas_app::{
     Api, Caller, Clock, Disposition, RetryPolicy, RunError, TaskRunner, TaskStore, Worker,
     WorkerConfig,
 };
-use ccaas_domain::{DeviceAccess, Notified, Priority, Status, Task, TaskId};
+use ccaas_domain::{Channel, DeviceAccess, Notified, Priority, Status, Task, TaskId};
 use std::time::Duration;
 
 /// A runner that counts calls and answers with a fixed outcome.
@@ -85,6 +87,7 @@ fn api(store: &MemoryStore) -> Api<MemoryStore, MemoryQueue, MemoryLogs, MemoryS
         clock: ccaas_app::Clock::default(),
         allow: Default::default(),
         admins: Default::default(),
+        email: false,
     }
 }
 
@@ -128,6 +131,7 @@ fn worker<R: TaskRunner>(store: &MemoryStore, runner: R) -> Worker<MemoryStore, 
         runner,
         sealer: MemorySealer::default(),
         notifier: ccaas_app::NoNotifier,
+        mailer: ccaas_app::NoMailer,
         config: WorkerConfig {
             lease_secs: 600,
             max_receives: 5,
@@ -545,6 +549,7 @@ fn notifying<R: TaskRunner>(
         runner,
         sealer: MemorySealer::default(),
         notifier: notifier.clone(),
+        mailer: ccaas_app::NoMailer,
         config: WorkerConfig {
             lease_secs: 600,
             max_receives: 5,
@@ -665,7 +670,10 @@ async fn a_duplicate_delivery_sends_the_notification_a_crashed_delivery_left_uns
     let result = serde_json::json!({"session": id.to_string()});
     finish(&store, Status::Succeeded, Some(result)).await;
     assert!(
-        store.claim_notification(&id, 10, 20).await.unwrap(),
+        store
+            .claim_notification(&id, Channel::Webhook, 10, 20)
+            .await
+            .unwrap(),
         "the crashed claim"
     );
 
@@ -697,7 +705,7 @@ async fn a_duplicate_acks_without_sending_while_another_delivery_holds_the_claim
     let now = ccaas_app::now_ms() / 1000;
     assert!(
         store
-            .claim_notification(&t.id, now, now + 600)
+            .claim_notification(&t.id, Channel::Webhook, now, now + 600)
             .await
             .unwrap()
     );
@@ -782,6 +790,226 @@ async fn a_task_without_a_webhook_sends_nothing() {
     assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
     assert!(notifier.calls().is_empty());
     assert_eq!(store.notified(&store.all()[0].id), None);
+}
+
+/// Submits one end task with a webhook and two email recipients (on an API with a mail
+/// sender) and returns its message body.
+async fn one_task_with_email(store: &MemoryStore, webhook: bool) -> String {
+    let api = Api {
+        email: true,
+        ..api(store)
+    };
+    let hook = if webhook {
+        r#""webhook":"https://hooks.example/T/secret","#
+    } else {
+        ""
+    };
+    let body = format!(
+        r#"{{"type":"code-coverage-end","name":"nightly","notify":{{{hook}"email":["alice@example.com","qa@lab.example"]}},"data":{{"device":{{"host":"h1","port":2222,"username":"u","password":"canary-pw"}},"modules":["tmm"]}}}}"#
+    );
+    api.submit(&Caller::Anonymous, None, body.as_bytes())
+        .await
+        .expect("ok");
+    api.queue.body(0).unwrap()
+}
+
+fn mailing<R: TaskRunner>(
+    store: &MemoryStore,
+    runner: R,
+    notifier: &MemoryNotifier,
+    mailer: &MemoryMailer,
+) -> Worker<MemoryStore, R, MemorySealer, MemoryNotifier, MemoryMailer> {
+    Worker {
+        store: store.clone(),
+        runner,
+        sealer: MemorySealer::default(),
+        notifier: notifier.clone(),
+        mailer: mailer.clone(),
+        config: WorkerConfig {
+            lease_secs: 600,
+            max_receives: 5,
+            ..WorkerConfig::default()
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_deliveries_of_a_task_with_email_send_one_mail_and_one_post() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_email(&store, true).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (notifier, mailer) = (MemoryNotifier::default(), MemoryMailer::default());
+    let w = Arc::new(mailing(&store, succeeding(&calls), &notifier, &mailer));
+    let mut handles = Vec::new();
+    for i in 0..100 {
+        let (w, msg) = (w.clone(), msg.clone());
+        handles.push(tokio::spawn(async move {
+            w.handle(&format!("dup-{i}"), &msg, 1).await
+        }));
+    }
+    for h in handles {
+        h.await.expect("no panic");
+    }
+    for _ in 0..10 {
+        assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
+    }
+    let t = &store.all()[0];
+    assert_eq!(t.status, Status::Succeeded);
+    assert_eq!(notifier.calls().len(), 1, "exactly one POST");
+    let mails = mailer.calls();
+    assert_eq!(mails.len(), 1, "exactly one mail");
+    let m = &mails[0];
+    assert_eq!(m.to, ["alice@example.com", "qa@lab.example"]);
+    assert_eq!(m.subject, "[ccaas] nightly: succeeded (75.0% lines)");
+    assert_eq!(m.delivery_id, t.id.to_string());
+    for part in [&m.text, &m.html] {
+        assert!(part.contains("http://site/reports/x/index.html"), "{part}");
+        assert!(part.contains("75.0% (3/4)"), "{part}");
+        assert!(part.contains("h1:2222"), "{part}");
+        assert!(!part.contains("canary-pw"), "no password in a mail");
+        assert!(!part.contains("hooks.example"), "no webhook URL in a mail");
+    }
+    let v = view(&store, &t.id.to_string()).await;
+    assert_eq!(
+        v["notify"],
+        serde_json::json!({"webhook": "sent", "email": "sent"})
+    );
+    assert!(!v.to_string().contains("alice@example.com"), "{v}");
+}
+
+#[tokio::test]
+async fn an_email_only_task_shows_its_mail_pending_then_sent() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_email(&store, false).await;
+    let id = store.all()[0].id.to_string();
+    assert_eq!(
+        view(&store, &id).await["notify"],
+        serde_json::json!({"email": "pending"})
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (notifier, mailer) = (MemoryNotifier::default(), MemoryMailer::default());
+    let w = mailing(&store, succeeding(&calls), &notifier, &mailer);
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
+    assert_eq!(
+        view(&store, &id).await["notify"],
+        serde_json::json!({"email": "sent"})
+    );
+    assert!(notifier.calls().is_empty(), "no webhook was asked for");
+    assert_eq!(mailer.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn the_failure_mail_of_the_last_delivery_carries_the_error_code_and_message() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_email(&store, false).await;
+    let (notifier, mailer) = (MemoryNotifier::default(), MemoryMailer::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = mailing(
+        &store,
+        Scripted {
+            calls: calls.clone(),
+            outcome: Err(retryable()),
+        },
+        &notifier,
+        &mailer,
+    );
+    for n in 1..5 {
+        w.handle("m-1", &msg, n).await;
+        assert!(mailer.calls().is_empty(), "no mail before the end");
+    }
+    w.handle("m-1", &msg, 5).await;
+    let mails = mailer.calls();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].subject, "[ccaas] nightly: failed: unreachable");
+    assert!(mails[0].text.contains("unreachable"), "{}", mails[0].text);
+    assert!(mails[0].text.contains("no route"), "{}", mails[0].text);
+    assert!(mails[0].html.contains("no route"), "{}", mails[0].html);
+    assert_eq!(store.all()[0].notified_email, Some(Notified::Sent));
+}
+
+#[tokio::test]
+async fn a_failing_mailer_leaves_the_task_succeeded_the_message_acked_and_the_webhook_sent() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_email(&store, true).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (notifier, mailer) = (MemoryNotifier::default(), MemoryMailer::default());
+    mailer.fail(true);
+    let w = mailing(&store, succeeding(&calls), &notifier, &mailer);
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
+    let t = &store.all()[0];
+    assert_eq!(t.status, Status::Succeeded);
+    assert_eq!(t.version, 2, "a mail writes no status");
+    assert_eq!(
+        (t.notified, t.notified_email),
+        (Some(Notified::Sent), Some(Notified::GaveUp))
+    );
+    let v = view(&store, &t.id.to_string()).await;
+    assert_eq!(
+        v["notify"],
+        serde_json::json!({"webhook": "sent", "email": "gave_up"})
+    );
+    // A given-up mail is not re-sent by a duplicate delivery, nor is the webhook.
+    mailer.fail(false);
+    assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
+    assert_eq!((mailer.calls().len(), notifier.calls().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_held_email_claim_keeps_a_duplicate_from_mailing_but_not_from_posting() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_email(&store, true).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    finish(&store, Status::Failed, None).await;
+    let t = store.all()[0].clone();
+    let now = ccaas_app::now_ms() / 1000;
+    assert!(
+        store
+            .claim_notification(&t.id, Channel::Email, now, now + 600)
+            .await
+            .unwrap(),
+        "a live sender holds the mail"
+    );
+    let (notifier, mailer) = (MemoryNotifier::default(), MemoryMailer::default());
+    let w = mailing(&store, succeeding(&calls), &notifier, &mailer);
+    assert!(matches!(w.handle("m-1", &msg, 2).await, Disposition::Ack));
+    assert!(mailer.calls().is_empty(), "the claim holder mails");
+    assert_eq!(notifier.calls().len(), 1, "the webhook is its own channel");
+    let t = &store.all()[0];
+    assert_eq!((t.notified, t.notified_email), (Some(Notified::Sent), None));
+}
+
+#[tokio::test]
+async fn a_duplicate_mails_what_a_crashed_delivery_left_unsent_once() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_email(&store, false).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let id = store.all()[0].id.clone();
+    finish(&store, Status::Succeeded, None).await;
+    assert!(
+        store
+            .claim_notification(&id, Channel::Email, 10, 20)
+            .await
+            .unwrap(),
+        "the crashed claim"
+    );
+    let (notifier, mailer) = (MemoryNotifier::default(), MemoryMailer::default());
+    let w = mailing(&store, succeeding(&calls), &notifier, &mailer);
+    for n in 2..12 {
+        assert!(matches!(w.handle("m-1", &msg, n).await, Disposition::Ack));
+    }
+    assert_eq!(mailer.calls().len(), 1, "sent once by the first duplicate");
+    assert_eq!(mailer.calls()[0].subject, "[ccaas] nightly: succeeded");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_task_with_email_on_a_process_without_a_mailer_records_gave_up() {
+    let store = MemoryStore::default();
+    let msg = one_task_with_email(&store, false).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let w = notifying(&store, succeeding(&calls), &MemoryNotifier::default());
+    assert!(matches!(w.handle("m-1", &msg, 1).await, Disposition::Ack));
+    assert_eq!(store.all()[0].notified_email, Some(Notified::GaveUp));
 }
 
 #[tokio::test]

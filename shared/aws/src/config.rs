@@ -109,6 +109,10 @@ pub struct Stack {
     pub kms_key: String,
     /// `CCAAS_AWS_TIMEOUT_SECS` (default 10): the limit of one AWS call, retries included.
     pub aws_timeout: Duration,
+    /// `CCAAS_MAIL_FROM` (optional): the sender of email notices, an address SES has
+    /// verified (or of a verified domain). Unset or blank, email is off: the API refuses
+    /// `notify.email` with 400 `email_disabled` and the worker sends none.
+    pub mail_from: Option<String>,
 }
 
 impl Stack {
@@ -122,6 +126,19 @@ impl Stack {
             bucket: env.required("CCAAS_BUCKET")?,
             kms_key: env.required("CCAAS_KMS_KEY")?,
             aws_timeout: Duration::from_secs(env.number("CCAAS_AWS_TIMEOUT_SECS", 10)?.max(1)),
+            mail_from: match env.optional("CCAAS_MAIL_FROM") {
+                None => None,
+                Some(from) => {
+                    let from = from.trim().to_string();
+                    ccaas_domain::submission::check_email(&from).map_err(|why| {
+                        ConfigError::Invalid {
+                            name: "CCAAS_MAIL_FROM",
+                            why: why.to_string(),
+                        }
+                    })?;
+                    Some(from)
+                }
+            },
         })
     }
 }
@@ -180,6 +197,33 @@ mod tests {
         let env = Env::new(stack_vars);
         let s = Stack::read(&env).unwrap();
         assert_eq!(s.aws_timeout, Duration::from_secs(10));
+        assert_eq!(s.mail_from, None, "email is off by default");
+    }
+
+    #[test]
+    fn the_mail_sender_is_a_plain_address_and_a_bad_one_is_named() {
+        let with = |v: &'static str| {
+            Stack::read(&Env::new(move |k: &str| {
+                if k == "CCAAS_MAIL_FROM" {
+                    Some(v.to_string())
+                } else {
+                    stack_vars(k)
+                }
+            }))
+        };
+        assert_eq!(
+            with(" ccaas@example.com ").unwrap().mail_from.as_deref(),
+            Some("ccaas@example.com")
+        );
+        assert_eq!(with("  ").unwrap().mail_from, None, "blank is off");
+        for bad in [
+            "ccaas",
+            "CCaaS <ccaas@example.com>",
+            "a@b.com\nBcc: c@d.com",
+        ] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("CCAAS_MAIL_FROM"), "{bad}: {e}");
+        }
     }
 
     #[test]

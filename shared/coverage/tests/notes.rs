@@ -61,6 +61,7 @@ fn rig() -> Rig {
             clock: ccaas_app::Clock::default(),
             allow: Default::default(),
             admins: Default::default(),
+            email: false,
         },
         worker: Worker {
             store,
@@ -76,6 +77,7 @@ fn rig() -> Rig {
                 config: RunnerConfig::default(),
             },
             notifier: ccaas_app::NoNotifier,
+            mailer: ccaas_app::NoMailer,
             config: WorkerConfig {
                 lease_secs: 900,
                 max_receives: 5,

@@ -182,12 +182,14 @@ fn rig_config(admins: ccaas_app::Admins, config: RunnerConfig) -> Rig {
             clock: ccaas_app::Clock::default(),
             allow: Default::default(),
             admins,
+            email: false,
         },
         worker: Arc::new(Worker {
             store,
             runner,
             sealer: MemorySealer::default(),
             notifier: ccaas_app::NoNotifier,
+            mailer: ccaas_app::NoMailer,
             config: WorkerConfig {
                 lease_secs: 900,
                 max_receives: 5,

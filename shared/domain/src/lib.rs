@@ -20,7 +20,7 @@ pub use query::{DeviceQuery, ListQuery, MAX_LIMIT};
 pub use submission::{
     Credential, DeviceAccess, FieldError, Flush, ModuleName, Secret, Submission, parse_submission,
 };
-pub use task::{CANCELLED, Notified, Priority, Status, Task, TaskError, TaskType};
+pub use task::{CANCELLED, Channel, Notified, Priority, Status, Task, TaskError, TaskType};
 pub use time::{UtcTime, rfc3339};
 
 use serde::{Deserialize, Serialize};

@@ -123,7 +123,7 @@ impl ToSchema for ModuleName {
         "modules": ["tmm", "mcpd"],
         "flush": "signal"
     },
-    "notify": {"webhook": "https://hooks.example/T/B/x"}
+    "notify": {"webhook": "https://hooks.example/T/B/x", "email": ["alice@example.com"]}
 })))]
 pub struct SubmissionBody {
     /// A label, at most 200 characters, no control characters.
@@ -205,6 +205,37 @@ pub struct NotifyBody {
     /// back: it may hold a token.
     #[schema(max_length = 2048, pattern = "^https?://[^/\\s]")]
     pub webhook: Option<String>,
+    /// Who gets an email notice (plain text and HTML) once the task finishes or fails: 1 to
+    /// 10 unique plain addresses `local@domain`, no display names. Refused with 400
+    /// `email_disabled` when the service has no sender (`CCAAS_MAIL_FROM`).
+    #[schema(value_type = Option<Vec<EmailAddress>>, min_items = 1, max_items = 10)]
+    pub email: Option<Vec<String>>,
+}
+
+/// What [`crate::submission::check_email`] accepts (the DNS label rules are checked beyond
+/// this pattern).
+pub const EMAIL_PATTERN: &str = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+
+/// The `EmailAddress` schema: a plain address `local@domain`.
+pub struct EmailAddress;
+
+impl PartialSchema for EmailAddress {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(EMAIL_PATTERN))
+            .max_length(Some(254))
+            .description(Some(
+                "A plain email address local@domain (at most 64 characters before the @, 254 in all)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for EmailAddress {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("EmailAddress")
+    }
 }
 
 /// The device object's schema: its fields, and exactly one of `password` and `private_key`

@@ -28,7 +28,11 @@ pub const DEVICE_FIELDS: &[&str] = &[
     "host_key_sha256",
 ];
 /// The fields of a body's `notify`.
-pub const NOTIFY_FIELDS: &[&str] = &["webhook"];
+pub const NOTIFY_FIELDS: &[&str] = &["webhook", "email"];
+/// The most addresses one task's `notify.email` may list.
+pub const MAX_EMAIL_RECIPIENTS: usize = 10;
+/// The longest accepted email address (RFC 5321's path limit less the angle brackets).
+pub const MAX_EMAIL_CHARS: usize = 254;
 
 /// A field that failed validation: its JSON path, a stable code and a message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -211,6 +215,9 @@ pub struct Submission {
     pub flush: Flush,
     /// Webhook URL.
     pub webhook: Option<String>,
+    /// Who gets an email notice when the task ends: 1 to [`MAX_EMAIL_RECIPIENTS`] plain
+    /// addresses ([`check_email`]), unique; empty when none was asked for.
+    pub email: Vec<String>,
 }
 
 impl Submission {
@@ -223,7 +230,7 @@ impl Submission {
             "username": self.device.username, "host_key_sha256": self.device.host_key_sha256,
             "auth": match self.device.credential { Credential::Password(_) => "password", Credential::PrivateKey(_) => "private_key" },
             "modules": self.modules, "session": self.session, "flush": self.flush,
-            "webhook": self.webhook,
+            "webhook": self.webhook, "email": self.email,
         })
         .to_string()
     }
@@ -288,14 +295,15 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
             FieldError::invalid("data.flush", "must be \"signal\", \"restart\" or \"gdb\"")
         })?,
     };
-    let webhook = match top.get("notify") {
-        None | Some(Value::Null) => None,
+    let (webhook, email) = match top.get("notify") {
+        None | Some(Value::Null) => (None, Vec::new()),
         Some(Value::Object(n)) => {
             reject_unknown(n, "notify", NOTIFY_FIELDS)?;
-            match opt_text(n, "webhook", "notify.webhook", 2048)? {
+            let webhook = match opt_text(n, "webhook", "notify.webhook", 2048)? {
                 None => None,
                 Some(url) => Some(check_webhook(url)?),
-            }
+            };
+            (webhook, parse_email(n)?)
         }
         Some(_) => return Err(FieldError::invalid("notify", "must be an object")),
     };
@@ -310,7 +318,83 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         session,
         flush,
         webhook,
+        email,
     })
+}
+
+/// `notify.email`: absent or `null` for none, else a list of 1 to [`MAX_EMAIL_RECIPIENTS`]
+/// unique plain addresses, each named by its index when it is refused.
+fn parse_email(n: &Map<String, Value>) -> Result<Vec<String>, FieldError> {
+    let list = match n.get("email") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            return Err(FieldError::invalid(
+                "notify.email",
+                "must be a list of email addresses",
+            ));
+        }
+    };
+    if list.is_empty() || list.len() > MAX_EMAIL_RECIPIENTS {
+        return Err(FieldError::invalid(
+            "notify.email",
+            format!("must list 1 to {MAX_EMAIL_RECIPIENTS} addresses"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let field = format!("notify.email[{i}]");
+        let Value::String(addr) = v else {
+            return Err(FieldError::invalid(field, "must be a string"));
+        };
+        check_email(addr).map_err(|why| FieldError::invalid(&field, why))?;
+        if let Some(j) = out.iter().position(|a| a.eq_ignore_ascii_case(addr)) {
+            return Err(FieldError::invalid(
+                field,
+                format!("repeats notify.email[{j}]"),
+            ));
+        }
+        out.push(addr.clone());
+    }
+    Ok(out)
+}
+
+/// Checks a plain email address, `local@domain`, as a notice may be sent to (and as
+/// `CCAAS_MAIL_FROM` must be): at most [`MAX_EMAIL_CHARS`] characters; a local part of 1 to
+/// 64 RFC 5322 `atext` characters (`A-Z a-z 0-9` and ``!#$%&'*+/=?^_`{|}~-``) in dot-separated
+/// runs; a DNS domain of at least two labels (`A-Z a-z 0-9 -`, 1 to 63 each, no leading or
+/// trailing hyphen). So no space, newline, comma, quote, angle bracket or display name: an
+/// address can never add a header or a recipient. Errors: why not, without echoing it.
+pub fn check_email(addr: &str) -> Result<(), &'static str> {
+    if addr.is_empty() || addr.len() > MAX_EMAIL_CHARS {
+        return Err("must be an email address of at most 254 characters");
+    }
+    let Some((local, domain)) = addr.split_once('@') else {
+        return Err("must be an address such as alice@example.com");
+    };
+    let atext = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&c);
+    if local.is_empty()
+        || local.len() > 64
+        || local
+            .split('.')
+            .any(|run| run.is_empty() || !run.bytes().all(atext))
+    {
+        return Err(
+            "must be a plain address local@domain: a local part of letters, digits and !#$%&'*+/=?^_`{|}~-, dots between them, no spaces, quotes, commas or angle brackets",
+        );
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    };
+    if labels.len() < 2 || !labels.iter().all(label_ok) {
+        return Err("must end in a DNS domain such as example.com");
+    }
+    Ok(())
 }
 
 fn parse_device(data: &Map<String, Value>) -> Result<DeviceAccess, FieldError> {
@@ -572,6 +656,104 @@ mod tests {
         format!(
             r#"{{"type":"code-coverage-start","user":"alice","data":{{"device":{{"host":"10.0.0.1","username":"root","password":"pw"}},"modules":["tmm","mcpd"]{data}}}}}"#
         )
+    }
+
+    fn with_notify(notify: &str) -> Result<Submission, FieldError> {
+        let b = format!(
+            r#"{{"type":"code-coverage-end","data":{{"device":{{"host":"h","username":"u","password":"p"}},"modules":["tmm"]}},"notify":{notify}}}"#
+        );
+        parse_submission(b.as_bytes())
+    }
+
+    #[test]
+    fn notify_email_takes_one_to_ten_plain_addresses() {
+        let s = with_notify(r#"{"email":["alice@example.com","qa.team+ccaas@lab.example.co.uk"]}"#)
+            .expect("valid");
+        assert_eq!(
+            s.email,
+            ["alice@example.com", "qa.team+ccaas@lab.example.co.uk"]
+        );
+        assert_eq!(s.webhook, None);
+        let ten: Vec<String> = (0..10).map(|i| format!("\"u{i}@example.com\"")).collect();
+        let s = with_notify(&format!(r#"{{"email":[{}]}}"#, ten.join(","))).expect("ten");
+        assert_eq!(s.email.len(), 10);
+        assert!(
+            with_notify(r#"{"email":null}"#)
+                .expect("null")
+                .email
+                .is_empty()
+        );
+        assert!(with_notify(r#"{}"#).expect("none").email.is_empty());
+        assert!(s.fingerprint().contains("u9@example.com"));
+    }
+
+    #[test]
+    fn notify_email_refuses_empty_long_and_non_list_values_naming_notify_email() {
+        let eleven: Vec<String> = (0..11).map(|i| format!("\"u{i}@example.com\"")).collect();
+        for bad in [
+            r#"{"email":[]}"#.to_string(),
+            format!(r#"{{"email":[{}]}}"#, eleven.join(",")),
+            r#"{"email":"alice@example.com"}"#.to_string(),
+            r#"{"email":{"to":"alice@example.com"}}"#.to_string(),
+        ] {
+            let e = with_notify(&bad).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_str()),
+                ("invalid_field", "notify.email"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_address_that_could_add_a_header_or_recipient_is_named_by_its_index() {
+        let long = format!("{}@example.com", "a".repeat(65));
+        let longer = format!("a@{}.com", "b".repeat(250));
+        for bad in [
+            "alice@example.com\r\nBcc: eve@evil.example",
+            "alice@example.com\nSubject: hi",
+            "alice@example.com, eve@evil.example",
+            "Alice <alice@example.com>",
+            "alice smith@example.com",
+            "\"alice\"@example.com",
+            "alice@example.com>",
+            "alice@@example.com",
+            "alice@localhost",
+            "alice@-example.com",
+            "alice@example..com",
+            ".alice@example.com",
+            "alice.@example.com",
+            "al..ice@example.com",
+            "@example.com",
+            "alice@",
+            "alice",
+            "",
+            "alice@exämple.com",
+            long.as_str(),
+            longer.as_str(),
+        ] {
+            let body = serde_json::json!({"email": ["ok@example.com", "ok2@example.com", bad]});
+            let e = with_notify(&body.to_string()).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_str()),
+                ("invalid_field", "notify.email[2]"),
+                "{bad:?}"
+            );
+            assert!(
+                !e.message.contains("evil"),
+                "the address is not echoed: {}",
+                e.message
+            );
+        }
+        let e = with_notify(r#"{"email":["a@example.com", 7]}"#).unwrap_err();
+        assert_eq!(e.field, "notify.email[1]");
+        let e = with_notify(r#"{"email":["a@example.com", "A@Example.com"]}"#).unwrap_err();
+        assert_eq!(e.field, "notify.email[1]");
+        assert!(
+            e.message.contains("repeats notify.email[0]"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

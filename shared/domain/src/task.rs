@@ -156,13 +156,36 @@ pub struct TaskError {
     pub message: String,
 }
 
-/// How a finished task's webhook notification ended.
+/// A way a finished task is announced. Each channel a task asks for has its own claim and
+/// its own delivery record, so one channel's failure or retry never repeats another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// `notify.webhook`: a JSON POST.
+    Webhook,
+    /// `notify.email`: a plain-text and HTML mail through SES.
+    Email,
+}
+
+impl Channel {
+    /// Every channel, in the order a delivery sends them.
+    pub const ALL: [Channel; 2] = [Channel::Webhook, Channel::Email];
+
+    /// The name in `notify` (submission and view).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+            Channel::Email => "email",
+        }
+    }
+}
+
+/// How a finished task's notification on one channel ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Notified {
-    /// The receiver answered 2xx.
+    /// The receiver answered 2xx (webhook), or SES accepted the mail (email).
     Sent,
-    /// Every attempt failed; the task keeps its status.
+    /// Every attempt failed (or the channel is not wired); the task keeps its status.
     GaveUp,
 }
 
@@ -216,6 +239,10 @@ pub struct Task {
     pub flush: Flush,
     /// A webhook to notify on a terminal state.
     pub webhook: Option<String>,
+    /// Who gets an email notice on a terminal state (plain addresses, checked at
+    /// submission); empty for nobody, and on records written before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub email: Vec<String>,
     /// Whether the submitter was an admin (`CCAAS_ADMIN_USERS`, auth on) when the task was
     /// submitted: an admin's end or discard may close another user's session. Decided once,
     /// at submit time; never shown by the API. Absent (false) on records written before it.
@@ -251,9 +278,29 @@ pub struct Task {
     /// erase it.
     #[serde(default, skip_serializing)]
     pub notified: Option<Notified>,
+    /// How its email notice ended, once it has; read and recorded like
+    /// [`Task::notified`], by `TaskStore::mark_notified` only.
+    #[serde(default, skip_serializing)]
+    pub notified_email: Option<Notified>,
 }
 
 impl Task {
+    /// Whether the task asked to be announced on `channel`.
+    pub fn wants(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::Webhook => self.webhook.is_some(),
+            Channel::Email => !self.email.is_empty(),
+        }
+    }
+
+    /// How its notification on `channel` ended, once it has.
+    pub fn notified_on(&self, channel: Channel) -> Option<Notified> {
+        match channel {
+            Channel::Webhook => self.notified,
+            Channel::Email => self.notified_email,
+        }
+    }
+
     /// The queue this task's message went to.
     pub fn queue(&self) -> Priority {
         self.queue.unwrap_or(self.priority)
@@ -323,12 +370,18 @@ mod tests {
             "modules": ["tmm"], "session": null, "flush": "signal",
             "webhook": "https://hooks.example/T/B/secret", "lease_until": null,
             "result": null, "error": null, "notified": "gave_up", "notify_until": 5,
+            "email": ["alice@example.com"], "notified_email": "sent", "email_until": 7,
         });
         let task: Task = serde_json::from_value(stored).expect("a stored task reads");
         assert_eq!(task.notified, Some(Notified::GaveUp));
+        assert_eq!(task.notified_on(Channel::Email), Some(Notified::Sent));
+        assert!(task.wants(Channel::Email) && task.wants(Channel::Webhook));
         let written = serde_json::to_value(&task).unwrap();
         assert!(written.get("notified").is_none(), "{written}");
+        assert!(written.get("notified_email").is_none(), "{written}");
+        assert_eq!(written["email"][0], "alice@example.com");
         let without: Task = serde_json::from_value(written).unwrap();
         assert_eq!(without.notified, None);
+        assert_eq!(without.notified_email, None);
     }
 }

@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use ccaas_app::ports::{Created, IdempotencyRecord, Page};
 use ccaas_app::usage::{CounterAdd, CounterRow, CounterRows, CoveragePoint, Effects};
 use ccaas_app::{Error, TaskStore, UsageStore};
-use ccaas_domain::{FieldError, ListQuery, Notified, Priority, Status, Task, TaskId};
+use ccaas_domain::{Channel, FieldError, ListQuery, Notified, Priority, Status, Task, TaskId};
 use serde_json::Value;
 
 use crate::attr::{from_item, to_attr, to_item};
@@ -652,21 +652,32 @@ impl TaskStore for DynamoTaskStore {
         }
     }
 
-    /// `notify_until` holds the claim; `notified` the outcome. Status writes set named
-    /// attributes only, so they leave both alone; task reads decode `notified` into
-    /// [`Task::notified`] and ignore `notify_until`.
-    async fn claim_notification(&self, id: &TaskId, now: u64, until: u64) -> Result<bool, Error> {
+    /// Per channel, one attribute holds the claim and one the outcome: `notify_until` and
+    /// `notified` for the webhook (their names from before email existed), `email_until` and
+    /// `notified_email` for email ([`claim_attrs`]). Status writes set named attributes only,
+    /// so they leave them alone; task reads decode the outcomes into [`Task::notified`] and
+    /// [`Task::notified_email`] and ignore the claims.
+    async fn claim_notification(
+        &self,
+        id: &TaskId,
+        channel: Channel,
+        now: u64,
+        until: u64,
+    ) -> Result<bool, Error> {
+        let (claim, done) = claim_attrs(channel);
         let r = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("id", AttributeValue::S(id.to_string()))
-            .update_expression("SET notify_until = :until")
+            .update_expression("SET #claim = :until")
             .condition_expression(
-                "(#st = :ok OR #st = :failed) AND attribute_not_exists(notified) \
-                 AND (attribute_not_exists(notify_until) OR notify_until < :now)",
+                "(#st = :ok OR #st = :failed) AND attribute_not_exists(#done) \
+                 AND (attribute_not_exists(#claim) OR #claim < :now)",
             )
             .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#claim", claim)
+            .expression_attribute_names("#done", done)
             .expression_attribute_values(":ok", AttributeValue::S("succeeded".into()))
             .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
@@ -685,14 +696,22 @@ impl TaskStore for DynamoTaskStore {
         }
     }
 
-    async fn mark_notified(&self, id: &TaskId, outcome: Notified) -> Result<(), Error> {
+    async fn mark_notified(
+        &self,
+        id: &TaskId,
+        channel: Channel,
+        outcome: Notified,
+    ) -> Result<(), Error> {
+        let (claim, done) = claim_attrs(channel);
         self.client
             .update_item()
             .table_name(&self.table)
             .key("id", AttributeValue::S(id.to_string()))
-            .update_expression("SET notified = :o REMOVE notify_until")
+            .update_expression("SET #done = :o REMOVE #claim")
             // Never create an item for an id that is not a task.
             .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#claim", claim)
+            .expression_attribute_names("#done", done)
             .expression_attribute_values(":o", AttributeValue::S(outcome.as_str().into()))
             .send()
             .await
@@ -804,6 +823,14 @@ impl UsageStore for DynamoTaskStore {
         points.truncate(limit);
         points.reverse();
         Ok(points)
+    }
+}
+
+/// The task item's attributes of a channel's notification: (claim, outcome).
+fn claim_attrs(channel: Channel) -> (&'static str, &'static str) {
+    match channel {
+        Channel::Webhook => ("notify_until", "notified"),
+        Channel::Email => ("email_until", "notified_email"),
     }
 }
 

@@ -345,6 +345,39 @@ impl Emulator {
             .await
     }
 
+    /// The mails SES sent on this emulator, as moto keeps them (`GET /moto-api/data.json`,
+    /// its `ses` `Message` models: `id`, `source`, `subject`, `body` (the HTML part when
+    /// there is one), `destinations`). Every mail sent since moto started, by any test.
+    pub async fn ses_messages(&self) -> Vec<serde_json::Value> {
+        let url = format!(
+            "{}/moto-api/data.json",
+            self.var("AWS_ENDPOINT_URL").trim_end_matches('/')
+        );
+        let data: serde_json::Value = reqwest::get(&url)
+            .await
+            .expect("moto answers")
+            .json()
+            .await
+            .expect("moto's data.json is JSON");
+        data["ses"]["Message"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The mails SES sent on this emulator to `to`.
+    pub async fn ses_messages_to(&self, to: &str) -> Vec<serde_json::Value> {
+        self.ses_messages()
+            .await
+            .into_iter()
+            .filter(|m| {
+                m["destinations"]["ToAddresses"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == to))
+            })
+            .collect()
+    }
+
     /// A DynamoDB client on this emulator.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         let conf = aws_sdk_dynamodb::Config::builder()

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod builds;
 pub mod indexes;
 pub mod logs;
+pub mod mailer;
 pub mod pins;
 pub mod queue;
 pub mod sealer;

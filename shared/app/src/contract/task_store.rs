@@ -6,7 +6,8 @@ use super::{fail, fresh_id, fresh_token, ok, same};
 use crate::Error;
 use crate::ports::{Created, IdempotencyRecord, TaskStore};
 use ccaas_domain::{
-    Flush, ListQuery, ModuleName, Notified, Priority, Status, Task, TaskId, TaskType, rfc3339,
+    Channel, Flush, ListQuery, ModuleName, Notified, Priority, Status, Task, TaskId, TaskType,
+    rfc3339,
 };
 
 /// A pending task of `user`, as the submit use case stores it.
@@ -32,6 +33,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         session: None,
         flush: Flush::Signal,
         webhook: None,
+        email: Vec::new(),
         lease_until: None,
         lease_holder: None,
         retry_since: None,
@@ -40,6 +42,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         result: None,
         error: None,
         notified: None,
+        notified_email: None,
     }
 }
 
@@ -559,26 +562,32 @@ async fn totals<S: TaskStore>(store: &S) {
 
 async fn notification_claims<S: TaskStore>(store: &S) {
     let c = "a notification is claimed only on a terminal task, once at a time, until recorded";
-    let t = task(fresh_id(), &fresh_token());
+    let mut t = task(fresh_id(), &fresh_token());
+    t.webhook = Some("https://hooks.example/T/B/x".into());
+    t.email = vec!["alice@example.com".into()];
     ok(c, "create", store.create(&t, None).await);
     let now = 1_800_000_000;
-    same(
-        c,
-        "pending",
-        ok(
+    for channel in Channel::ALL {
+        same(
             c,
-            "claim",
-            store.claim_notification(&t.id, now, now + 60).await,
-        ),
-        false,
-    );
+            "pending",
+            ok(
+                c,
+                "claim",
+                store
+                    .claim_notification(&t.id, channel, now, now + 60)
+                    .await,
+            ),
+            false,
+        );
+    }
     let done = t.advance(Status::Failed, t.id.unix_ms() + 1);
     ok(
         c,
         "write",
         store.write_status(&done, (Status::Pending, 0)).await,
     );
-    let claim = |at: u64| store.claim_notification(&t.id, at, at + 60);
+    let claim = |at: u64| store.claim_notification(&t.id, Channel::Webhook, at, at + 60);
     same(c, "first claim", ok(c, "claim", claim(now).await), true);
     same(
         c,
@@ -592,15 +601,74 @@ async fn notification_claims<S: TaskStore>(store: &S) {
         ok(c, "claim", claim(now + 61).await),
         true,
     );
-    ok(c, "mark", store.mark_notified(&t.id, Notified::Sent).await);
+    ok(
+        c,
+        "mark",
+        store
+            .mark_notified(&t.id, Channel::Webhook, Notified::Sent)
+            .await,
+    );
     same(
         c,
         "after the record",
         ok(c, "claim", claim(now + 500).await),
         false,
     );
-    let got = ok(c, "get", store.get(&t.id).await).and_then(|t| t.notified);
-    same(c, "recorded outcome", got, Some(Notified::Sent));
+    let got = ok(c, "get", store.get(&t.id).await);
+    same(
+        c,
+        "recorded outcome",
+        got.as_ref().and_then(|t| t.notified),
+        Some(Notified::Sent),
+    );
+    same(
+        c,
+        "the other channel is not recorded",
+        got.as_ref().and_then(|t| t.notified_email),
+        None,
+    );
+
+    let c = "each channel has its own claim and its own record";
+    let mail = |at: u64| store.claim_notification(&t.id, Channel::Email, at, at + 60);
+    same(
+        c,
+        "email after the webhook's record",
+        ok(c, "claim", mail(now + 500).await),
+        true,
+    );
+    same(c, "held", ok(c, "claim", mail(now + 501).await), false);
+    ok(
+        c,
+        "mark",
+        store
+            .mark_notified(&t.id, Channel::Email, Notified::GaveUp)
+            .await,
+    );
+    same(c, "after", ok(c, "claim", mail(now + 900).await), false);
+    let got = ok(c, "get", store.get(&t.id).await);
+    same(
+        c,
+        "both outcomes",
+        got.as_ref().map(|t| (t.notified, t.notified_email)),
+        Some((Some(Notified::Sent), Some(Notified::GaveUp))),
+    );
+    let other = task(fresh_id(), &fresh_token());
+    ok(c, "create", store.create(&other, None).await);
+    let other = other.advance(Status::Failed, other.id.unix_ms() + 1);
+    ok(
+        c,
+        "write",
+        store.write_status(&other, (Status::Pending, 0)).await,
+    );
+    let held = store.claim_notification(&other.id, Channel::Email, now, now + 60);
+    same(c, "email first", ok(c, "claim", held.await), true);
+    let hook = store.claim_notification(&other.id, Channel::Webhook, now, now + 60);
+    same(
+        c,
+        "a held email claim leaves the webhook free",
+        ok(c, "claim", hook.await),
+        true,
+    );
 
     let c = "a status write keeps the recorded notification";
     let again = done.advance(Status::Failed, t.id.unix_ms() + 2);
@@ -609,10 +677,19 @@ async fn notification_claims<S: TaskStore>(store: &S) {
         "write",
         store.write_status(&again, (Status::Failed, 1)).await,
     );
-    let got = ok(c, "get", store.get(&t.id).await).and_then(|t| t.notified);
-    same(c, "outcome", got, Some(Notified::Sent));
-    let unknown = store.claim_notification(&fresh_id(), now, now + 60).await;
-    same(c, "unknown task", ok(c, "claim", unknown), false);
+    let got = ok(c, "get", store.get(&t.id).await);
+    same(
+        c,
+        "outcomes",
+        got.as_ref().map(|t| (t.notified, t.notified_email)),
+        Some((Some(Notified::Sent), Some(Notified::GaveUp))),
+    );
+    for channel in Channel::ALL {
+        let unknown = store
+            .claim_notification(&fresh_id(), channel, now, now + 60)
+            .await;
+        same(c, "unknown task", ok(c, "claim", unknown), false);
+    }
 }
 
 /// R5, the state machine under concurrent writers: each plan is one writer that reads the task

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use ccaas_domain::{ListQuery, Notified, Priority, Status, Task, TaskId};
+use ccaas_domain::{Channel, ListQuery, Notified, Priority, Status, Task, TaskId};
 
 use super::{down, lock};
 use crate::Error;
@@ -24,8 +24,8 @@ struct StoreState {
     idem: BTreeMap<String, IdempotencyRecord>,
     down: bool,
     status_writes: usize,
-    /// Held notification claims: task → until (Unix seconds).
-    claims: BTreeMap<TaskId, u64>,
+    /// Held notification claims: (task, channel name) → until (Unix seconds).
+    claims: BTreeMap<(TaskId, &'static str), u64>,
     /// Usage counters: (series, `<period>#<group>`) → attribute → value.
     counters: BTreeMap<(String, String), BTreeMap<String, i64>>,
     /// Coverage points: (subject key, end task id) → point.
@@ -225,7 +225,13 @@ impl TaskStore for MemoryStore {
         Ok(())
     }
 
-    async fn claim_notification(&self, id: &TaskId, now: u64, until: u64) -> Result<bool, Error> {
+    async fn claim_notification(
+        &self,
+        id: &TaskId,
+        channel: Channel,
+        now: u64,
+        until: u64,
+    ) -> Result<bool, Error> {
         let mut s = lock(&self.inner);
         if s.down {
             return Err(down("task store"));
@@ -233,24 +239,36 @@ impl TaskStore for MemoryStore {
         let Some(task) = s.tasks.get(id) else {
             return Ok(false);
         };
-        let (terminal, done) = (task.status.is_terminal(), task.notified.is_some());
-        let held = s.claims.get(id).is_some_and(|u| *u >= now);
+        let (terminal, done) = (
+            task.status.is_terminal(),
+            task.notified_on(channel).is_some(),
+        );
+        let key = (id.clone(), channel.as_str());
+        let held = s.claims.get(&key).is_some_and(|u| *u >= now);
         if !terminal || held || done {
             return Ok(false);
         }
-        s.claims.insert(id.clone(), until);
+        s.claims.insert(key, until);
         Ok(true)
     }
 
-    async fn mark_notified(&self, id: &TaskId, outcome: Notified) -> Result<(), Error> {
+    async fn mark_notified(
+        &self,
+        id: &TaskId,
+        channel: Channel,
+        outcome: Notified,
+    ) -> Result<(), Error> {
         let mut s = lock(&self.inner);
         if s.down {
             return Err(down("task store"));
         }
-        s.claims.remove(id);
+        s.claims.remove(&(id.clone(), channel.as_str()));
         // As the conditional update in DynamoDB: an id that is not a task gets no record.
         if let Some(task) = s.tasks.get_mut(id) {
-            task.notified = Some(outcome);
+            match channel {
+                Channel::Webhook => task.notified = Some(outcome),
+                Channel::Email => task.notified_email = Some(outcome),
+            }
         }
         Ok(())
     }
