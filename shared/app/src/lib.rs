@@ -1,6 +1,6 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
 //! [`TaskStore`], [`TaskQueue`], [`Sealer`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
-//! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`] and [`Notifier`]. No AWS and no
+//! [`ArtifactStore`], [`BuildStore`], [`ports::ReportSite`], [`Notifier`] and [`TaskSearch`]. No AWS and no
 //! Lambda types.
 
 pub mod api;
@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ports;
 pub mod retry;
+pub mod search;
 pub mod view;
 pub mod worker;
 
@@ -25,11 +26,12 @@ pub use error::Error;
 pub use metrics::Metrics;
 pub use ports::{
     ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, LogStore,
-    Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue, TaskRunner, TaskStore,
-    device_key,
+    Opened, Page, RunError, Sealer, SearchDoc, SearchHit, SearchPage, SessionPage, SessionStore,
+    Snippet, TaskQueue, TaskRunner, TaskSearch, TaskStore, device_key,
 };
 pub use ports::{NoNotifier, Notification, Notifier, NotifyError};
 pub use retry::RetryPolicy;
+pub use search::{NoSearch, Search};
 pub use worker::{Disposition, RetryReason, Worker, WorkerConfig};
 
 use std::sync::Arc;

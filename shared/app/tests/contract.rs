@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ccaas_app::contract;
 use ccaas_app::memory::{
-    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryPins, MemoryQueue, MemorySealer,
+    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryPins, MemoryQueue, MemorySealer, MemorySearch,
     MemorySessions, MemorySite, MemoryStore,
 };
 
@@ -67,4 +67,9 @@ async fn the_builds_twin_keeps_the_build_store_contract() {
 #[tokio::test]
 async fn the_site_twin_keeps_the_report_site_contract() {
     contract::site::run(&MemorySite::default(), 1001).await;
+}
+
+#[tokio::test]
+async fn the_search_twin_keeps_the_task_search_contract() {
+    contract::search::run(&MemorySearch::default()).await;
 }

@@ -10,6 +10,7 @@ pub mod logs;
 pub mod pins;
 pub mod queue;
 pub mod sealer;
+pub mod search;
 pub mod sessions;
 pub mod site;
 pub mod task_store;
