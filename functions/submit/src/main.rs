@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ccaas_submit::{ApiState, Auth, router, wire, wire_devices};
+use ccaas_submit::{ApiState, Auth, router, wire, wire_devices, wire_search};
 use lambda_http::Error;
 
 #[tokio::main]
@@ -14,6 +14,7 @@ async fn main() -> Result<(), Error> {
     let state = Arc::new(ApiState {
         api: wire(&config, &sdk),
         devices: wire_devices(&config, &sdk),
+        search: wire_search(&config),
         auth: Auth::from_config(&config),
         metrics: ccaas_submit::stdout_metrics(),
     });
