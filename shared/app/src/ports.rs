@@ -739,3 +739,44 @@ impl<T: TaskSearch + ?Sized> TaskSearch for std::sync::Arc<T> {
         (**self).search(query)
     }
 }
+
+/// One file of the search index on the shared store ([`IndexFiles::list`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexFile {
+    /// Its name in the index directory (`meta.json`, `<segment>.idx`, ...).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The search index's files where every reader can fetch them (S3 `index/search/<name>` in
+/// production): tantivy's immutable segment files and the `meta.json` commit point, copied
+/// by `ccaas_search::replica`. Names are file names of one directory (`[A-Za-z0-9._-]`, no
+/// `/`), never user text.
+pub trait IndexFiles: Send + Sync {
+    /// Every file, in name order, across all pages. Read-only. Errors: [`Error::Unavailable`].
+    fn list(&self) -> impl Future<Output = Result<Vec<IndexFile>, Error>> + Send;
+
+    /// The version tag of `name` (S3's ETag): it changes whenever the file is replaced. `None`
+    /// when there is no such file. Read-only. Errors: [`Error::Unavailable`].
+    fn tag(&self, name: &str) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Downloads `name` into the local file `to` (created or truncated) and answers its tag;
+    /// `None` (and nothing written) when there is no such file. Read-only on the store.
+    /// Errors: [`Error::Corrupt`] past `max_bytes`, [`Error::Unavailable`].
+    fn get(
+        &self,
+        name: &str,
+        to: &Path,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Uploads the local file `from` as `name`. Idempotent: the same bytes give the same
+    /// file; a repeat replaces it. Errors: [`Error::Unavailable`] (also when `from` cannot be
+    /// read).
+    fn put(&self, name: &str, from: &Path) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Deletes `name`. Idempotent: deleting an absent file succeeds.
+    /// Errors: [`Error::Unavailable`].
+    fn delete(&self, name: &str) -> impl Future<Output = Result<(), Error>> + Send;
+}

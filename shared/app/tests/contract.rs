@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ccaas_app::contract;
 use ccaas_app::memory::{
-    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryPins, MemoryQueue, MemorySealer, MemorySearch,
-    MemorySessions, MemorySite, MemoryStore,
+    MemoryArtifacts, MemoryBuilds, MemoryIndexFiles, MemoryLogs, MemoryPins, MemoryQueue,
+    MemorySealer, MemorySearch, MemorySessions, MemorySite, MemoryStore,
 };
 
 #[tokio::test]
@@ -72,4 +72,9 @@ async fn the_site_twin_keeps_the_report_site_contract() {
 #[tokio::test]
 async fn the_search_twin_keeps_the_task_search_contract() {
     contract::search::run(&MemorySearch::default()).await;
+}
+
+#[tokio::test]
+async fn the_index_files_twin_keeps_the_index_files_contract() {
+    contract::index_files::run(&MemoryIndexFiles::default(), 5).await;
 }

@@ -555,4 +555,32 @@ mod tests {
             SearchQuery::parse([("q", "tmm user:bob"), ("cursor", beyond.as_str())]).unwrap_err();
         assert_eq!(e.field, "cursor");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_query_string_panics_and_an_accepted_one_stays_within_the_caps(
+            q in "[ a-zA-Z0-9:\"._@\\-\\[\\]\u{e9}\u{0}]{0,600}",
+            limit in proptest::option::of("[0-9x]{0,4}"),
+            cursor in proptest::option::of("[0-9a-f.]{0,70}"),
+        ) {
+            let mut params = vec![("q", q.as_str())];
+            if let Some(l) = &limit {
+                params.push(("limit", l.as_str()));
+            }
+            if let Some(c) = &cursor {
+                params.push(("cursor", c.as_str()));
+            }
+            match SearchQuery::parse(params) {
+                Ok(s) => {
+                    let terms: usize = s.terms.iter().map(Term::len).sum();
+                    proptest::prop_assert!(terms <= MAX_TERMS);
+                    proptest::prop_assert!(q.len() <= MAX_Q_BYTES);
+                    proptest::prop_assert!((1..=MAX_SEARCH_LIMIT).contains(&s.limit));
+                    proptest::prop_assert!(s.offset < MAX_SEARCH_DEPTH);
+                    proptest::prop_assert!(s.terms.iter().all(|t| t.words().iter().all(|w| !w.is_empty() && w.len() < MAX_WORD_BYTES)));
+                }
+                Err(e) => proptest::prop_assert!(["q", "limit", "cursor"].contains(&e.field.as_str())),
+            }
+        }
+    }
 }

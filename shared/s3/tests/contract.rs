@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ccaas_app::contract;
-use ccaas_s3::{S3Artifacts, S3Builds, S3Logs, S3Site};
+use ccaas_s3::{S3Artifacts, S3Builds, S3IndexFiles, S3Logs, S3Site};
 use ccaas_testkit::Emulator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,4 +58,11 @@ async fn the_s3_site_stores_each_object_with_its_content_type_and_cache_control(
     assert_eq!(o.content_type(), Some("text/css"));
     assert_eq!(o.cache_control(), Some("public, max-age=300"));
     assert_eq!(o.body.collect().await.unwrap().to_vec(), b"p{}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_index_files_keep_the_index_files_contract() {
+    let emu = Emulator::private();
+    // More than one page of ListObjectsV2 (1,000 keys).
+    contract::index_files::run(&S3IndexFiles::new(emu.s3(), emu.var("CCAAS_BUCKET")), 1001).await;
 }

@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod builds;
+pub mod index_files;
 pub mod logs;
 pub mod pins;
 pub mod queue;

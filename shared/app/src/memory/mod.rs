@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod builds;
+mod index_files;
 mod logs;
 mod notifier;
 mod pins;
@@ -16,6 +17,7 @@ mod store;
 
 pub use artifacts::MemoryArtifacts;
 pub use builds::MemoryBuilds;
+pub use index_files::MemoryIndexFiles;
 pub use logs::MemoryLogs;
 pub use notifier::MemoryNotifier;
 pub use pins::MemoryPins;
