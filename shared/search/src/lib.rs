@@ -4,6 +4,8 @@
 //! words and phrases `Should` clauses over the text fields, ranked by matched terms, then
 //! BM25, then newest first.
 
+pub mod replica;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -40,6 +42,9 @@ pub enum SearchError {
     /// tantivy failed.
     #[error("the search index failed")]
     Engine(#[source] tantivy::TantivyError),
+    /// A write to an index opened for reading only ([`TantivySearch::open_reader`]).
+    #[error("this search index is open for reading only")]
+    ReadOnly,
     /// A blocking index task did not finish (it panicked or was cancelled).
     #[error("a search index task did not finish")]
     Task(#[source] tokio::task::JoinError),
@@ -122,7 +127,8 @@ fn analyzer() -> TextAnalyzer {
 
 struct Inner {
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// `None` for a reader ([`TantivySearch::open_reader`]).
+    writer: Option<Mutex<IndexWriter>>,
     f: Fields,
 }
 
@@ -173,10 +179,43 @@ impl TantivySearch {
         Ok(TantivySearch {
             inner: Arc::new(Inner {
                 reader,
-                writer: Mutex::new(writer),
+                writer: Some(Mutex::new(writer)),
                 f,
             }),
         })
+    }
+
+    /// Opens the index in `dir` for reading only: no writer lock, so any number of readers
+    /// may open a directory that a replica pull ([`replica::pull`]) keeps current; call
+    /// [`TantivySearch::reload`] after each pull. Upserts fail with
+    /// [`SearchError::ReadOnly`]. Errors: [`SearchError::Engine`] when `dir` holds no index,
+    /// or one of another schema.
+    pub fn open_reader(dir: &Path) -> Result<Self, SearchError> {
+        let (schema, f) = schema();
+        let index = Index::open_in_dir(dir)?;
+        if index.schema() != schema {
+            return Err(SearchError::Engine(tantivy::TantivyError::SchemaError(
+                "the index has another schema than this release's".into(),
+            )));
+        }
+        index.tokenizers().register(ANALYZER, analyzer());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(TantivySearch {
+            inner: Arc::new(Inner {
+                reader,
+                writer: None,
+                f,
+            }),
+        })
+    }
+
+    /// Makes searches see the directory's last commit (after a replica pull). Errors:
+    /// [`SearchError::Engine`].
+    pub fn reload(&self) -> Result<(), SearchError> {
+        Ok(self.inner.reader.reload()?)
     }
 
     /// How many documents the index holds (the last committed state). Read-only.
@@ -192,7 +231,8 @@ impl TantivySearch {
 
 impl Inner {
     fn upsert(&self, docs: &[SearchDoc]) -> Result<(), SearchError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let writer = self.writer.as_ref().ok_or(SearchError::ReadOnly)?;
+        let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
         for d in docs {
             writer.delete_term(Term::from_field_text(self.f.id, d.id.as_str()));
             writer.add_document(self.document(d))?;
