@@ -180,6 +180,90 @@ pub async fn pull<F: IndexFiles>(
     Ok(Some(tag))
 }
 
+/// How often a reader asks the store whether a newer commit exists (one `HEAD meta.json`).
+pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The reader side as a [`TaskSearch`]: searches a local copy in `dir` that it brings up to
+/// the store's last commit at most every [`REFRESH`] (a `HEAD` of `meta.json`, then only the
+/// new files). What the submit Lambda would serve `GET /v1/search` from (docs/design.md,
+/// "Search"). Upserts are refused: the store has one writer.
+pub struct ReplicaSearch<F> {
+    files: F,
+    dir: std::path::PathBuf,
+    state: tokio::sync::Mutex<Option<Loaded>>,
+}
+
+struct Loaded {
+    index: crate::TantivySearch,
+    tag: String,
+    checked: std::time::Instant,
+}
+
+impl<F> ReplicaSearch<F> {
+    /// A reader of `files` that keeps its copy in `dir` (created on the first search).
+    pub fn new(files: F, dir: std::path::PathBuf) -> Self {
+        ReplicaSearch {
+            files,
+            dir,
+            state: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<F: IndexFiles> ReplicaSearch<F> {
+    /// The current index, pulled and reloaded when the store has a newer commit and the last
+    /// check is older than [`REFRESH`].
+    async fn current(&self) -> Result<crate::TantivySearch, Error> {
+        let mut state = self.state.lock().await;
+        if let Some(l) = state.as_ref()
+            && l.checked.elapsed() < REFRESH
+        {
+            return Ok(l.index.clone());
+        }
+        let known = state.as_ref().map(|l| l.tag.clone());
+        match pull(&self.files, &self.dir, known.as_deref()).await? {
+            Some(tag) => {
+                let index = match state.take() {
+                    Some(l) => {
+                        l.index.reload()?;
+                        l.index
+                    }
+                    None => crate::TantivySearch::open_reader(&self.dir)?,
+                };
+                *state = Some(Loaded {
+                    index: index.clone(),
+                    tag,
+                    checked: std::time::Instant::now(),
+                });
+                Ok(index)
+            }
+            None => match state.as_mut() {
+                Some(l) => {
+                    l.checked = std::time::Instant::now();
+                    Ok(l.index.clone())
+                }
+                None => Err(Error::Unavailable {
+                    backend: "search index",
+                    source: "no search index has been written yet".into(),
+                }),
+            },
+        }
+    }
+}
+
+impl<F: IndexFiles> ccaas_app::TaskSearch for ReplicaSearch<F> {
+    async fn upsert(&self, _docs: &[ccaas_app::SearchDoc]) -> Result<(), Error> {
+        Err(crate::SearchError::ReadOnly.into())
+    }
+
+    async fn search(
+        &self,
+        query: &ccaas_domain::SearchQuery,
+    ) -> Result<ccaas_app::SearchPage, Error> {
+        self.current().await?.search(query).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

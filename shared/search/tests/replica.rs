@@ -126,3 +126,32 @@ async fn a_reader_sees_each_pushed_commit_after_a_pull_and_old_files_outlive_the
     let r2 = TantivySearch::open_reader(fresh.path()).unwrap();
     assert_eq!(total(&r2, "beta gamma delta").await, 3);
 }
+
+#[tokio::test]
+async fn a_replica_reader_serves_searches_and_picks_up_a_new_commit_within_its_refresh() {
+    use ccaas_search::replica::{REFRESH, ReplicaSearch};
+    let store = MemoryIndexFiles::default();
+    let wdir = tempfile::tempdir().unwrap();
+    let rdir = tempfile::tempdir().unwrap();
+    let reader = ReplicaSearch::new(store.clone(), rdir.path().join("copy"));
+    let q = SearchQuery::parse([("q", "epsilon")]).unwrap();
+    assert!(
+        reader.search(&q).await.is_err(),
+        "no index on the store yet"
+    );
+    let writer = TantivySearch::open(wdir.path()).unwrap();
+    writer.upsert(&[doc(5, "epsilon")]).await.unwrap();
+    push(&store, wdir.path(), 0).await.unwrap();
+    assert_eq!(reader.search(&q).await.unwrap().total, 1);
+    writer.upsert(&[doc(6, "epsilon two")]).await.unwrap();
+    push(&store, wdir.path(), 1).await.unwrap();
+    let deadline = std::time::Instant::now() + REFRESH * 5;
+    while reader.search(&q).await.unwrap().total != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new commit never showed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(reader.upsert(&[doc(7, "x")]).await.is_err());
+}
