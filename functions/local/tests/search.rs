@@ -79,8 +79,7 @@ async fn a_new_task_is_found_within_5_s_by_its_name_its_error_and_its_user_and_b
     let message = task["error"]["message"].as_str().unwrap();
     let error_word = message
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 3)
-        .last()
+        .rfind(|w| w.len() > 3)
         .expect("a word in the error message")
         .to_lowercase();
     let q = format!("{error_word} user:{user} status:failed");

@@ -248,11 +248,11 @@ impl SearchQuery {
                     Term::of(words(token))
                 }
             };
-            if let Some(t) = term {
-                if !self.terms.contains(&t) {
-                    count += t.len();
-                    self.terms.push(t);
-                }
+            if let Some(t) = term
+                && !self.terms.contains(&t)
+            {
+                count += t.len();
+                self.terms.push(t);
             }
             if count > MAX_TERMS {
                 return Err(invalid(

@@ -180,6 +180,42 @@ pub async fn pull<F: IndexFiles>(
     Ok(Some(tag))
 }
 
+/// The single writer's step (the body of a stream-fed indexer, such as the designed
+/// `functions/indexer` Lambda): brings `dir` up to the store's last commit, opens the writer
+/// there, upserts the documents of `ids` (each task as stored now, with its log; a task gone
+/// from the store is skipped), and pushes the new commit. Answers how many documents it wrote.
+/// Idempotent: the same ids again write the same documents. Must run in one process at a
+/// time per store (reserved concurrency 1): two would each push a commit of their own.
+/// Errors: [`Error::Unavailable`], [`Error::Corrupt`].
+pub async fn apply<F, S, L>(
+    files: &F,
+    dir: &Path,
+    store: &S,
+    logs: &L,
+    ids: &[ccaas_domain::TaskId],
+    now_ms: u64,
+) -> Result<usize, Error>
+where
+    F: IndexFiles,
+    S: ccaas_app::TaskStore,
+    L: ccaas_app::LogStore,
+{
+    use ccaas_app::TaskSearch;
+    pull(files, dir, None).await?;
+    let mut docs = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(task) = store.get(id).await? {
+            let log = logs.read_log(id).await?;
+            docs.push(ccaas_app::search::doc_of(&task, log.as_deref()));
+        }
+    }
+    let index = crate::TantivySearch::open(dir)?;
+    index.upsert(&docs).await?;
+    drop(index);
+    push(files, dir, now_ms).await?;
+    Ok(docs.len())
+}
+
 /// How often a reader asks the store whether a newer commit exists (one `HEAD meta.json`).
 pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 

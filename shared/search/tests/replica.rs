@@ -2,6 +2,10 @@
 //! S3 on AWS): a reader finds what the writer committed after a pull, a pull without a new
 //! commit downloads nothing, and files no commit names are deleted only after the grace.
 
+// Test code: clippy.toml's allow-unwrap-in-tests and allow-expect-in-tests cover #[test]
+// functions but not the helpers beside them in an integration test (rust-clippy#11119).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ccaas_app::memory::MemoryIndexFiles;
 use ccaas_app::ports::{IndexFiles, SearchDoc, TaskSearch};
 use ccaas_domain::{SearchQuery, Status, TaskId, TaskType};
@@ -154,4 +158,64 @@ async fn a_replica_reader_serves_searches_and_picks_up_a_new_commit_within_its_r
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(reader.upsert(&[doc(7, "x")]).await.is_err());
+}
+
+#[tokio::test]
+async fn the_writer_step_indexes_changed_tasks_from_the_store_and_a_second_container_continues() {
+    use ccaas_app::memory::{MemoryLogs, MemoryStore};
+    use ccaas_app::{LogStore, TaskStore};
+    use ccaas_search::replica::{ReplicaSearch, apply};
+    let (files, store, logs) = (
+        MemoryIndexFiles::default(),
+        MemoryStore::default(),
+        MemoryLogs::default(),
+    );
+    let task = |n: u64, name: &str| -> ccaas_domain::Task {
+        serde_json::from_value(serde_json::json!({
+            "id": TaskId::from_parts(5_000 + n, n as u128).as_str(), "name": name,
+            "user": "bob", "type": "code-coverage-start", "priority": "normal",
+            "status": "pending", "version": 0, "created": "2026-12-01T00:00:00Z",
+            "updated": "2026-12-01T00:00:00Z", "device": "10.0.0.2", "port": 22,
+            "modules": ["tmm"], "session": null, "flush": "signal", "webhook": null,
+            "lease_until": null, "result": null, "error": null,
+        }))
+        .unwrap()
+    };
+    let (a, b) = (task(1, "zeta"), task(2, "eta"));
+    store.create(&a, None).await.unwrap();
+    store.create(&b, None).await.unwrap();
+    logs.write_log(&b.id, b"{\"command\":\"tmsh list ltm pool\"}\n".to_vec())
+        .await
+        .unwrap();
+    let first = tempfile::tempdir().unwrap();
+    let gone = TaskId::from_parts(9, 9);
+    let n = apply(
+        &files,
+        first.path(),
+        &store,
+        &logs,
+        &[a.id.clone(), b.id.clone(), gone],
+        0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 2, "a task gone from the store is skipped");
+    // Another (cold) container continues from the store, not from its own empty /tmp.
+    let second = tempfile::tempdir().unwrap();
+    let c = task(3, "theta");
+    store.create(&c, None).await.unwrap();
+    apply(
+        &files,
+        second.path(),
+        &store,
+        &logs,
+        std::slice::from_ref(&c.id),
+        1,
+    )
+    .await
+    .unwrap();
+    let reader = ReplicaSearch::new(files.clone(), tempfile::tempdir().unwrap().keep());
+    let q = |s: &str| SearchQuery::parse([("q", s)]).unwrap();
+    assert_eq!(reader.search(&q("zeta eta theta")).await.unwrap().total, 3);
+    assert_eq!(reader.search(&q("pool user:bob")).await.unwrap().total, 1);
 }

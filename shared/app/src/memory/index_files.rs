@@ -8,10 +8,13 @@ use super::lock;
 use crate::Error;
 use crate::ports::{IndexFile, IndexFiles};
 
-/// Index files in a map: name → (bytes, tag).
+/// The files (name → bytes and tag) and the last tag given.
+type Files = (BTreeMap<String, (Vec<u8>, String)>, u64);
+
+/// Index files in a map.
 #[derive(Clone, Default)]
 pub struct MemoryIndexFiles {
-    inner: Arc<Mutex<(BTreeMap<String, (Vec<u8>, String)>, u64)>>,
+    inner: Arc<Mutex<Files>>,
 }
 
 fn io(e: std::io::Error) -> Error {
