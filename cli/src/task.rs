@@ -66,6 +66,15 @@ enum TaskCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Search tasks by words, "quoted phrases" and the filters user:, device:, status:, type:
+    /// (`GET /v1/search`). Prints id, status, type, user, device and the matched snippet.
+    Search {
+        /// The query, such as `tmm "route 10.0.0.1" user:alice status:failed`.
+        query: String,
+        /// Hits per page (1-100).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
     /// Wait until a task finishes; exit 0 if it succeeded, 1 if it failed.
     Wait {
         /// Task id.
@@ -261,6 +270,7 @@ pub fn run(args: TaskArgs) -> i32 {
                 )
             })
         }
+        TaskCommand::Search { query, limit } => search(&api, &query, limit),
         TaskCommand::Wait { id, timeout } => wait(&api, &id, Duration::from_secs(timeout)),
     };
     match result {
@@ -571,6 +581,69 @@ fn list(api: &Api, l: &ListArgs) -> Result<i32, String> {
     })
 }
 
+/// One page of `GET /v1/search`: a row per hit, its snippet with the matched words in
+/// `[brackets]`, or the response's JSON with `--json`.
+fn search(api: &Api, query: &str, limit: u32) -> Result<i32, String> {
+    let page = api.get(&format!(
+        "/v1/search?q={}&limit={limit}",
+        path_segment(query)
+    ))?;
+    if api.json {
+        println!("{page}");
+        return Ok(0);
+    }
+    for hit in page["hits"].as_array().into_iter().flatten() {
+        println!(
+            "{}  {:<9}  {:<19}  {}  {}  {}",
+            s_of(&hit["id"]),
+            s_of(&hit["status"]),
+            s_of(&hit["type"]),
+            s_of(&hit["user"]),
+            s_of(&hit["device"]),
+            s_of(&hit["name"])
+        );
+        if let Some(line) = snippet_line(&hit["snippet"]) {
+            println!("    {line}");
+        }
+    }
+    eprintln!(
+        "{} of {} hits{}",
+        page["count"],
+        page["total"],
+        if page["next"].is_string() {
+            " (narrow the query, or raise --limit)"
+        } else {
+            ""
+        }
+    );
+    Ok(0)
+}
+
+/// A snippet as one line, `field: text` with each highlighted range in `[...]` and line
+/// breaks as spaces; `None` for a hit without one. Ranges that do not fit the text are
+/// skipped, never sliced.
+fn snippet_line(snippet: &Value) -> Option<String> {
+    let text = snippet["text"].as_str()?;
+    let mut out = format!("{}: ", s_of(&snippet["field"]));
+    let mut at = 0;
+    for r in snippet["highlight"].as_array().into_iter().flatten() {
+        let (Some(s), Some(e)) = (r[0].as_u64(), r[1].as_u64()) else {
+            continue;
+        };
+        let (s, e) = (s as usize, e as usize);
+        if s < at || e < s || text.get(at..s).is_none() || text.get(s..e).is_none() {
+            continue;
+        }
+        out.push_str(&text[at..s]);
+        out.push('[');
+        out.push_str(&text[s..e]);
+        out.push(']');
+        at = e;
+    }
+    out.push_str(text.get(at..).unwrap_or(""));
+    Some(out.replace(['\n', '\r'], " "))
+}
+
 /// Prints the pages of a listing at `first` (a path with its query), a `row` per item of
 /// each page's `collection` (or each page's JSON with `--json`), following the `next` cursor
 /// when `all`.
@@ -599,5 +672,20 @@ fn pages(api: &Api, first: &str, all: bool, row: impl Fn(&Value) -> String) -> R
             }
             None => return Ok(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snippet_line_brackets_the_highlights_and_skips_ranges_that_do_not_fit() {
+        let s =
+            json!({"field": "log", "text": "tmsh show\nroute ok", "highlight": [[5, 9], [10, 15]]});
+        assert_eq!(snippet_line(&s).unwrap(), "log: tmsh [show] [route] ok");
+        let bad = json!({"field": "name", "text": "é x", "highlight": [[1, 2], [3, 99], [0, 2]]});
+        assert_eq!(snippet_line(&bad).unwrap(), "name: [é] x");
+        assert_eq!(snippet_line(&Value::Null), None);
     }
 }

@@ -16,6 +16,10 @@ pub struct Config {
     /// `CCAAS_LOCAL_WORKER` (default `on`): `off` runs `ccaas-local` as the API alone, with no
     /// queue poller (for API fuzzing, where generated devices must not be contacted).
     pub local_worker: bool,
+    /// `CCAAS_SEARCH_DIR`: where the search index lives (kept across restarts). Unset: a
+    /// directory of this process under the system's temp dir, removed at shutdown; every
+    /// start indexes every task again either way.
+    pub search_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -46,6 +50,10 @@ impl Config {
             processor,
             listen,
             local_worker: env.switch("CCAAS_LOCAL_WORKER", true)?,
+            search_dir: env
+                .optional("CCAAS_SEARCH_DIR")
+                .filter(|d| !d.is_empty())
+                .map(Into::into),
         })
     }
 }

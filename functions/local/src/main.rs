@@ -1,11 +1,13 @@
 //! `ccaas-local`: the whole service in one process for local runs. It serves the HTTP API
 //! through the submit function's own handler, polls the SQS queues (high first) into the
-//! processor's own batch handler, and serves the report site from S3 under `/site/`.
+//! processor's own batch handler, serves the report site from S3 under `/site/`, and keeps
+//! the search index of `GET /v1/search` (fed in process by every task change).
 #![recursion_limit = "256"]
 
 mod auth;
 mod config;
 mod console;
+mod indexer;
 mod poller;
 mod server;
 
@@ -57,8 +59,56 @@ async fn main() {
         s3: ccaas_s3::client(&sdk),
         bucket: stack.bucket.clone(),
     });
+    // The search index, and the feed of task changes that keeps it current: the API's and the
+    // worker's task stores report to it.
+    let (search_dir, temporary) = match &config.search_dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("ccaas-local-search-{}", std::process::id())),
+            true,
+        ),
+    };
+    let index = match ccaas_search::TantivySearch::open(&search_dir) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!(
+                "ccaas-local: search index {}: {e}: {}",
+                search_dir.display(),
+                source_chain(&e)
+            );
+            std::process::exit(2);
+        }
+    };
+    info!(dir = %search_dir.display(), "search index open");
+    let (changes, feed) = indexer::Changes::new();
+    let api = ccaas_submit::wire(&config.submit, &sdk);
+    let indexer = tokio::spawn(indexer::run(
+        api.store.clone(),
+        api.logs.clone(),
+        index.clone(),
+        feed,
+        stop_rx.clone(),
+    ));
+    let api = ccaas_app::Api {
+        store: indexer::Indexed {
+            inner: api.store,
+            changes: changes.clone(),
+        },
+        queue: api.queue,
+        sealer: api.sealer,
+        logs: api.logs,
+        base_url: api.base_url,
+        clock: api.clock,
+        allow: api.allow,
+        admins: api.admins,
+        email: api.email,
+    };
     let api = Arc::new(ccaas_submit::ApiState {
-        api: ccaas_submit::wire(&config.submit, &sdk),
+        search: ccaas_app::Search {
+            index,
+            base_url: api.base_url.clone(),
+        },
+        api,
         devices: ccaas_submit::wire_devices(&config.submit, &sdk),
         impacts: ccaas_submit::wire_impacts(&config.submit, &sdk),
         auth: ccaas_submit::Auth::from_config(&config.submit),
@@ -66,7 +116,18 @@ async fn main() {
         metrics: ccaas_submit::stdout_metrics(),
     });
     let verifier = verifier.map(Arc::new);
-    let worker = Arc::new(ccaas_processor::wire(&config.processor, &sdk));
+    let worker = ccaas_processor::wire(&config.processor, &sdk);
+    let worker = Arc::new(ccaas_app::Worker {
+        store: indexer::Indexed {
+            inner: worker.store,
+            changes,
+        },
+        runner: worker.runner,
+        sealer: worker.sealer,
+        notifier: worker.notifier,
+        mailer: worker.mailer,
+        config: worker.config,
+    });
     let concurrency = config.processor.device_concurrency;
     let sqs = ccaas_queue::sqs_client(&sdk);
     let queues = vec![stack.high_queue_url.clone(), stack.queue_url.clone()];
@@ -107,6 +168,10 @@ async fn main() {
         error!(error = %e, "server failed");
     }
     let _ = poller.await;
+    let _ = indexer.await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&search_dir);
+    }
 }
 
 /// The sources of an error, joined, for a one-line startup message.

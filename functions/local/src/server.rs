@@ -24,13 +24,15 @@ pub struct State {
 }
 
 /// The API's own state, wired exactly as in the submit Lambda.
+/// Its task store reports changes to the search indexer, and its search is the tantivy index.
 pub type ApiState = ccaas_submit::ApiState<
-    ccaas_dynamo::DynamoTaskStore,
+    crate::indexer::Indexed<ccaas_dynamo::DynamoTaskStore>,
     ccaas_queue::SqsTaskQueue,
     ccaas_s3::S3Logs,
     ccaas_queue::KmsSealer,
     ccaas_dynamo::DynamoDevices,
     ccaas_s3::S3Indexes,
+    ccaas_search::TantivySearch,
 >;
 
 /// The routes: `/site/*` from S3, everything else to the submit Lambda's own router. With

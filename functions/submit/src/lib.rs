@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use ccaas_app::ports::HostKeyPins;
 use ccaas_app::{
-    Api, Caller, Devices, Error, Impacts, IndexStore, LogStore, Sealer, SessionStore, TaskQueue,
-    TaskStore, UsageStore,
+    Api, Caller, Devices, Error, Impacts, IndexStore, LogStore, NoSearch, Sealer, Search,
+    SessionStore, TaskQueue, TaskSearch, TaskStore, UsageStore,
 };
 use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
@@ -74,6 +74,15 @@ pub fn wire_impacts(config: &Config, sdk: &SdkConfig) -> Impacts<S3Indexes> {
     }
 }
 
+/// The search of the Lambda: none yet ([`NoSearch`]: `503 search_unavailable`); the index
+/// lives in `ccaas-local` (docs/design.md, "Search").
+pub fn wire_search(config: &Config) -> Search<NoSearch> {
+    Search {
+        index: NoSearch,
+        base_url: config.api_url.clone(),
+    }
+}
+
 /// How the handler knows who calls.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {
@@ -110,13 +119,16 @@ impl Auth {
 }
 
 /// What the API's handlers share: the use cases and how callers are known.
-pub struct ApiState<S, Q, L, K, D, X> {
+pub struct ApiState<S, Q, L, K, D, X, Y = NoSearch> {
     /// The task API.
     pub api: Api<S, Q, L, K>,
     /// The open sessions (`GET /v1/devices`).
     pub devices: Devices<D>,
     /// Test impact over the coverage indexes (`POST /v1/impact`).
     pub impacts: Impacts<X>,
+    /// Full-text search of tasks (`GET /v1/search`): [`NoSearch`] in the Lambda (`503
+    /// search_unavailable`), the tantivy index in `ccaas-local`.
+    pub search: Search<Y>,
     /// How the caller is known.
     pub auth: Auth,
     /// Where `TasksSubmitted` goes ([`ccaas_app::metrics`]): stdout in the Lambda and
@@ -150,16 +162,17 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/usage", &["GET"]),
     ("/v1/usage/coverage", &["GET"]),
     ("/v1/impact", &["POST"]),
+    ("/v1/search", &["GET"]),
 ];
 
 /// The handlers' view of the router's state.
-type Shared<S, Q, L, K, D, X> = AxState<Arc<ApiState<S, Q, L, K, D, X>>>;
+type Shared<S, Q, L, K, D, X, Y> = AxState<Arc<ApiState<S, Q, L, K, D, X, Y>>>;
 
 /// The one HTTP router of the API, served by the submit Lambda (through lambda_http) and by
 /// `ccaas-local` (through axum) alike. Never fails: every error is a JSON response. The caller
 /// is checked first, for every route (unknown ones included), so a request without verified
 /// claims is a 401 whatever it asks for.
-pub fn router<S, Q, L, K, D, X>(state: Arc<ApiState<S, Q, L, K, D, X>>) -> Router
+pub fn router<S, Q, L, K, D, X, Y>(state: Arc<ApiState<S, Q, L, K, D, X, Y>>) -> Router
 where
     S: TaskStore + UsageStore + 'static,
     Q: TaskQueue + 'static,
@@ -167,100 +180,107 @@ where
     K: Sealer + 'static,
     D: SessionStore + HostKeyPins + 'static,
     X: IndexStore + 'static,
+    Y: TaskSearch + 'static,
 {
     let mut r = Router::new();
     for suffix in ["", "/"] {
-        r =
-            r
-                .route(
-                    &format!("/v1/tasks{suffix}"),
-                    get(
-                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
-                            s.list(req).await
-                        },
-                    )
-                    .post(
-                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
-                            s.submit(req).await
-                        },
-                    )
-                    .fallback(|| async { method_not_allowed("GET, POST") }),
+        r = r
+            .route(
+                &format!("/v1/tasks{suffix}"),
+                get(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, req: Request| async move {
+                        s.list(req).await
+                    },
                 )
-                .route(
-                    &format!("/v1/tasks/{{id}}{suffix}"),
-                    get(
-                        |AxState(s): Shared<S, Q, L, K, D, X>, Path(id): Path<String>| async move {
-                            s.get_task(&id).await
-                        },
-                    )
-                    .delete(
-                        |AxState(s): Shared<S, Q, L, K, D, X>,
-                         Path(id): Path<String>,
-                         req: Request| async move { s.cancel(&id, req).await },
-                    )
-                    .fallback(|| async { method_not_allowed("GET, DELETE") }),
+                .post(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, req: Request| async move {
+                        s.submit(req).await
+                    },
                 )
-                .route(
-                    &format!("/v1/impact{suffix}"),
-                    post(
-                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
-                            s.impact(req).await
-                        },
-                    )
-                    .fallback(|| async { method_not_allowed("POST") }),
+                .fallback(|| async { method_not_allowed("GET, POST") }),
+            )
+            .route(
+                &format!("/v1/tasks/{{id}}{suffix}"),
+                get(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, Path(id): Path<String>| async move {
+                        s.get_task(&id).await
+                    },
                 )
-                .route(
-                    &format!("/v1/devices{suffix}"),
-                    get(
-                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
-                            s.devices(req).await
-                        },
-                    )
-                    .fallback(|| async { method_not_allowed("GET") }),
+                .delete(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>,
+                     Path(id): Path<String>,
+                     req: Request| async move { s.cancel(&id, req).await },
                 )
-                .route(
-                    &format!("/v1/devices/{{device}}/pin{suffix}"),
-                    delete(
-                        |AxState(s): Shared<S, Q, L, K, D, X>,
-                         Path(device): Path<String>,
-                         req: Request| async move {
-                            s.drop_pin(&device, req).await
-                        },
-                    )
-                    .fallback(|| async { method_not_allowed("DELETE") }),
+                .fallback(|| async { method_not_allowed("GET, DELETE") }),
+            )
+            .route(
+                &format!("/v1/impact{suffix}"),
+                post(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, req: Request| async move {
+                        s.impact(req).await
+                    },
                 )
-                .route(
-                    &format!("/v1/usage{suffix}"),
-                    get(
-                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
-                            s.usage(req).await
-                        },
-                    )
-                    .fallback(|| async { method_not_allowed("GET") }),
+                .fallback(|| async { method_not_allowed("POST") }),
+            )
+            .route(
+                &format!("/v1/devices{suffix}"),
+                get(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, req: Request| async move {
+                        s.devices(req).await
+                    },
                 )
-                .route(
-                    &format!("/v1/usage/coverage{suffix}"),
-                    get(
-                        |AxState(s): Shared<S, Q, L, K, D, X>, req: Request| async move {
-                            s.coverage(req).await
-                        },
-                    )
-                    .fallback(|| async { method_not_allowed("GET") }),
+                .fallback(|| async { method_not_allowed("GET") }),
+            )
+            .route(
+                &format!("/v1/devices/{{device}}/pin{suffix}"),
+                delete(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>,
+                     Path(device): Path<String>,
+                     req: Request| async move { s.drop_pin(&device, req).await },
                 )
-                .route(
-                    &format!("/v1/tasks/{{id}}/log{suffix}"),
-                    get(
-                        |AxState(s): Shared<S, Q, L, K, D, X>, Path(id): Path<String>| async move {
-                            s.log(&id).await
-                        },
-                    )
-                    .fallback(|| async { method_not_allowed("GET") }),
-                );
+                .fallback(|| async { method_not_allowed("DELETE") }),
+            )
+            .route(
+                &format!("/v1/usage{suffix}"),
+                get(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, req: Request| async move {
+                        s.usage(req).await
+                    },
+                )
+                .fallback(|| async { method_not_allowed("GET") }),
+            )
+            .route(
+                &format!("/v1/usage/coverage{suffix}"),
+                get(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, req: Request| async move {
+                        s.coverage(req).await
+                    },
+                )
+                .fallback(|| async { method_not_allowed("GET") }),
+            )
+            .route(
+                &format!("/v1/search{suffix}"),
+                get(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, req: Request| async move {
+                        s.search(req).await
+                    },
+                )
+                .fallback(|| async { method_not_allowed("GET") }),
+            )
+            .route(
+                &format!("/v1/tasks/{{id}}/log{suffix}"),
+                get(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, Path(id): Path<String>| async move {
+                        s.log(&id).await
+                    },
+                )
+                .fallback(|| async { method_not_allowed("GET") }),
+            );
     }
     r.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found", None, "no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            identify::<S, Q, L, K, D, X>,
+            identify::<S, Q, L, K, D, X, Y>,
         ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -276,8 +296,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Names the caller (a [`Caller`] in the request's extensions) or answers 401/403.
-async fn identify<S, Q, L, K, D, X>(
-    AxState(state): Shared<S, Q, L, K, D, X>,
+async fn identify<S, Q, L, K, D, X, Y>(
+    AxState(state): Shared<S, Q, L, K, D, X, Y>,
     mut req: Request,
     next: Next,
 ) -> Response
@@ -288,6 +308,7 @@ where
     K: Sealer,
     D: SessionStore + HostKeyPins,
     X: IndexStore,
+    Y: TaskSearch,
 {
     match caller(&state.auth, req.extensions().get::<RequestContext>()) {
         Ok(c) => {
@@ -364,7 +385,7 @@ pub fn unauthorized(message: &str) -> Response {
     r
 }
 
-impl<S, Q, L, K, D, X> ApiState<S, Q, L, K, D, X>
+impl<S, Q, L, K, D, X, Y> ApiState<S, Q, L, K, D, X, Y>
 where
     S: TaskStore + UsageStore,
     Q: TaskQueue,
@@ -372,6 +393,7 @@ where
     K: Sealer,
     D: SessionStore + HostKeyPins,
     X: IndexStore,
+    Y: TaskSearch,
 {
     /// `GET /v1/tasks`.
     async fn list(&self, req: Request) -> Response {
@@ -463,6 +485,16 @@ where
             Err(r) => return r,
         };
         reply(self.impacts.impact(&body).await, StatusCode::OK)
+    }
+
+    /// `GET /v1/search`.
+    async fn search(&self, req: Request) -> Response {
+        let params = match parse_query(req.uri().query().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => return error_response(&e),
+        };
+        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        reply(self.search.search(pairs).await, StatusCode::OK)
     }
 
     /// `GET /v1/tasks/{id}`.
@@ -648,6 +680,9 @@ pub fn error_response(e: &Error) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }
+        Error::NotConfigured { code, message } => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, code, None, message)
+        }
         Error::Corrupt(m) => {
             warn!(error = %m, "corrupt stored data");
             json_error(
@@ -754,11 +789,14 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ccaas_app::TaskSearch;
     use ccaas_app::memory::{
         MemoryIndexes, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions, MemoryStore,
     };
+    use ccaas_domain::Task;
     use lambda_http::{Body, RequestExt};
-    use serde_json::json;
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
 
     type State = Arc<
         ApiState<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer, MemorySessions, MemoryIndexes>,
@@ -788,6 +826,10 @@ mod tests {
             },
             impacts: Impacts {
                 indexes: MemoryIndexes::default(),
+            },
+            search: Search {
+                index: NoSearch,
+                base_url: String::new(),
             },
             auth,
             metrics: Default::default(),
@@ -1045,6 +1087,88 @@ mod tests {
             )
         );
         assert!(api.api.queue.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn search_answers_hits_bad_queries_a_400_naming_q_and_no_index_a_503() {
+        use ccaas_app::memory::MemorySearch;
+        let plain = Arc::into_inner(api(Auth::Off)).unwrap();
+        let index = MemorySearch::default();
+        let task: Task = serde_json::from_value(json!({
+            "id": "01M8KGNN77WZXS3YCVX8M82WG8", "name": "nightly tmm", "user": "alice",
+            "type": "code-coverage-end", "priority": "normal", "status": "failed",
+            "version": 2, "created": "2026-11-29T11:22:31.015Z",
+            "updated": "2026-11-29T11:22:32.015Z", "device": "10.1.2.3", "port": 22,
+            "modules": ["tmm"], "session": null, "flush": "signal", "webhook": null,
+            "lease_until": null, "result": null,
+            "error": {"code": "no_data", "message": "no counters were written"},
+        }))
+        .unwrap();
+        index
+            .upsert(&[ccaas_app::search::doc_of(&task, None)])
+            .await
+            .unwrap();
+        let state = Arc::new(ApiState {
+            api: plain.api,
+            devices: plain.devices,
+            impacts: plain.impacts,
+            search: Search {
+                index,
+                base_url: "https://api.example".into(),
+            },
+            auth: Auth::Off,
+            metrics: Default::default(),
+        });
+        let get = |uri: &str| {
+            lambda_http::http::Request::builder()
+                .uri(uri)
+                .body(Body::Empty)
+                .unwrap()
+        };
+        let r = router(state.clone())
+            .oneshot(get("/v1/search?q=counters+user%3Aalice"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = body_json(r).await;
+        assert_eq!(
+            (body["count"].clone(), body["total"].clone()),
+            (json!(1), json!(1))
+        );
+        let hit = &body["hits"][0];
+        assert_eq!(hit["id"], "01M8KGNN77WZXS3YCVX8M82WG8");
+        assert_eq!(
+            hit["selflink"],
+            "https://api.example/v1/tasks/01M8KGNN77WZXS3YCVX8M82WG8"
+        );
+        assert_eq!(
+            (hit["device"].clone(), hit["type"].clone()),
+            (json!("10.1.2.3:22"), json!("code-coverage-end"))
+        );
+        assert_eq!(hit["snippet"]["field"], "error");
+        assert_eq!(body["next"], Value::Null);
+        for (uri, field) in [
+            ("/v1/search?q=%22open", "q"),
+            ("/v1/search?q=stauts%3Afailed", "q"),
+            ("/v1/search?limit=0", "limit"),
+            ("/v1/search?cursor=zz", "cursor"),
+            ("/v1/search?sort=new", "sort"),
+        ] {
+            let r = router(state.clone()).oneshot(get(uri)).await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{uri}");
+            assert_eq!(body_json(r).await["error"]["field"], field, "{uri}");
+        }
+        // The Lambda's wiring has no index: a 503 that says so.
+        let r = handle(&api(Auth::Off), get("/v1/search?q=x")).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let e = body_json(r).await;
+        assert_eq!(e["error"]["code"], "search_unavailable");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not configured")
+        );
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ccaas_submit::{ApiState, Auth, router, wire, wire_devices, wire_impacts};
+use ccaas_submit::{ApiState, Auth, router, wire, wire_devices, wire_impacts, wire_search};
 use lambda_http::Error;
 
 #[tokio::main]
@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
         api: wire(&config, &sdk),
         devices: wire_devices(&config, &sdk),
         impacts: wire_impacts(&config, &sdk),
+        search: wire_search(&config),
         auth: Auth::from_config(&config),
         metrics: ccaas_submit::stdout_metrics(),
     });

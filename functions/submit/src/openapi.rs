@@ -4,9 +4,11 @@
 //! bearer scheme. docs/openapi.yaml is this document, committed: a test fails when the two
 //! differ, and `CCAAS_UPDATE_OPENAPI=1 cargo test -p ccaas-submit openapi` rewrites the file.
 
-use ccaas_app::view::{AcceptedView, DeviceListView, ImpactView, ListView, PinDropView, TaskView};
+use ccaas_app::view::{
+    AcceptedView, DeviceListView, ImpactView, ListView, PinDropView, SearchView, TaskView,
+};
 use ccaas_domain::openapi::SubmissionBody;
-use ccaas_domain::{DeviceQuery, ListQuery};
+use ccaas_domain::{DeviceQuery, ListQuery, SearchQuery};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -41,6 +43,7 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 413 | `body_too_large` | the body is over 65,536 bytes (5,242,880 for `POST /v1/impact`) |
 | 415 | `unsupported_media_type` | `Content-Type` is not `application/json` |
 | 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
+| 503 | `search_unavailable` | `GET /v1/search` where the deployment has no search index (the AWS stack, for now) |
 
 Bad input never gives a 5xx.";
 
@@ -61,7 +64,7 @@ hand.";
     info(title = "ccaas task API", version = "1", description = DESCRIPTION),
     servers((url = "http://127.0.0.1:3000", description = "ccaas-local")),
     paths(submit_task, list_tasks, get_task, cancel_task, get_task_log, list_devices,
-        drop_device_pin, get_usage, get_coverage_trend, impact),
+        drop_device_pin, get_usage, get_coverage_trend, impact, search_tasks),
     components(schemas(ccaas_domain::openapi::DeviceFilter)),
     security((), ("bearer" = [])),
     modifiers(&Bearer)
@@ -430,6 +433,35 @@ pub struct ImpactBody {
 )]
 #[allow(dead_code)]
 fn impact() {}
+
+/// Search tasks by words, phrases and filters
+///
+/// `q` holds free words (any may match; hits that match more terms rank first, then by BM25,
+/// then newest first), `"quoted phrases"` (their words in order in one field) and the filters
+/// `user:NAME`, `device:HOST` or `device:HOST:PORT`, `status:STATUS` and `type:TYPE` (all must
+/// hold). Words are matched in the task's name, error code and message, command log (its last
+/// 64 KiB), modules, build, user, device, type and status. An empty `q` lists every task,
+/// newest first. Each hit's `snippet` quotes the first field that matched, with the matched
+/// words as UTF-8 byte ranges. Paging: `next` is a cursor for the same `q`; pages end at hit
+/// 10,000. A new or changed task is searchable within seconds (ccaas-local: 5 s).
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    operation_id = "searchTasks",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "A page of hits, best first", body = SearchView),
+        (status = 400, description = "`invalid_field` naming `q` (too long, over 16 terms, an \
+            unclosed quote, an unknown or repeated filter, a bad filter value), `limit` or \
+            `cursor` (not one of this `q`); or `unknown_field`", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 503, description = "`search_unavailable`: this deployment has no search \
+            index; or `unavailable`: the index could not be read", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn search_tasks() {}
 
 const BAD_INPUT: &str = "`invalid_json`, `missing_field`, `invalid_field` or `unknown_field`; \
 `field` names the field, query parameter or header at fault";

@@ -36,6 +36,15 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Something this deployment does not provide (search where no index is configured):
+    /// answered `503` with `code`. Not retryable: it stays so until the deployment changes.
+    #[error("{message}")]
+    NotConfigured {
+        /// The stable error code, such as `search_unavailable`.
+        code: &'static str,
+        /// What is missing and what to do, for people.
+        message: &'static str,
+    },
     /// A stored item could not be read back (a bug or a hand-edited item).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -1,6 +1,6 @@
 //! The ccaas use cases (the task API and the task worker) and the role traits they drive:
 //! [`TaskStore`], [`TaskQueue`], [`Sealer`], [`LogStore`], [`TaskRunner`], [`SessionStore`],
-//! [`ArtifactStore`], [`BuildStore`], [`UsageStore`], [`ports::ReportSite`], [`Notifier`] and [`Mailer`]. No AWS and no
+//! [`ArtifactStore`], [`BuildStore`], [`UsageStore`], [`ports::ReportSite`], [`Notifier`], [`Mailer`] and [`TaskSearch`]. No AWS and no
 //! Lambda types.
 
 pub mod api;
@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ports;
 pub mod retry;
+pub mod search;
 pub mod usage;
 pub mod view;
 pub mod worker;
@@ -28,11 +29,13 @@ pub use impact::Impacts;
 pub use metrics::Metrics;
 pub use ports::{
     ArtifactStore, BuildPart, BuildStore, Created, DeviceSession, IdempotencyRecord, IndexStore,
-    LatestBuild, LogStore, Opened, Page, RunError, Sealer, SessionPage, SessionStore, TaskQueue,
-    TaskRunner, TaskStore, UsageStore, device_key,
+    LatestBuild, LogStore, Opened, Page, RunError, Sealer, SearchDoc, SearchHit, SearchPage,
+    SessionPage, SessionStore, Snippet, TaskQueue, TaskRunner, TaskSearch, TaskStore, UsageStore,
+    device_key,
 };
 pub use ports::{Mail, Mailer, NoMailer, NoNotifier, Notification, Notifier, NotifyError};
 pub use retry::RetryPolicy;
+pub use search::{NoSearch, Search};
 pub use worker::{Disposition, RetryReason, Worker, WorkerConfig};
 
 use std::sync::Arc;

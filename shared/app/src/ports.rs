@@ -5,7 +5,8 @@ use std::future::Future;
 use std::path::Path;
 
 use ccaas_domain::{
-    Channel, DeviceAccess, ListQuery, Notified, Priority, SealedMessage, Status, Task, TaskId,
+    Channel, DeviceAccess, ListQuery, Notified, Priority, SealedMessage, SearchQuery, Status, Task,
+    TaskId, TaskType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -772,4 +773,187 @@ impl<M: Mailer> Mailer for Option<M> {
         self.as_ref()
             .map_or(std::time::Duration::ZERO, Mailer::budget)
     }
+}
+
+/// One task as the search index holds it: what [`TaskSearch::upsert`] takes, made by
+/// [`crate::search::doc_of`] from a [`Task`] and its command log. Holds no secret (a task
+/// holds none; the webhook URL, which may, is left out).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchDoc {
+    /// The task id: the document's key.
+    pub id: TaskId,
+    /// The task's name.
+    pub name: Option<String>,
+    /// Its user.
+    pub user: String,
+    /// Its device host, canonical.
+    pub host: String,
+    /// Its device port.
+    pub port: u16,
+    /// Its type.
+    pub task_type: TaskType,
+    /// Its status.
+    pub status: Status,
+    /// Its modules.
+    pub modules: Vec<String>,
+    /// The build it reported (`result.build`), when it did.
+    pub build: Option<String>,
+    /// Its error code, when it failed.
+    pub error_code: Option<String>,
+    /// Its error message, when it failed.
+    pub error_message: Option<String>,
+    /// The tail of its command log as text: each command, its stdout and stderr tails
+    /// (bounded by [`crate::search::MAX_LOG_TEXT`]).
+    pub log: String,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+}
+
+/// The fields a search matches, in the order a hit's snippet is taken from: the first that
+/// holds a matched word.
+pub const SEARCH_FIELDS: [&str; 9] = [
+    "name", "error", "log", "modules", "build", "user", "device", "type", "status",
+];
+
+impl SearchDoc {
+    /// The device key, `host:port` (`[v6]:port`).
+    pub fn device(&self) -> String {
+        device_key(&self.host, self.port)
+    }
+
+    /// The text of each of [`SEARCH_FIELDS`], in that order: what is matched and quoted.
+    pub fn texts(&self) -> [(&'static str, String); 9] {
+        let error = match (&self.error_code, &self.error_message) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => String::new(),
+        };
+        [
+            ("name", self.name.clone().unwrap_or_default()),
+            ("error", error),
+            ("log", self.log.clone()),
+            ("modules", self.modules.join(" ")),
+            ("build", self.build.clone().unwrap_or_default()),
+            ("user", self.user.clone()),
+            ("device", self.device()),
+            ("type", self.task_type.as_str().to_owned()),
+            ("status", self.status.as_str().to_owned()),
+        ]
+    }
+}
+
+/// Where a hit matched: a piece of one field with the matched words marked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snippet {
+    /// The field, one of [`SEARCH_FIELDS`].
+    pub field: String,
+    /// A piece of the field's text (at most about 150 bytes, the whole field when shorter).
+    pub text: String,
+    /// The matched words in `text`, as byte ranges `[start, end)` on character boundaries,
+    /// in order, not overlapping.
+    pub highlight: Vec<(usize, usize)>,
+}
+
+/// One task a search found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchHit {
+    /// The task.
+    pub id: TaskId,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its user.
+    pub user: String,
+    /// Its device key, `host:port`.
+    pub device: String,
+    /// Its type.
+    pub task_type: TaskType,
+    /// Its status.
+    pub status: Status,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// The relevance: higher ranks first (its scale is the engine's; 0 without free text).
+    pub score: f32,
+    /// Where it matched; `None` without free text.
+    pub snippet: Option<Snippet>,
+}
+
+/// One page of a search.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SearchPage {
+    /// The page's hits, best first: by relevance, then newest first.
+    pub hits: Vec<SearchHit>,
+    /// How many tasks match the whole query.
+    pub total: usize,
+}
+
+/// The full-text index of tasks (tantivy over a directory in `ccaas-local`; see
+/// docs/design.md, "Search"). Fed by the tasks' changes, read by `GET /v1/search`.
+pub trait TaskSearch: Send + Sync {
+    /// Adds or replaces the documents, by task id, and makes them searchable before it
+    /// returns. Idempotent: the same documents again leave the same index (one document per
+    /// task, never two). Errors: [`Error::Unavailable`] when the index cannot be written.
+    fn upsert(&self, docs: &[SearchDoc]) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The page of hits the query asks for (`query.offset`, `query.limit`), and how many match.
+    /// Free words are alternatives (a task matches any; more matched terms rank higher, then
+    /// newer); a phrase matches its words in order in one field; every filter must hold.
+    /// Without free text, the filters' tasks newest first. Read-only. Errors:
+    /// [`Error::Unavailable`] when the index cannot be read.
+    fn search(&self, query: &SearchQuery)
+    -> impl Future<Output = Result<SearchPage, Error>> + Send;
+}
+
+impl<T: TaskSearch + ?Sized> TaskSearch for std::sync::Arc<T> {
+    fn upsert(&self, docs: &[SearchDoc]) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).upsert(docs)
+    }
+
+    fn search(
+        &self,
+        query: &SearchQuery,
+    ) -> impl Future<Output = Result<SearchPage, Error>> + Send {
+        (**self).search(query)
+    }
+}
+
+/// One file of the search index on the shared store ([`IndexFiles::list`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexFile {
+    /// Its name in the index directory (`meta.json`, `<segment>.idx`, ...).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The search index's files where every reader can fetch them (S3 `index/search/<name>` in
+/// production): tantivy's immutable segment files and the `meta.json` commit point, copied
+/// by `ccaas_search::replica`. Names are file names of one directory (`[A-Za-z0-9._-]`, no
+/// `/`), never user text.
+pub trait IndexFiles: Send + Sync {
+    /// Every file, in name order, across all pages. Read-only. Errors: [`Error::Unavailable`].
+    fn list(&self) -> impl Future<Output = Result<Vec<IndexFile>, Error>> + Send;
+
+    /// The version tag of `name` (S3's ETag): it changes whenever the file is replaced. `None`
+    /// when there is no such file. Read-only. Errors: [`Error::Unavailable`].
+    fn tag(&self, name: &str) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Downloads `name` into the local file `to` (created or truncated) and answers its tag;
+    /// `None` (and nothing written) when there is no such file. Read-only on the store.
+    /// Errors: [`Error::Corrupt`] past `max_bytes`, [`Error::Unavailable`].
+    fn get(
+        &self,
+        name: &str,
+        to: &Path,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Uploads the local file `from` as `name`. Idempotent: the same bytes give the same
+    /// file; a repeat replaces it. Errors: [`Error::Unavailable`] (also when `from` cannot be
+    /// read).
+    fn put(&self, name: &str, from: &Path) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Deletes `name`. Idempotent: deleting an absent file succeeds.
+    /// Errors: [`Error::Unavailable`].
+    fn delete(&self, name: &str) -> impl Future<Output = Result<(), Error>> + Send;
 }

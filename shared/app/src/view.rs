@@ -393,3 +393,90 @@ pub struct UncoveredView {
     /// New-side line numbers, ascending.
     pub lines: Vec<u32>,
 }
+
+/// The body of `GET /v1/search`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SearchResults))]
+pub struct SearchView {
+    /// Hits in this page.
+    pub count: usize,
+    /// The hits, best first: by relevance, then newest first (newest first only, without
+    /// free text).
+    pub hits: Vec<SearchHitView>,
+    /// The cursor of the next page (send it with the same `q`), `null` on the last page and
+    /// once the next page would start at hit 10,000 or later.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub next: Option<String>,
+    /// How many tasks match the query in all.
+    pub total: usize,
+}
+
+/// One hit of `GET /v1/search`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SearchHit))]
+pub struct SearchHitView {
+    /// Task id.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
+    pub id: String,
+    /// The task's URL.
+    pub selflink: String,
+    /// Label.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub name: Option<String>,
+    /// Owner.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::openapi::UserName))]
+    pub user: String,
+    /// The device, `host:port` (`[v6]:port`).
+    pub device: String,
+    /// Task type.
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskType))]
+    pub task_type: &'static str,
+    /// Status, as the index last saw it.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::Status))]
+    pub status: &'static str,
+    /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub timestamp: String,
+    /// Relevance (the engine's BM25 sum; 0 without free text). Compare within one response.
+    pub score: f32,
+    /// Where it matched; `null` without free text.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub snippet: Option<SnippetView>,
+}
+
+/// A hit's snippet: a piece of one field with the matched words marked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Snippet))]
+pub struct SnippetView {
+    /// The field: `name`, `error`, `log`, `modules`, `build`, `user`, `device`, `type` or
+    /// `status`.
+    pub field: String,
+    /// A piece of the field (about 150 bytes at most).
+    pub text: String,
+    /// The matched words, as `[start, end)` UTF-8 byte offsets into `text`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<u32>>))]
+    pub highlight: Vec<(usize, usize)>,
+}
+
+impl SearchHitView {
+    /// The view of a hit.
+    pub fn of(hit: &crate::ports::SearchHit, base: &str) -> Self {
+        SearchHitView {
+            id: hit.id.to_string(),
+            selflink: selflink(base, hit.id.as_str()),
+            name: hit.name.clone(),
+            user: hit.user.clone(),
+            device: hit.device.clone(),
+            task_type: hit.task_type.as_str(),
+            status: hit.status.as_str(),
+            timestamp: hit.created.clone(),
+            score: hit.score,
+            snippet: hit.snippet.as_ref().map(|s| SnippetView {
+                field: s.field.clone(),
+                text: s.text.clone(),
+                highlight: s.highlight.clone(),
+            }),
+        }
+    }
+}

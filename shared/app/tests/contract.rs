@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ccaas_app::contract;
 use ccaas_app::memory::{
-    MemoryArtifacts, MemoryBuilds, MemoryLogs, MemoryMailer, MemoryPins, MemoryQueue, MemorySealer,
-    MemorySessions, MemorySite, MemoryStore,
+    MemoryArtifacts, MemoryBuilds, MemoryIndexFiles, MemoryLogs, MemoryMailer, MemoryPins,
+    MemoryQueue, MemorySealer, MemorySearch, MemorySessions, MemorySite, MemoryStore,
 };
 
 #[tokio::test]
@@ -84,4 +84,14 @@ async fn the_site_twin_keeps_the_report_site_contract() {
 #[tokio::test]
 async fn the_indexes_twin_keeps_the_index_store_contract() {
     contract::indexes::run(&ccaas_app::memory::MemoryIndexes::default()).await;
+}
+
+#[tokio::test]
+async fn the_search_twin_keeps_the_task_search_contract() {
+    contract::search::run(&MemorySearch::default()).await;
+}
+
+#[tokio::test]
+async fn the_index_files_twin_keeps_the_index_files_contract() {
+    contract::index_files::run(&MemoryIndexFiles::default(), 5).await;
 }

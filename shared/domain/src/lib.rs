@@ -1,5 +1,5 @@
 //! The ccaas domain: build ids, task ids, tasks and their state machine, validated submissions, list
-//! queries, usage queries and the duration histogram, the queue message, UTC dates and the archive path rule. Pure: no I/O, no clocks, no randomness, no AWS.
+//! queries, usage queries and the duration histogram, search queries, the queue message, UTC dates and the archive path rule. Pure: no I/O, no clocks, no randomness, no AWS.
 
 pub mod archive;
 pub mod build;
@@ -8,6 +8,7 @@ pub mod id;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod query;
+pub mod search;
 pub mod submission;
 pub mod task;
 pub mod time;
@@ -17,6 +18,7 @@ pub use build::{BuildId, MAX_BUILD_ID_LEN};
 pub use device::{DeviceAllow, DeviceHost, DeviceKey};
 pub use id::TaskId;
 pub use query::{DeviceQuery, ListQuery, MAX_LIMIT};
+pub use search::SearchQuery;
 pub use submission::{
     Credential, DeviceAccess, FieldError, Flush, ModuleName, Secret, Submission, parse_submission,
 };

@@ -139,6 +139,20 @@ pub(crate) async fn get_file(
     max: u64,
     backend: &'static str,
 ) -> Result<bool, Error> {
+    Ok(get_file_tagged(client, bucket, key, to, max, backend)
+        .await?
+        .is_some())
+}
+
+/// [`get_file`], answering the object's ETag (empty when S3 gave none) instead of `true`.
+pub(crate) async fn get_file_tagged(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    to: &std::path::Path,
+    max: u64,
+    backend: &'static str,
+) -> Result<Option<String>, Error> {
     use tokio::io::AsyncWriteExt;
     let io = |e: std::io::Error| Error::Unavailable {
         backend,
@@ -147,9 +161,10 @@ pub(crate) async fn get_file(
     let r = client.get_object().bucket(bucket).key(key).send().await;
     let mut out = match r {
         Ok(o) => o,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
         Err(e) => return Err(AwsError::sdk("s3:GetObject", e).into_app(backend)),
     };
+    let tag = out.e_tag().unwrap_or("").to_owned();
     let too_large = || Error::Corrupt(format!("{key} is over {max} bytes"));
     if out.content_length().unwrap_or(0) as u64 > max {
         return Err(too_large());
@@ -169,5 +184,5 @@ pub(crate) async fn get_file(
         file.write_all(&chunk).await.map_err(io)?;
     }
     file.flush().await.map_err(io)?;
-    Ok(true)
+    Ok(Some(tag))
 }

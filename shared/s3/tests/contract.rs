@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ccaas_app::contract;
-use ccaas_s3::{S3Artifacts, S3Builds, S3Logs, S3Site};
+use ccaas_s3::{S3Artifacts, S3Builds, S3IndexFiles, S3Logs, S3Site};
 use ccaas_testkit::Emulator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,4 +64,11 @@ async fn the_s3_site_stores_each_object_with_its_content_type_and_cache_control(
 async fn s3_indexes_keep_the_index_store_contract() {
     let emu = Emulator::private();
     contract::indexes::run(&ccaas_s3::S3Indexes::new(emu.s3(), emu.var("CCAAS_BUCKET"))).await;
+}
+
+#[tokio::test]
+async fn s3_index_files_keep_the_index_files_contract() {
+    let emu = Emulator::private();
+    // More than one page of ListObjectsV2 (1,000 keys).
+    contract::index_files::run(&S3IndexFiles::new(emu.s3(), emu.var("CCAAS_BUCKET")), 1001).await;
 }

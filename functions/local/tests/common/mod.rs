@@ -48,6 +48,9 @@ pub async fn spawn_app(emu: &Emulator, extra: &[(&str, &str)]) -> App {
                 // fingerprint: trust on first use (production's default is `pinned`). Tests
                 // about the policy set their own.
                 .env("CCAAS_HOST_KEY_POLICY", "tofu")
+                // The search index in the test's own directory: a killed process cannot
+                // remove its default one under the temp dir.
+                .env("CCAAS_SEARCH_DIR", dir.path().join("search"))
                 .envs(extra.iter().copied())
                 .stdout(file.try_clone().expect("dup"))
                 .stderr(file);

@@ -6,12 +6,14 @@
 
 pub mod artifacts;
 pub mod builds;
+pub mod index_files;
 pub mod indexes;
 pub mod logs;
 pub mod mailer;
 pub mod pins;
 pub mod queue;
 pub mod sealer;
+pub mod search;
 pub mod sessions;
 pub mod site;
 pub mod task_store;

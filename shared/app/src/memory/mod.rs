@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod builds;
+mod index_files;
 mod indexes;
 mod logs;
 mod mailer;
@@ -11,12 +12,14 @@ mod notifier;
 mod pins;
 mod queue;
 mod sealer;
+mod search;
 mod sessions;
 mod site;
 mod store;
 
 pub use artifacts::MemoryArtifacts;
 pub use builds::MemoryBuilds;
+pub use index_files::MemoryIndexFiles;
 pub use indexes::MemoryIndexes;
 pub use logs::MemoryLogs;
 pub use mailer::MemoryMailer;
@@ -24,6 +27,7 @@ pub use notifier::MemoryNotifier;
 pub use pins::MemoryPins;
 pub use queue::MemoryQueue;
 pub use sealer::MemorySealer;
+pub use search::MemorySearch;
 pub use sessions::MemorySessions;
 pub use site::MemorySite;
 pub use store::MemoryStore;
