@@ -1,5 +1,6 @@
 // The ccaas console: one small ES module over the v1 API, no build step, no CDN.
-// Views (by URL hash): #/tasks, #/tasks/<id>, #/devices, #/reports, #/usage, #/coverage.
+// Views (by URL hash): #/tasks, #/tasks/<id>, #/devices, #/reports, #/usage, #/coverage,
+// #/search?q=, #/impact.
 // Everything the API returns is put in the page as text (textContent), never as HTML.
 
 const PALETTE = ["#1f5fa8", "#b3541e", "#2f7d32", "#7b3fa0", "#a3162e", "#1d7a7a", "#6b5a00", "#4a4a9a", "#8a3b64", "#335c33"];
@@ -121,6 +122,16 @@ async function api(path, params, opts = {}) {
   try { body = await r.json(); } catch (_) { body = null; }
   if (!r.ok) throw new ApiError(r.status, body);
   return body;
+}
+
+async function apiPost(path, body) {
+  const headers = { accept: "application/json", "content-type": "application/json" };
+  if (state.token) headers.authorization = `Bearer ${state.token}`;
+  const r = await fetch(apiUrl(path), { method: "POST", headers, body: JSON.stringify(body), credentials: "omit", cache: "no-store" });
+  let out = null;
+  try { out = await r.json(); } catch (_) { out = null; }
+  if (!r.ok) throw new ApiError(r.status, out);
+  return out;
 }
 
 // ------------------------------------------------------------------ auth
@@ -286,7 +297,8 @@ async function route() {
   const m = main();
   m.replaceChildren();
   const views = { tasks: parts[1] ? () => taskPage(parts[1]) : () => tasksView(params),
-    devices: devicesView, reports: reportsView, usage: () => usageView(params), coverage: () => coverageView(params) };
+    devices: devicesView, reports: reportsView, usage: () => usageView(params), coverage: () => coverageView(params),
+    search: () => searchView(params), impact: impactView };
   const fn = views[view];
   if (!fn) { append(m, [h("h1", {}, "Not found"), h("p", {}, "No such view.")]); return; }
   try {
@@ -772,6 +784,106 @@ async function coverageView(params) {
     : h("p", { class: "note" }, "No session with a report yet."));
 }
 
+// ------------------------------------------------------------------ search
+
+// The snippet's text with its matched words marked: the API gives [start, end) UTF-8 byte
+// offsets, so the text is cut as bytes and each piece decoded back.
+function marked(snippet) {
+  const bytes = new TextEncoder().encode(snippet.text);
+  const dec = new TextDecoder();
+  const out = [];
+  let at = 0;
+  for (const [a, b] of snippet.highlight || []) {
+    if (a < at || b > bytes.length || a >= b) continue;
+    out.push(dec.decode(bytes.slice(at, a)), h("mark", {}, dec.decode(bytes.slice(a, b))));
+    at = b;
+  }
+  out.push(dec.decode(bytes.slice(at)));
+  return out;
+}
+
+async function searchView(params) {
+  const m = main();
+  const q = params.get("q") || "";
+  const quick = document.getElementById("quick-q");
+  if (quick) quick.value = q;
+  const form = h("form", { class: "bar", role: "search", "aria-label": "Search tasks", onsubmit: (ev) => {
+    ev.preventDefault();
+    setHash("search", { q: new FormData(form).get("q").trim() });
+  } },
+  field("Words, \"phrases\", user:, device:, status:, type:", h("input", { name: "q", type: "search", value: q, size: 48 })),
+  h("button", { type: "submit" }, "Search"));
+  const holder = h("div", { id: "search" });
+  append(m, [h("h1", {}, "Search tasks"), form, holder]);
+  const query = { q, limit: 20 };
+  if (params.get("cursor")) query.cursor = params.get("cursor");
+  let page;
+  try {
+    page = await api("/v1/search", query);
+  } catch (e) {
+    fill(holder, errorBox(e));
+    return;
+  }
+  const hits = page.hits.map((hit) => h("li", { "data-hit": hit.id },
+    h("div", { class: "hit-head" },
+      h("a", { href: `#/tasks/${encodeURIComponent(hit.id)}` }, hit.name || hit.id),
+      badge(hit.status), h("span", {}, hit.type.replace("code-coverage-", "")),
+      h("span", {}, hit.user), h("span", { class: "mono" }, hit.device), h("span", { class: "mono note" }, when(hit.timestamp))),
+    hit.snippet ? h("p", { class: "snippet" }, h("span", { class: "field" }, `${hit.snippet.field}:`), marked(hit.snippet)) : null));
+  fill(holder,
+    h("p", { class: "note", role: "status" }, `${page.total} matching task${page.total === 1 ? "" : "s"}`),
+    hits.length ? h("ol", { class: "hits" }, hits) : h("p", { class: "note" }, "Nothing matches."),
+    h("div", { class: "pager" },
+      params.get("cursor") ? h("button", { type: "button", class: "plain", onclick: () => setHash("search", { q }) }, "First page") : null,
+      page.next ? h("button", { type: "button", onclick: () => setHash("search", { q, cursor: page.next }) }, "Next page") : null));
+}
+
+// ------------------------------------------------------------------ impact
+
+async function impactView() {
+  const m = main();
+  const holder = h("div", { id: "impact" });
+  const form = h("form", { class: "bar", "aria-label": "Test impact of a diff", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const body = { diff: f.get("diff") };
+    for (const k of ["build", "device"]) if ((f.get(k) || "").trim()) body[k] = f.get(k).trim();
+    fill(holder, h("p", { class: "note", role: "status" }, "Reading the sessions' coverage…"));
+    try {
+      fill(holder, impactResult(await apiPost("/v1/impact", body)));
+    } catch (e) {
+      fill(holder, errorBox(e));
+    }
+  } },
+  h("label", { class: "wide" }, "Unified diff (git diff, diff -u)", h("textarea", { name: "diff", required: true, spellcheck: "false" })),
+  field("Build (default: the newest indexed)", h("input", { name: "build", size: 28 })),
+  field("Device (host or host:port)", h("input", { name: "device", size: 20 })),
+  h("button", { type: "submit" }, "Find the sessions"));
+  append(m, [h("h1", {}, "Test impact of a change"),
+    h("p", { class: "note" }, "Paste a diff: the coverage sessions that ran its changed lines, ranked, and the changed lines no session ran."),
+    form, holder]);
+}
+
+function impactResult(r) {
+  const sessions = r.sessions.map((x) => h("tr", { "data-session": x.session },
+    h("td", {}, h("a", { href: `#/tasks/${encodeURIComponent(x.task)}` }, x.name || x.task)),
+    h("td", {}, x.user), h("td", { class: "mono" }, x.device), h("td", { class: "mono" }, x.build),
+    h("td", { class: "num" }, x.lines_hit),
+    h("td", { class: "mono" }, h("a", { href: `#/tasks/${encodeURIComponent(x.session)}` }, x.session))));
+  return h("div", {},
+    h("p", { role: "status" }, `${r.changed_lines} changed line${r.changed_lines === 1 ? "" : "s"}; ${r.sessions_read} session${r.sessions_read === 1 ? "" : "s"} of build `,
+      h("span", { class: "mono" }, r.build || "(none indexed yet)"), " read."),
+    h("h2", {}, "Sessions that ran changed lines"),
+    sessions.length
+      ? table("Sessions, most changed lines first", ["End task", "User", "Device", "Build", { label: "Lines hit", num: true }, "Session"], sessions)
+      : h("p", { class: "note" }, "No session ran a changed line."),
+    h("h2", {}, "Changed lines no session ran"),
+    r.uncovered.length
+      ? table("Uncovered changed lines", ["File", "Lines"], r.uncovered.map((u) => h("tr", { "data-file": u.file },
+        h("td", { class: "mono" }, u.file), h("td", { class: "mono" }, u.lines.join(", ")))))
+      : h("p", { class: "note" }, "None."));
+}
+
 // ------------------------------------------------------------------ start
 
 function showFatal(e) {
@@ -793,6 +905,10 @@ async function start() {
   }
   renderWho();
   window.addEventListener("hashchange", route);
+  document.getElementById("quick-search").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    setHash("search", { q: document.getElementById("quick-q").value.trim() });
+  });
   // The skip link moves focus to the content; the hash belongs to the views.
   document.querySelector(".skip").addEventListener("click", (ev) => { ev.preventDefault(); main().focus(); });
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") stamp(); });

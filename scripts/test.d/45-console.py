@@ -10,6 +10,8 @@ against a budget. Checks:
   - the devices view shows the open session and its owner;
   - the reports view gives each device's stable link, which opens its newest report;
   - the usage view charts the submitted tasks, and the coverage trend has the session;
+  - the header's search box finds a task by a word of its name and a user filter, with the
+    word marked in the snippet; the impact page lists the session that ran a pasted diff's line;
   - no script error or failed request in the whole run; inputs are labelled, images of charts
     have names, text has 4.5:1 contrast, and the skip link is the first Tab stop.
 Screenshots go to $SHOTS (console-*.png)."""
@@ -338,6 +340,32 @@ def main():
                "the coverage trend lists the session")
         a11y(c, "coverage")
         c.shot("coverage")
+
+        # Search: the header's box, then the hit with its marked snippet.
+        c.eval("document.getElementById('quick-q').value = 'regression user:alice', "
+               "document.getElementById('quick-search').requestSubmit()")
+        c.wait(f"document.querySelector('#search li[data-hit=\"{start}\"]') !== null",
+               "the header's search box finds the start by a word of its name and the user filter")
+        check(c.eval("[...document.querySelectorAll('#search mark')].some(m => m.textContent.toLowerCase() === 'regression')"),
+              "the hit's snippet marks the matched word")
+        check(c.eval(f"document.querySelector('#search li[data-hit=\"{bad}\"]') === null"),
+              "bob's task is not among alice's hits")
+        a11y(c, "search")
+        c.shot("search")
+
+        # Impact: a diff of the line `route 10.0.0.1` ran lists this session.
+        src = open(os.path.join(SIM["build_dir"], "tmm", "tmm.c")).read().split("\n")
+        n = next(i for i, l in enumerate(src, 1) if "sscanf(args, \"%u.%u.%u.%u\"" in l)
+        diff = (f"--- a/tmm/tmm.c\n+++ b/tmm/tmm.c\n@@ -{n},1 +{n},1 @@\n-{src[n - 1]}\n"
+                f"+{src[n - 1]} /* changed */\n")
+        c.eval("location.hash = '#/impact'")
+        c.wait("document.querySelector('#main textarea[name=diff]') !== null", "the impact page has its diff box")
+        c.eval(f"document.querySelector('#main textarea[name=diff]').value = {json.dumps(diff)}, "
+               "document.querySelector('#main form').requestSubmit()")
+        c.wait(f"document.querySelector('#impact tr[data-session=\"{start}\"]') !== null",
+               f"the impact page lists the session that ran tmm.c line {n}")
+        a11y(c, "impact")
+        c.shot("impact")
 
         check(not c.errors, "no script error or failed request" + (f": {c.errors[:5]}" if c.errors else ""))
     finally:

@@ -296,6 +296,7 @@ where
         match (BuildId::parse(&collected.end.build.build_id), index) {
             (Ok(build), Some(bytes)) => {
                 let len = bytes.len();
+                let clock = std::time::Instant::now();
                 crate::index::write_index(
                     &self.indexes,
                     &build,
@@ -305,7 +306,8 @@ where
                     bytes,
                 )
                 .await?;
-                info!(task_id = %task.id, stage = "index", build = %build, bytes = len, "stage done");
+                info!(task_id = %task.id, stage = "index", secs = clock.elapsed().as_secs_f64(),
+                    build = %build, bytes = len, "stage done");
             }
             _ => {
                 warn!(task_id = %task.id, build = %collected.end.build.build_id,
