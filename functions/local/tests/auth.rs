@@ -44,23 +44,29 @@ fn jwks_file(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// An API-only ccaas-local with `CCAAS_AUTH=jwt` against a one-key set written in `dir`.
+async fn spawn_with_auth(
+    emu: &Emulator,
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> common::App {
+    let jwks = jwks_file(dir);
+    let mut env = vec![
+        ("CCAAS_LOCAL_WORKER", "off"),
+        ("CCAAS_AUTH", "jwt"),
+        ("CCAAS_AUTH_JWKS_FILE", jwks.to_str().unwrap()),
+        ("CCAAS_AUTH_ISSUER", ISSUER),
+        ("CCAAS_AUTH_AUDIENCE", "ccaas"),
+    ];
+    env.extend_from_slice(extra);
+    spawn_app(emu, &env).await
+}
+
 #[tokio::test]
 async fn with_auth_on_only_verified_callers_get_in_and_the_token_names_the_user() {
     let emu = Emulator::private();
     let dir = tempfile::tempdir().unwrap();
-    let jwks = jwks_file(dir.path());
-    let app = spawn_app(
-        &emu,
-        &[
-            ("CCAAS_LOCAL_WORKER", "off"),
-            ("CCAAS_AUTH", "jwt"),
-            ("CCAAS_AUTH_JWKS_FILE", jwks.to_str().unwrap()),
-            ("CCAAS_AUTH_ISSUER", ISSUER),
-            ("CCAAS_AUTH_AUDIENCE", "ccaas"),
-            ("RUST_LOG", "trace"),
-        ],
-    )
-    .await;
+    let app = spawn_with_auth(&emu, dir.path(), &[("RUST_LOG", "trace")]).await;
     let body = start_body("mallory", "10.0.0.1", "pw");
     let post = |bearer: Option<String>| {
         let mut r = app
@@ -172,18 +178,7 @@ async fn auth_on_without_its_settings_stops_ccaas_local_with_the_missing_variabl
 async fn with_auth_on_the_console_loads_without_a_token_and_asks_for_one() {
     let emu = Emulator::private();
     let dir = tempfile::tempdir().unwrap();
-    let jwks = jwks_file(dir.path());
-    let app = spawn_app(
-        &emu,
-        &[
-            ("CCAAS_LOCAL_WORKER", "off"),
-            ("CCAAS_AUTH", "jwt"),
-            ("CCAAS_AUTH_JWKS_FILE", jwks.to_str().unwrap()),
-            ("CCAAS_AUTH_ISSUER", ISSUER),
-            ("CCAAS_AUTH_AUDIENCE", "ccaas"),
-        ],
-    )
-    .await;
+    let app = spawn_with_auth(&emu, dir.path(), &[]).await;
     // The sign-in page itself needs no token; the API behind it still does.
     for (path, ty) in [
         ("/site/console/", "text/html; charset=utf-8"),
