@@ -9,15 +9,13 @@
 //! published directory), comparing paths without their extension; and to find the source of a
 //! report file (the path the `.gcno` records, often an absolute build path) in a build's
 //! `sources.tar.gz`. Pure and deterministic: the answer depends on the set, not its order.
+//! The components and their common suffix are the impact query's (`ccaas_impact::paths`), so
+//! a report's paths and a diff's paths are compared by one rule.
 
 use std::collections::HashMap;
 
-/// The components of a `/`-separated path, without empty and `.` ones.
-pub fn components(path: &str) -> Vec<&str> {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect()
-}
+use ccaas_impact::paths::common_suffix;
+pub use ccaas_impact::paths::components;
 
 /// What [`SuffixIndex::find`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,13 +62,7 @@ impl<'a> SuffixIndex<'a> {
         if let Some((p, _)) = cands.iter().find(|(_, c)| *c == want) {
             return Found::One(p);
         }
-        let common = |c: &[&str]| {
-            c.iter()
-                .rev()
-                .zip(want.iter().rev())
-                .take_while(|(a, b)| a == b)
-                .count()
-        };
+        let common = |c: &[&str]| common_suffix(c, &want);
         let best = cands.iter().map(|(_, c)| common(c)).max().unwrap_or(0);
         let top: Vec<&'a str> = cands
             .iter()
