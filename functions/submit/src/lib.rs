@@ -642,6 +642,14 @@ pub fn error_response(e: &Error) -> Response {
             json_error(StatusCode::BAD_REQUEST, f.code, field, &f.message)
         }
         Error::NotFound => json_error(StatusCode::NOT_FOUND, "not_found", None, "no such task"),
+        Error::Absent(f) => {
+            let field = (!f.field.is_empty()).then_some(f.field.as_str());
+            json_error(StatusCode::NOT_FOUND, f.code, field, &f.message)
+        }
+        Error::Incompatible(f) => {
+            let field = (!f.field.is_empty()).then_some(f.field.as_str());
+            json_error(StatusCode::CONFLICT, f.code, field, &f.message)
+        }
         Error::IdempotencyConflict => json_error(
             StatusCode::CONFLICT,
             "idempotency_conflict",
