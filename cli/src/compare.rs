@@ -63,9 +63,11 @@ fn compare(args: &CompareArgs) -> Result<(), String> {
         if let Some(c) = cursor {
             q.push(("cursor", c.to_owned()));
         }
+        let mut url = reqwest::Url::parse(&format!("{base}/v1/compare"))
+            .map_err(|e| format!("{base} is not a URL: {e}"))?;
+        url.query_pairs_mut().extend_pairs(&q);
         let r = client
-            .get(format!("{base}/v1/compare"))
-            .query(&q)
+            .get(url)
             .send()
             .map_err(|e| format!("cannot reach {base}: {e}"))?;
         let text = answer(r)?;
@@ -138,8 +140,8 @@ pub fn rows(v: &Value) -> String {
     for f in v["files"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "{:>6}  {:>6}  {}\n",
-            f["newly_covered_count"],
-            f["lost_count"],
+            f["newly_covered_count"].as_u64().unwrap_or(0),
+            f["lost_count"].as_u64().unwrap_or(0),
             s_of(&f["file"])
         ));
         for (label, key, count) in [

@@ -141,7 +141,10 @@ async fn the_compare_of_two_sessions_lists_exactly_the_lines_their_lcov_files_di
     assert_eq!(v["base"]["lines"]["total"], b_total);
     assert_eq!(v["head"]["lines"]["total"], h_total);
     let covered = |t: &Value| lines(t)["covered"].as_i64().unwrap();
-    assert_eq!(v["delta"]["covered"], covered(&external) - covered(&internal));
+    assert_eq!(
+        v["delta"]["covered"],
+        covered(&external) - covered(&internal)
+    );
     assert_eq!(v["base"]["session"], internal["result"]["session"]);
     assert_eq!(v["head"]["name"], "external routes");
 
