@@ -13,6 +13,11 @@ use serde_json::json;
 
 const BUILD: &str = "17.1.0-0.0.16";
 
+/// A file of an index: path, instrumented lines, executed lines.
+type File<'a> = (&'a str, Vec<u32>, Vec<u32>);
+/// A query, and the (code, field, status) it is refused with.
+type Refused<'a> = (Vec<(&'a str, &'a str)>, (&'a str, &'a str, u16));
+
 struct Stack {
     tasks: MemoryStore,
     indexes: MemoryIndexes,
@@ -28,12 +33,7 @@ impl Stack {
 
     /// A succeeded end task `n` of session `n` on `build`, with an index of `files`
     /// (path, instrumented, executed) unless `files` is `None`. Returns the end task's id.
-    async fn end(
-        &self,
-        n: u64,
-        build: &str,
-        files: Option<&[(&str, Vec<u32>, Vec<u32>)]>,
-    ) -> String {
+    async fn end(&self, n: u64, build: &str, files: Option<&[File<'_>]>) -> String {
         let session = TaskId::from_parts(1_764_000_000_000 + n * 1000, u128::from(n));
         let id = TaskId::from_parts(1_764_000_000_000 + n * 1000 + 500, u128::from(n));
         let mut t = task(id.clone(), "alice");
@@ -133,7 +133,7 @@ async fn the_compare_lists_lines_the_head_newly_ran_and_lost_and_the_totals_delt
 async fn a_cursor_pages_through_the_changed_files_in_path_order() {
     let s = Stack::new();
     let names: Vec<String> = (0..25).map(|i| format!("src/f{i:02}.c")).collect();
-    let files: Vec<(&str, Vec<u32>, Vec<u32>)> = names
+    let files: Vec<File<'_>> = names
         .iter()
         .map(|n| (n.as_str(), vec![1, 2], vec![2]))
         .collect();
@@ -169,7 +169,7 @@ async fn large_indexes_are_read_in_chunks_not_whole_and_not_twice() {
     let names: Vec<String> = (0..40_000)
         .map(|i| format!("/src/mod{}/file{i}.c", i % 97))
         .collect();
-    let base_files: Vec<(&str, Vec<u32>, Vec<u32>)> = names
+    let base_files: Vec<File<'_>> = names
         .iter()
         .map(|n| (n.as_str(), vec![1, 2, 3], vec![1]))
         .collect();
@@ -201,7 +201,7 @@ async fn large_indexes_are_read_in_chunks_not_whole_and_not_twice() {
 async fn indexes_of_different_sizes_compare_every_file() {
     let s = Stack::new();
     let names: Vec<String> = (0..3000).map(|i| format!("/src/d/f{i}.c")).collect();
-    let many: Vec<(&str, Vec<u32>, Vec<u32>)> = names
+    let many: Vec<File<'_>> = names
         .iter()
         .map(|n| (n.as_str(), vec![1, 2], vec![2]))
         .collect();
@@ -241,7 +241,7 @@ async fn tasks_that_cannot_be_compared_are_refused_naming_the_parameter() {
     let unknown = TaskId::from_parts(1_764_000_902_000, 7).to_string();
     let (start, running) = (start_id.to_string(), running_id.to_string());
 
-    let cases: Vec<(Vec<(&str, &str)>, (&str, &str, u16))> = vec![
+    let cases: Vec<Refused<'_>> = vec![
         (vec![("head", &good)], ("missing_field", "base", 400)),
         (vec![("base", &good)], ("missing_field", "head", 400)),
         (
