@@ -932,8 +932,8 @@ async function compareView(params) {
     const f = new FormData(form);
     setHash("compare", { base: f.get("base").trim(), head: f.get("head").trim() });
   } },
-  field("Base (end task id)", h("input", { name: "base", value: base, size: 28, required: true, list: "compare-ends", class: "mono" })),
-  field("Head (end task id)", h("input", { name: "head", value: head, size: 28, required: true, list: "compare-ends", class: "mono" })),
+  field("Base (end task id)", h("input", { name: "base", value: base, size: 30, required: true, list: "compare-ends", class: "mono" })),
+  field("Head (end task id)", h("input", { name: "head", value: head, size: 30, required: true, list: "compare-ends", class: "mono" })),
   h("button", { type: "submit" }, "Compare"));
   const holder = h("div", { id: "compare" });
   append(m, [h("h1", {}, "Compare two sessions"),
