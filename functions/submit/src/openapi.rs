@@ -454,7 +454,7 @@ pub struct CompareParams {
     #[param(minimum = 1, maximum = 500, default = 100)]
     limit: Option<u32>,
     /// The `next` of the previous page (of the same `base` and `head`).
-    #[param(max_length = 8192)]
+    #[param(max_length = 2048)]
     cursor: Option<String>,
 }
 

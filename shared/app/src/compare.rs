@@ -33,8 +33,12 @@ pub const MAX_FILES: usize = 500;
 pub const MAX_LINES: usize = 2_000;
 /// The longest byte range read from an index at once.
 pub const CHUNK: u64 = 1 << 20;
-/// The longest cursor, in characters (a hex-encoded report path).
-const MAX_CURSOR: usize = 2 * 4096;
+/// The most bytes of a report path a cursor holds: a cursor is at most twice as many hex
+/// characters, which keeps the URL of a next page short (the API's other cursors are at most
+/// 2,048 characters too).
+pub const CURSOR_PATH_BYTES: usize = 1024;
+/// The longest cursor, in characters.
+const MAX_CURSOR: usize = 2 * CURSOR_PATH_BYTES;
 
 /// Where a task's coverage index lies.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,9 +147,17 @@ fn invalid(field: &str, message: impl Into<String>) -> Error {
     Error::Invalid(field_error("invalid_field", field, message.into()))
 }
 
-/// The cursor of the page after the one that ended with `path`.
+/// The cursor of the page after the one that ended with `path`: its hex, of at most its first
+/// [`CURSOR_PATH_BYTES`] bytes (a longer path's page may list that path again on the next).
 pub fn cursor_of(path: &str) -> String {
-    path.bytes().map(|b| format!("{b:02x}")).collect()
+    let mut end = path.len().min(CURSOR_PATH_BYTES);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    path.as_bytes()[..end]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn path_of_cursor(c: &str) -> Option<String> {

@@ -341,3 +341,38 @@ async fn a_corrupt_index_is_an_error_and_an_outage_is_retryable() {
         .unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
 }
+
+#[test]
+fn a_cursor_stays_short_and_reads_back_as_the_paths_start() {
+    use ccaas_app::compare::{CURSOR_PATH_BYTES, CompareQuery, cursor_of};
+    let id = TaskId::from_parts(1_764_000_000_000, 1).to_string();
+    let short = cursor_of("src/a.c");
+    assert_eq!(short, "7372632f612e63");
+    let q = CompareQuery::parse([
+        ("base", id.as_str()),
+        ("head", id.as_str()),
+        ("cursor", short.as_str()),
+    ])
+    .unwrap();
+    assert_eq!(q.after.as_deref(), Some("src/a.c"));
+    let long = format!("/{}", "é".repeat(CURSOR_PATH_BYTES));
+    let c = cursor_of(&long);
+    assert!(c.len() <= 2 * CURSOR_PATH_BYTES, "{}", c.len());
+    let q = CompareQuery::parse([
+        ("base", id.as_str()),
+        ("head", id.as_str()),
+        ("cursor", c.as_str()),
+    ])
+    .unwrap();
+    let after = q.after.unwrap();
+    assert!(long.starts_with(&after) && after.len() > CURSOR_PATH_BYTES - 2);
+    let too_long = "61".repeat(CURSOR_PATH_BYTES + 1);
+    assert!(
+        CompareQuery::parse([
+            ("base", id.as_str()),
+            ("head", id.as_str()),
+            ("cursor", too_long.as_str())
+        ])
+        .is_err()
+    );
+}
