@@ -376,3 +376,50 @@ fn a_cursor_stays_short_and_reads_back_as_the_paths_start() {
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_smaller_index_larger_than_a_chunk_is_paired_with_every_part_of_the_larger() {
+    let s = Stack::new();
+    // 20,000 files against 40,000: 8,192 buckets against 16,384, both over a chunk.
+    let names: Vec<String> = (0..40_000)
+        .map(|i| format!("/src/m{}/f{i}.c", i % 31))
+        .collect();
+    let head_files: Vec<File<'_>> = names
+        .iter()
+        .map(|n| (n.as_str(), vec![1, 2, 3], vec![1]))
+        .collect();
+    let mut base_files: Vec<File<'_>> = head_files[..20_000].to_vec();
+    // The base's first path in path order ran line 2 too: the head lost it, on the first page.
+    let first = (0..20_000).min_by_key(|&i| &names[i]).unwrap();
+    base_files[first].2 = vec![1, 2];
+    let base = s.end(1, BUILD, Some(&base_files)).await;
+    let head = s.end(2, BUILD, Some(&head_files)).await;
+    let sizes: Vec<u64> = s
+        .indexes
+        .objects()
+        .values()
+        .map(|b| b.len() as u64)
+        .collect();
+    assert!(sizes.iter().all(|&n| n > CHUNK), "{sizes:?}");
+    let v = s
+        .compare(&[("base", &base), ("head", &head), ("limit", "500")])
+        .await
+        .unwrap();
+    assert_eq!(v.base.lines.total, 60_000);
+    assert_eq!(v.head.lines.total, 120_000);
+    assert_eq!(v.delta.lost, 1, "line 2 of {}", names[first]);
+    assert_eq!(
+        v.delta.newly_covered, 20_000,
+        "line 1 of each file only the head has"
+    );
+    assert_eq!(v.delta.files_changed, 20_001);
+    let lost: Vec<&str> = v
+        .files
+        .iter()
+        .filter(|f| f.lost_count > 0)
+        .map(|f| f.file.as_str())
+        .collect();
+    assert_eq!(lost, vec![names[first].as_str()]);
+    assert_eq!(v.files.len(), 500);
+    assert!(v.next.is_some());
+}
