@@ -1,6 +1,6 @@
 // The ccaas console: one small ES module over the v1 API, no build step, no CDN.
 // Views (by URL hash): #/tasks, #/tasks/<id>, #/devices, #/reports, #/usage, #/coverage,
-// #/search?q=, #/impact.
+// #/search?q=, #/impact, #/compare?base=&head=.
 // Everything the API returns is put in the page as text (textContent), never as HTML.
 
 const PALETTE = ["#1f5fa8", "#b3541e", "#2f7d32", "#7b3fa0", "#a3162e", "#1d7a7a", "#6b5a00", "#4a4a9a", "#8a3b64", "#335c33"];
@@ -298,7 +298,7 @@ async function route() {
   m.replaceChildren();
   const views = { tasks: parts[1] ? () => taskPage(parts[1]) : () => tasksView(params),
     devices: devicesView, reports: reportsView, usage: () => usageView(params), coverage: () => coverageView(params),
-    search: () => searchView(params), impact: impactView };
+    search: () => searchView(params), impact: impactView, compare: () => compareView(params) };
   const fn = views[view];
   if (!fn) { append(m, [h("h1", {}, "Not found"), h("p", {}, "No such view.")]); return; }
   try {
@@ -416,6 +416,9 @@ async function taskPage(id) {
         h("span", { class: "mono" }, t.error.code), `: ${t.error.message}`));
     }
     if (t.result) parts.push(h("h2", {}, "Result"), resultView(t.result));
+    if (t.type === "code-coverage-end" && t.status === "succeeded") {
+      parts.push(h("p", {}, h("a", { href: `#/compare?head=${encodeURIComponent(t.id)}`, "data-compare": t.id }, "Compare with…")));
+    }
     parts.push(h("h2", {}, "Command log"));
     const log = await logView(id);
     parts.push(log);
@@ -882,6 +885,114 @@ function impactResult(r) {
       ? table("Uncovered changed lines", ["File", "Lines"], r.uncovered.map((u) => h("tr", { "data-file": u.file },
         h("td", { class: "mono" }, u.file), h("td", { class: "mono" }, u.lines.join(", ")))))
       : h("p", { class: "note" }, "None."));
+}
+
+// ------------------------------------------------------------------ compare
+
+// The report's base URL ("…/reports/<id>/") from an end task's result link.
+function reportBase(result) {
+  return result && result.link ? result.link.replace(/index\.html$/, "") : null;
+}
+
+// Path → file page ("f/<i>.html") of a report, from its summary.json (files in path order, the
+// order the report numbers its file pages in); empty when it cannot be read.
+async function filePages(base) {
+  const pages = new Map();
+  if (!base) return pages;
+  try {
+    const r = await fetch(new URL("summary.json", new URL(base, location.href)), { credentials: "omit", cache: "no-store" });
+    if (!r.ok) return pages;
+    const s = await r.json();
+    (s.files || []).forEach((f, i) => pages.set(f.path, `f/${i}.html`));
+  } catch (_) { /* the lines show without links */ }
+  return pages;
+}
+
+// Line numbers as links to `page#L<n>` of a report (plain text without a page).
+function lineLinks(lines, base, page, label) {
+  const out = [];
+  lines.forEach((n, i) => {
+    if (i) out.push(", ");
+    out.push(base && page ? h("a", { href: `${base}${page}#L${n}`, "aria-label": `${label} line ${n}` }, String(n)) : String(n));
+  });
+  return out;
+}
+
+function signed(x, digits) {
+  const v = Number(x || 0);
+  return `${v > 0 ? "+" : ""}${digits === undefined ? v : v.toFixed(digits)}`;
+}
+
+async function compareView(params) {
+  const m = main();
+  const base = (params.get("base") || "").trim();
+  const head = (params.get("head") || "").trim();
+  const form = h("form", { class: "bar", "aria-label": "Compare two sessions", onsubmit: (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    setHash("compare", { base: f.get("base").trim(), head: f.get("head").trim() });
+  } },
+  field("Base (end task id)", h("input", { name: "base", value: base, size: 30, required: true, list: "compare-ends", class: "mono" })),
+  field("Head (end task id)", h("input", { name: "head", value: head, size: 30, required: true, list: "compare-ends", class: "mono" })),
+  h("button", { type: "submit" }, "Compare"));
+  const holder = h("div", { id: "compare" });
+  append(m, [h("h1", {}, "Compare two sessions"),
+    h("p", { class: "note" }, "Two succeeded end tasks of one build: the lines the head newly covered and the lines it lost against the base, per file, each linked to its line in the report."),
+    form, holder]);
+  // The newest succeeded end tasks, offered as choices.
+  try {
+    const recent = await api("/v1/tasks", { type: "code-coverage-end", status: "succeeded", limit: 50 });
+    form.append(h("datalist", { id: "compare-ends" }, recent.collection.map((t) =>
+      h("option", { value: t.id }, `${t.name || "(no name)"} · ${t.user} · ${t.device} · ${when(t.timestamp)}`))));
+  } catch (_) { /* the inputs still take an id */ }
+  if (!base || !head) {
+    fill(holder, h("p", { class: "note" }, "Pick the base and the head."));
+    return;
+  }
+  fill(holder, h("p", { class: "note", role: "status" }, "Reading both sessions' coverage…"));
+  const query = { base, head, limit: 100 };
+  if (params.get("cursor")) query.cursor = params.get("cursor");
+  let r, bt, ht;
+  try {
+    [r, bt, ht] = await Promise.all([api("/v1/compare", query),
+      api(`/v1/tasks/${encodeURIComponent(base)}`), api(`/v1/tasks/${encodeURIComponent(head)}`)]);
+  } catch (e) {
+    fill(holder, errorBox(e));
+    return;
+  }
+  const [bBase, hBase] = [reportBase(bt.result), reportBase(ht.result)];
+  const [bPages, hPages] = await Promise.all([
+    r.files.some((f) => f.lost.length) ? filePages(bBase) : new Map(), filePages(hBase)]);
+  const sideRow = (label, s, link) => h("tr", { "data-side": label },
+    h("th", { scope: "row" }, label),
+    h("td", {}, h("a", { href: `#/tasks/${encodeURIComponent(s.task)}` }, s.name || s.task)),
+    h("td", {}, s.user), h("td", { class: "mono" }, s.device),
+    h("td", { class: "num" }, `${s.lines.covered} of ${s.lines.total}`),
+    h("td", { class: "num" }, `${s.lines.percent.toFixed(2)}%`),
+    h("td", {}, link ? h("a", { href: `${link}index.html` }, "report") : ""));
+  const d = r.delta;
+  const rows = r.files.map((f) => h("tr", { "data-file": f.file },
+    h("td", { class: "mono" }, f.file),
+    h("td", { class: "num" }, String(f.newly_covered_count)),
+    h("td", { class: "mono lines new" }, lineLinks(f.newly_covered, hBase, hPages.get(f.file), "head"),
+      f.newly_covered.length < f.newly_covered_count ? " …" : ""),
+    h("td", { class: "num" }, String(f.lost_count)),
+    h("td", { class: "mono lines lost" }, lineLinks(f.lost, bBase, bPages.get(f.file), "base"),
+      f.lost.length < f.lost_count ? " …" : "")));
+  fill(holder,
+    h("p", { class: "note" }, "Build ", h("span", { class: "mono" }, r.base.build)),
+    table("Both sessions", ["", "End task", "User", "Device", { label: "Lines", num: true }, { label: "Percent", num: true }, "Report"],
+      [sideRow("Base", r.base, bBase), sideRow("Head", r.head, hBase)]),
+    h("p", { role: "status", class: "delta" },
+      `Head against base: ${signed(d.percent, 2)} points, ${signed(d.covered)} lines covered — `,
+      `${d.newly_covered} newly covered, ${d.lost} lost, in ${d.files_changed} file${d.files_changed === 1 ? "" : "s"}.`),
+    rows.length
+      ? table("Changed files", ["File", { label: "New", num: true }, "Newly covered lines (head)", { label: "Lost", num: true }, "Lost lines (base)"], rows)
+      : h("p", { class: "note" }, "Both sessions ran the same lines."),
+    r.lines_truncated ? h("p", { class: "note" }, "Some files list only their first 2,000 lines (the counts are exact).") : null,
+    h("div", { class: "pager" },
+      params.get("cursor") ? h("button", { type: "button", class: "plain", onclick: () => setHash("compare", { base, head }) }, "First page") : null,
+      r.next ? h("button", { type: "button", onclick: () => setHash("compare", { base, head, cursor: r.next }) }, "Next page") : null));
 }
 
 // ------------------------------------------------------------------ start

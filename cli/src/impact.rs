@@ -124,7 +124,7 @@ pub fn table(v: &Value) -> String {
 }
 
 /// `1, 3-5, 9` from ascending line numbers.
-fn ranges(lines: &[u64]) -> String {
+pub(crate) fn ranges(lines: &[u64]) -> String {
     let mut parts = Vec::new();
     let mut i = 0;
     while i < lines.len() {

@@ -1,7 +1,8 @@
 //! The `ccaas` command line: offline reports, task calls against the API, the usage history,
-//! test impact of a changelist, and publishing a build's notes and sources.
+//! test impact of a changelist, the compare of two sessions, and publishing a build's notes and sources.
 
 mod build;
+mod compare;
 mod files;
 mod impact;
 mod report;
@@ -30,6 +31,8 @@ enum Command {
     Usage(usage::UsageArgs),
     /// Test impact of a changelist: which sessions ran the lines a diff changes.
     Impact(impact::ImpactArgs),
+    /// Compare two sessions: the lines the head newly covered and lost against the base.
+    Compare(compare::CompareArgs),
 }
 
 fn main() {
@@ -40,6 +43,7 @@ fn main() {
         Command::Build(args) => build::run(args),
         Command::Usage(args) => usage::run(args),
         Command::Impact(args) => impact::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     std::process::exit(code);
 }

@@ -12,6 +12,9 @@ against a budget. Checks:
   - the usage view charts the submitted tasks, and the coverage trend has the session;
   - the header's search box finds a task by a word of its name and a user filter, with the
     word marked in the snippet; the impact page lists the session that ran a pasted diff's line;
+  - a second session with other traffic: its task page's "Compare with…" opens the compare
+    view, which lists the lines the API's compare lists, each newly covered line linked to its
+    anchor in the head report's file page (which the test opens) and each lost one to the base's;
   - no script error or failed request in the whole run; inputs are labelled, images of charts
     have names, text has 4.5:1 contrast, and the skip link is the first Tab stop.
 Screenshots go to $SHOTS (console-*.png)."""
@@ -366,6 +369,52 @@ def main():
                f"the impact page lists the session that ran tmm.c line {n}")
         a11y(c, "impact")
         c.shot("impact")
+
+        # Compare: a second session whose traffic takes tmm's other branch and skips mcpd.
+        start2 = submit("code-coverage-start", "alice", "nightly tmm external")
+        check(wait_task(start2, ("succeeded", "failed"))["status"] == "succeeded", "a second start succeeded")
+        subprocess.run([POKE, "--port", str(SIM["port"]), "tmm", "route", "8.8.8.8"], check=True,
+                       stdout=subprocess.DEVNULL)
+        end2 = submit("code-coverage-end", "alice", "nightly tmm external (end)", session=start2)
+        done2 = wait_task(end2, ("succeeded", "failed"), deadline=300)
+        check(done2["status"] == "succeeded", f"the second end succeeded: {done2.get('error')}")
+        status, body = http("GET", f"/v1/compare?base={end}&head={end2}")
+        api_cmp = json.loads(body)
+        check(status == 200 and api_cmp["delta"]["newly_covered"] > 0 and api_cmp["delta"]["lost"] > 0,
+              f"the API compares the two sessions: {status} {api_cmp.get('delta')}")
+        c.eval(f"location.hash = '#/tasks/{end2}'")
+        c.wait(f"document.querySelector('#task a[data-compare=\"{end2}\"]') !== null",
+               "the second end's task page offers Compare with…")
+        c.eval(f"document.querySelector('#task a[data-compare=\"{end2}\"]').click()")
+        c.wait("document.querySelector('#main input[name=base]') !== null", "the compare view asks for a base")
+        check(c.eval("document.querySelector('#main input[name=head]').value") == end2,
+              "with the head filled in")
+        c.eval(f"document.querySelector('#main input[name=base]').value = '{end}', "
+               "document.querySelector('#main form').requestSubmit()")
+        c.wait("document.querySelectorAll('#compare tr[data-file]').length > 0",
+               "the compare view lists the changed files")
+        shown = json.loads(c.eval(
+            "JSON.stringify([...document.querySelectorAll('#compare tr[data-file]')].map(r => "
+            "[r.dataset.file, [...r.querySelectorAll('td.new a')].map(a => +a.textContent), "
+            "[...r.querySelectorAll('td.lost a')].map(a => +a.textContent)]))"))
+        wanted = [[f["file"], f["newly_covered"], f["lost"]] for f in api_cmp["files"]]
+        check(shown == wanted, f"it links exactly the API's newly covered and lost lines: {shown} vs {wanted}")
+        delta = c.eval("document.querySelector('#compare .delta').textContent")
+        check(f"{api_cmp['delta']['newly_covered']} newly covered, {api_cmp['delta']['lost']} lost" in delta,
+              f"and the totals' delta: {delta!r}")
+        a11y(c, "compare")
+        c.shot("compare")
+        new_link = c.eval("(document.querySelector('#compare td.new a') || {}).href")
+        lost_link = c.eval("(document.querySelector('#compare td.lost a') || {}).href")
+        check(bool(new_link) and f"/reports/{end2}/f/" in new_link, f"a newly covered line links the head report: {new_link}")
+        check(bool(lost_link) and f"/reports/{end}/f/" in lost_link, f"a lost line links the base report: {lost_link}")
+        for link in (new_link, lost_link):
+            if not link:
+                continue
+            anchor = link.split("#", 1)[1]
+            c.goto(link)
+            c.wait(f"document.getElementById('{anchor}') !== null", f"the report page has the line's anchor {anchor}")
+            c.goto(console + "#/tasks")
 
         check(not c.errors, "no script error or failed request" + (f": {c.errors[:5]}" if c.errors else ""))
     finally:

@@ -124,7 +124,8 @@ pub struct ApiState<S, Q, L, K, D, X, Y = NoSearch> {
     pub api: Api<S, Q, L, K>,
     /// The open sessions (`GET /v1/devices`).
     pub devices: Devices<D>,
-    /// Test impact over the coverage indexes (`POST /v1/impact`).
+    /// Test impact over the coverage indexes (`POST /v1/impact`); its index store also serves
+    /// `GET /v1/compare`.
     pub impacts: Impacts<X>,
     /// Full-text search of tasks (`GET /v1/search`): [`NoSearch`] in the Lambda (`503
     /// search_unavailable`), the tantivy index in `ccaas-local`.
@@ -162,6 +163,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/usage", &["GET"]),
     ("/v1/usage/coverage", &["GET"]),
     ("/v1/impact", &["POST"]),
+    ("/v1/compare", &["GET"]),
     ("/v1/search", &["GET"]),
 ];
 
@@ -221,6 +223,15 @@ where
                     },
                 )
                 .fallback(|| async { method_not_allowed("POST") }),
+            )
+            .route(
+                &format!("/v1/compare{suffix}"),
+                get(
+                    |AxState(s): Shared<S, Q, L, K, D, X, Y>, req: Request| async move {
+                        s.compare(req).await
+                    },
+                )
+                .fallback(|| async { method_not_allowed("GET") }),
             )
             .route(
                 &format!("/v1/devices{suffix}"),
@@ -487,6 +498,20 @@ where
         reply(self.impacts.impact(&body).await, StatusCode::OK)
     }
 
+    /// `GET /v1/compare`: two end tasks' coverage, line by line. Any caller who may read tasks
+    /// may compare them.
+    async fn compare(&self, req: Request) -> Response {
+        let params = match parse_query(req.uri().query().unwrap_or("")) {
+            Ok(p) => p,
+            Err(e) => return error_response(&e),
+        };
+        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        reply(
+            ccaas_app::compare::compare(&self.api.store, &self.impacts.indexes, pairs).await,
+            StatusCode::OK,
+        )
+    }
+
     /// `GET /v1/search`.
     async fn search(&self, req: Request) -> Response {
         let params = match parse_query(req.uri().query().unwrap_or("")) {
@@ -642,6 +667,14 @@ pub fn error_response(e: &Error) -> Response {
             json_error(StatusCode::BAD_REQUEST, f.code, field, &f.message)
         }
         Error::NotFound => json_error(StatusCode::NOT_FOUND, "not_found", None, "no such task"),
+        Error::Absent(f) => {
+            let field = (!f.field.is_empty()).then_some(f.field.as_str());
+            json_error(StatusCode::NOT_FOUND, f.code, field, &f.message)
+        }
+        Error::Incompatible(f) => {
+            let field = (!f.field.is_empty()).then_some(f.field.as_str());
+            json_error(StatusCode::CONFLICT, f.code, field, &f.message)
+        }
         Error::IdempotencyConflict => json_error(
             StatusCode::CONFLICT,
             "idempotency_conflict",
@@ -793,7 +826,7 @@ mod tests {
     use ccaas_app::memory::{
         MemoryIndexes, MemoryLogs, MemoryQueue, MemorySealer, MemorySessions, MemoryStore,
     };
-    use ccaas_domain::Task;
+    use ccaas_domain::{Task, TaskId};
     use lambda_http::{Body, RequestExt};
     use serde_json::{Value, json};
     use tower::ServiceExt;
@@ -953,6 +986,85 @@ mod tests {
         let huge = vec![b' '; ccaas_app::impact::MAX_IMPACT_BODY + 1];
         let r = handle(&state, impact_request("application/json", huge)).await;
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    fn compare_request(query: &str, claims: Option<&[(&str, &str)]>) -> lambda_http::Request {
+        let req = lambda_http::http::Request::builder()
+            .method("GET")
+            .uri(format!("/v1/compare{query}"))
+            .body(Body::Empty)
+            .unwrap();
+        with_claims(req, claims)
+    }
+
+    #[tokio::test]
+    async fn the_compare_route_answers_json_and_maps_refusals_to_400_404_409_naming_the_field() {
+        use ccaas_app::ports::IndexStore;
+        let state = api(jwt("sub"));
+        let build = ccaas_domain::BuildId::parse("17.1.0-0.0.16").unwrap();
+        let mut ids = Vec::new();
+        for (n, executed) in [(1u64, vec![1u32]), (2, vec![2])] {
+            let session = TaskId::from_parts(1_764_000_000_000 + n, 1);
+            let id = TaskId::from_parts(1_764_000_100_000 + n, 1);
+            let mut t = ccaas_app::contract::task_store::task(id.clone(), "alice");
+            t.status = ccaas_domain::Status::Succeeded;
+            t.result = Some(json!({"session": session.to_string(), "build": build.to_string()}));
+            state.api.store.create(&t, None).await.unwrap();
+            let mut ib = ccaas_impact::IndexBuilder::new(Default::default());
+            ib.file("src/a.c", [1, 2, 3], executed);
+            let bytes = ib.finish().unwrap();
+            state
+                .impacts
+                .indexes
+                .put_index(&build, &session, bytes)
+                .await
+                .unwrap();
+            ids.push(id.to_string());
+        }
+        let bob = Some(&[("sub", "bob")][..]);
+        let q = format!("?base={}&head={}", ids[0], ids[1]);
+        let r = handle(&state, compare_request(&q, None)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // Another user may compare, as they may read the tasks.
+        let r = handle(&state, compare_request(&q, bob)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let v = body_json(r).await;
+        assert_eq!(v["files"][0]["file"], "src/a.c");
+        assert_eq!(v["files"][0]["newly_covered"], json!([2]));
+        assert_eq!(v["files"][0]["lost"], json!([1]));
+        assert_eq!(v["delta"]["covered"], 0);
+        let unknown = TaskId::from_parts(1_764_000_200_000, 9);
+        for (query, status, code, field) in [
+            (format!("?head={}", ids[1]), 400, "missing_field", "base"),
+            ("?base=x&head=y".to_owned(), 400, "invalid_field", "base"),
+            (
+                format!("?base={}&head={unknown}", ids[0]),
+                404,
+                "not_found",
+                "head",
+            ),
+            (
+                format!("?base={unknown}&head={}", ids[0]),
+                404,
+                "not_found",
+                "base",
+            ),
+        ] {
+            let r = handle(&state, compare_request(&query, bob)).await;
+            assert_eq!(r.status().as_u16(), status, "{query}");
+            let e = body_json(r).await;
+            assert_eq!(e["error"]["code"], code, "{query}");
+            assert_eq!(e["error"]["field"], field, "{query}");
+        }
+        let mut start = ccaas_app::contract::task_store::task(unknown.clone(), "alice");
+        start.task_type = ccaas_domain::TaskType::CoverageStart;
+        state.api.store.create(&start, None).await.unwrap();
+        let query = format!("?base={}&head={unknown}", ids[0]);
+        let r = handle(&state, compare_request(&query, bob)).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        assert_eq!(body_json(r).await["error"]["code"], "not_comparable");
+        let r = handle(&state, compare_request(&q.replace("?", "/?"), bob)).await;
+        assert_eq!(r.status(), StatusCode::OK, "with a trailing slash too");
     }
 
     #[tokio::test]

@@ -5,7 +5,8 @@
 //! differ, and `CCAAS_UPDATE_OPENAPI=1 cargo test -p ccaas-submit openapi` rewrites the file.
 
 use ccaas_app::view::{
-    AcceptedView, DeviceListView, ImpactView, ListView, PinDropView, SearchView, TaskView,
+    AcceptedView, CompareView, DeviceListView, ImpactView, ListView, PinDropView, SearchView,
+    TaskView,
 };
 use ccaas_domain::openapi::SubmissionBody;
 use ccaas_domain::{DeviceQuery, ListQuery, SearchQuery};
@@ -36,10 +37,14 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 403 | `forbidden` | auth is on and the token's user claim is missing or not a valid user name; or an admin call by a user not in `CCAAS_ADMIN_USERS` |
 | 403 | `device_not_allowed` | `data.device` is outside the service's allow-list (`CCAAS_DEVICE_ALLOW`), or names a host by DNS name while a list is set; nothing is stored or queued |
 | 403 | `not_owner` | auth is on and the caller is neither the task's user nor an admin (`DELETE /v1/tasks/{id}`) |
-| 404 | `not_found` | unknown route, or unknown task id (malformed ids give the same 404) |
+| 404 | `not_found` | unknown route, or unknown task id (malformed ids give the same 404); for `GET /v1/compare`, `field` names the unknown task's parameter |
+| 404 | `no_index` | `GET /v1/compare`: the task's session has no coverage index (`field` names it) |
 | 405 | `method_not_allowed` | wrong method on a known route (`Allow` header lists the right ones) |
 | 409 | `idempotency_conflict` | the `Idempotency-Key` was used before with a different body |
 | 409 | `task_not_pending` | `DELETE /v1/tasks/{id}` on a task that runs or has finished; `status` gives its status |
+| 409 | `not_comparable` | `GET /v1/compare`: the task is not a `code-coverage-end` task (`field` names it) |
+| 409 | `task_not_succeeded` | `GET /v1/compare`: the end task has not succeeded (`field` names it) |
+| 409 | `different_builds` | `GET /v1/compare`: the two sessions ran different builds (`field` is `head`) |
 | 413 | `body_too_large` | the body is over 65,536 bytes (5,242,880 for `POST /v1/impact`) |
 | 415 | `unsupported_media_type` | `Content-Type` is not `application/json` |
 | 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
@@ -64,7 +69,7 @@ hand.";
     info(title = "ccaas task API", version = "1", description = DESCRIPTION),
     servers((url = "http://127.0.0.1:3000", description = "ccaas-local")),
     paths(submit_task, list_tasks, get_task, cancel_task, get_task_log, list_devices,
-        drop_device_pin, get_usage, get_coverage_trend, impact, search_tasks),
+        drop_device_pin, get_usage, get_coverage_trend, impact, compare_tasks, search_tasks),
     components(schemas(ccaas_domain::openapi::DeviceFilter)),
     security((), ("bearer" = [])),
     modifiers(&Bearer)
@@ -433,6 +438,56 @@ pub struct ImpactBody {
 )]
 #[allow(dead_code)]
 fn impact() {}
+
+/// The query of `GET /v1/compare`. Unknown parameters are refused (`unknown_field`).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CompareParams {
+    /// The base: a succeeded `code-coverage-end` task's id.
+    #[param(value_type = ccaas_domain::TaskId)]
+    base: String,
+    /// The head: a succeeded `code-coverage-end` task's id, of a session of the base's build.
+    #[param(value_type = ccaas_domain::TaskId)]
+    head: String,
+    /// Changed files per page: 1 to 500, 100 by default.
+    #[param(minimum = 1, maximum = 500, default = 100)]
+    limit: Option<u32>,
+    /// The `next` of the previous page (of the same `base` and `head`).
+    #[param(max_length = 2048)]
+    cursor: Option<String>,
+}
+
+/// Compare two sessions' coverage, line by line
+///
+/// The lines the head session newly covered (executed, and not executed by the base session)
+/// and lost (executed by the base, not by the head), per changed file in path order, and both
+/// sessions' line totals with their delta, from the two sessions' coverage indexes. Both tasks
+/// are succeeded `code-coverage-end` tasks of sessions of one build (their `result.session`
+/// and `result.build`). Files are paged (`limit`, `cursor`); the totals and counts always cover
+/// every file. Read-only.
+#[utoipa::path(
+    get,
+    path = "/v1/compare",
+    operation_id = "compareTasks",
+    params(CompareParams),
+    responses(
+        (status = 200, description = "The changed files and the totals", body = CompareView),
+        (status = 400, description = "`missing_field` (`base`, `head`), `invalid_field` (a \
+            task id that is not one, a repeated parameter, `limit` or `cursor`) or \
+            `unknown_field`", body = ErrorBody),
+        (status = 401, description = UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = FORBIDDEN, body = ErrorBody),
+        (status = 404, description = "`not_found`: no such task; `no_index`: the task's \
+            session has no coverage index. `field` names the parameter", body = ErrorBody),
+        (status = 409, description = "`not_comparable`: not a `code-coverage-end` task; \
+            `task_not_succeeded`; `different_builds`. `field` names the parameter",
+            body = ErrorBody),
+        (status = 503, description = UNAVAILABLE, body = ErrorBody),
+    )
+)]
+#[allow(dead_code)]
+fn compare_tasks() {}
 
 /// Search tasks by words, phrases and filters
 ///
@@ -920,7 +975,50 @@ mod tests {
             sessions_read: 2,
         };
 
-        let cases: [(&str, Value, Value); 10] = [
+        let lines = |covered, total, percent| ccaas_app::view::LineTotals {
+            covered,
+            total,
+            percent,
+        };
+        let side = |name: Option<&str>| ccaas_app::view::CompareSideView {
+            task: full.id.to_string(),
+            session: full.id.to_string(),
+            build: "17.1.0-0.0.16".into(),
+            name: name.map(str::to_owned),
+            user: "alice".into(),
+            device: "10.0.0.1:22".into(),
+            lines: lines(3, 8, 37.5),
+        };
+        let compare = |rich: bool| ccaas_app::view::CompareView {
+            base: side(rich.then_some("nightly")),
+            head: side(None),
+            delta: ccaas_app::view::DeltaView {
+                covered: -1,
+                total: 0,
+                percent: -12.5,
+                newly_covered: 1,
+                lost: 2,
+                files_changed: 1,
+            },
+            files: if rich {
+                vec![ccaas_app::view::CompareFileView {
+                    file: "src/a.c".into(),
+                    newly_covered: vec![3],
+                    newly_covered_count: 1,
+                    lost: vec![1, 2],
+                    lost_count: 2,
+                    base: lines(2, 4, 50.0),
+                    head: lines(1, 4, 25.0),
+                }]
+            } else {
+                vec![]
+            },
+            lines_truncated: false,
+            next: rich.then(|| "7372632f612e63".into()),
+        };
+
+        let cases: [(&str, Value, Value); 11] = [
+            ("Compare", json!(compare(true)), json!(compare(false))),
             ("Usage", usage, no_usage),
             (
                 "CoverageTrend",

@@ -15,6 +15,16 @@ pub enum Error {
     /// No such task (or not the caller's to see).
     #[error("task not found")]
     NotFound,
+    /// Something the request names does not exist, answered `404` with the field's own code
+    /// (`GET /v1/compare`: `not_found` for an unknown task, `no_index` for a task without a
+    /// coverage index); the field says which.
+    #[error("not found: {0}")]
+    Absent(#[source] FieldError),
+    /// What the request names cannot be used as asked, answered `409` with its own code
+    /// (`GET /v1/compare`: `not_comparable`, `task_not_succeeded`, `different_builds`); the
+    /// field says which.
+    #[error("conflict: {0}")]
+    Incompatible(#[source] FieldError),
     /// The Idempotency-Key was used before with another body.
     #[error("the Idempotency-Key was already used with a different body")]
     IdempotencyConflict,

@@ -4,6 +4,7 @@
 //! Lambda types.
 
 pub mod api;
+pub mod compare;
 #[cfg(feature = "testing")]
 pub mod contract;
 pub mod devices;

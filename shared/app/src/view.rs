@@ -480,3 +480,98 @@ impl SearchHitView {
         }
     }
 }
+
+impl LineTotals {
+    /// A side's lines in a compare: executed as `covered`, instrumented as `total`.
+    pub fn of_index(t: ccaas_impact::LineTotals) -> Self {
+        LineTotals {
+            covered: t.executed,
+            total: t.instrumented,
+            percent: t.percent(),
+        }
+    }
+}
+
+/// The body of `GET /v1/compare`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Compare))]
+pub struct CompareView {
+    /// The base session.
+    pub base: CompareSideView,
+    /// The head session.
+    pub head: CompareSideView,
+    /// Head minus base, over every file.
+    pub delta: DeltaView,
+    /// The changed files of this page (whose executed lines differ), in path order; at most
+    /// `limit`.
+    pub files: Vec<CompareFileView>,
+    /// Whether some file's `newly_covered` or `lost` list was cut at 2,000 line numbers (its
+    /// counts are exact).
+    pub lines_truncated: bool,
+    /// The cursor of the next page of files (send it with the same `base` and `head`), `null`
+    /// on the last page.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub next: Option<String>,
+}
+
+/// One side of `GET /v1/compare`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CompareSide))]
+pub struct CompareSideView {
+    /// The end task's id.
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
+    pub task: String,
+    /// The session id (the end task's `result.session`).
+    #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
+    pub session: String,
+    /// The build the session ran.
+    pub build: String,
+    /// The end task's name; `null` when it has none.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub name: Option<String>,
+    /// The end task's user.
+    pub user: String,
+    /// The device, `host:port`.
+    pub device: String,
+    /// The session's lines over every file of its index (the report's line totals).
+    pub lines: LineTotals,
+}
+
+/// The totals' delta of `GET /v1/compare`: head minus base.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CompareDelta))]
+pub struct DeltaView {
+    /// Executed lines, head minus base.
+    pub covered: i64,
+    /// Instrumented lines, head minus base (0 for two sessions of one build, unless their
+    /// module lists differ).
+    pub total: i64,
+    /// Head's percent minus base's, two decimals.
+    pub percent: f64,
+    /// Lines executed in the head and not in the base, over every file.
+    pub newly_covered: u64,
+    /// Lines executed in the base and not in the head, over every file.
+    pub lost: u64,
+    /// Files whose executed lines differ, over every file (`files` lists a page of them).
+    pub files_changed: u64,
+}
+
+/// One changed file of `GET /v1/compare`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CompareFile))]
+pub struct CompareFileView {
+    /// The file, as the reports name it.
+    pub file: String,
+    /// Lines executed in the head and not in the base, ascending; at most 2,000.
+    pub newly_covered: Vec<u32>,
+    /// How many lines were newly covered.
+    pub newly_covered_count: u64,
+    /// Lines executed in the base and not in the head, ascending; at most 2,000.
+    pub lost: Vec<u32>,
+    /// How many lines were lost.
+    pub lost_count: u64,
+    /// The file's lines in the base (zeros when the base has no such file).
+    pub base: LineTotals,
+    /// The file's lines in the head (zeros when the head has no such file).
+    pub head: LineTotals,
+}

@@ -9,17 +9,21 @@
 //!   side, per file.
 //! - [`paths`]: matching a diff's path to a report's path by the longest common suffix of path
 //!   components.
+//! - [`compare`]: two sessions' indexes compared part by part: per file the lines newly covered
+//!   and lost, and both sides' totals.
 //! - [`query`]: the impact of a diff over many sessions' indexes: sessions ranked by the changed
 //!   lines they ran, and the changed lines no session ran.
 //!
 //! See docs/design.md ("Coverage index and impact").
 
+pub mod compare;
 pub mod diff;
 pub mod error;
 pub mod index;
 pub mod paths;
 pub mod query;
 
+pub use compare::{Compare, Comparison, FileDelta, LineTotals};
 pub use diff::{ChangedFile, Diff, MAX_DIFF_BYTES, parse_diff};
 pub use error::ImpactError;
 pub use index::{FileEntry, Header, IndexBuilder, IndexMeta, MAGIC, VERSION};
