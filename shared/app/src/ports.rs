@@ -641,6 +641,13 @@ pub fn index_key(build: &ccaas_domain::BuildId, session: &TaskId) -> String {
     format!("index/coverage/{build}/{session}.idx")
 }
 
+/// The key of a merge task's coverage index: `index/merged/<build-id>/<task-id>.idx`, apart
+/// from `index/coverage/`, so the impact query (which lists only that prefix) never counts a
+/// merge as a session. Made from a validated [`ccaas_domain::BuildId`] and a [`TaskId`] only.
+pub fn merged_index_key(build: &ccaas_domain::BuildId, task: &TaskId) -> String {
+    format!("index/merged/{build}/{task}.idx")
+}
+
 /// The key of the newest indexed build: `index/latest.json` for every device, or
 /// `index/latest/<device key>.json` for one ([`device_key`]: a canonical host and a port, so
 /// no `/` and no user text beyond what the domain validated).
@@ -662,8 +669,8 @@ pub struct LatestBuild {
 }
 
 /// Per-session coverage indexes (the bucket's private `index/` prefix in production): written
-/// by end tasks, read in byte ranges by the impact query. Keys come from [`index_key`] and
-/// [`latest_key`] only.
+/// by end tasks, read in byte ranges by the impact query; and merge tasks' indexes, which
+/// no listing shows. Keys come from [`index_key`], [`merged_index_key`] and [`latest_key`] only.
 pub trait IndexStore: Send + Sync {
     /// Writes (replaces) the index of `session` of `build`. Idempotent: the same bytes give the
     /// same object. Errors: [`Error::Unavailable`].
@@ -689,6 +696,27 @@ pub trait IndexStore: Send + Sync {
         &self,
         build: &ccaas_domain::BuildId,
         session: &TaskId,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+
+    /// Writes (replaces) the index of merge task `task` of `build`
+    /// ([`merged_index_key`]; [`IndexStore::list_sessions`] never lists it). Idempotent: the
+    /// same bytes give the same object. Errors: [`Error::Unavailable`].
+    fn put_merged_index(
+        &self,
+        build: &ccaas_domain::BuildId,
+        task: &TaskId,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Bytes `offset .. offset + len` of merge task `task`'s index, as
+    /// [`IndexStore::read_index`] reads a session's; `None` when it has none. Read-only.
+    /// Errors: [`Error::Corrupt`] when `len` is over [`MAX_INDEX_READ`], [`Error::Unavailable`].
+    fn read_merged_index(
+        &self,
+        build: &ccaas_domain::BuildId,
+        task: &TaskId,
         offset: u64,
         len: u64,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
