@@ -42,6 +42,8 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 409 | `task_not_pending` | `DELETE /v1/tasks/{id}` on a task that runs or has finished; `status` gives its status |
 | 413 | `body_too_large` | the body is over 65,536 bytes (5,242,880 for `POST /v1/impact`) |
 | 415 | `unsupported_media_type` | `Content-Type` is not `application/json` |
+| 422 | `not_mergeable` | a `code-coverage-merge` names a task that does not exist, is no `code-coverage-end` or has not succeeded (`field` `data.tasks[i]`) |
+| 422 | `mixed_builds` | a `code-coverage-merge` names end tasks of several builds; the message names each build and its tasks (`field` `data.tasks`) |
 | 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
 | 503 | `search_unavailable` | `GET /v1/search` where the deployment has no search index (the AWS stack, for now) |
 
@@ -168,6 +170,11 @@ pub fn yaml() -> Result<String, impl std::error::Error> {
             body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: `Content-Type` is not \
             `application/json`", body = ErrorBody),
+        (status = 422, description = "A `code-coverage-merge` whose tasks cannot be merged: \
+            `not_mergeable`, a task that does not exist, is no `code-coverage-end` or has not \
+            succeeded (`field` `data.tasks[i]`); `mixed_builds`, end tasks of several builds \
+            (`field` `data.tasks`, the message names each build and its tasks); nothing is \
+            stored", body = ErrorBody),
         (status = 503, description = UNAVAILABLE, body = ErrorBody),
     )
 )]

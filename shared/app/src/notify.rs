@@ -242,6 +242,7 @@ mod tests {
             result: None,
             error: None,
             notified: None,
+            merge: Vec::new(),
             notified_email: None,
         }
     }

@@ -232,6 +232,28 @@ pub trait TaskRunner: Send + Sync {
         task: &Task,
         device: &DeviceAccess,
     ) -> impl Future<Output = Result<serde_json::Value, RunError>> + Send;
+
+    /// Runs a task that needs no device (a merge: its message carries no device access) and
+    /// returns its `result`, with [`TaskRunner::run`]'s guarantees: safe to call again after a
+    /// crash at any point. Errors: a classified [`RunError`]; by default every such task fails
+    /// `not_implemented`, so runners that only do device work need not write it.
+    fn run_without_device(
+        &self,
+        task: &Task,
+    ) -> impl Future<Output = Result<serde_json::Value, RunError>> + Send {
+        let e = no_device_work(task);
+        async move { Err(e) }
+    }
+}
+
+/// A runner without a device for `task` (see [`ccaas_domain::TaskType::needs_device`]): the
+/// [`TaskRunner::run_without_device`] default.
+fn no_device_work(task: &Task) -> RunError {
+    RunError {
+        retryable: false,
+        code: "not_implemented".into(),
+        message: format!("{} is not implemented here", task.task_type.as_str()),
+    }
 }
 
 /// The runner used until the device work lands: every task fails with `not_implemented`.

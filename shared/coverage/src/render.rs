@@ -161,6 +161,20 @@ pub fn model(
     unpacked: &Unpacked,
     build: &BuildNotes,
 ) -> Result<(Coverage, Vec<RenderWarning>), CoverageError> {
+    let (solved, warnings) = solve(unpacked, build)?;
+    finish(solved, warnings, unpacked.notes.len(), unpacked.data.len())
+}
+
+/// The first half of [`model`]: pairs one raw archive's `.gcda` with their notes and solves
+/// each unit, one at a time per thread (its bytes read from scratch and dropped), without
+/// merging them; [`finish`] merges the units of one or several archives (a merge task's
+/// sessions) by the engine's own rule, counts summed by line. CPU-bound.
+///
+/// Errors: as [`model`]'s, [`CoverageError::NotesMismatch`] judged on this archive alone.
+pub fn solve(
+    unpacked: &Unpacked,
+    build: &BuildNotes,
+) -> Result<(Vec<ccaas_gcov::SolvedUnit>, Vec<RenderWarning>), CoverageError> {
     let mut warnings = Vec::new();
     let key = build.key();
     // Per unit: where its notes are (the device's or the build's set) and its data files.
@@ -270,19 +284,18 @@ pub fn model(
             }))
         })
         .collect::<Result<Vec<_>, CoverageError>>()?;
-    let (cov, engine_warnings) = builder.finish(solved);
-    let mut mismatched = BTreeSet::new();
-    let mut first = None;
-    for w in engine_warnings {
-        if w.error.as_ref().is_some_and(is_mismatch) {
-            mismatched.insert(w.input.clone());
-            first.get_or_insert_with(|| w.message.clone());
-            warnings.push(RenderWarning::new("notes_mismatch", w.message));
-        } else {
-            warnings.push(RenderWarning::new("engine", w.message));
-        }
-    }
+    let mismatched: BTreeSet<&str> = solved
+        .iter()
+        .flat_map(|s| s.warnings())
+        .filter(|w| w.error.as_ref().is_some_and(is_mismatch))
+        .map(|w| w.input.as_str())
+        .collect();
     if paired > 0 && mismatched.len() >= paired {
+        let first = solved
+            .iter()
+            .flat_map(|s| s.warnings())
+            .find(|w| w.error.as_ref().is_some_and(is_mismatch))
+            .map(|w| w.message.clone());
         let b = build.build.as_deref().unwrap_or("<unknown>");
         return Err(CoverageError::NotesMismatch(format!(
             "none of the {paired} .gcda files matches its notes, so the notes are of another build than the one that ran (device build {b}): {}{}; {}",
@@ -295,11 +308,33 @@ pub fn model(
             build.publish_hint()
         )));
     }
+    Ok((solved, warnings))
+}
+
+/// The second half of [`model`]: merges solved units (of one archive or of several) into the
+/// model with the engine's [`ccaas_gcov::Builder::finish`] and turns its warnings into the
+/// report's. `notes` and `data` count the inputs, for the message when nothing was read.
+///
+/// Errors: [`CoverageError::Report`] when no file has coverage.
+pub fn finish(
+    solved: Vec<ccaas_gcov::SolvedUnit>,
+    mut warnings: Vec<RenderWarning>,
+    notes: usize,
+    data: usize,
+) -> Result<(Coverage, Vec<RenderWarning>), CoverageError> {
+    let builder = ccaas_gcov::Builder::new(&Options::default())
+        .map_err(|e| CoverageError::Report(e.to_string()))?;
+    let (cov, engine_warnings) = builder.finish(solved);
+    for w in engine_warnings {
+        if w.error.as_ref().is_some_and(is_mismatch) {
+            warnings.push(RenderWarning::new("notes_mismatch", w.message));
+        } else {
+            warnings.push(RenderWarning::new("engine", w.message));
+        }
+    }
     if cov.files.is_empty() {
         return Err(CoverageError::Report(format!(
-            "no coverage data could be read ({} notes, {} data files)",
-            unpacked.notes.len(),
-            unpacked.data.len()
+            "no coverage data could be read ({notes} notes, {data} data files)"
         )));
     }
     Ok((cov, warnings))
