@@ -30,6 +30,8 @@ enum Command {
     Usage(usage::UsageArgs),
     /// Test impact of a changelist: which sessions ran the lines a diff changes.
     Impact(impact::ImpactArgs),
+    /// Merge several end tasks' reports of one build into one report (counts summed).
+    Merge(Box<task::MergeArgs>),
 }
 
 fn main() {
@@ -40,6 +42,7 @@ fn main() {
         Command::Build(args) => build::run(args),
         Command::Usage(args) => usage::run(args),
         Command::Impact(args) => impact::run(args),
+        Command::Merge(args) => task::run_merge(*args),
     };
     std::process::exit(code);
 }

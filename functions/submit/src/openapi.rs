@@ -814,6 +814,11 @@ mod tests {
                 message: "device unreachable".into(),
             }),
             notified: full.then_some(Notified::GaveUp),
+            merge: if full {
+                vec![TaskId::parse("01M8KGNN77WZXS3YCVX8M82WG9").unwrap()]
+            } else {
+                Vec::new()
+            },
             notified_email: full.then_some(Notified::Sent),
         }
     }
