@@ -769,7 +769,11 @@ pub fn run_merge(m: MergeArgs) -> i32 {
         if api.json {
             println!("{accepted}");
         } else {
-            println!("{id}  {}  {}", s_of(&accepted["status"]), s_of(&accepted["selflink"]));
+            println!(
+                "{id}  {}  {}",
+                s_of(&accepted["status"]),
+                s_of(&accepted["selflink"])
+            );
         }
         return 0;
     }
@@ -797,7 +801,10 @@ mod merge_tests {
         let b = merge_body(&c.merge);
         assert_eq!(b["type"], "code-coverage-merge");
         assert_eq!(b["data"]["tasks"], json!(["01A", "01B"]));
-        assert_eq!((b["name"].as_str(), b["user"].as_str()), (Some("both"), Some("al")));
+        assert_eq!(
+            (b["name"].as_str(), b["user"].as_str()),
+            (Some("both"), Some("al"))
+        );
         assert!(b["data"].get("device").is_none());
         assert!(Cli::try_parse_from(["ccaas", "01A"]).is_err());
         let many: Vec<String> = (0..51).map(|i| format!("id{i}")).collect();

@@ -84,7 +84,9 @@ fn report_path<'a>(report: &'a BTreeMap<(String, u64), u64>, gcov_file: &str) ->
     names
         .iter()
         .copied()
-        .filter(|n| gcov_file == *n || gcov_file.ends_with(&format!("/{n}")) || n.ends_with(gcov_file))
+        .filter(|n| {
+            gcov_file == *n || gcov_file.ends_with(&format!("/{n}")) || n.ends_with(gcov_file)
+        })
         .max_by_key(|n| n.len())
         .unwrap_or_else(|| panic!("{gcov_file} is in the report: {names:?}"))
 }
@@ -134,7 +136,10 @@ async fn a_merge_of_two_sessions_is_their_union_with_gcovs_counts_summed_and_mix
     for (k, v) in &le {
         *sum.entry(k.clone()).or_insert(0) += v;
     }
-    assert_eq!(lm, sum, "the merged lcov is the two sessions' counts summed");
+    assert_eq!(
+        lm, sum,
+        "the merged lcov is the two sessions' counts summed"
+    );
     assert_ne!(li, le, "the sessions' traffic differs");
     let covered = lm.values().filter(|c| **c > 0).count() as u64;
     assert_eq!(res["summary"]["lines"]["covered"], covered, "{res}");
@@ -175,8 +180,14 @@ async fn a_merge_of_two_sessions_is_their_union_with_gcovs_counts_summed_and_mix
     assert_eq!(refused["error"]["code"], "mixed_builds");
     assert_eq!(refused["error"]["field"], "data.tasks");
     let msg = refused["error"]["message"].as_str().unwrap();
-    assert!(msg.contains(&format!("17.1.0-0.0.16-1234567 ({internal})")), "{msg}");
-    assert!(msg.contains(&format!("17.1.0-0.0.17-1234567 ({other})")), "{msg}");
+    assert!(
+        msg.contains(&format!("17.1.0-0.0.16-1234567 ({internal})")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("17.1.0-0.0.17-1234567 ({other})")),
+        "{msg}"
+    );
     // A merge task is no end task.
     let (status, refused) = merge(&app, &[&internal, &id]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");

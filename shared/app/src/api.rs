@@ -304,7 +304,9 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
             let Some(build) = build else {
                 return Err(refuse(
                     i,
-                    format!("task {id} has no valid build id in its result, so it cannot be matched to others"),
+                    format!(
+                        "task {id} has no valid build id in its result, so it cannot be matched to others"
+                    ),
                 ));
             };
             builds.entry(build.to_owned()).or_default().push(id);

@@ -717,7 +717,10 @@ async fn a_merge_of_succeeded_ends_of_one_build_is_queued_alone_with_nothing_sea
     assert_eq!(sent.len(), before + 1);
     let (msg, group, _) = sent.last().unwrap();
     assert_eq!(msg.task_id.as_str(), acc.view.id);
-    assert_eq!(msg.sealed_device, "", "a merge has no device access to seal");
+    assert_eq!(
+        msg.sealed_device, "",
+        "a merge has no device access to seal"
+    );
     assert_eq!(*group, format!("merge:{}", acc.view.id));
     let view = api.get(&acc.view.id).await.unwrap();
     assert_eq!(view.tasks, Some(vec![a, b]));
@@ -745,11 +748,18 @@ async fn a_merge_naming_a_missing_unfinished_or_non_end_task_is_unprocessable_na
     ] {
         let sent = api.queue.sent().len();
         match api
-            .submit(&Caller::Anonymous, None, merge_body(&[&a, other]).as_bytes())
+            .submit(
+                &Caller::Anonymous,
+                None,
+                merge_body(&[&a, other]).as_bytes(),
+            )
             .await
         {
             Err(Error::Unprocessable(f)) => {
-                assert_eq!((f.code, f.field.as_str()), ("not_mergeable", "data.tasks[1]"));
+                assert_eq!(
+                    (f.code, f.field.as_str()),
+                    ("not_mergeable", "data.tasks[1]")
+                );
                 assert!(f.message.contains(says), "{}", f.message);
             }
             other => panic!("{other:?}"),
@@ -767,7 +777,11 @@ async fn a_merge_of_two_builds_is_refused_mixed_builds_naming_each_task_and_buil
     let c = end_task(&api, Status::Succeeded, "17.5.0-0.0.3").await;
     let stored = api.store.len();
     match api
-        .submit(&Caller::Anonymous, None, merge_body(&[&a, &b, &c]).as_bytes())
+        .submit(
+            &Caller::Anonymous,
+            None,
+            merge_body(&[&a, &b, &c]).as_bytes(),
+        )
         .await
     {
         Err(Error::Unprocessable(f)) => {

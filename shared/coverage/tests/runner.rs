@@ -952,7 +952,10 @@ async fn a_merge_of_two_sessions_publishes_their_union_with_counts_summed_line_f
     let res = t.result.clone().unwrap();
     assert_eq!(res["merged"], serde_json::json!([a, b]));
     assert_eq!(res["build"], "17.1.0-0.0.16");
-    assert_eq!(res["link"], format!("http://site.test/reports/{m}/index.html"));
+    assert_eq!(
+        res["link"],
+        format!("http://site.test/reports/{m}/index.html")
+    );
     assert_eq!(res["sessions"].as_array().unwrap().len(), 2);
 
     // The merged lcov is, line for line, the sum of the two ends' (each the engine's output
@@ -964,7 +967,10 @@ async fn a_merge_of_two_sessions_publishes_their_union_with_counts_summed_line_f
     for (k, v) in &lb {
         *sum.entry(k.clone()).or_insert(0) += v;
     }
-    assert!(lb.len() > la.len(), "the second session covers another file");
+    assert!(
+        lb.len() > la.len(),
+        "the second session covers another file"
+    );
     assert!(la.values().any(|&c| c > 0));
     assert_eq!(lm, sum);
     let covered = lm.values().filter(|&&c| c > 0).count() as u64;
@@ -1011,7 +1017,14 @@ async fn a_merge_whose_end_tasks_ran_on_two_builds_fails_mixed_builds_naming_bot
     assert_eq!(r.task(&m).await.status, Status::Succeeded);
     // The record of b as a device of another build would have written it (the submit check
     // reads the results; the runner reads the collected facts).
-    let facts = r.runner().artifacts.inner.get_facts(&b).await.unwrap().unwrap();
+    let facts = r
+        .runner()
+        .artifacts
+        .inner
+        .get_facts(&b)
+        .await
+        .unwrap()
+        .unwrap();
     let other = String::from_utf8(facts)
         .unwrap()
         .replace("17.1.0-0.0.16", "17.5.0-0.0.3");
@@ -1026,7 +1039,15 @@ async fn a_merge_whose_end_tasks_ran_on_two_builds_fails_mixed_builds_naming_bot
     assert_eq!(t.status, Status::Failed);
     let e = t.error.unwrap();
     assert_eq!(e.code, "mixed_builds");
-    assert!(e.message.contains(&format!("17.1.0-0.0.16 ({a})")), "{}", e.message);
-    assert!(e.message.contains(&format!("17.5.0-0.0.3 ({b})")), "{}", e.message);
+    assert!(
+        e.message.contains(&format!("17.1.0-0.0.16 ({a})")),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains(&format!("17.5.0-0.0.3 ({b})")),
+        "{}",
+        e.message
+    );
     assert!(r.report_objects(&m2).is_empty(), "nothing is published");
 }

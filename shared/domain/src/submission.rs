@@ -394,9 +394,13 @@ fn parse_tasks(data: &Map<String, Value>) -> Result<Vec<TaskId>, FieldError> {
         let Value::String(s) = v else {
             return Err(FieldError::invalid(field, "must be a string"));
         };
-        let id = TaskId::parse(s).ok_or_else(|| FieldError::invalid(&field, "must be a task id"))?;
+        let id =
+            TaskId::parse(s).ok_or_else(|| FieldError::invalid(&field, "must be a task id"))?;
         if let Some(j) = out.iter().position(|t| *t == id) {
-            return Err(FieldError::invalid(field, format!("repeats data.tasks[{j}]")));
+            return Err(FieldError::invalid(
+                field,
+                format!("repeats data.tasks[{j}]"),
+            ));
         }
         out.push(id);
     }
@@ -964,7 +968,11 @@ mod tests {
             format!(r#"{{"tasks":"{E1}"}}"#),
         ] {
             let e = merge(&bad).unwrap_err();
-            assert_eq!((e.code, e.field.as_str()), ("invalid_field", "data.tasks"), "{bad}");
+            assert_eq!(
+                (e.code, e.field.as_str()),
+                ("invalid_field", "data.tasks"),
+                "{bad}"
+            );
         }
         let e = merge("{}").unwrap_err();
         assert_eq!((e.code, e.field.as_str()), ("missing_field", "data.tasks"));
@@ -985,17 +993,24 @@ mod tests {
     #[test]
     fn a_merge_takes_no_device_modules_session_or_flush_and_other_types_take_no_tasks() {
         for (extra, field) in [
-            (r#""device":{"host":"h","username":"u","password":"canary-99"}"#, "data.device"),
+            (
+                r#""device":{"host":"h","username":"u","password":"canary-99"}"#,
+                "data.device",
+            ),
             (r#""modules":["tmm"]"#, "data.modules"),
             (r#""session":"01JD0000000000000000000003""#, "data.session"),
             (r#""flush":"gdb""#, "data.flush"),
         ] {
             let e = merge(&format!(r#"{{"tasks":["{E1}","{E2}"],{extra}}}"#)).unwrap_err();
-            assert_eq!((e.code, e.field.as_str()), ("invalid_field", field), "{extra}");
+            assert_eq!(
+                (e.code, e.field.as_str()),
+                ("invalid_field", field),
+                "{extra}"
+            );
             assert!(!e.message.contains("canary-99"));
         }
-        let e = parse_submission(body(&format!(r#","tasks":["{E1}","{E2}"]"#)).as_bytes())
-            .unwrap_err();
+        let e =
+            parse_submission(body(&format!(r#","tasks":["{E1}","{E2}"]"#)).as_bytes()).unwrap_err();
         assert_eq!(e.field, "data.tasks");
     }
 }

@@ -95,7 +95,11 @@ pub async fn run<I: IndexStore>(store: &I) {
     same(
         c,
         "missing",
-        ok(c, "read", store.read_merged_index(&build, &merge, 0, 10).await),
+        ok(
+            c,
+            "read",
+            store.read_merged_index(&build, &merge, 0, 10).await,
+        ),
         None,
     );
     let merged: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
@@ -123,7 +127,10 @@ pub async fn run<I: IndexStore>(store: &I) {
     same(c, "past the end", past, Some(Vec::new()));
     let listed = ok(c, "list", store.list_sessions(&build, 100).await);
     if listed.contains(&merge) {
-        fail(c, format!("the merge {merge} is listed as a session: {listed:?}"));
+        fail(
+            c,
+            format!("the merge {merge} is listed as a session: {listed:?}"),
+        );
     }
     same(
         c,
@@ -140,7 +147,11 @@ pub async fn run<I: IndexStore>(store: &I) {
     same(
         c,
         "not under another build",
-        ok(c, "read", store.read_merged_index(&other, &merge, 0, 10).await),
+        ok(
+            c,
+            "read",
+            store.read_merged_index(&other, &merge, 0, 10).await,
+        ),
         None,
     );
     match store

@@ -224,7 +224,12 @@ async fn create_and_get<S: TaskStore>(store: &S) {
         ok(c, "create", store.create(&m, None).await),
         Created::New,
     );
-    same(c, "get", ok(c, "get", store.get(&m.id).await), Some(m.clone()));
+    same(
+        c,
+        "get",
+        ok(c, "get", store.get(&m.id).await),
+        Some(m.clone()),
+    );
     let running = m.advance(Status::Running, 1);
     ok(
         c,
@@ -238,7 +243,12 @@ async fn create_and_get<S: TaskStore>(store: &S) {
         "finish",
         store.write_status(&done, (Status::Running, 1)).await,
     );
-    same(c, "finished", ok(c, "get", store.get(&m.id).await), Some(done));
+    same(
+        c,
+        "finished",
+        ok(c, "get", store.get(&m.id).await),
+        Some(done),
+    );
 }
 
 async fn idempotency<S: TaskStore>(store: &S) {
