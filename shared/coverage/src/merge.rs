@@ -19,9 +19,7 @@ use tracing::info;
 
 use crate::connector::Connector;
 use crate::error::CoverageError;
-use crate::render::{
-    BuildNotes, PageFacts, RenderWarning, finish, solve, source_names, write_report,
-};
+use crate::render::{BuildNotes, PageFacts, RenderWarning, model_of, source_names, write_report};
 use crate::runner::{Collected, CoverageRunner, blocking};
 use crate::unpack::{SpillError, UnpackLimits, unpack, unpack_notes, unpack_sources};
 
@@ -94,14 +92,11 @@ where
             .await
             .map_err(|e| CoverageError::Report(format!("render gate: {e}")))?;
         let clock = std::time::Instant::now();
-        let mut notes = BuildNotes {
-            build: Some(build_text.clone()),
-            notes: None,
-        };
-        let mut notes_fetched = false;
-        let mut units = Vec::new();
-        let mut warnings: Vec<RenderWarning> = Vec::new();
-        let (mut notes_seen, mut data_seen) = (0usize, 0usize);
+        // Every archive unpacked into scratch files (memory holds their indexes), under one
+        // budget for all of them together: the disk an end's render may take.
+        let mut sets = Vec::with_capacity(ends.len());
+        let total = self.config.unpack.total_bytes;
+        let mut left = total;
         for (id, _) in &ends {
             let scratch = tempfile::NamedTempFile::new().map_err(CoverageError::Scratch)?;
             if !self
@@ -113,67 +108,68 @@ where
                     "task {id}'s raw coverage archive is missing"
                 )));
             }
-            let limits = self.config.unpack.clone();
+            let limits = UnpackLimits {
+                total_bytes: left,
+                ..self.config.unpack.clone()
+            };
             let unpacked = blocking(move || {
                 let file = std::fs::File::open(scratch.path()).map_err(CoverageError::Scratch)?;
                 let u = unpack(std::io::BufReader::new(file), &limits);
                 drop(scratch);
                 u
             })
-            .await?;
-            let needs_notes = unpacked.data.files.keys().any(|d| {
-                !unpacked
-                    .notes
-                    .contains(&format!("{}.gcno", d.trim_end_matches(".gcda")))
-            });
-            if needs_notes && !notes_fetched {
-                notes_fetched = true;
-                if let Some(f) = self.fetch(&build, BuildPart::Notes).await? {
-                    let limits: UnpackLimits = self.config.unpack.clone();
-                    let key = notes.key();
-                    notes.notes = Some(
-                        blocking(move || {
-                            let file =
-                                std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
-                            unpack_notes(std::io::BufReader::new(file), &limits).map_err(|e| {
-                                e.into_coverage(|why| {
-                                    CoverageError::BadNotes(format!("{key} is not usable: {why}"))
-                                })
-                            })
-                        })
-                        .await?,
-                    );
-                }
-            }
-            let id = id.clone();
-            let (solved, w, back, counts) = blocking(move || {
-                let (solved, w) = solve(&unpacked, &notes)?;
-                let counts = (unpacked.notes.len(), unpacked.data.len());
-                Ok((solved, w, notes, counts))
-            })
             .await
             .map_err(|e| match e {
-                // One archive's failure names its task.
-                CoverageError::NotesMissing(m) => {
-                    CoverageError::NotesMissing(format!("end task {id}: {m}"))
-                }
-                CoverageError::NotesMismatch(m) => {
-                    CoverageError::NotesMismatch(format!("end task {id}: {m}"))
-                }
+                // Named as the merge's: the budget is for all its sessions together.
+                CoverageError::TooLarge { seen, .. } => CoverageError::TooLarge {
+                    what: format!(
+                        "the merged sessions' coverage data (unpacked, up to end task {id})"
+                    ),
+                    limit: total,
+                    seen: seen.saturating_add(total - left),
+                },
                 other => other,
             })?;
-            notes = back;
-            notes_seen += counts.0;
-            data_seen += counts.1;
-            units.extend(solved);
-            warnings.extend(w.into_iter().map(|w| RenderWarning {
-                code: w.code,
-                message: format!("end task {id}: {}", w.message),
-            }));
+            left = left.saturating_sub(unpacked.bytes());
+            sets.push(unpacked);
         }
-        drop(notes);
-        let (cov, mut warnings) =
-            blocking(move || finish(units, warnings, notes_seen, data_seen)).await?;
+        let needs_notes = sets.iter().any(|u| {
+            u.data.files.keys().any(|d| {
+                !sets.iter().any(|v| {
+                    v.notes
+                        .contains(&format!("{}.gcno", d.trim_end_matches(".gcda")))
+                })
+            })
+        });
+        let mut notes = BuildNotes {
+            build: Some(build_text.clone()),
+            notes: None,
+        };
+        if needs_notes && let Some(f) = self.fetch(&build, BuildPart::Notes).await? {
+            let limits = UnpackLimits {
+                total_bytes: left,
+                ..self.config.unpack.clone()
+            };
+            let key = notes.key();
+            notes.notes = Some(
+                blocking(move || {
+                    let file = std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
+                    unpack_notes(std::io::BufReader::new(file), &limits).map_err(|e| {
+                        e.into_coverage(|why| {
+                            CoverageError::BadNotes(format!("{key} is not usable: {why}"))
+                        })
+                    })
+                })
+                .await?,
+            );
+        }
+        // One engine pass over every archive: each object's `.gcda` of all sessions in one
+        // unit, their counters summed before it is solved. The unpacked sets go with it.
+        let (cov, mut warnings) = blocking(move || {
+            let refs: Vec<&crate::unpack::Unpacked> = sets.iter().collect();
+            model_of(&refs, &notes)
+        })
+        .await?;
         info!(task_id = %task.id, stage = "engine", secs = clock.elapsed().as_secs_f64(),
             merged = ends.len(), files = cov.files.len(), lines = cov.totals.lines.total,
             "stage done");
