@@ -2,12 +2,12 @@
 //! the same engine into one report, published like an end's, with its own line index.
 //!
 //! No device and no session: each end task's collect record (`raw/<id>/facts.json`) gives its
-//! build, and its raw archive (`raw/<id>/gcda.tar.gz`) its counters. Each archive is unpacked
-//! into scratch files and its units solved, one archive at a time (its scratch files dropped
-//! before the next is read), then every solved unit goes through the engine's one merge
-//! ([`crate::render::finish`], `ccaas_gcov::Builder::finish`): counts summed by line, branch
-//! and function, as for several runs of one program. Inputs are read in the order the task
-//! lists them and nothing reads the clock, so a retry publishes the same bytes.
+//! build, and its raw archive (`raw/<id>/gcda.tar.gz`) its counters. The archives are unpacked
+//! into scratch files under one budget for them all, then one engine pass
+//! ([`crate::render::model_of`]) puts each object's `.gcda` of every session into one unit,
+//! whose counters the engine sums before solving it, as for several runs of one program.
+//! Inputs are read in the order the task lists them and nothing reads the clock, so a retry
+//! publishes the same bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1051,3 +1051,35 @@ async fn a_merge_whose_end_tasks_ran_on_two_builds_fails_mixed_builds_naming_bot
     );
     assert!(r.report_objects(&m2).is_empty(), "nothing is published");
 }
+
+#[tokio::test]
+async fn the_merged_archives_share_one_unpack_budget_and_a_merge_past_it_fails_too_large() {
+    let one = (NOTES.len() + DATA.len()) as u64;
+    let r = rig_config(
+        ccaas_app::Admins::default(),
+        RunnerConfig {
+            unpack: ccaas_coverage::unpack::UnpackLimits {
+                total_bytes: one + one / 2,
+                ..Default::default()
+            },
+            ..RunnerConfig::default()
+        },
+    );
+    let a = r
+        .session(&[("b/tricky.gcno", NOTES), ("b/tricky.gcda", DATA)])
+        .await;
+    let b = r
+        .session(&[("b/tricky.gcno", NOTES), ("b/tricky.gcda", DATA)])
+        .await;
+    let m = r.merged(&[&a, &b]).await;
+    let t = r.task(&m).await;
+    assert_eq!(
+        t.status,
+        Status::Failed,
+        "each session fits, the two together do not"
+    );
+    let e = t.error.unwrap();
+    assert_eq!(e.code, "too_large", "{}", e.message);
+    assert!(e.message.contains("merged sessions"), "{}", e.message);
+    assert!(r.report_objects(&m).is_empty());
+}
