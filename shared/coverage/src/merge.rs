@@ -33,8 +33,11 @@ where
     B: BuildStore,
     I: IndexStore,
 {
-    /// Merge: read each end task's record (all of one build, else `mixed_builds`), solve each
-    /// raw archive, merge every unit, publish the report, write the merge's line index.
+    /// Merge: read each end task's record (all of one build, else `mixed_builds`), unpack every
+    /// raw archive (one budget for all, else `too_large`), run the engine once over them,
+    /// publish the report, write the merge's line index. Idempotent: a retry writes the same
+    /// bytes. Errors: permanent `not_mergeable`, `mixed_builds`, `too_large` and the render's
+    /// codes; retryable store and scratch failures.
     pub(crate) async fn merge(&self, task: &Task) -> Result<Value, CoverageError> {
         if task.merge.len() < 2 {
             return Err(CoverageError::NotMergeable(
