@@ -274,6 +274,15 @@ impl TaskRunner for NotImplementedRunner {
     }
 }
 
+/// The device a task shows (rows, notifications): its [`device_key`], or `""` for a task
+/// without a device (a merge).
+pub fn task_device(task: &Task) -> String {
+    match task.device.is_empty() {
+        true => String::new(),
+        false => device_key(&task.device, task.port),
+    }
+}
+
 /// The key of a device in the `devices` table, its FIFO message group and its pin:
 /// `<host>:<port>`, `[<host>]:<port>` for an IPv6 address (the text of
 /// [`ccaas_domain::DeviceKey`]). `host` is the canonical host a task stores

@@ -269,10 +269,7 @@ impl ListItem {
             timestamp: task.created.clone(),
             name: task.name.clone(),
             // A task without a device (a merge) shows none.
-            device: match task.device.is_empty() {
-                true => String::new(),
-                false => crate::ports::device_key(&task.device, task.port),
-            },
+            device: crate::ports::task_device(task),
             updated: task.updated.clone(),
             error_code: task.error.as_ref().map(|e| e.code.clone()),
             link: task
