@@ -312,7 +312,7 @@ async function route() {
 // ------------------------------------------------------------------ tasks
 
 const STATUSES = ["pending", "running", "succeeded", "failed"];
-const TYPES = ["code-coverage-start", "code-coverage-end", "code-coverage-discard"];
+const TYPES = ["code-coverage-start", "code-coverage-end", "code-coverage-discard", "code-coverage-merge"];
 
 function field(label, input) {
   return h("label", {}, label, input);

@@ -33,6 +33,8 @@ enum Command {
     Impact(impact::ImpactArgs),
     /// Compare two sessions: the lines the head newly covered and lost against the base.
     Compare(compare::CompareArgs),
+    /// Merge several end tasks' reports of one build into one report (counts summed).
+    Merge(Box<task::MergeArgs>),
 }
 
 fn main() {
@@ -44,6 +46,7 @@ fn main() {
         Command::Usage(args) => usage::run(args),
         Command::Impact(args) => impact::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Merge(args) => task::run_merge(*args),
     };
     std::process::exit(code);
 }

@@ -689,3 +689,125 @@ mod tests {
         assert_eq!(snippet_line(&Value::Null), None);
     }
 }
+
+/// `ccaas merge`: one report of several end tasks of one build (a `code-coverage-merge` task).
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The succeeded `code-coverage-end` tasks to merge, 2 to 50 ids, all of one build.
+    #[arg(required = true, num_args = 2..=50, value_name = "TASK")]
+    tasks: Vec<String>,
+    /// A label for the merge task.
+    #[arg(long)]
+    name: Option<String>,
+    /// The task's owner (used when the API runs without auth).
+    #[arg(long, env = "USER")]
+    owner: Option<String>,
+    /// Queue priority.
+    #[arg(long, default_value = Priority::Normal.as_str(), value_parser = priority_parser())]
+    priority: Priority,
+    /// Make retries of this call safe: the same key and body return the same task.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Wait for the merge to finish, showing progress; exit 0 if it succeeded, 1 if it failed.
+    #[arg(long)]
+    wait: bool,
+    /// Base URL of the ccaas API.
+    #[arg(long, env = "CCAAS_API", default_value = "http://127.0.0.1:3000")]
+    api: String,
+    /// A file holding the bearer token (or `CCAAS_TOKEN`).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Print the API's JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `POST /v1/tasks` body of a merge.
+fn merge_body(m: &MergeArgs) -> Value {
+    let mut body = json!({
+        "type": "code-coverage-merge",
+        "priority": m.priority.as_str(),
+        "data": {"tasks": m.tasks},
+    });
+    if let Some(n) = &m.name {
+        body["name"] = json!(n);
+    }
+    if let Some(o) = &m.owner {
+        body["user"] = json!(o);
+    }
+    body
+}
+
+/// Runs `ccaas merge`; the exit code (0 accepted or succeeded, 1 failed, 2 refused or
+/// unreachable, 3 timed out waiting).
+pub fn run_merge(m: MergeArgs) -> i32 {
+    let api = match connect(&m.api, m.token_file.as_ref(), m.json) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let mut req = api
+        .client
+        .post(format!("{}/v1/tasks", api.base))
+        .json(&merge_body(&m));
+    if let Some(k) = &m.idempotency_key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let sent = req
+        .send()
+        .map_err(|e| format!("cannot reach {}: {e}", api.base))
+        .and_then(answer)
+        .and_then(|t| {
+            serde_json::from_str::<Value>(&t)
+                .map_err(|e| format!("the API answered with non-JSON: {e}"))
+        });
+    let accepted = match sent {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    let id = s_of(&accepted["id"]);
+    if !m.wait {
+        if api.json {
+            println!("{accepted}");
+        } else {
+            println!(
+                "{id}  {}  {}",
+                s_of(&accepted["status"]),
+                s_of(&accepted["selflink"])
+            );
+        }
+        return 0;
+    }
+    match wait(&api, &id, Duration::from_secs(6 * 3600)) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        merge: MergeArgs,
+    }
+
+    #[test]
+    fn merge_takes_two_to_fifty_ids_and_sends_them_as_data_tasks() {
+        let c = Cli::try_parse_from(["ccaas", "01A", "01B", "--name", "both", "--owner", "al"])
+            .unwrap();
+        let b = merge_body(&c.merge);
+        assert_eq!(b["type"], "code-coverage-merge");
+        assert_eq!(b["data"]["tasks"], json!(["01A", "01B"]));
+        assert_eq!(
+            (b["name"].as_str(), b["user"].as_str()),
+            (Some("both"), Some("al"))
+        );
+        assert!(b["data"].get("device").is_none());
+        assert!(Cli::try_parse_from(["ccaas", "01A"]).is_err());
+        let many: Vec<String> = (0..51).map(|i| format!("id{i}")).collect();
+        assert!(Cli::try_parse_from(std::iter::once("ccaas".to_string()).chain(many)).is_err());
+    }
+}

@@ -695,6 +695,10 @@ pub fn error_response(e: &Error) -> Response {
             let field = (!f.field.is_empty()).then_some(f.field.as_str());
             json_error(StatusCode::FORBIDDEN, f.code, field, &f.message)
         }
+        Error::Unprocessable(f) => {
+            let field = (!f.field.is_empty()).then_some(f.field.as_str());
+            json_error(StatusCode::UNPROCESSABLE_ENTITY, f.code, field, &f.message)
+        }
         Error::Conflict => json_error(
             StatusCode::CONFLICT,
             "conflict",

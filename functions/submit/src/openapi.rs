@@ -42,11 +42,13 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 405 | `method_not_allowed` | wrong method on a known route (`Allow` header lists the right ones) |
 | 409 | `idempotency_conflict` | the `Idempotency-Key` was used before with a different body |
 | 409 | `task_not_pending` | `DELETE /v1/tasks/{id}` on a task that runs or has finished; `status` gives its status |
-| 409 | `not_comparable` | `GET /v1/compare`: the task is not a `code-coverage-end` task (`field` names it) |
-| 409 | `task_not_succeeded` | `GET /v1/compare`: the end task has not succeeded (`field` names it) |
+| 409 | `not_comparable` | `GET /v1/compare`: the task is not a `code-coverage-end` or `code-coverage-merge` task (`field` names it) |
+| 409 | `task_not_succeeded` | `GET /v1/compare`: the end or merge task has not succeeded (`field` names it) |
 | 409 | `different_builds` | `GET /v1/compare`: the two sessions ran different builds (`field` is `head`) |
 | 413 | `body_too_large` | the body is over 65,536 bytes (5,242,880 for `POST /v1/impact`) |
 | 415 | `unsupported_media_type` | `Content-Type` is not `application/json` |
+| 422 | `not_mergeable` | a `code-coverage-merge` names a task that does not exist, is no `code-coverage-end` or has not succeeded (`field` `data.tasks[i]`) |
+| 422 | `mixed_builds` | a `code-coverage-merge` names end tasks of several builds; the message names each build and its tasks (`field` `data.tasks`) |
 | 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
 | 503 | `search_unavailable` | `GET /v1/search` where the deployment has no search index (the AWS stack, for now) |
 
@@ -173,6 +175,11 @@ pub fn yaml() -> Result<String, impl std::error::Error> {
             body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: `Content-Type` is not \
             `application/json`", body = ErrorBody),
+        (status = 422, description = "A `code-coverage-merge` whose tasks cannot be merged: \
+            `not_mergeable`, a task that does not exist, is no `code-coverage-end` or has not \
+            succeeded (`field` `data.tasks[i]`); `mixed_builds`, end tasks of several builds \
+            (`field` `data.tasks`, the message names each build and its tasks); nothing is \
+            stored", body = ErrorBody),
         (status = 503, description = UNAVAILABLE, body = ErrorBody),
     )
 )]
@@ -480,7 +487,7 @@ pub struct CompareParams {
         (status = 403, description = FORBIDDEN, body = ErrorBody),
         (status = 404, description = "`not_found`: no such task; `no_index`: the task's \
             session has no coverage index. `field` names the parameter", body = ErrorBody),
-        (status = 409, description = "`not_comparable`: not a `code-coverage-end` task; \
+        (status = 409, description = "`not_comparable`: not an end or merge task; \
             `task_not_succeeded`; `different_builds`. `field` names the parameter",
             body = ErrorBody),
         (status = 503, description = UNAVAILABLE, body = ErrorBody),
@@ -862,6 +869,11 @@ mod tests {
                 message: "device unreachable".into(),
             }),
             notified: full.then_some(Notified::GaveUp),
+            merge: if full {
+                vec![TaskId::parse("01M8KGNN77WZXS3YCVX8M82WG9").unwrap()]
+            } else {
+                Vec::new()
+            },
             notified_email: full.then_some(Notified::Sent),
         }
     }

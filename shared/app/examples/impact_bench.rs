@@ -154,6 +154,20 @@ impl IndexStore for FileIndexes {
         Ok(Some(buf))
     }
 
+    async fn put_merged_index(&self, _: &BuildId, _: &TaskId, _: Vec<u8>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn read_merged_index(
+        &self,
+        _: &BuildId,
+        _: &TaskId,
+        _: u64,
+        _: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        Ok(None)
+    }
+
     async fn put_latest(&self, _: Option<&str>, _: &LatestBuild) -> Result<(), Error> {
         Ok(())
     }

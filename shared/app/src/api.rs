@@ -2,7 +2,7 @@
 
 use ccaas_domain::{
     CANCELLED, DeviceAccess, DeviceAllow, FieldError, ListQuery, SealedMessage, Status, Submission,
-    Task, TaskId, TaskMessage, parse_submission, rfc3339,
+    Task, TaskId, TaskMessage, TaskType, parse_submission, rfc3339,
 };
 use tracing::{info, warn};
 
@@ -117,6 +117,10 @@ pub struct Api<S, Q, L, K> {
 impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
     /// `POST /v1/tasks`: validate, seal, store, enqueue.
     ///
+    /// A merge (`code-coverage-merge`) has no device: nothing is sealed, its message group is
+    /// its own (`merge:<id>`), and the tasks it names are read first: each must be a
+    /// succeeded `code-coverage-end` ([`Error::Unprocessable`], `not_mergeable`, naming
+    /// `data.tasks[i]`), all of one build (`mixed_builds`, naming every task's build).
     /// A device outside the allow-list is refused ([`Error::Refused`], `device_not_allowed`)
     /// before anything is sealed, stored or queued. The seal comes first, so a key service
     /// outage writes nothing. The store write comes
@@ -139,11 +143,13 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                     .into(),
             }));
         }
-        if !self.allow.allows(&sub.device.host, sub.device.port) {
+        if let Some(device) = &sub.device
+            && !self.allow.allows(&device.host, device.port)
+        {
             return Err(Error::Refused(FieldError {
                 code: "device_not_allowed",
                 field: "data.device.host".into(),
-                message: if sub.device.host.as_ip().is_none() && self.allow.is_restricted() {
+                message: if device.host.as_ip().is_none() && self.allow.is_restricted() {
                     "this service only takes devices by IP address, inside its allow-list".into()
                 } else {
                     "this device (address and port) is not in the service's allow-list".into()
@@ -154,6 +160,9 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
             Some(u) => u.to_owned(),
             None => sub.user.clone().unwrap_or_else(|| "anonymous".into()),
         };
+        if sub.task_type == TaskType::CoverageMerge {
+            self.check_merge(&sub.tasks).await?;
+        }
         let now = self.clock.now_ms();
         let mut task = new_task(&sub, user.clone(), now);
         task.admin = caller.is_admin(&self.admins);
@@ -161,16 +170,16 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         // order they were submitted, and only one FIFO group in one queue keeps an order. So
         // a task joins the queue of its device's newest open task; priority only picks the
         // queue of a device with nothing open (docs/api.md, "Priority and order").
-        task.queue = Some(
-            self.store
-                .open_queue(&sub.device.host.to_string(), sub.device.port)
+        task.queue = Some(match &sub.device {
+            Some(d) => self
+                .store
+                .open_queue(&d.host.to_string(), d.port)
                 .await?
                 .unwrap_or(sub.priority),
-        );
-        let message = self.seal(&task.id, &sub.device).await?;
-        // One message group per device, the key the devices table uses too: one device's
-        // tasks run in order, different devices (even on one host) in parallel.
-        let group = device_key(&sub.device.host.to_string(), sub.device.port);
+            None => sub.priority,
+        });
+        let message = self.seal(&task.id, sub.device.as_ref()).await?;
+        let group = message_group(&sub, &task.id);
 
         let Some(key) = idempotency_key else {
             self.store.create(&task, None).await?;
@@ -216,7 +225,8 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
                     .ok_or_else(|| Error::Corrupt("idempotency record without task".into()))?;
                 if existing.status == Status::Pending {
                     // The first call may have stopped between the write and the send.
-                    let message = self.seal(&existing.id, &sub.device).await?;
+                    let message = self.seal(&existing.id, sub.device.as_ref()).await?;
+                    let group = message_group(&sub, &existing.id);
                     self.queue
                         .enqueue(&message, &group, existing.queue())
                         .await?;
@@ -230,13 +240,96 @@ impl<S: TaskStore, Q: TaskQueue, L: LogStore, K: Sealer> Api<S, Q, L, K> {
         }
     }
 
-    /// The queue message of task `id`, its device access sealed.
-    async fn seal(&self, id: &TaskId, device: &DeviceAccess) -> Result<SealedMessage, Error> {
+    /// The queue message of task `id`, its device access sealed; a task without a device
+    /// (a merge) seals nothing and its `sealed_device` is empty (the worker never opens it).
+    async fn seal(
+        &self,
+        id: &TaskId,
+        device: Option<&DeviceAccess>,
+    ) -> Result<SealedMessage, Error> {
+        let Some(device) = device else {
+            return Ok(SealedMessage {
+                task_id: id.clone(),
+                sealed_device: String::new(),
+            });
+        };
         let message = TaskMessage {
             task_id: id.clone(),
             device: device.clone(),
         };
         seal(&self.sealer, &message).await
+    }
+
+    /// Checks a merge's end tasks: each exists, is a `code-coverage-end` and has succeeded
+    /// (else `not_mergeable` naming `data.tasks[i]`), and all are of one build, as their
+    /// results' `build` says (else `mixed_builds`, naming each task's build). Read-only.
+    /// Errors: [`Error::Unprocessable`], [`Error::Unavailable`].
+    async fn check_merge(&self, ids: &[TaskId]) -> Result<(), Error> {
+        let refuse = |i: usize, message: String| {
+            Error::Unprocessable(FieldError {
+                code: "not_mergeable",
+                field: format!("data.tasks[{i}]"),
+                message,
+            })
+        };
+        let mut builds: std::collections::BTreeMap<String, Vec<&TaskId>> = Default::default();
+        for (i, id) in ids.iter().enumerate() {
+            let Some(t) = self.store.get(id).await? else {
+                return Err(refuse(i, format!("task {id} does not exist")));
+            };
+            if t.task_type != TaskType::CoverageEnd {
+                return Err(refuse(
+                    i,
+                    format!(
+                        "task {id} is a {}; only code-coverage-end tasks have reports to merge",
+                        t.task_type.as_str()
+                    ),
+                ));
+            }
+            if t.status != Status::Succeeded {
+                return Err(refuse(
+                    i,
+                    format!(
+                        "task {id} is {}; only a succeeded end task has a report to merge",
+                        t.status.as_str()
+                    ),
+                ));
+            }
+            let build = t
+                .result
+                .as_ref()
+                .and_then(|r| r.get("build"))
+                .and_then(|b| b.as_str())
+                .filter(|b| ccaas_domain::BuildId::parse(b).is_ok());
+            let Some(build) = build else {
+                return Err(refuse(
+                    i,
+                    format!(
+                        "task {id} has no valid build id in its result, so it cannot be matched to others"
+                    ),
+                ));
+            };
+            builds.entry(build.to_owned()).or_default().push(id);
+        }
+        if builds.len() > 1 {
+            let each: Vec<String> = builds
+                .iter()
+                .map(|(b, ts)| {
+                    let ts: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+                    format!("{b} ({})", ts.join(", "))
+                })
+                .collect();
+            return Err(Error::Unprocessable(FieldError {
+                code: "mixed_builds",
+                field: "data.tasks".into(),
+                message: format!(
+                    "the tasks are of {} builds: {}; a merge takes the end tasks of one build",
+                    builds.len(),
+                    each.join("; ")
+                ),
+            }));
+        }
+        Ok(())
     }
 
     /// Best effort: a task whose message could not be sent is marked failed.
@@ -386,10 +479,15 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         version: 0,
         updated: created.clone(),
         created,
-        device: sub.device.host.to_string(),
-        port: sub.device.port,
+        device: sub
+            .device
+            .as_ref()
+            .map(|d| d.host.to_string())
+            .unwrap_or_default(),
+        port: sub.device.as_ref().map_or(0, |d| d.port),
         modules: sub.modules.clone(),
         session: sub.session.clone(),
+        merge: sub.tasks.clone(),
         flush: sub.flush,
         webhook: sub.webhook.clone(),
         email: sub.email.clone(),
@@ -402,6 +500,17 @@ fn new_task(sub: &Submission, user: String, now: u64) -> Task {
         error: None,
         notified: None,
         notified_email: None,
+    }
+}
+
+/// The FIFO message group of task `id`: its device key, the key the devices table uses too,
+/// so one device's tasks run in order and different devices (even on one host) in parallel; a
+/// task without a device (a merge) has a group of its own, `merge:<id>`, so merges run in
+/// parallel with everything.
+fn message_group(sub: &Submission, id: &TaskId) -> String {
+    match &sub.device {
+        Some(d) => device_key(&d.host.to_string(), d.port),
+        None => format!("merge:{id}"),
     }
 }
 

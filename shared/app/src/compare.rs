@@ -50,13 +50,20 @@ pub enum IndexSource {
         /// The session id (the end task's `result.session`).
         session: TaskId,
     },
+    /// A merge task's index (`index/merged/<build>/<task>.idx`), written by the merge.
+    Merged {
+        /// The build of the merged sessions.
+        build: BuildId,
+        /// The merge task.
+        task: TaskId,
+    },
 }
 
 impl IndexSource {
     /// The build of the index.
     pub fn build(&self) -> &BuildId {
         match self {
-            IndexSource::Session { build, .. } => build,
+            IndexSource::Session { build, .. } | IndexSource::Merged { build, .. } => build,
         }
     }
 
@@ -72,6 +79,9 @@ impl IndexSource {
             IndexSource::Session { build, session } => {
                 store.read_index(build, session, offset, len).await
             }
+            IndexSource::Merged { build, task } => {
+                store.read_merged_index(build, task, offset, len).await
+            }
         }
     }
 }
@@ -85,17 +95,21 @@ fn field_error(code: &'static str, field: &str, message: String) -> FieldError {
 }
 
 /// Where the index of `task` lies: a succeeded `code-coverage-end` task's session index, named
-/// by its `result.session` and `result.build`. The one mapping from a task to its index (a
-/// merge task's merged index joins here). Pure. Errors, naming `field`:
-/// [`Error::Incompatible`] `not_comparable` (another task type) or `task_not_succeeded`;
-/// [`Error::Absent`] `no_index` (a result without a session or a valid build id).
+/// by its `result.session` and `result.build`, or a succeeded `code-coverage-merge` task's
+/// merged index, named by its id and `result.build`. The one mapping from a task to its index.
+/// Pure. Errors, naming `field`: [`Error::Incompatible`] `not_comparable` (a start or discard)
+/// or `task_not_succeeded`; [`Error::Absent`] `no_index` (a result without a session or a
+/// valid build id).
 pub fn index_of(task: &Task, field: &str) -> Result<IndexSource, Error> {
-    if task.task_type != TaskType::CoverageEnd {
+    if !matches!(
+        task.task_type,
+        TaskType::CoverageEnd | TaskType::CoverageMerge
+    ) {
         return Err(Error::Incompatible(field_error(
             "not_comparable",
             field,
             format!(
-                "{field} is a {} task; only code-coverage-end tasks have a coverage index",
+                "{field} is a {} task; only code-coverage-end and code-coverage-merge tasks have a coverage index",
                 task.task_type.as_str()
             ),
         )));
@@ -105,7 +119,7 @@ pub fn index_of(task: &Task, field: &str) -> Result<IndexSource, Error> {
             "task_not_succeeded",
             field,
             format!(
-                "{field} is {}; only a succeeded end task has a coverage index",
+                "{field} is {}; only a succeeded end or merge task has a coverage index",
                 task.status.as_str()
             ),
         )));
@@ -121,11 +135,17 @@ pub fn index_of(task: &Task, field: &str) -> Result<IndexSource, Error> {
             ),
         ))
     };
-    let session = text("session")
-        .and_then(TaskId::parse)
-        .ok_or_else(no_index)?;
     let build = text("build")
         .and_then(|b| BuildId::parse(b).ok())
+        .ok_or_else(no_index)?;
+    if task.task_type == TaskType::CoverageMerge {
+        return Ok(IndexSource::Merged {
+            build,
+            task: task.id.clone(),
+        });
+    }
+    let session = text("session")
+        .and_then(TaskId::parse)
         .ok_or_else(no_index)?;
     Ok(IndexSource::Session { build, session })
 }
@@ -202,7 +222,9 @@ impl CompareQuery {
             None | Some("") => Err(Error::Invalid(field_error(
                 "missing_field",
                 field,
-                format!("{field} is required: the id of a succeeded code-coverage-end task"),
+                format!(
+                    "{field} is required: the id of a succeeded code-coverage-end or code-coverage-merge task"
+                ),
             ))),
             Some(s) => TaskId::parse(s).ok_or_else(|| {
                 invalid(
@@ -276,7 +298,11 @@ pub async fn compare<'a, S: TaskStore, X: IndexStore>(
         .then(|| r.files.last().map(|f| cursor_of(&f.path)))
         .flatten();
     let side = |t: &Task, src: &IndexSource, lines: LineTotals| {
-        let IndexSource::Session { session, build } = src;
+        let (session, build) = match src {
+            IndexSource::Session { session, build } => (session, build),
+            // A merge's index is its own: its meta names the merge as the session.
+            IndexSource::Merged { task, build } => (task, build),
+        };
         CompareSideView {
             task: t.id.to_string(),
             session: session.to_string(),

@@ -12,6 +12,11 @@ pub enum Error {
     /// `device_not_allowed`; an admin call by a non-admin, `forbidden`); the field says which.
     #[error("refused: {0}")]
     Refused(#[source] FieldError),
+    /// Well-formed, but what it names cannot be used: answered `422` with its own code (a
+    /// merge naming a task that is no succeeded end task, `not_mergeable`; end tasks of
+    /// several builds, `mixed_builds`); the field says which.
+    #[error("unprocessable: {0}")]
+    Unprocessable(#[source] FieldError),
     /// No such task (or not the caller's to see).
     #[error("task not found")]
     NotFound,

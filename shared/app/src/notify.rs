@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use ccaas_domain::{Status, Task};
 use serde_json::{Value, json};
 
-use crate::ports::{Mail, device_key};
+use crate::ports::{Mail, task_device};
 
 /// The longest subject of an email notice, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 200;
@@ -20,7 +20,12 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 /// `error` (`code`, `message`) of a failed one. The device credentials are not on the task,
 /// so they cannot be here.
 pub fn payload(task: &Task) -> Value {
-    let device = device_key(&task.device, task.port);
+    let device = task_device(task);
+    // A task without a device (a merge) is on none.
+    let on = match device.is_empty() {
+        true => String::new(),
+        false => format!(" on {device}"),
+    };
     let result = task.result.as_ref();
     let link = result.and_then(|r| r.get("link")).and_then(Value::as_str);
     let summary = result.and_then(|r| r.get("summary")).cloned();
@@ -47,10 +52,9 @@ pub fn payload(task: &Task) -> Value {
         (other, _) => other.as_str().to_string(),
     };
     let text = format!(
-        "task {} {} on {} {}",
+        "task {} {}{on} {}",
         task.id,
         task.task_type.as_str(),
-        device,
         outcome
     );
     json!({
@@ -77,7 +81,7 @@ pub fn payload(task: &Task) -> Value {
 /// update time, line coverage, the report link and, for a failure, the error code and
 /// message. Every value in the HTML is escaped, and only an `http(s)` link becomes an anchor.
 pub fn mail(task: &Task) -> Mail {
-    let device = device_key(&task.device, task.port);
+    let device = task_device(task);
     let result = task.result.as_ref();
     let link = result.and_then(|r| r.get("link")).and_then(Value::as_str);
     let lines = result
@@ -92,6 +96,7 @@ pub fn mail(task: &Task) -> Mail {
         .and_then(Value::as_str);
     let label = match &task.name {
         Some(n) if !n.trim().is_empty() => n.clone(),
+        _ if device.is_empty() => task.task_type.as_str().to_string(),
         _ => format!("{} on {device}", task.task_type.as_str()),
     };
     let outcome = match (task.status, &task.error, lines) {
@@ -242,6 +247,7 @@ mod tests {
             result: None,
             error: None,
             notified: None,
+            merge: Vec::new(),
             notified_email: None,
         }
     }
@@ -263,6 +269,25 @@ mod tests {
         assert_eq!(p["device"], "10.0.0.1:22");
         assert_eq!(p["summary"]["lines"]["total"], 1000);
         assert!(p["error"].is_null());
+    }
+
+    #[test]
+    fn a_merge_without_a_device_is_announced_on_no_device() {
+        let mut t = task(Status::Succeeded);
+        t.task_type = TaskType::CoverageMerge;
+        t.device = String::new();
+        t.port = 0;
+        t.name = None;
+        t.result = Some(json!({"summary": {"lines": {"covered": 1, "total": 2}}}));
+        let p = payload(&t);
+        assert_eq!(
+            p["text"],
+            "task 01JDQ2V3W4X5Y6Z7A8B9C0D1E2 code-coverage-merge succeeded: lines 50.0% (1/2)"
+        );
+        assert_eq!(p["device"], "");
+        let m = mail(&t);
+        assert!(m.subject.contains("code-coverage-merge"), "{}", m.subject);
+        assert!(!m.subject.contains(":0"), "{}", m.subject);
     }
 
     #[test]

@@ -232,6 +232,28 @@ pub trait TaskRunner: Send + Sync {
         task: &Task,
         device: &DeviceAccess,
     ) -> impl Future<Output = Result<serde_json::Value, RunError>> + Send;
+
+    /// Runs a task that needs no device (a merge: its message carries no device access) and
+    /// returns its `result`, with [`TaskRunner::run`]'s guarantees: safe to call again after a
+    /// crash at any point. Errors: a classified [`RunError`]; by default every such task fails
+    /// `not_implemented`, so runners that only do device work need not write it.
+    fn run_without_device(
+        &self,
+        task: &Task,
+    ) -> impl Future<Output = Result<serde_json::Value, RunError>> + Send {
+        let e = no_device_work(task);
+        async move { Err(e) }
+    }
+}
+
+/// A runner without a device for `task` (see [`ccaas_domain::TaskType::needs_device`]): the
+/// [`TaskRunner::run_without_device`] default.
+fn no_device_work(task: &Task) -> RunError {
+    RunError {
+        retryable: false,
+        code: "not_implemented".into(),
+        message: format!("{} is not implemented here", task.task_type.as_str()),
+    }
 }
 
 /// The runner used until the device work lands: every task fails with `not_implemented`.
@@ -249,6 +271,15 @@ impl TaskRunner for NotImplementedRunner {
             code: "not_implemented".into(),
             message: format!("{} is not implemented yet", task.task_type.as_str()),
         })
+    }
+}
+
+/// The device a task shows (rows, notifications): its [`device_key`], or `""` for a task
+/// without a device (a merge).
+pub fn task_device(task: &Task) -> String {
+    match task.device.is_empty() {
+        true => String::new(),
+        false => device_key(&task.device, task.port),
     }
 }
 
@@ -641,6 +672,13 @@ pub fn index_key(build: &ccaas_domain::BuildId, session: &TaskId) -> String {
     format!("index/coverage/{build}/{session}.idx")
 }
 
+/// The key of a merge task's coverage index: `index/merged/<build-id>/<task-id>.idx`, apart
+/// from `index/coverage/`, so the impact query (which lists only that prefix) never counts a
+/// merge as a session. Made from a validated [`ccaas_domain::BuildId`] and a [`TaskId`] only.
+pub fn merged_index_key(build: &ccaas_domain::BuildId, task: &TaskId) -> String {
+    format!("index/merged/{build}/{task}.idx")
+}
+
 /// The key of the newest indexed build: `index/latest.json` for every device, or
 /// `index/latest/<device key>.json` for one ([`device_key`]: a canonical host and a port, so
 /// no `/` and no user text beyond what the domain validated).
@@ -662,8 +700,8 @@ pub struct LatestBuild {
 }
 
 /// Per-session coverage indexes (the bucket's private `index/` prefix in production): written
-/// by end tasks, read in byte ranges by the impact query. Keys come from [`index_key`] and
-/// [`latest_key`] only.
+/// by end tasks, read in byte ranges by the impact query; and merge tasks' indexes, which
+/// no listing shows. Keys come from [`index_key`], [`merged_index_key`] and [`latest_key`] only.
 pub trait IndexStore: Send + Sync {
     /// Writes (replaces) the index of `session` of `build`. Idempotent: the same bytes give the
     /// same object. Errors: [`Error::Unavailable`].
@@ -689,6 +727,27 @@ pub trait IndexStore: Send + Sync {
         &self,
         build: &ccaas_domain::BuildId,
         session: &TaskId,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+
+    /// Writes (replaces) the index of merge task `task` of `build`
+    /// ([`merged_index_key`]; [`IndexStore::list_sessions`] never lists it). Idempotent: the
+    /// same bytes give the same object. Errors: [`Error::Unavailable`].
+    fn put_merged_index(
+        &self,
+        build: &ccaas_domain::BuildId,
+        task: &TaskId,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Bytes `offset .. offset + len` of merge task `task`'s index, as
+    /// [`IndexStore::read_index`] reads a session's; `None` when it has none. Read-only.
+    /// Errors: [`Error::Corrupt`] when `len` is over [`MAX_INDEX_READ`], [`Error::Unavailable`].
+    fn read_merged_index(
+        &self,
+        build: &ccaas_domain::BuildId,
+        task: &TaskId,
         offset: u64,
         len: u64,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;

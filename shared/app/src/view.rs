@@ -69,6 +69,11 @@ pub struct TaskView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
     pub session: Option<String>,
+    /// The end tasks a `code-coverage-merge` task merges (its `data.tasks`); absent for other
+    /// types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ccaas_domain::TaskId>>))]
+    pub tasks: Option<Vec<String>>,
     /// The result of a succeeded task.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -221,6 +226,8 @@ impl TaskView {
             port: task.port,
             modules: task.modules.iter().map(|m| m.as_str().to_owned()).collect(),
             session: task.session.as_ref().map(|s| s.to_string()),
+            tasks: (!task.merge.is_empty())
+                .then(|| task.merge.iter().map(|t| t.to_string()).collect()),
             result: task.result.clone(),
             error: task.error.clone(),
             notify: (task.wants(Channel::Webhook) || task.wants(Channel::Email)).then(|| {
@@ -261,7 +268,8 @@ impl ListItem {
             user: task.user.clone(),
             timestamp: task.created.clone(),
             name: task.name.clone(),
-            device: crate::ports::device_key(&task.device, task.port),
+            // A task without a device (a merge) shows none.
+            device: crate::ports::task_device(task),
             updated: task.updated.clone(),
             error_code: task.error.as_ref().map(|e| e.code.clone()),
             link: task
@@ -518,10 +526,10 @@ pub struct CompareView {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CompareSide))]
 pub struct CompareSideView {
-    /// The end task's id.
+    /// The end or merge task's id.
     #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
     pub task: String,
-    /// The session id (the end task's `result.session`).
+    /// The session id (the end task's `result.session`; a merge task's own id).
     #[cfg_attr(feature = "openapi", schema(value_type = ccaas_domain::TaskId))]
     pub session: String,
     /// The build the session ran.

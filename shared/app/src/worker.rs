@@ -129,52 +129,59 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier, M: Mailer> Worker<S, R
             return self.notify(&task, last).await;
         }
 
-        let message = match envelope::open_parsed(&self.sealer, parsed).await {
-            Ok(m) => m,
-            Err(OpenError::Unavailable(e)) => {
-                if last || !self.retrying(&task, now) {
-                    // The window is over (or no later delivery will come): fail the task
-                    // rather than leave it pending.
-                    let why = format!(
-                        "the key service did not answer for {} s; submit again",
-                        self.config.retry.window.as_secs()
-                    );
-                    let _ = self.fail_unworkable(task, "key_unavailable", &why).await;
-                } else if task.status == Status::Pending && task.retry_since.is_none() {
-                    // Only a pending task: a running one belongs to its lease holder, whose
-                    // conditional writes a version bump here would make fail.
-                    let mut next = task.advance(Status::Pending, now);
-                    next.retry_since = Some(now);
-                    if let Err(we) = self
-                        .store
-                        .write_status(&next, (task.status, task.version))
-                        .await
-                    {
-                        warn!(task_id = %id, error = %we, "could not record the first transient failure");
+        // A task without a device (a merge) carries no sealed access: nothing to open, no
+        // device to check or to keep in order.
+        let device = if task.task_type.needs_device() {
+            let message = match envelope::open_parsed(&self.sealer, parsed).await {
+                Ok(m) => m,
+                Err(OpenError::Unavailable(e)) => {
+                    if last || !self.retrying(&task, now) {
+                        // The window is over (or no later delivery will come): fail the task
+                        // rather than leave it pending.
+                        let why = format!(
+                            "the key service did not answer for {} s; submit again",
+                            self.config.retry.window.as_secs()
+                        );
+                        let _ = self.fail_unworkable(task, "key_unavailable", &why).await;
+                    } else if task.status == Status::Pending && task.retry_since.is_none() {
+                        // Only a pending task: a running one belongs to its lease holder, whose
+                        // conditional writes a version bump here would make fail.
+                        let mut next = task.advance(Status::Pending, now);
+                        next.retry_since = Some(now);
+                        if let Err(we) = self
+                            .store
+                            .write_status(&next, (task.status, task.version))
+                            .await
+                        {
+                            warn!(task_id = %id, error = %we, "could not record the first transient failure");
+                        }
                     }
+                    return Disposition::Retry(RetryReason::Sealer(e));
                 }
-                return Disposition::Retry(RetryReason::Sealer(e));
+                Err(OpenError::Unreadable(why)) => {
+                    return self.poison(body, receive_count, why).await;
+                }
+            };
+
+            if !self
+                .config
+                .allow
+                .allows(&message.device.host, message.device.port)
+            {
+                // Defence in depth: the submit check ran against the list of its day.
+                warn!(task_id = %id, "device not in the allow-list; failing the task unrun");
+                let why = "this device (address and port) is not in the service's allow-list";
+                return match self.fail_unworkable(task, "device_not_allowed", why).await {
+                    Ok(()) => Disposition::Ack,
+                    Err(e) => Disposition::Retry(RetryReason::Store(e)),
+                };
             }
-            Err(OpenError::Unreadable(why)) => {
-                return self.poison(body, receive_count, why).await;
-            }
+            Some(message.device)
+        } else {
+            None
         };
 
-        if !self
-            .config
-            .allow
-            .allows(&message.device.host, message.device.port)
-        {
-            // Defence in depth: the submit check ran against the list of its day.
-            warn!(task_id = %id, "device not in the allow-list; failing the task unrun");
-            let why = "this device (address and port) is not in the service's allow-list";
-            return match self.fail_unworkable(task, "device_not_allowed", why).await {
-                Ok(()) => Disposition::Ack,
-                Err(e) => Disposition::Retry(RetryReason::Store(e)),
-            };
-        }
-
-        if task.status == Status::Pending && !last {
+        if task.status == Status::Pending && !last && device.is_some() {
             // FIFO order holds within one queue; a task of this device submitted earlier on
             // the other queue goes first (docs/api.md, "Priority and order"). On the last
             // delivery the task runs anyway: waiting on is no longer possible.
@@ -205,7 +212,10 @@ impl<S: TaskStore, R: TaskRunner, K: Sealer, N: Notifier, M: Mailer> Worker<S, R
                 .record(Event::Taken { queue_wait_ms }, now);
         }
 
-        let ran = self.runner.run(&running, &message.device).await;
+        let ran = match &device {
+            Some(d) => self.runner.run(&running, d).await,
+            None => self.runner.run_without_device(&running).await,
+        };
         if let Err(e) = &ran {
             let code = e.code.clone();
             let now = self.config.clock.now_ms();

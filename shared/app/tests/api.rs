@@ -663,3 +663,137 @@ async fn notify_email_on_a_service_with_a_sender_is_stored_with_the_task() {
         .expect("accepted");
     assert_eq!(api.store.all()[0].email, ["alice@example.com"]);
 }
+
+const END: &str = r#"{"type":"code-coverage-end","user":"alice","data":{"device":{"host":"127.0.0.1","username":"root","password":"canary-pw-77"},"modules":["tmm"]}}"#;
+
+/// An end task taken to `status` (running or succeeded, with `build` in its result).
+async fn end_task(
+    api: &Api<MemoryStore, MemoryQueue, MemoryLogs, MemorySealer>,
+    status: ccaas_domain::Status,
+    build: &str,
+) -> String {
+    use ccaas_app::TaskStore;
+    use ccaas_domain::Status;
+    let acc = api
+        .submit(&Caller::Anonymous, None, END.as_bytes())
+        .await
+        .unwrap();
+    let id = ccaas_domain::TaskId::parse(&acc.view.id).unwrap();
+    let t = api.store.get(&id).await.unwrap().unwrap();
+    let running = t.advance(Status::Running, 1);
+    api.store
+        .write_status(&running, (Status::Pending, 0))
+        .await
+        .unwrap();
+    if status == Status::Succeeded {
+        let mut done = running.advance(Status::Succeeded, 2);
+        done.result = Some(serde_json::json!({"build": build, "link": "x"}));
+        api.store
+            .write_status(&done, (Status::Running, 1))
+            .await
+            .unwrap();
+    }
+    acc.view.id
+}
+
+fn merge_body(ids: &[&str]) -> String {
+    serde_json::json!({"type": "code-coverage-merge", "name": "both", "data": {"tasks": ids}})
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_merge_of_succeeded_ends_of_one_build_is_queued_alone_with_nothing_sealed() {
+    use ccaas_domain::Status;
+    let api = api();
+    let a = end_task(&api, Status::Succeeded, "17.1.0-0.0.16").await;
+    let b = end_task(&api, Status::Succeeded, "17.1.0-0.0.16").await;
+    let before = api.queue.sent().len();
+    let acc = api
+        .submit(&Caller::Anonymous, None, merge_body(&[&a, &b]).as_bytes())
+        .await
+        .expect("accepted");
+    assert_eq!(acc.view.task_type, "code-coverage-merge");
+    let sent = api.queue.sent();
+    assert_eq!(sent.len(), before + 1);
+    let (msg, group, _) = sent.last().unwrap();
+    assert_eq!(msg.task_id.as_str(), acc.view.id);
+    assert_eq!(
+        msg.sealed_device, "",
+        "a merge has no device access to seal"
+    );
+    assert_eq!(*group, format!("merge:{}", acc.view.id));
+    let view = api.get(&acc.view.id).await.unwrap();
+    assert_eq!(view.tasks, Some(vec![a, b]));
+    assert_eq!((view.device.as_str(), view.port), ("", 0));
+    assert!(view.modules.is_empty());
+}
+
+#[tokio::test]
+async fn a_merge_naming_a_missing_unfinished_or_non_end_task_is_unprocessable_naming_its_index() {
+    use ccaas_domain::Status;
+    let api = api();
+    let a = end_task(&api, Status::Succeeded, "17.1.0-0.0.16").await;
+    let running = end_task(&api, Status::Running, "").await;
+    let start = api
+        .submit(&Caller::Anonymous, None, START.as_bytes())
+        .await
+        .unwrap()
+        .view
+        .id;
+    let missing = "01JD0000000000000000000009";
+    for (other, says) in [
+        (running.as_str(), "is running"),
+        (start.as_str(), "is a code-coverage-start"),
+        (missing, "does not exist"),
+    ] {
+        let sent = api.queue.sent().len();
+        match api
+            .submit(
+                &Caller::Anonymous,
+                None,
+                merge_body(&[&a, other]).as_bytes(),
+            )
+            .await
+        {
+            Err(Error::Unprocessable(f)) => {
+                assert_eq!(
+                    (f.code, f.field.as_str()),
+                    ("not_mergeable", "data.tasks[1]")
+                );
+                assert!(f.message.contains(says), "{}", f.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(api.queue.sent().len(), sent, "nothing is queued");
+    }
+}
+
+#[tokio::test]
+async fn a_merge_of_two_builds_is_refused_mixed_builds_naming_each_task_and_build() {
+    use ccaas_domain::Status;
+    let api = api();
+    let a = end_task(&api, Status::Succeeded, "17.1.0-0.0.16").await;
+    let b = end_task(&api, Status::Succeeded, "17.1.0-0.0.16").await;
+    let c = end_task(&api, Status::Succeeded, "17.5.0-0.0.3").await;
+    let stored = api.store.len();
+    match api
+        .submit(
+            &Caller::Anonymous,
+            None,
+            merge_body(&[&a, &b, &c]).as_bytes(),
+        )
+        .await
+    {
+        Err(Error::Unprocessable(f)) => {
+            assert_eq!((f.code, f.field.as_str()), ("mixed_builds", "data.tasks"));
+            assert!(
+                f.message
+                    .contains(&format!("17.1.0-0.0.16 ({a}, {b}); 17.5.0-0.0.3 ({c})")),
+                "{}",
+                f.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(api.store.len(), stored, "nothing is stored");
+}

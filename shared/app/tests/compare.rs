@@ -423,3 +423,66 @@ async fn a_smaller_index_larger_than_a_chunk_is_paired_with_every_part_of_the_la
     assert_eq!(v.files.len(), 500);
     assert!(v.next.is_some());
 }
+
+#[tokio::test]
+async fn a_merge_task_compares_by_its_merged_index_as_base_or_head() {
+    let s = Stack::new();
+    let end = s
+        .end(
+            1,
+            BUILD,
+            Some(&[("/src/tmm/route.c", vec![10, 11, 12], vec![10])]),
+        )
+        .await;
+    // A succeeded merge whose merged index ran lines 10 and 12.
+    let merge = TaskId::from_parts(1_764_000_009_000, 9);
+    let mut t = task(merge.clone(), "bob");
+    t.task_type = TaskType::CoverageMerge;
+    t.status = Status::Succeeded;
+    t.result = Some(json!({"build": BUILD, "merged": [end.clone()]}));
+    s.tasks.create(&t, None).await.unwrap();
+    let mut ib = IndexBuilder::new(IndexMeta {
+        session: merge.to_string(),
+        task: merge.to_string(),
+        build: BUILD.into(),
+        ..IndexMeta::default()
+    });
+    ib.file("/src/tmm/route.c", [10, 11, 12], [10, 12]);
+    s.indexes
+        .put_merged_index(
+            &BuildId::parse(BUILD).unwrap(),
+            &merge,
+            ib.finish().unwrap(),
+        )
+        .await
+        .unwrap();
+
+    let v = s
+        .compare(&[("base", &end), ("head", merge.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(
+        (v.head.task.as_str(), v.head.session.as_str()),
+        (merge.as_str(), merge.as_str())
+    );
+    assert_eq!(v.files[0].newly_covered, vec![12]);
+    assert!(v.files[0].lost.is_empty());
+    let r = s
+        .compare(&[("base", merge.as_str()), ("head", &end)])
+        .await
+        .unwrap();
+    assert_eq!(r.files[0].lost, vec![12]);
+
+    // A merge without its merged index is no_index, naming the side.
+    let bare = TaskId::from_parts(1_764_000_010_000, 10);
+    let mut t = task(bare.clone(), "bob");
+    t.task_type = TaskType::CoverageMerge;
+    t.status = Status::Succeeded;
+    t.result = Some(json!({"build": BUILD}));
+    s.tasks.create(&t, None).await.unwrap();
+    let e = s
+        .compare(&[("base", &end), ("head", bare.as_str())])
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(e), ("no_index", "head".into(), 404));
+}

@@ -1472,3 +1472,74 @@ async fn duplicated_replayed_and_redelivered_messages_count_each_task_once_in_th
     };
     assert_eq!((count("open"), count("succeeded")), (0, 2), "{view:?}");
 }
+
+/// A runner whose device-less work answers `merged`, counting calls of each kind.
+#[derive(Clone, Default)]
+struct Merger {
+    device_runs: Arc<AtomicUsize>,
+    merges: Arc<AtomicUsize>,
+}
+
+impl TaskRunner for Merger {
+    async fn run(&self, _t: &Task, _d: &DeviceAccess) -> Result<serde_json::Value, RunError> {
+        self.device_runs.fetch_add(1, Ordering::SeqCst);
+        Ok(serde_json::json!({}))
+    }
+
+    async fn run_without_device(&self, t: &Task) -> Result<serde_json::Value, RunError> {
+        self.merges.fetch_add(1, Ordering::SeqCst);
+        Ok(serde_json::json!({"merged": t.merge}))
+    }
+}
+
+/// A merge task (no device) stored pending, and its message: nothing sealed.
+async fn merge_task(store: &MemoryStore) -> (TaskId, String) {
+    let mut t = ccaas_app::contract::task_store::task(
+        ccaas_app::ids::new_task_id(ccaas_app::now_ms()),
+        "alice",
+    );
+    t.task_type = ccaas_domain::TaskType::CoverageMerge;
+    t.device = String::new();
+    t.port = 0;
+    t.modules = Vec::new();
+    t.merge = vec![TaskId::from_parts(1, 1), TaskId::from_parts(1, 2)];
+    store.create(&t, None).await.unwrap();
+    let body = serde_json::json!({"task_id": t.id, "sealed_device": ""}).to_string();
+    (t.id, body)
+}
+
+#[tokio::test]
+async fn a_merge_runs_without_a_device_and_its_empty_seal_is_never_opened() {
+    let store = MemoryStore::default();
+    let (id, body) = merge_task(&store).await;
+    let runner = Merger::default();
+    let w = worker(&store, runner.clone());
+    assert!(matches!(w.handle("m-1", &body, 1).await, Disposition::Ack));
+    let t = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+    assert_eq!(t.result.unwrap()["merged"].as_array().unwrap().len(), 2);
+    assert_eq!(runner.merges.load(Ordering::SeqCst), 1);
+    assert_eq!(runner.device_runs.load(Ordering::SeqCst), 0);
+
+    // A device task's message with an empty seal is unreadable: never run without a device.
+    let start = one_task(&store).await;
+    let mut forged: serde_json::Value = serde_json::from_str(&start).unwrap();
+    forged["sealed_device"] = "".into();
+    let d = w.handle("m-2", &forged.to_string(), 1).await;
+    assert!(
+        matches!(d, Disposition::Retry(RetryReason::Poison(_))),
+        "{d:?}"
+    );
+    assert_eq!(runner.merges.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_runner_without_device_work_fails_a_merge_not_implemented() {
+    let store = MemoryStore::default();
+    let (id, body) = merge_task(&store).await;
+    let w = worker(&store, NotImplementedRunner);
+    assert!(matches!(w.handle("m-1", &body, 1).await, Disposition::Ack));
+    let t = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(t.status, Status::Failed);
+    assert_eq!(t.error.unwrap().code, "not_implemented");
+}

@@ -72,6 +72,13 @@ pub enum CoverageError {
     /// The engine or a writer failed.
     #[error("the report could not be produced: {0}")]
     Report(String),
+    /// A merge names a task whose collected data is not there (no end task, or one that
+    /// never collected).
+    #[error("{0}")]
+    NotMergeable(String),
+    /// A merge's end tasks ran on several builds, as their collected facts say.
+    #[error("{0}")]
+    MixedBuilds(String),
 }
 
 impl CoverageError {
@@ -94,6 +101,8 @@ impl CoverageError {
             CoverageError::NotesMismatch(_) => "notes_mismatch".into(),
             CoverageError::BadNotes(_) => "bad_notes".into(),
             CoverageError::Report(_) => "report_failed".into(),
+            CoverageError::NotMergeable(_) => "not_mergeable".into(),
+            CoverageError::MixedBuilds(_) => "mixed_builds".into(),
         }
     }
 

@@ -16,6 +16,7 @@
 pub mod connector;
 pub mod error;
 pub mod index;
+mod merge;
 pub mod paths;
 pub mod publish;
 pub mod render;

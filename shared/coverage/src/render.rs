@@ -161,16 +161,35 @@ pub fn model(
     unpacked: &Unpacked,
     build: &BuildNotes,
 ) -> Result<(Coverage, Vec<RenderWarning>), CoverageError> {
+    model_of(&[unpacked], build)
+}
+
+/// [`model`] over several raw archives of one build (a merge task's sessions): every `.gcda`
+/// of one object, whichever archive holds it, goes into that object's one unit, whose
+/// counters the engine sums before it solves the unit, as gcov does for several runs
+/// (`gcov-tool merge`). The notes of a unit are the first archive's (in the given order) that
+/// holds them beside a `.gcda`, else the build's published ones. So memory holds one model of
+/// the union, however many archives. CPU-bound. Errors: as [`model`]'s, over all archives.
+pub fn model_of(
+    sets: &[&Unpacked],
+    build: &BuildNotes,
+) -> Result<(Coverage, Vec<RenderWarning>), CoverageError> {
     let mut warnings = Vec::new();
     let key = build.key();
-    // Per unit: where its notes are (the device's or the build's set) and its data files.
-    type Group<'a> = (&'a Spilled, Span, Vec<(&'a str, Span)>);
-    let mut groups: BTreeMap<String, Group<'_>> = unpacked
-        .notes
-        .files
-        .iter()
-        .map(|(n, s)| (n.clone(), (&unpacked.notes, *s, Vec::new())))
-        .collect();
+    // Per unit: where its notes are (a device's or the build's set) and its data files, each
+    // with the set it is in.
+    type Group<'a> = (&'a Spilled, Span, Vec<(&'a str, &'a Spilled, Span)>);
+    let mut groups: BTreeMap<String, Group<'_>> = BTreeMap::new();
+    for unpacked in sets {
+        for (n, s) in &unpacked.notes.files {
+            groups
+                .entry(n.clone())
+                .or_insert_with(|| (&unpacked.notes, *s, Vec::new()));
+        }
+    }
+    let device_notes: BTreeSet<String> = groups.keys().cloned().collect();
+    let data_files: usize = sets.iter().map(|u| u.data.len()).sum();
+    let notes_files: usize = sets.iter().map(|u| u.notes.len()).sum();
     let published = build.notes.as_ref().map(|notes| {
         let stems = notes
             .files
@@ -179,13 +198,16 @@ pub fn model(
         (notes, SuffixIndex::new(stems))
     });
     let mut paired = 0usize;
-    for (d, span) in &unpacked.data.files {
+    let data = sets
+        .iter()
+        .flat_map(|u| u.data.files.iter().map(move |(d, s)| (d, &u.data, s)));
+    for (d, set, span) in data {
         let beside = notes_beside(d);
         if let Some(g) = groups
             .get_mut(&beside)
-            .filter(|_| unpacked.notes.contains(&beside))
+            .filter(|_| device_notes.contains(&beside))
         {
-            g.2.push((d.as_str(), *span));
+            g.2.push((d.as_str(), set, *span));
             paired += 1;
             continue;
         }
@@ -213,7 +235,7 @@ pub fn model(
                     .entry(name)
                     .or_insert_with(|| (*notes, *ns, Vec::new()))
                     .2
-                    .push((d.as_str(), *span));
+                    .push((d.as_str(), set, *span));
                 paired += 1;
             }
             Found::None => warnings.push(RenderWarning::new(
@@ -232,8 +254,8 @@ pub fn model(
             )),
         }
     }
-    if paired == 0 && !unpacked.data.is_empty() {
-        let n = unpacked.data.len();
+    if paired == 0 && data_files > 0 {
+        let n = data_files;
         let message = match &build.notes {
             Some(notes) => format!(
                 "none of the {n} .gcda files has notes: the device keeps no .gcno beside them, and none of the {} .gcno in {key} fits their paths; {}",
@@ -260,7 +282,7 @@ pub fn model(
             let notes = set.read(*notes)?;
             let data = data
                 .iter()
-                .map(|(n, s)| Ok((*n, unpacked.data.read(*s)?)))
+                .map(|(n, set, s)| Ok((*n, set.read(*s)?)))
                 .collect::<Result<Vec<_>, CoverageError>>()?;
             let data: Vec<(&str, &[u8])> = data.iter().map(|(n, b)| (*n, b.as_slice())).collect();
             Ok(builder.unit(&Input {
@@ -297,9 +319,7 @@ pub fn model(
     }
     if cov.files.is_empty() {
         return Err(CoverageError::Report(format!(
-            "no coverage data could be read ({} notes, {} data files)",
-            unpacked.notes.len(),
-            unpacked.data.len()
+            "no coverage data could be read ({notes_files} notes, {data_files} data files)"
         )));
     }
     Ok((cov, warnings))

@@ -143,6 +143,22 @@ where
             TaskType::CoverageStart => self.start(task, access).await,
             TaskType::CoverageEnd => self.end(task, access).await,
             TaskType::CoverageDiscard => self.discard(task).await,
+            // A merge works on stored data; the worker sends it to `run_without_device`.
+            TaskType::CoverageMerge => self.merge(task).await,
+        };
+        if let Err(e) = &r {
+            info!(task_id = %task.id, code = %e.code(), retryable = e.is_retryable(), error = %e, "coverage task failed");
+        }
+        r.map_err(RunError::from)
+    }
+
+    async fn run_without_device(&self, task: &Task) -> Result<Value, RunError> {
+        let r = match task.task_type {
+            TaskType::CoverageMerge => self.merge(task).await,
+            other => Err(CoverageError::Corrupt(format!(
+                "a {} task needs its device access, and its message carried none",
+                other.as_str()
+            ))),
         };
         if let Err(e) = &r {
             info!(task_id = %task.id, code = %e.code(), retryable = e.is_retryable(), error = %e, "coverage task failed");
@@ -606,7 +622,7 @@ where
     }
 
     /// Downloads a build's part into a scratch file; `None` when it was never published.
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         build: &BuildId,
         part: BuildPart,
@@ -630,6 +646,26 @@ where
     }
 
     fn result(&self, id: &TaskId, c: &Collected, r: &Rendered) -> Value {
+        let mut warnings: Vec<Value> = c
+            .end
+            .warnings
+            .iter()
+            .map(|w| json!({"code": w.code, "module": w.module, "message": w.message}))
+            .collect();
+        let mut out = self.report_result_with(id, r, &mut warnings);
+        out["session"] = json!(c.session);
+        out["build"] = json!(c.end.build.build_id);
+        out
+    }
+
+    /// A published report's part of a task result: `link`, `summary`, `files` and the
+    /// render's `warnings` (at most [`MAX_WARNINGS`]).
+    pub(crate) fn report_result(&self, id: &TaskId, r: &Rendered) -> Value {
+        self.report_result_with(id, r, &mut Vec::new())
+    }
+
+    /// [`Self::report_result`] with `first` warnings before the render's.
+    fn report_result_with(&self, id: &TaskId, r: &Rendered, first: &mut Vec<Value>) -> Value {
         let base = if self.config.site_url.is_empty() {
             format!("reports/{id}/")
         } else {
@@ -645,11 +681,8 @@ where
                 "percent": (c.percent() * 100.0).round() / 100.0,
             })
         };
-        let mut warnings: Vec<Value> = c
-            .end
-            .warnings
-            .iter()
-            .map(|w| json!({"code": w.code, "module": w.module, "message": w.message}))
+        let mut warnings: Vec<Value> = std::mem::take(first)
+            .into_iter()
             .chain(
                 r.warnings
                     .iter()
@@ -675,8 +708,6 @@ where
                 "badge": format!("{base}badge.svg"),
             },
             "warnings": warnings,
-            "session": c.session,
-            "build": c.end.build.build_id,
         })
     }
 
@@ -717,7 +748,7 @@ where
 }
 
 /// Runs CPU-bound work (unpacking, the engine, the writers) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, CoverageError> + Send + 'static,
 ) -> Result<T, CoverageError> {
     tokio::task::spawn_blocking(f)

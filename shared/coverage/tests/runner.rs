@@ -790,7 +790,8 @@ async fn a_discard_closes_the_session_without_touching_the_device_and_a_retry_gi
         br#"{"type":"code-coverage-discard","data":{"device":{"host":"bigip1","username":"root","password":"p"},"modules":["tmm"]}}"#,
     )
     .unwrap()
-    .device;
+    .device
+    .unwrap();
     use ccaas_app::TaskRunner;
     assert_eq!(r.runner().run(&t, &access).await.unwrap(), res);
     // With nothing open, a discard fails as an end does.
@@ -857,4 +858,228 @@ async fn an_expired_session_fails_its_end_and_is_taken_over_by_the_next_start() 
     let now = r.open_session().unwrap();
     assert_eq!((now.id, now.owner.as_deref()), (t.id, Some("bob")));
     assert_eq!(now.opened_ms, Some(clock.now_ms()));
+}
+
+const OTHER_NOTES: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/other.gcno");
+const OTHER_DATA: &[u8] = include_bytes!("../../gcov/tests/data/gcc12/other.gcda");
+
+/// The `DA:<line>,<count>` records of an lcov file, by (source file, line).
+fn lcov_lines(lcov: &[u8]) -> std::collections::BTreeMap<(String, u32), u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut file = String::new();
+    for l in String::from_utf8_lossy(lcov).lines() {
+        if let Some(f) = l.strip_prefix("SF:") {
+            file = f.to_string();
+        } else if let Some(da) = l.strip_prefix("DA:") {
+            let mut p = da.split(',');
+            let line: u32 = p.next().unwrap().parse().unwrap();
+            let count: u64 = p.next().unwrap().parse().unwrap();
+            *out.entry((file.clone(), line)).or_insert(0) += count;
+        }
+    }
+    out
+}
+
+impl Rig {
+    /// A whole session whose daemons dump `files`; returns the end task's id.
+    async fn session(&self, files: &[(&str, &[u8])]) -> TaskId {
+        let start = self.started().await;
+        for (path, bytes) in files {
+            self.device.put_file("tmm", path, bytes);
+        }
+        let (end, body) = self
+            .submit("code-coverage-end", &format!(r#","session":"{start}""#))
+            .await;
+        assert!(matches!(
+            self.worker.handle("m-end", &body, 1).await,
+            Disposition::Ack
+        ));
+        let t = self.task(&end).await;
+        assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+        end
+    }
+
+    /// Submits and runs a merge of `ends`; returns its id.
+    async fn merged(&self, ends: &[&TaskId]) -> TaskId {
+        let body = serde_json::json!({
+            "type": "code-coverage-merge", "name": "both suites",
+            "data": {"tasks": ends.iter().map(|e| e.to_string()).collect::<Vec<_>>()},
+        });
+        let acc = self
+            .api
+            .submit(&Caller::Anonymous, None, body.to_string().as_bytes())
+            .await
+            .expect("accepted");
+        let msg = self.api.queue.sent().last().unwrap().0.clone();
+        assert_eq!(msg.task_id.to_string(), acc.view.id);
+        let body = serde_json::to_string(&msg).unwrap();
+        assert!(matches!(
+            self.worker.handle("m-merge", &body, 1).await,
+            Disposition::Ack
+        ));
+        msg.task_id
+    }
+
+    fn site_object(&self, key: &str) -> Vec<u8> {
+        self.runner()
+            .site
+            .inner
+            .objects()
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} is published"))
+            .0
+            .clone()
+    }
+}
+
+#[tokio::test]
+async fn a_merge_of_two_sessions_publishes_their_union_with_counts_summed_line_for_line() {
+    let r = rig();
+    let a = r
+        .session(&[("b/tricky.gcno", NOTES), ("b/tricky.gcda", DATA)])
+        .await;
+    let b = r
+        .session(&[
+            ("b/tricky.gcno", NOTES),
+            ("b/tricky.gcda", DATA),
+            ("b/other.gcno", OTHER_NOTES),
+            ("b/other.gcda", OTHER_DATA),
+        ])
+        .await;
+    let m = r.merged(&[&a, &b]).await;
+    let t = r.task(&m).await;
+    assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
+    let res = t.result.clone().unwrap();
+    assert_eq!(res["merged"], serde_json::json!([a, b]));
+    assert_eq!(res["build"], "17.1.0-0.0.16");
+    assert_eq!(
+        res["link"],
+        format!("http://site.test/reports/{m}/index.html")
+    );
+    assert_eq!(res["sessions"].as_array().unwrap().len(), 2);
+
+    // The merged lcov is, line for line, the sum of the two ends' (each the engine's output
+    // on one raw archive): the union of their lines with the counts added.
+    let la = lcov_lines(&r.site_object(&format!("reports/{a}/coverage.info")));
+    let lb = lcov_lines(&r.site_object(&format!("reports/{b}/coverage.info")));
+    let lm = lcov_lines(&r.site_object(&format!("reports/{m}/coverage.info")));
+    let mut sum = la.clone();
+    for (k, v) in &lb {
+        *sum.entry(k.clone()).or_insert(0) += v;
+    }
+    assert!(
+        lb.len() > la.len(),
+        "the second session covers another file"
+    );
+    assert!(la.values().any(|&c| c > 0));
+    assert_eq!(lm, sum);
+    let covered = lm.values().filter(|&&c| c > 0).count() as u64;
+    assert_eq!(res["summary"]["lines"]["covered"], covered);
+    assert_eq!(res["summary"]["lines"]["total"], lm.len() as u64);
+    for f in ["index.html", "cobertura.xml", "summary.json", "badge.svg"] {
+        r.site_object(&format!("reports/{m}/{f}"));
+    }
+
+    // Its line index is the merge's, under index/merged/, and no impact listing sees it.
+    let build = ccaas_domain::BuildId::parse("17.1.0-0.0.16").unwrap();
+    let idx = r.runner().indexes.objects();
+    let key = format!("index/merged/{build}/{m}.idx");
+    let bytes = idx.get(&key).expect("the merge's index");
+    let header = ccaas_impact::index::Header::parse(bytes).expect("an index");
+    assert_eq!(header.meta.session, m.to_string());
+    assert_eq!(header.meta.build, "17.1.0-0.0.16");
+    let files: std::collections::BTreeSet<&String> = lm.keys().map(|(f, _)| f).collect();
+    assert_eq!(header.file_count as usize, files.len());
+    use ccaas_app::IndexStore;
+    let listed = r.runner().indexes.list_sessions(&build, 100).await.unwrap();
+    assert!(!listed.contains(&m), "{listed:?}");
+    assert_eq!(listed.len(), 2);
+
+    // A retry (a redelivery after a crash) publishes the same bytes.
+    let before = r.report_objects(&m);
+    use ccaas_app::TaskRunner;
+    let again = r.runner().run_without_device(&t).await.expect("again");
+    assert_eq!(again, res);
+    assert_eq!(r.report_objects(&m), before);
+    assert_eq!(r.runner().indexes.objects().get(&key), Some(bytes));
+}
+
+#[tokio::test]
+async fn a_merge_whose_end_tasks_ran_on_two_builds_fails_mixed_builds_naming_both() {
+    let r = rig();
+    let a = r
+        .session(&[("b/tricky.gcno", NOTES), ("b/tricky.gcda", DATA)])
+        .await;
+    let b = r
+        .session(&[("b/tricky.gcno", NOTES), ("b/tricky.gcda", DATA)])
+        .await;
+    let m = r.merged(&[&a, &b]).await;
+    assert_eq!(r.task(&m).await.status, Status::Succeeded);
+    // The record of b as a device of another build would have written it (the submit check
+    // reads the results; the runner reads the collected facts).
+    let facts = r
+        .runner()
+        .artifacts
+        .inner
+        .get_facts(&b)
+        .await
+        .unwrap()
+        .unwrap();
+    let other = String::from_utf8(facts)
+        .unwrap()
+        .replace("17.1.0-0.0.16", "17.5.0-0.0.3");
+    r.runner()
+        .artifacts
+        .inner
+        .put_facts(&b, other.into_bytes())
+        .await
+        .unwrap();
+    let m2 = r.merged(&[&a, &b]).await;
+    let t = r.task(&m2).await;
+    assert_eq!(t.status, Status::Failed);
+    let e = t.error.unwrap();
+    assert_eq!(e.code, "mixed_builds");
+    assert!(
+        e.message.contains(&format!("17.1.0-0.0.16 ({a})")),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains(&format!("17.5.0-0.0.3 ({b})")),
+        "{}",
+        e.message
+    );
+    assert!(r.report_objects(&m2).is_empty(), "nothing is published");
+}
+
+#[tokio::test]
+async fn the_merged_archives_share_one_unpack_budget_and_a_merge_past_it_fails_too_large() {
+    let one = (NOTES.len() + DATA.len()) as u64;
+    let r = rig_config(
+        ccaas_app::Admins::default(),
+        RunnerConfig {
+            unpack: ccaas_coverage::unpack::UnpackLimits {
+                total_bytes: one + one / 2,
+                ..Default::default()
+            },
+            ..RunnerConfig::default()
+        },
+    );
+    let a = r
+        .session(&[("b/tricky.gcno", NOTES), ("b/tricky.gcda", DATA)])
+        .await;
+    let b = r
+        .session(&[("b/tricky.gcno", NOTES), ("b/tricky.gcda", DATA)])
+        .await;
+    let m = r.merged(&[&a, &b]).await;
+    let t = r.task(&m).await;
+    assert_eq!(
+        t.status,
+        Status::Failed,
+        "each session fits, the two together do not"
+    );
+    let e = t.error.unwrap();
+    assert_eq!(e.code, "too_large", "{}", e.message);
+    assert!(e.message.contains("merged sessions"), "{}", e.message);
+    assert!(r.report_objects(&m).is_empty());
 }

@@ -151,17 +151,23 @@ pub struct SubmissionBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = SubmissionData)]
 pub struct DataBody {
-    /// How to reach the device. Exactly one of `password` and `private_key`.
+    /// How to reach the device. Exactly one of `password` and `private_key`. Required by
+    /// every type but `code-coverage-merge`, which refuses it.
     #[schema(schema_with = device_schema)]
-    pub device: DeviceBody,
-    /// The daemons to cover: 1 to 32 unique names.
-    #[schema(value_type = std::collections::BTreeSet<ModuleName>, min_items = 1, max_items = 32)]
-    pub modules: Vec<ModuleName>,
+    pub device: Option<DeviceBody>,
+    /// The daemons to cover: 1 to 32 unique names. Required by every type but
+    /// `code-coverage-merge`, which refuses it.
+    #[schema(value_type = Option<std::collections::BTreeSet<ModuleName>>, min_items = 1, max_items = 32)]
+    pub modules: Option<Vec<ModuleName>>,
     /// End tasks only: the id of the start task whose session this ends.
     pub session: Option<TaskId>,
     /// How an end task flushes the counters.
     #[schema(default = "signal")]
     pub flush: Option<Flush>,
+    /// `code-coverage-merge` only (and required there): the succeeded `code-coverage-end`
+    /// tasks of one build to merge, 2 to 50 unique ids.
+    #[schema(value_type = Option<std::collections::BTreeSet<TaskId>>, min_items = 2, max_items = 50)]
+    pub tasks: Option<Vec<TaskId>>,
 }
 
 /// The `data.device` of a submission.

@@ -108,7 +108,7 @@ impl ListQuery {
                 "type" => q.task_type = Some(TaskType::parse(v).ok_or_else(|| {
                     bad(
                         "type",
-                        "must be code-coverage-start, code-coverage-end or code-coverage-discard",
+                        "must be code-coverage-start, code-coverage-end, code-coverage-discard or code-coverage-merge",
                     )
                 })?),
                 "device" => {

@@ -321,7 +321,7 @@ impl SearchQuery {
                 let t = TaskType::parse(value).ok_or_else(|| {
                     invalid(
                         "q",
-                        "type: must be code-coverage-start, code-coverage-end or code-coverage-discard",
+                        "type: must be code-coverage-start, code-coverage-end, code-coverage-discard or code-coverage-merge",
                     )
                 })?;
                 if self.task_type.replace(t).is_some() {

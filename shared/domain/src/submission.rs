@@ -17,7 +17,11 @@ pub const MAX_MODULES: usize = 32;
 /// The fields a `POST /v1/tasks` body may have; any other is `unknown_field`.
 pub const BODY_FIELDS: &[&str] = &["name", "user", "priority", "type", "data", "notify"];
 /// The fields of a body's `data`.
-pub const DATA_FIELDS: &[&str] = &["device", "modules", "session", "flush"];
+pub const DATA_FIELDS: &[&str] = &["device", "modules", "session", "flush", "tasks"];
+/// The most end tasks one merge task may list (and the fewest, [`MIN_MERGE_TASKS`]).
+pub const MAX_MERGE_TASKS: usize = 50;
+/// The fewest end tasks a merge task lists.
+pub const MIN_MERGE_TASKS: usize = 2;
 /// The fields of a body's `data.device`.
 pub const DEVICE_FIELDS: &[&str] = &[
     "host",
@@ -205,14 +209,17 @@ pub struct Submission {
     pub priority: Priority,
     /// Kind.
     pub task_type: TaskType,
-    /// Device and credentials.
-    pub device: DeviceAccess,
+    /// Device and credentials; `None` for a merge, which works on stored data only.
+    pub device: Option<DeviceAccess>,
     /// Daemons, unique, in the order given.
     pub modules: Vec<ModuleName>,
     /// For an end or discard task: the start task's id.
     pub session: Option<TaskId>,
     /// Flush mode.
     pub flush: Flush,
+    /// For a merge task: the end tasks to merge, [`MIN_MERGE_TASKS`] to [`MAX_MERGE_TASKS`],
+    /// unique, in the order given; empty for other tasks.
+    pub tasks: Vec<TaskId>,
     /// Webhook URL.
     pub webhook: Option<String>,
     /// Who gets an email notice when the task ends: 1 to [`MAX_EMAIL_RECIPIENTS`] plain
@@ -224,13 +231,14 @@ impl Submission {
     /// The submission without its secrets, as canonical JSON: what an Idempotency-Key's
     /// replay must match. The secret is left out so that it is never stored, even hashed.
     pub fn fingerprint(&self) -> String {
+        let d = self.device.as_ref();
         serde_json::json!({
             "name": self.name, "user": self.user, "priority": self.priority,
-            "type": self.task_type, "host": self.device.host, "port": self.device.port,
-            "username": self.device.username, "host_key_sha256": self.device.host_key_sha256,
-            "auth": match self.device.credential { Credential::Password(_) => "password", Credential::PrivateKey(_) => "private_key" },
+            "type": self.task_type, "host": d.map(|d| &d.host), "port": d.map(|d| d.port),
+            "username": d.map(|d| &d.username), "host_key_sha256": d.map(|d| &d.host_key_sha256),
+            "auth": d.map(|d| match d.credential { Credential::Password(_) => "password", Credential::PrivateKey(_) => "private_key" }),
             "modules": self.modules, "session": self.session, "flush": self.flush,
-            "webhook": self.webhook, "email": self.email,
+            "tasks": self.tasks, "webhook": self.webhook, "email": self.email,
         })
         .to_string()
     }
@@ -253,7 +261,7 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         Some(Value::String(s)) => TaskType::parse(s).ok_or_else(|| {
             FieldError::invalid(
                 "type",
-                "must be \"code-coverage-start\", \"code-coverage-end\" or \"code-coverage-discard\"",
+                "must be \"code-coverage-start\", \"code-coverage-end\", \"code-coverage-discard\" or \"code-coverage-merge\"",
             )
         })?,
         Some(_) => return Err(FieldError::invalid("type", "must be a string")),
@@ -274,6 +282,39 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
         Some(_) => return Err(FieldError::invalid("data", "must be an object")),
     };
     reject_unknown(data, "data", DATA_FIELDS)?;
+    if task_type == TaskType::CoverageMerge {
+        // A merge works on stored reports: no device, no credentials, no modules.
+        if let Some(k) = ["device", "modules", "session", "flush"]
+            .into_iter()
+            .find(|k| data.get(*k).is_some_and(|v| !v.is_null()))
+        {
+            return Err(FieldError::invalid(
+                format!("data.{k}"),
+                "a code-coverage-merge task takes only data.tasks (it works on stored reports, not on a device)",
+            ));
+        }
+        let tasks = parse_tasks(data)?;
+        let (webhook, email) = parse_notify(&top)?;
+        return Ok(Submission {
+            name,
+            user,
+            priority,
+            task_type,
+            device: None,
+            modules: Vec::new(),
+            session: None,
+            flush: Flush::default(),
+            tasks,
+            webhook,
+            email,
+        });
+    }
+    if data.get("tasks").is_some_and(|v| !v.is_null()) {
+        return Err(FieldError::invalid(
+            "data.tasks",
+            "only a code-coverage-merge task lists tasks",
+        ));
+    }
     let device = parse_device(data)?;
     let modules = parse_modules(data)?;
     let session = match opt_string(data, "session", "data.session")? {
@@ -295,31 +336,75 @@ pub fn parse_submission(body: &[u8]) -> Result<Submission, FieldError> {
             FieldError::invalid("data.flush", "must be \"signal\", \"restart\" or \"gdb\"")
         })?,
     };
-    let (webhook, email) = match top.get("notify") {
-        None | Some(Value::Null) => (None, Vec::new()),
-        Some(Value::Object(n)) => {
-            reject_unknown(n, "notify", NOTIFY_FIELDS)?;
-            let webhook = match opt_text(n, "webhook", "notify.webhook", 2048)? {
-                None => None,
-                Some(url) => Some(check_webhook(url)?),
-            };
-            (webhook, parse_email(n)?)
-        }
-        Some(_) => return Err(FieldError::invalid("notify", "must be an object")),
-    };
+    let (webhook, email) = parse_notify(&top)?;
 
     Ok(Submission {
         name,
         user,
         priority,
         task_type,
-        device,
+        device: Some(device),
         modules,
         session,
         flush,
+        tasks: Vec::new(),
         webhook,
         email,
     })
+}
+
+/// `notify`: absent or `null` for none, else an object of `webhook` and `email`.
+fn parse_notify(top: &Map<String, Value>) -> Result<(Option<String>, Vec<String>), FieldError> {
+    match top.get("notify") {
+        None | Some(Value::Null) => Ok((None, Vec::new())),
+        Some(Value::Object(n)) => {
+            reject_unknown(n, "notify", NOTIFY_FIELDS)?;
+            let webhook = match opt_text(n, "webhook", "notify.webhook", 2048)? {
+                None => None,
+                Some(url) => Some(check_webhook(url)?),
+            };
+            Ok((webhook, parse_email(n)?))
+        }
+        Some(_) => Err(FieldError::invalid("notify", "must be an object")),
+    }
+}
+
+/// A merge's `data.tasks`: [`MIN_MERGE_TASKS`] to [`MAX_MERGE_TASKS`] task ids, unique
+/// (case-insensitively, as ids parse), each refused by its index.
+fn parse_tasks(data: &Map<String, Value>) -> Result<Vec<TaskId>, FieldError> {
+    let list = match data.get("tasks") {
+        None | Some(Value::Null) => return Err(FieldError::missing("data.tasks")),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            return Err(FieldError::invalid(
+                "data.tasks",
+                "must be a list of end task ids",
+            ));
+        }
+    };
+    if list.len() < MIN_MERGE_TASKS || list.len() > MAX_MERGE_TASKS {
+        return Err(FieldError::invalid(
+            "data.tasks",
+            format!("must list {MIN_MERGE_TASKS} to {MAX_MERGE_TASKS} end task ids"),
+        ));
+    }
+    let mut out: Vec<TaskId> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let field = format!("data.tasks[{i}]");
+        let Value::String(s) = v else {
+            return Err(FieldError::invalid(field, "must be a string"));
+        };
+        let id =
+            TaskId::parse(s).ok_or_else(|| FieldError::invalid(&field, "must be a task id"))?;
+        if let Some(j) = out.iter().position(|t| *t == id) {
+            return Err(FieldError::invalid(
+                field,
+                format!("repeats data.tasks[{j}]"),
+            ));
+        }
+        out.push(id);
+    }
+    Ok(out)
 }
 
 /// `notify.email`: absent or `null` for none, else a list of 1 to [`MAX_EMAIL_RECIPIENTS`]
@@ -759,7 +844,8 @@ mod tests {
     #[test]
     fn a_minimal_start_task_parses_with_defaults() {
         let s = parse_submission(body("").as_bytes()).expect("valid");
-        assert_eq!(s.device.port, 22);
+        assert_eq!(s.device.as_ref().map(|d| d.port), Some(22));
+        assert!(s.tasks.is_empty());
         assert_eq!(s.priority, Priority::Normal);
         assert_eq!(s.flush, Flush::Signal);
         assert_eq!(s.modules.len(), 2);
@@ -842,5 +928,89 @@ mod tests {
         let e = parse_submission(body(r#","flush":"sigusr1""#).as_bytes()).unwrap_err();
         assert_eq!(e.field, "data.flush");
         assert_eq!(e.message, "must be \"signal\", \"restart\" or \"gdb\"");
+    }
+
+    fn merge(data: &str) -> Result<Submission, FieldError> {
+        let b = format!(r#"{{"type":"code-coverage-merge","name":"nightly","data":{data}}}"#);
+        parse_submission(b.as_bytes())
+    }
+
+    const E1: &str = "01JD0000000000000000000001";
+    const E2: &str = "01JD0000000000000000000002";
+
+    #[test]
+    fn a_merge_lists_two_to_fifty_end_task_ids_and_needs_no_device() {
+        let s = merge(&format!(r#"{{"tasks":["{E1}","{E2}"]}}"#)).expect("valid");
+        assert_eq!(s.task_type, TaskType::CoverageMerge);
+        assert_eq!(s.device, None);
+        assert!(s.modules.is_empty());
+        assert_eq!(
+            s.tasks,
+            [TaskId::parse(E1).unwrap(), TaskId::parse(E2).unwrap()]
+        );
+        assert!(s.fingerprint().contains(E2));
+        let fifty: Vec<String> = (0..50)
+            .map(|i| format!("\"{}\"", TaskId::from_parts(1_700_000_000_000, i)))
+            .collect();
+        let s = merge(&format!(r#"{{"tasks":[{}]}}"#, fifty.join(","))).expect("fifty");
+        assert_eq!(s.tasks.len(), 50);
+    }
+
+    #[test]
+    fn a_merge_of_fewer_than_two_or_more_than_fifty_tasks_is_refused_naming_data_tasks() {
+        let many: Vec<String> = (0..51)
+            .map(|i| format!("\"{}\"", TaskId::from_parts(1_700_000_000_000, i)))
+            .collect();
+        for bad in [
+            format!(r#"{{"tasks":["{E1}"]}}"#),
+            r#"{"tasks":[]}"#.to_string(),
+            format!(r#"{{"tasks":[{}]}}"#, many.join(",")),
+            format!(r#"{{"tasks":"{E1}"}}"#),
+        ] {
+            let e = merge(&bad).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_str()),
+                ("invalid_field", "data.tasks"),
+                "{bad}"
+            );
+        }
+        let e = merge("{}").unwrap_err();
+        assert_eq!((e.code, e.field.as_str()), ("missing_field", "data.tasks"));
+    }
+
+    #[test]
+    fn a_bad_or_repeated_id_in_a_merge_is_named_by_its_index() {
+        let e = merge(&format!(r#"{{"tasks":["{E1}","not-an-id"]}}"#)).unwrap_err();
+        assert_eq!(e.field, "data.tasks[1]");
+        let e = merge(&format!(r#"{{"tasks":["{E1}",7]}}"#)).unwrap_err();
+        assert_eq!(e.field, "data.tasks[1]");
+        let lower = E1.to_lowercase();
+        let e = merge(&format!(r#"{{"tasks":["{E1}","{E2}","{lower}"]}}"#)).unwrap_err();
+        assert_eq!(e.field, "data.tasks[2]");
+        assert!(e.message.contains("repeats data.tasks[0]"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_merge_takes_no_device_modules_session_or_flush_and_other_types_take_no_tasks() {
+        for (extra, field) in [
+            (
+                r#""device":{"host":"h","username":"u","password":"canary-99"}"#,
+                "data.device",
+            ),
+            (r#""modules":["tmm"]"#, "data.modules"),
+            (r#""session":"01JD0000000000000000000003""#, "data.session"),
+            (r#""flush":"gdb""#, "data.flush"),
+        ] {
+            let e = merge(&format!(r#"{{"tasks":["{E1}","{E2}"],{extra}}}"#)).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_str()),
+                ("invalid_field", field),
+                "{extra}"
+            );
+            assert!(!e.message.contains("canary-99"));
+        }
+        let e =
+            parse_submission(body(&format!(r#","tasks":["{E1}","{E2}"]"#)).as_bytes()).unwrap_err();
+        assert_eq!(e.field, "data.tasks");
     }
 }

@@ -19,14 +19,19 @@ pub enum TaskType {
     /// Close the device's session without collecting: no flush, no download, no report.
     #[serde(rename = "code-coverage-discard")]
     CoverageDiscard,
+    /// Merge the reports of several succeeded end tasks of one build into one report: no
+    /// device, no session; the counts summed by the same engine.
+    #[serde(rename = "code-coverage-merge")]
+    CoverageMerge,
 }
 
 impl TaskType {
     /// Every kind.
-    pub const ALL: [TaskType; 3] = [
+    pub const ALL: [TaskType; 4] = [
         TaskType::CoverageStart,
         TaskType::CoverageEnd,
         TaskType::CoverageDiscard,
+        TaskType::CoverageMerge,
     ];
 
     /// The wire name.
@@ -35,6 +40,7 @@ impl TaskType {
             TaskType::CoverageStart => "code-coverage-start",
             TaskType::CoverageEnd => "code-coverage-end",
             TaskType::CoverageDiscard => "code-coverage-discard",
+            TaskType::CoverageMerge => "code-coverage-merge",
         }
     }
 
@@ -47,6 +53,12 @@ impl TaskType {
     /// `data.session`, and only the session's owner or an admin may run it.
     pub fn acts_on_session(self) -> bool {
         matches!(self, TaskType::CoverageEnd | TaskType::CoverageDiscard)
+    }
+
+    /// Whether the task works on a device (its message carries the sealed device access, its
+    /// device's tasks run in order). A merge works on stored data only: no device, no seal.
+    pub fn needs_device(self) -> bool {
+        !matches!(self, TaskType::CoverageMerge)
     }
 }
 
@@ -227,14 +239,21 @@ pub struct Task {
     pub created: String,
     /// Last write time, RFC 3339 UTC.
     pub updated: String,
-    /// The device host (the queue's message group).
+    /// The device host (the queue's message group); empty for a task without a device (a
+    /// merge), which a store keeps out of its per-device index.
+    #[serde(default)]
     pub device: String,
-    /// The device's SSH port.
+    /// The device's SSH port; 0 for a task without a device.
+    #[serde(default)]
     pub port: u16,
     /// The daemons it covers.
     pub modules: Vec<ModuleName>,
     /// The start task whose session an end task closes, when given.
     pub session: Option<TaskId>,
+    /// The end tasks a merge task merges, in the order given; empty for other tasks and on
+    /// records written before merges existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merge: Vec<TaskId>,
     /// How counters are flushed.
     pub flush: Flush,
     /// A webhook to notify on a terminal state.

@@ -167,6 +167,11 @@ impl DynamoTaskStore {
         let mut v = serde_json::to_value(task).map_err(|e| Error::Corrupt(e.to_string()))?;
         if let Value::Object(m) = &mut v {
             m.insert("kind".into(), Value::String("task".into()));
+            // A task without a device (a merge) stays out of the `by-device` index: an index
+            // key may not be an empty string. It reads back as an empty device.
+            if task.device.is_empty() {
+                m.remove("device");
+            }
         }
         Ok(to_item(v))
     }

@@ -1,11 +1,14 @@
 //! The bucket's private `index/` prefix behind [`IndexStore`]: per-session coverage indexes
 //! (`index/coverage/<build-id>/<session-id>.idx`) read back in byte ranges (S3 `Range`
-//! requests), and the newest-build records (`index/latest.json`, `index/latest/<device>.json`).
-//! Keys come from [`index_key`] and [`latest_key`] only.
+//! requests), merge tasks' indexes (`index/merged/<build-id>/<task-id>.idx`, which no listing
+//! shows), and the newest-build records (`index/latest.json`, `index/latest/<device>.json`).
+//! Keys come from [`index_key`], [`merged_index_key`] and [`latest_key`] only.
 
 use aws_sdk_s3::primitives::ByteStream;
 use ccaas_app::Error;
-use ccaas_app::ports::{IndexStore, LatestBuild, MAX_INDEX_READ, index_key, latest_key};
+use ccaas_app::ports::{
+    IndexStore, LatestBuild, MAX_INDEX_READ, index_key, latest_key, merged_index_key,
+};
 use ccaas_aws::AwsError;
 use ccaas_domain::{BuildId, TaskId};
 
@@ -43,6 +46,49 @@ impl S3Indexes {
             .await
             .map_err(|e| AwsError::sdk("s3:PutObject", e).into_app(BACKEND))?;
         Ok(())
+    }
+
+    /// Bytes `offset .. offset + len` of the object at `key` (a ranged GET), as
+    /// [`IndexStore::read_index`] documents them.
+    async fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>, Error> {
+        if len > MAX_INDEX_READ {
+            return Err(Error::Corrupt(format!(
+                "a read of {len} bytes of an index is over {MAX_INDEX_READ}"
+            )));
+        }
+        if len == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let r = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={offset}-{}", offset.saturating_add(len - 1)))
+            .send()
+            .await;
+        let out = match r {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            // 416: the range starts past the object's end.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                return Ok(Some(Vec::new()));
+            }
+            Err(e) => return Err(AwsError::sdk("s3:GetObject", e).into_app(BACKEND)),
+        };
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsError::sdk("s3:GetObject body", e).into_app(BACKEND))?
+            .to_vec();
+        if bytes.len() as u64 > len {
+            return Err(Error::Corrupt(format!(
+                "asked {len} bytes of an index, got {}",
+                bytes.len()
+            )));
+        }
+        Ok(Some(bytes))
     }
 }
 
@@ -109,44 +155,33 @@ impl IndexStore for S3Indexes {
         offset: u64,
         len: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
-        if len > MAX_INDEX_READ {
-            return Err(Error::Corrupt(format!(
-                "a read of {len} bytes of an index is over {MAX_INDEX_READ}"
-            )));
-        }
-        if len == 0 {
-            return Ok(Some(Vec::new()));
-        }
-        let r = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(index_key(build, session))
-            .range(format!("bytes={offset}-{}", offset.saturating_add(len - 1)))
-            .send()
-            .await;
-        let out = match r {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            // 416: the range starts past the object's end.
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
-                return Ok(Some(Vec::new()));
-            }
-            Err(e) => return Err(AwsError::sdk("s3:GetObject", e).into_app(BACKEND)),
-        };
-        let bytes = out
-            .body
-            .collect()
+        self.read_range(&index_key(build, session), offset, len)
             .await
-            .map_err(|e| AwsError::sdk("s3:GetObject body", e).into_app(BACKEND))?
-            .to_vec();
-        if bytes.len() as u64 > len {
-            return Err(Error::Corrupt(format!(
-                "asked {len} bytes of an index, got {}",
-                bytes.len()
-            )));
-        }
-        Ok(Some(bytes))
+    }
+
+    async fn put_merged_index(
+        &self,
+        build: &BuildId,
+        task: &TaskId,
+        bytes: Vec<u8>,
+    ) -> Result<(), Error> {
+        self.put(
+            &merged_index_key(build, task),
+            bytes,
+            "application/octet-stream",
+        )
+        .await
+    }
+
+    async fn read_merged_index(
+        &self,
+        build: &BuildId,
+        task: &TaskId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        self.read_range(&merged_index_key(build, task), offset, len)
+            .await
     }
 
     async fn put_latest(&self, device: Option<&str>, latest: &LatestBuild) -> Result<(), Error> {

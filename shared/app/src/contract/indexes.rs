@@ -1,7 +1,9 @@
 //! The [`IndexStore`] contract: an index comes back in byte ranges (clipped at its end, empty
 //! past it), a missing one is `None`, a repeat put is idempotent, listing gives a build's
 //! sessions oldest first and at most the newest `max`, other builds apart, oversized reads are
-//! refused, and the newest-build records are per scope.
+//! refused, the newest-build records are per scope, and a merge task's index reads back in
+//! ranges, apart from the sessions: no listing shows it and a session of the same id is another
+//! object.
 
 use super::{fail, fresh_id, fresh_token, ok, same};
 use crate::Error;
@@ -86,6 +88,78 @@ pub async fn run<I: IndexStore>(store: &I) {
     match store.read_index(&build, &s1, 0, MAX_INDEX_READ + 1).await {
         Err(Error::Corrupt(_)) => {}
         other => fail(c, format!("got {other:?}")),
+    }
+
+    let c = "a merge index reads back in ranges and is never listed as a session";
+    let merge = fresh_id();
+    same(
+        c,
+        "missing",
+        ok(
+            c,
+            "read",
+            store.read_merged_index(&build, &merge, 0, 10).await,
+        ),
+        None,
+    );
+    let merged: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    ok(
+        c,
+        "put",
+        store.put_merged_index(&build, &merge, merged.clone()).await,
+    );
+    ok(
+        c,
+        "put again",
+        store.put_merged_index(&build, &merge, merged.clone()).await,
+    );
+    let part = ok(
+        c,
+        "read part",
+        store.read_merged_index(&build, &merge, 30_000, 50).await,
+    );
+    same(c, "part", part, Some(merged[30_000..30_050].to_vec()));
+    let past = ok(
+        c,
+        "read past",
+        store.read_merged_index(&build, &merge, 50_000, 10).await,
+    );
+    same(c, "past the end", past, Some(Vec::new()));
+    let listed = ok(c, "list", store.list_sessions(&build, 100).await);
+    if listed.contains(&merge) {
+        fail(
+            c,
+            format!("the merge {merge} is listed as a session: {listed:?}"),
+        );
+    }
+    same(
+        c,
+        "no session index of the merge's id",
+        ok(c, "read", store.read_index(&build, &merge, 0, 10).await),
+        None,
+    );
+    same(
+        c,
+        "not under a session's id",
+        ok(c, "read", store.read_merged_index(&build, &s1, 0, 10).await),
+        None,
+    );
+    same(
+        c,
+        "not under another build",
+        ok(
+            c,
+            "read",
+            store.read_merged_index(&other, &merge, 0, 10).await,
+        ),
+        None,
+    );
+    match store
+        .read_merged_index(&build, &merge, 0, MAX_INDEX_READ + 1)
+        .await
+    {
+        Err(Error::Corrupt(_)) => {}
+        other => fail(c, format!("an oversized read got {other:?}")),
     }
 
     let c = "the newest build is recorded per scope";

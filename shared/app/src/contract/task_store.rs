@@ -42,6 +42,7 @@ pub fn task(id: TaskId, user: &str) -> Task {
         result: None,
         error: None,
         notified: None,
+        merge: Vec::new(),
         notified_email: None,
     }
 }
@@ -209,6 +210,45 @@ async fn create_and_get<S: TaskStore>(store: &S) {
         Err(Error::Conflict) => {}
         r => fail(c, format!("got {r:?}")),
     }
+
+    let c = "a merge task without a device reads back with its end tasks and finishes";
+    let mut m = task(fresh_id(), &fresh_token());
+    m.task_type = ccaas_domain::TaskType::CoverageMerge;
+    m.device = String::new();
+    m.port = 0;
+    m.modules = Vec::new();
+    m.merge = vec![fresh_id(), fresh_id()];
+    same(
+        c,
+        "create",
+        ok(c, "create", store.create(&m, None).await),
+        Created::New,
+    );
+    same(
+        c,
+        "get",
+        ok(c, "get", store.get(&m.id).await),
+        Some(m.clone()),
+    );
+    let running = m.advance(Status::Running, 1);
+    ok(
+        c,
+        "take",
+        store.write_status(&running, (Status::Pending, 0)).await,
+    );
+    let mut done = running.advance(Status::Succeeded, 2);
+    done.result = Some(serde_json::json!({"merged": m.merge}));
+    ok(
+        c,
+        "finish",
+        store.write_status(&done, (Status::Running, 1)).await,
+    );
+    same(
+        c,
+        "finished",
+        ok(c, "get", store.get(&m.id).await),
+        Some(done),
+    );
 }
 
 async fn idempotency<S: TaskStore>(store: &S) {

@@ -7,7 +7,9 @@ use ccaas_domain::{BuildId, TaskId};
 
 use super::{down, lock};
 use crate::Error;
-use crate::ports::{IndexStore, LatestBuild, MAX_INDEX_READ, index_key, latest_key};
+use crate::ports::{
+    IndexStore, LatestBuild, MAX_INDEX_READ, index_key, latest_key, merged_index_key,
+};
 
 /// Coverage indexes in a map. `switch_off` makes every call fail as an outage would; `reads`
 /// counts the bytes read back, so a test can see that a query read only parts.
@@ -39,6 +41,28 @@ impl MemoryIndexes {
     pub fn reads(&self) -> (u64, u64) {
         let s = lock(&self.inner);
         (s.read_bytes, s.read_calls)
+    }
+}
+
+impl MemoryIndexes {
+    /// Bytes `offset .. offset + len` of the object at `key`, as S3's ranged GET gives them.
+    fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Option<Vec<u8>>, Error> {
+        if len > MAX_INDEX_READ {
+            return Err(Error::Corrupt(format!(
+                "a read of {len} bytes of an index is over {MAX_INDEX_READ}"
+            )));
+        }
+        let mut s = lock(&self.inner);
+        live(&s)?;
+        let Some(b) = s.objects.get(key) else {
+            return Ok(None);
+        };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+        let end = start.saturating_add(len as usize).min(b.len());
+        let out = b[start..end].to_vec();
+        s.read_bytes += out.len() as u64;
+        s.read_calls += 1;
+        Ok(Some(out))
     }
 }
 
@@ -83,22 +107,29 @@ impl IndexStore for MemoryIndexes {
         offset: u64,
         len: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
-        if len > MAX_INDEX_READ {
-            return Err(Error::Corrupt(format!(
-                "a read of {len} bytes of an index is over {MAX_INDEX_READ}"
-            )));
-        }
+        self.read_range(&index_key(build, session), offset, len)
+    }
+
+    async fn put_merged_index(
+        &self,
+        build: &BuildId,
+        task: &TaskId,
+        bytes: Vec<u8>,
+    ) -> Result<(), Error> {
         let mut s = lock(&self.inner);
         live(&s)?;
-        let Some(b) = s.objects.get(&index_key(build, session)) else {
-            return Ok(None);
-        };
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
-        let end = start.saturating_add(len as usize).min(b.len());
-        let out = b[start..end].to_vec();
-        s.read_bytes += out.len() as u64;
-        s.read_calls += 1;
-        Ok(Some(out))
+        s.objects.insert(merged_index_key(build, task), bytes);
+        Ok(())
+    }
+
+    async fn read_merged_index(
+        &self,
+        build: &BuildId,
+        task: &TaskId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        self.read_range(&merged_index_key(build, task), offset, len)
     }
 
     async fn put_latest(&self, device: Option<&str>, latest: &LatestBuild) -> Result<(), Error> {
