@@ -170,6 +170,37 @@ async fn a_merge_of_two_sessions_is_their_union_with_gcovs_counts_summed_and_mix
     .await;
     assert_eq!(&idx[..8], b"CCAASIDX");
 
+    // The merge compares as a head against one of its sessions: it lost nothing, and newly
+    // covers exactly the lines only the other session ran (from the reports' lcov).
+    let mut only_external: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for ((f, l), c) in &lm {
+        if *c > 0 && li.get(&(f.clone(), *l)).copied().unwrap_or(0) == 0 {
+            only_external.entry(f.clone()).or_default().push(*l);
+        }
+    }
+    assert!(
+        !only_external.is_empty(),
+        "the external session ran lines of its own"
+    );
+    let cmp = app
+        .get(&format!("/v1/compare?base={internal}&head={id}&limit=500"))
+        .await;
+    assert_eq!(cmp.status, StatusCode::OK, "{}", cmp.text);
+    let cmp = cmp.json();
+    assert_eq!(cmp["head"]["task"], id.as_str(), "{cmp}");
+    assert_eq!(cmp["delta"]["lost"], 0, "{cmp}");
+    let listed: BTreeMap<String, Vec<u64>> = cmp["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let lines = f["newly_covered"].as_array().unwrap();
+            let lines = lines.iter().map(|l| l.as_u64().unwrap()).collect();
+            (f["file"].as_str().unwrap().to_string(), lines)
+        })
+        .collect();
+    assert_eq!(listed, only_external, "{cmp}");
+
     // A session of another build: the merge is refused at submit, naming both builds.
     let version = Path::new(&sim.root).join("VERSION");
     let text = std::fs::read_to_string(&version).unwrap();
