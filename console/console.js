@@ -416,7 +416,7 @@ async function taskPage(id) {
         h("span", { class: "mono" }, t.error.code), `: ${t.error.message}`));
     }
     if (t.result) parts.push(h("h2", {}, "Result"), resultView(t.result));
-    if (t.type === "code-coverage-end" && t.status === "succeeded") {
+    if ((t.type === "code-coverage-end" || t.type === "code-coverage-merge") && t.status === "succeeded") {
       parts.push(h("p", {}, h("a", { href: `#/compare?head=${encodeURIComponent(t.id)}`, "data-compare": t.id }, "Compare with…")));
     }
     parts.push(h("h2", {}, "Command log"));
@@ -918,6 +918,18 @@ function lineLinks(lines, base, page, label) {
   return out;
 }
 
+// Sorted line numbers as ranges: [3, 4, 5, 9] → "3-5,9".
+function lineRanges(lines) {
+  const out = [];
+  for (let i = 0; i < lines.length; i++) {
+    let j = i;
+    while (j + 1 < lines.length && lines[j + 1] === lines[j] + 1) j++;
+    out.push(j > i ? `${lines[i]}-${lines[j]}` : String(lines[i]));
+    i = j;
+  }
+  return out.join(",");
+}
+
 function signed(x, digits) {
   const v = Number(x || 0);
   return `${v > 0 ? "+" : ""}${digits === undefined ? v : v.toFixed(digits)}`;
@@ -932,12 +944,12 @@ async function compareView(params) {
     const f = new FormData(form);
     setHash("compare", { base: f.get("base").trim(), head: f.get("head").trim() });
   } },
-  field("Base (end task id)", h("input", { name: "base", value: base, size: 30, required: true, list: "compare-ends", class: "mono" })),
-  field("Head (end task id)", h("input", { name: "head", value: head, size: 30, required: true, list: "compare-ends", class: "mono" })),
+  field("Base (end or merge task id)", h("input", { name: "base", value: base, size: 30, required: true, list: "compare-ends", class: "mono" })),
+  field("Head (end or merge task id)", h("input", { name: "head", value: head, size: 30, required: true, list: "compare-ends", class: "mono" })),
   h("button", { type: "submit" }, "Compare"));
   const holder = h("div", { id: "compare" });
   append(m, [h("h1", {}, "Compare two sessions"),
-    h("p", { class: "note" }, "Two succeeded end tasks of one build: the lines the head newly covered and the lines it lost against the base, per file, each linked to its line in the report."),
+    h("p", { class: "note" }, "Two succeeded end or merge tasks of one build: the lines the head newly covered and the lines it lost against the base, per file, each linked to its line in the report; \u201cdelta in report\u201d opens the head's file page with both marked."),
     form, holder]);
   // The newest succeeded end tasks, offered as choices.
   try {
@@ -971,6 +983,14 @@ async function compareView(params) {
     h("td", { class: "num" }, `${s.lines.percent.toFixed(2)}%`),
     h("td", {}, link ? h("a", { href: `${link}index.html` }, "report") : ""));
   const d = r.delta;
+  // The head report's file page with this file's delta marked (report.js reads the fragment).
+  const deltaLink = (f) => {
+    const page = hPages.get(f.file);
+    if (!hBase || !page) return "";
+    const first = f.newly_covered[0] || f.lost[0];
+    const frag = `delta:base=${encodeURIComponent(r.base.task)}&new=${lineRanges(f.newly_covered)}&lost=${lineRanges(f.lost)}&line=${first}`;
+    return h("a", { href: `${hBase}${page}#${frag}`, class: "delta-link", "aria-label": `${f.file} in the head report with the delta marked` }, "delta in report");
+  };
   const rows = r.files.map((f) => h("tr", { "data-file": f.file },
     h("td", { class: "mono" }, f.file),
     h("td", { class: "num" }, String(f.newly_covered_count)),
@@ -978,7 +998,8 @@ async function compareView(params) {
       f.newly_covered.length < f.newly_covered_count ? " …" : ""),
     h("td", { class: "num" }, String(f.lost_count)),
     h("td", { class: "mono lines lost" }, lineLinks(f.lost, bBase, bPages.get(f.file), "base"),
-      f.lost.length < f.lost_count ? " …" : "")));
+      f.lost.length < f.lost_count ? " …" : ""),
+    h("td", {}, deltaLink(f))));
   fill(holder,
     h("p", { class: "note" }, "Build ", h("span", { class: "mono" }, r.base.build)),
     table("Both sessions", ["", "End task", "User", "Device", { label: "Lines", num: true }, { label: "Percent", num: true }, "Report"],
@@ -987,7 +1008,7 @@ async function compareView(params) {
       `Head against base: ${signed(d.percent, 2)} points, ${signed(d.covered)} lines covered — `,
       `${d.newly_covered} newly covered, ${d.lost} lost, in ${d.files_changed} file${d.files_changed === 1 ? "" : "s"}.`),
     rows.length
-      ? table("Changed files", ["File", { label: "New", num: true }, "Newly covered lines (head)", { label: "Lost", num: true }, "Lost lines (base)"], rows)
+      ? table("Changed files", ["File", { label: "New", num: true }, "Newly covered lines (head)", { label: "Lost", num: true }, "Lost lines (base)", "Head report"], rows)
       : h("p", { class: "note" }, "Both sessions ran the same lines."),
     r.lines_truncated ? h("p", { class: "note" }, "Some files list only their first 2,000 lines (the counts are exact).") : null,
     h("div", { class: "pager" },

@@ -416,6 +416,39 @@ def main():
             c.wait(f"document.getElementById('{anchor}') !== null", f"the report page has the line's anchor {anchor}")
             c.goto(console + "#/tasks")
 
+        # The head report's file page with the delta marked: exactly the API's lines of that
+        # file, on the rows of those lines, with a banner that counts them.
+        c.eval("location.hash = " + json.dumps(f"#/compare?base={end}&head={end2}"))
+        c.wait("document.querySelectorAll('#compare a.delta-link').length > 0",
+               "each changed file links its head report page with the delta")
+        pick = json.loads(c.eval(
+            "JSON.stringify([...document.querySelectorAll('#compare tr[data-file]')]"
+            ".filter(r => r.querySelector('a.delta-link'))"
+            ".map(r => [r.dataset.file, r.querySelector('a.delta-link').href])"
+            ".sort((a, b) => b[1].length - a[1].length)[0])"))
+        file, delta_link = pick
+        want = next(f for f in api_cmp["files"] if f["file"] == file)
+        check(f"/reports/{end2}/f/" in delta_link and "#delta:base=" + end in delta_link,
+              f"the delta link opens the head report's file page: {delta_link}")
+        c.goto(delta_link)
+        c.wait("document.querySelector('p.delta') !== null", "the report page shows the delta banner")
+        marked = json.loads(c.eval(
+            "JSON.stringify([[...document.querySelectorAll('.src .dn')].map(r => +r.id.slice(1)), "
+            "[...document.querySelectorAll('.src .dl')].map(r => +r.id.slice(1))])"))
+        check(marked == [want["newly_covered"], want["lost"]],
+              f"it marks exactly the API's newly covered and lost lines of {file}: {marked} vs {want}")
+        banner = c.eval("document.querySelector('p.delta').textContent")
+        check(f"{len(want['newly_covered'])} line" in banner and f"{len(want['lost'])} line" in banner and end in banner,
+              f"the banner counts them against the base: {banner!r}")
+        sign = c.eval("getComputedStyle(document.querySelector('.src .dn, .src .dl').firstElementChild, '::before').content")
+        check(sign[:2] in ('"+', '"\u2212'), f"a marked line carries its sign, not only a colour: {sign!r}")
+        a11y(c, "report-delta")
+        c.shot("report-delta")
+        c.eval("document.querySelector('p.delta a').click()")
+        check(c.eval("document.querySelectorAll('.dn, .dl, p.delta').length") == 0,
+              "Hide the delta removes every mark")
+        c.goto(console + "#/tasks")
+
         check(not c.errors, "no script error or failed request" + (f": {c.errors[:5]}" if c.errors else ""))
     finally:
         c.close()

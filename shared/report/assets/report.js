@@ -49,6 +49,51 @@
   document.querySelectorAll("button[data-jump]").forEach(function (b) {
     b.addEventListener("click", function () { jump(parseInt(b.getAttribute("data-jump"), 10)); });
   });
+  // The delta against a base session, as the console's compare view links it:
+  // #delta:base=<task id>&new=12-14,20&lost=9&line=12. It lives in the fragment, so it never
+  // reaches the server and the report's bytes stay the same; line numbers are only looked up.
+  function ranges(s) {
+    var out = [];
+    (s || "").split(",").forEach(function (r) {
+      var m = /^(\d{1,9})(?:-(\d{1,9}))?$/.exec(r);
+      if (!m) return;
+      for (var n = +m[1], b = m[2] ? +m[2] : n; n <= b && out.length < 20000; n++) out.push(n);
+    });
+    return out;
+  }
+  function plural(n, one) { return n + " " + one + (n === 1 ? "" : "s"); }
+  if (location.hash.indexOf("#delta:") === 0) {
+    var q = new URLSearchParams(location.hash.slice(7)), base = q.get("base") || "";
+    var src = document.querySelector(".src");
+    if (/^[0-9A-Z]{26}$/.test(base) && src) {
+      var marked = { dn: 0, dl: 0 };
+      [["new", "dn", "newly covered against the base"], ["lost", "dl", "lost against the base"]].forEach(function (k) {
+        ranges(q.get(k[0])).forEach(function (n) {
+          var row = document.getElementById("L" + n);
+          if (!row || row.classList.contains(k[1])) return;
+          row.classList.add(k[1]);
+          row.title = k[2];
+          marked[k[1]]++;
+        });
+      });
+      var p = document.createElement("p");
+      p.className = "delta";
+      p.setAttribute("role", "status");
+      p.textContent = "Against base task " + base + ": " + plural(marked.dn, "line") + " newly covered (+), " +
+        plural(marked.dl, "line") + " lost (\u2212) on this page. ";
+      var hide = document.createElement("a");
+      hide.href = "#source";
+      hide.textContent = "Hide the delta";
+      hide.addEventListener("click", function () {
+        document.querySelectorAll(".dn,.dl").forEach(function (r) { r.classList.remove("dn", "dl"); r.removeAttribute("title"); });
+        p.remove();
+      });
+      p.appendChild(hide);
+      src.parentNode.insertBefore(p, src);
+      var at = document.getElementById("L" + (q.get("line") || ""));
+      if (at) at.scrollIntoView({ block: "center" });
+    }
+  }
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || /INPUT|TEXTAREA|SELECT/.test(e.target.tagName)) return;
     if (e.key === "n") jump(1); else if (e.key === "p") jump(-1);
