@@ -21,7 +21,8 @@ use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
 use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
 use ccaas_queue::{KmsSealer, SqsTaskQueue};
-use ccaas_s3::{S3Indexes, S3Logs};
+use ccaas_s3::{S3IndexFiles, S3Indexes, S3Logs};
+use ccaas_search::replica::ReplicaSearch;
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
 
@@ -29,7 +30,7 @@ pub mod config;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 
-pub use config::Config;
+pub use config::{Config, SearchBackend};
 
 /// The API over the AWS adapters.
 pub type Deps = Api<DynamoTaskStore, SqsTaskQueue, S3Logs, KmsSealer>;
@@ -74,11 +75,46 @@ pub fn wire_impacts(config: &Config, sdk: &SdkConfig) -> Impacts<S3Indexes> {
     }
 }
 
-/// The search of the Lambda: none yet ([`NoSearch`]: `503 search_unavailable`); the index
-/// lives in `ccaas-local` (docs/design.md, "Search").
-pub fn wire_search(config: &Config) -> Search<NoSearch> {
+/// The search of the Lambda, as `CCAAS_SEARCH` says (docs/design.md, "Search").
+pub enum LambdaSearch {
+    /// `none`: every search answers `503 search_unavailable`.
+    Off(NoSearch),
+    /// `tantivy`: a copy, under `/tmp`, of the index the indexer function keeps on the
+    /// bucket's `index/search/`, refreshed at most once a second.
+    Tantivy(ReplicaSearch<S3IndexFiles>),
+}
+
+impl TaskSearch for LambdaSearch {
+    async fn upsert(&self, docs: &[ccaas_app::SearchDoc]) -> Result<(), Error> {
+        match self {
+            LambdaSearch::Off(s) => s.upsert(docs).await,
+            LambdaSearch::Tantivy(s) => s.upsert(docs).await,
+        }
+    }
+
+    async fn search(
+        &self,
+        query: &ccaas_domain::SearchQuery,
+    ) -> Result<ccaas_app::SearchPage, Error> {
+        match self {
+            LambdaSearch::Off(s) => s.search(query).await,
+            LambdaSearch::Tantivy(s) => s.search(query).await,
+        }
+    }
+}
+
+/// The production wiring of `GET /v1/search`: [`NoSearch`] (`503 search_unavailable`) with
+/// `CCAAS_SEARCH=none`, the replica of the bucket's index with `tantivy`.
+pub fn wire_search(config: &Config, sdk: &SdkConfig) -> Search<LambdaSearch> {
+    let index = match config.search {
+        SearchBackend::None => LambdaSearch::Off(NoSearch),
+        SearchBackend::Tantivy => LambdaSearch::Tantivy(ReplicaSearch::new(
+            S3IndexFiles::new(ccaas_s3::client(sdk), &config.stack.bucket),
+            config.index_dir.clone(),
+        )),
+    };
     Search {
-        index: NoSearch,
+        index,
         base_url: config.api_url.clone(),
     }
 }
@@ -126,8 +162,9 @@ pub struct ApiState<S, Q, L, K, D, X, Y = NoSearch> {
     pub devices: Devices<D>,
     /// Test impact over the coverage indexes (`POST /v1/impact`).
     pub impacts: Impacts<X>,
-    /// Full-text search of tasks (`GET /v1/search`): [`NoSearch`] in the Lambda (`503
-    /// search_unavailable`), the tantivy index in `ccaas-local`.
+    /// Full-text search of tasks (`GET /v1/search`): [`LambdaSearch`] in the Lambda (the
+    /// bucket's index, or `503 search_unavailable` with `CCAAS_SEARCH=none`), the tantivy
+    /// index in `ccaas-local`.
     pub search: Search<Y>,
     /// How the caller is known.
     pub auth: Auth,
@@ -1167,7 +1204,7 @@ mod tests {
             e["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("not configured")
+                .contains("SearchBackend=none")
         );
     }
 

@@ -43,7 +43,7 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 413 | `body_too_large` | the body is over 65,536 bytes (5,242,880 for `POST /v1/impact`) |
 | 415 | `unsupported_media_type` | `Content-Type` is not `application/json` |
 | 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
-| 503 | `search_unavailable` | `GET /v1/search` where the deployment has no search index (the AWS stack, for now) |
+| 503 | `search_unavailable` | `GET /v1/search` where the deployment has no search index (an AWS stack deployed with `SearchBackend=none`) |
 
 Bad input never gives a 5xx.";
 
