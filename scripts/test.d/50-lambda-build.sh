@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `cargo lambda build --release` of both functions for x86_64, as `sam build` does it
+# `cargo lambda build --release` of the three functions (submit, processor, indexer) for x86_64, as `sam build` does it
 # (BuildMethod: rust-cargolambda): cargo-lambda comes from PyPI (`pip install cargo-lambda`
 # ships the binary), and `--compiler cargo` builds with the host's own toolchain, so no zig
 # and no extra Rust target are needed on an x86_64 Debian machine. Checks that each function
@@ -15,13 +15,13 @@ venv="${CCAAS_VENV:-$(pwd)/.venv}"
 "$venv/bin/cargo-lambda" lambda --help >/dev/null 2>&1 ||
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
 target="${CARGO_TARGET_DIR:-$(pwd)/target}"
-rm -rf "$target/lambda/ccaas-submit" "$target/lambda/ccaas-processor" # no stale binary passes
+rm -rf "$target/lambda/ccaas-submit" "$target/lambda/ccaas-processor" "$target/lambda/ccaas-indexer" # no stale binary passes
 PATH="$venv/bin:$PATH" cargo lambda build --release --compiler cargo \
-    --x86-64 --locked -p ccaas-submit -p ccaas-processor
+    --x86-64 --locked -p ccaas-submit -p ccaas-processor -p ccaas-indexer
 # AL2023's glibc; a symbol versioned above it would fail at cold start.
 al2023_glibc=2.34
 max_bytes=20000000
-for fn in ccaas-submit ccaas-processor; do
+for fn in ccaas-submit ccaas-processor ccaas-indexer; do
     bin="$target/lambda/$fn/bootstrap"
     [ -f "$bin" ] || { echo "$bin is missing"; exit 1; }
     header="$(readelf -h "$bin")"
