@@ -1469,4 +1469,37 @@ mod tests {
         assert_eq!(percent_decode("%e2%82"), None);
         assert_eq!(percent_decode("%"), None);
     }
+
+    #[tokio::test]
+    async fn the_lambda_reads_the_bucket_index_with_tantivy_and_answers_503_with_none() {
+        let sdk = ccaas_aws::sdk_config(std::time::Duration::from_secs(1)).await;
+        let config = |backend: &'static str| {
+            Config::read(&ccaas_aws::Env::new(move |k: &str| match k {
+                "CCAAS_SEARCH" => Some(backend.to_string()),
+                "CCAAS_DEVICE_ALLOW"
+                | "CCAAS_MAIL_FROM"
+                | "CCAAS_AUTH"
+                | "CCAAS_ADMIN_GROUP"
+                | "CCAAS_AWS_TIMEOUT_SECS"
+                | "CCAAS_INDEX_DIR" => None,
+                k if k.starts_with("CCAAS_") => Some("x".to_string()),
+                _ => None,
+            }))
+            .unwrap()
+        };
+        let q = ccaas_domain::SearchQuery::parse([("q", "tmm")]).unwrap();
+        let off = wire_search(&config("none"), &sdk);
+        assert!(matches!(off.index, LambdaSearch::Off(_)));
+        assert!(matches!(
+            off.index.search(&q).await,
+            Err(Error::NotConfigured {
+                code: "search_unavailable",
+                ..
+            })
+        ));
+        let on = wire_search(&config("tantivy"), &sdk);
+        assert!(matches!(on.index, LambdaSearch::Tantivy(_)));
+        // The replica refuses writes: the indexer function is the one writer.
+        assert!(on.index.upsert(&[]).await.is_err());
+    }
 }
