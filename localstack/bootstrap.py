@@ -48,6 +48,8 @@ def main():
                 AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
                 SSESpecification={"Enabled": t["sse"]},
             )
+            if t.get("stream"):
+                args["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": t["stream"]}
             if t["indexes"]:
                 args["GlobalSecondaryIndexes"] = [
                     {
@@ -68,6 +70,11 @@ def main():
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": t["ttl_attribute"]},
                 )
             log(f"created table {t['name']}")
+        elif t.get("stream") and not (ddb.describe_table(TableName=t["name"])["Table"].get("StreamSpecification") or {}).get("StreamEnabled"):
+            # A table made before it had a stream (an emulator left running).
+            ddb.update_table(TableName=t["name"],
+                             StreamSpecification={"StreamEnabled": True, "StreamViewType": t["stream"]})
+            log(f"enabled the stream of table {t['name']}")
         if t["pitr"]:
             ddb.update_continuous_backups(
                 TableName=t["name"],

@@ -12,7 +12,12 @@ each only under the sealer's encryption context; no SAM S3 or KMS policy templat
 grants by prefix: submit reads logs/ only, the processor cannot write or delete builds/; the
 report site private at the defaults and opened only by SitePublic or SiteAllowedCidrs; the
 processor's ephemeral storage fits the archive caps read from the code, and its memory the
-unpack budget by the rule measured with bench/session-scale.sh), on the
+unpack budget by the rule measured with bench/session-scale.sh; search: SearchBackend's values
+are the ones the submit config parses, `none` creates no stream, indexer or alarm of it and
+passes CCAAS_SEARCH=none, the indexer is the single writer on the tasks table's NEW_IMAGE
+stream with bisection, a retry cap and an on-failure destination, it reads tasks only and
+writes only index/search/, the submit function only reads index/, and no bucket policy ever
+makes index/ public), on the
 template as SAM translates it when aws-sam-translator is installed (every function gets the key
 from Globals; the roles hold kms:GenerateDataKey / kms:Decrypt on it), and samconfig.toml's deploy
 defaults.
@@ -67,7 +72,22 @@ BUCKET_GRANTS = [
     ("ProcessorFunction", "s3:DeleteObject", "builds/b/notes.tar.gz", False),
     ("ProcessorFunction", "s3:DeleteObject", "builds/b/sources.tar.gz", False),
     ("ProcessorFunction", "s3:PutObject", "builds/b/notes.tar.gz", False),
+    # Search: the submit function reads the index's files; the indexer alone writes them and
+    # reads task logs, nothing else of the bucket.
+    ("SubmitFunction", "s3:GetObject", "index/search/meta.json", True),
+    *[("SubmitFunction", a, "index/search/meta.json", False) for a in ("s3:PutObject", "s3:DeleteObject")],
+    *[("IndexerFunction", a, "index/search/0f1e2d3c4b5a69788796a5b4c3d2e1f0.idx", True)
+      for a in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")],
+    ("IndexerFunction", "s3:GetObject", "logs/01ARZ3NDEKTSV4RRFFQ69G5FAV.jsonl", True),
+    *[("IndexerFunction", a, k, False)
+      for a in ("s3:PutObject", "s3:DeleteObject")
+      for k in ("logs/x.jsonl", "index/coverage/b/x.idx", "index/latest.json", "reports/x/index.html", "index.html")],
+    *[("IndexerFunction", "s3:GetObject", k, False)
+      for k in ("raw/x/gcda.tar.gz", "builds/b/notes.tar.gz", "index/coverage/b/x.idx")],
 ]
+# Keys of the bucket's private index/ (the coverage indexes, the search index's files) that no
+# bucket policy may make public, whatever the site's parameters.
+PRIVATE_INDEX_KEYS = ("index/search/meta.json", "index/coverage/b/01ARZ3NDEKTSV4RRFFQ69G5FAV.idx", "index/latest.json")
 
 
 def kms_context_key():
@@ -224,6 +244,8 @@ def from_template(t):
                 "ttl_attribute": (p.get("TimeToLiveSpecification") or {}).get("AttributeName"),
                 "sse": bool((p.get("SSESpecification") or {}).get("SSEEnabled")),
                 "pitr": bool((p.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled")),
+                # At the template's defaults (SearchBackend=tantivy: search_rules checks none).
+                "stream": (pick(p.get("StreamSpecification"), t, defaults(t)) or {}).get("StreamViewType"),
                 "indexes": sorted(
                     (ix["IndexName"],
                      next(k["AttributeName"] for k in ix["KeySchema"] if k["KeyType"] == "HASH"),
@@ -314,6 +336,7 @@ def from_resources(r):
             "ttl_attribute": t["ttl_attribute"],
             "sse": t["sse"],
             "pitr": t["pitr"],
+            "stream": t.get("stream"),
             "indexes": sorted((ix["name"], ix["hash_key"], ix["range_key"]) for ix in t["indexes"]),
         }
         for t in r["tables"]
@@ -357,6 +380,8 @@ def from_emulator(expected):
             "ttl_attribute": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
             "sse": (d.get("SSEDescription") or {}).get("Status") in ("ENABLED", "ENABLING"),
             "pitr": (pitr.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") == "ENABLED",
+            "stream": (d.get("StreamSpecification") or {}).get("StreamViewType")
+            if (d.get("StreamSpecification") or {}).get("StreamEnabled") else None,
             "indexes": sorted(
                 (ix["IndexName"],
                  next(k["AttributeName"] for k in ix["KeySchema"] if k["KeyType"] == "HASH"),
@@ -571,7 +596,7 @@ def template_rules(t):
     # Every variable the template sets is one a typed config reads (a typo would be ignored):
     # the shared stack settings or the submit or processor function's own.
     config_rs = ""
-    for part in (("shared", "aws"), ("functions", "submit"), ("functions", "processor")):
+    for part in (("shared", "aws"), ("functions", "submit"), ("functions", "processor"), ("functions", "indexer")):
         with open(os.path.join(ROOT, *part, "src", "config.rs")) as f:
             config_rs += f.read()
     names = set(env)
@@ -583,13 +608,14 @@ def template_rules(t):
         if name.startswith("DD_"):
             continue
         if f'"{name}"' not in config_rs:
-            problems.append(f"the template sets {name}, which no config.rs (shared/aws, functions/submit, functions/processor) reads")
+            problems.append(f"the template sets {name}, which no config.rs (shared/aws, functions/submit, functions/processor, functions/indexer) reads")
 
     for output in ("ApiUrl", "SiteUrl"):
         if output not in t.get("Outputs", {}):
             problems.append(f"the template has no {output} output")
 
     problems += site_rules(t)
+    problems += search_rules(t)
     problems += metrics_rules(t)
     problems += device_rules(t)
     problems += iam_rules(t, key)
@@ -630,6 +656,7 @@ def template_rules(t):
             if not any(st.get("Effect") == "Allow" and action in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
                        and refers_to(st.get("Resource"), key) for st in statements):
                 problems.append(f"SAM: {fn}'s role may not {action} with {key}")
+    problems += dangling_references(out, t)
     # A failed message's retry delay: the processor shortens its visibility on both queues.
     role = ((tr.get("ProcessorFunction", {}).get("Properties") or {}).get("Role") or {}).get("Fn::GetAtt", [None])[0]
     statements = role_statements(tr, role)
@@ -638,6 +665,56 @@ def template_rules(t):
                    and "sqs:ChangeMessageVisibility" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
                    and refers_to(st.get("Resource"), q) for st in statements):
             problems.append(f"SAM: the processor's role may not sqs:ChangeMessageVisibility on {q} (retry delays)")
+    return problems
+
+
+def dangling_references(out, t):
+    """Every Ref, GetAtt and ${X} of a resource the translated template creates names a
+    resource it creates too, with SearchBackend none and tantivy (a conditional resource that
+    another, unconditional one names fails the deploy)."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {k[4:] if k.startswith("Fn::") else k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+    ct = {"Conditions": plain(out.get("Conditions", {}))}
+    problems = []
+    for backend in ("none", "tantivy"):
+        params = dict(defaults(t), SearchBackend=backend)
+        made = {k for k, r in out["Resources"].items()
+                if "Condition" not in r or eval_condition(ct, r["Condition"], params)}
+
+        def names(v):
+            v = plain(v)
+            if isinstance(v, dict):
+                if set(v) == {"If"}:
+                    c, a, b = v["If"]
+                    yield from names(a if eval_condition(ct, c, params) else b)
+                    return
+                if "Ref" in v and isinstance(v["Ref"], str):
+                    yield v["Ref"]
+                if "GetAtt" in v:
+                    g = v["GetAtt"]
+                    yield g[0] if isinstance(g, list) else str(g).split(".")[0]
+                if "Sub" in v:
+                    text = v["Sub"][0] if isinstance(v["Sub"], list) else v["Sub"]
+                    local = set(v["Sub"][1]) if isinstance(v["Sub"], list) else set()
+                    for m in re.findall(r"\$\{([^}!]+)\}", str(text)):
+                        if m.split(".")[0] not in local:
+                            yield m.split(".")[0]
+                for k, x in v.items():
+                    if k not in ("Ref", "GetAtt"):
+                        yield from names(x)
+            elif isinstance(v, list):
+                for x in v:
+                    yield from names(x)
+
+        for k in sorted(made):
+            r = out["Resources"][k]
+            for n in set(names({kk: vv for kk, vv in r.items() if kk in ("Properties", "DependsOn", "UpdatePolicy")})):
+                if n in out["Resources"] and n not in made:
+                    problems.append(f"SAM: with SearchBackend={backend} {k} refers to {n}, which is not created")
     return problems
 
 
@@ -758,6 +835,87 @@ def site_rules(t):
             limited = pick(st.get("Condition"), t, cidrs) or {}
             if limited.get("IpAddress", {}).get("aws:SourceIp") != {"Ref": "SiteAllowedCidrs"}:
                 problems.append(f"with SiteAllowedCidrs the site statement {st.get('Sid')} is not limited to them: {limited}")
+    return problems
+
+
+def search_rules(t):
+    """Search (docs/design.md, "Search"; docs/deploy.md, "Search"): SearchBackend offers the
+    backends the submit config parses; `none` leaves out the tasks table's stream, the indexer
+    and everything of it, and tells the submit function `none`; the indexer is the one writer
+    (reserved concurrency 1, parallelisation 1) on the tasks table's NEW_IMAGE stream, batches
+    of 100 within 1 s, bisected on error, retries capped, with an on-failure destination; it
+    reads the tasks table with GetItem only. No bucket policy makes index/ public."""
+    import fnmatch
+    problems = []
+    res, params = t["Resources"], t["Parameters"]
+    sb = params.get("SearchBackend")
+    if not sb:
+        return ["the template has no SearchBackend parameter"]
+    with open(os.path.join(ROOT, "functions", "submit", "src", "config.rs")) as f:
+        parsed = set(re.findall(r'SearchBackend::\w+ => "(\w+)"', f.read()))
+    if set(sb.get("AllowedValues") or []) != parsed:
+        problems.append(f"SearchBackend allows {sb.get('AllowedValues')}, the submit config parses {sorted(parsed)}")
+    if sb.get("Default") not in (sb.get("AllowedValues") or []):
+        problems.append(f"SearchBackend's default {sb.get('Default')} is not one of its values")
+    sub = ((res["SubmitFunction"]["Properties"].get("Environment") or {}).get("Variables") or {})
+    if sub.get("CCAAS_SEARCH") != {"Ref": "SearchBackend"}:
+        problems.append(f"the submit function gets CCAAS_SEARCH={sub.get('CCAAS_SEARCH')}, not SearchBackend")
+    off, on = dict(defaults(t), SearchBackend="none"), dict(defaults(t), SearchBackend="tantivy")
+    try:
+        for label, ps, want in (("none", off, None), ("tantivy", on, "NEW_IMAGE")):
+            got = (pick(res["TasksTable"]["Properties"].get("StreamSpecification"), t, ps) or {}).get("StreamViewType")
+            if got != want:
+                problems.append(f"with SearchBackend={label} the tasks table's stream is {got}, not {want}")
+        # The indexer's resources: named Indexer*, or referring to one of those (its errors
+        # alarm is needed by the deployment group SAM makes unconditionally).
+        named = {k for k in res if k.startswith("Indexer") and k != "IndexerErrorsAlarm"}
+        indexer = sorted(named | {k for k, r in res.items() if any(refers_to(r, n) for n in named)})
+        for k in indexer:
+            cond = res[k].get("Condition")
+            if not cond or eval_condition(t, cond, off) or not eval_condition(t, cond, on):
+                problems.append(f"{k} is not created exactly when SearchBackend is not none (Condition {cond})")
+    except (KeyError, ValueError) as e:
+        problems.append(f"the search conditions do not evaluate: {e}")
+    fn = res.get("IndexerFunction")
+    if not fn:
+        return problems + ["the template has no IndexerFunction"]
+    p = fn["Properties"]
+    if p.get("ReservedConcurrentExecutions") != 1:
+        problems.append(f"the indexer's ReservedConcurrentExecutions is {p.get('ReservedConcurrentExecutions')}, not 1 (one writer)")
+    events = list((p.get("Events") or {}).values())
+    if len(events) != 1 or events[0].get("Type") != "DynamoDB":
+        problems.append(f"the indexer has not exactly one DynamoDB event: {[e.get('Type') for e in events]}")
+    else:
+        e = events[0]["Properties"]
+        if e.get("Stream") != {"GetAtt": "TasksTable.StreamArn"}:
+            problems.append(f"the indexer reads {e.get('Stream')}, not the tasks table's stream")
+        want = {"BatchSize": 100, "MaximumBatchingWindowInSeconds": 1, "ParallelizationFactor": 1,
+                "BisectBatchOnFunctionError": True}
+        for k, v in want.items():
+            if e.get(k) != v:
+                problems.append(f"the indexer's stream mapping has {k}={e.get(k)}, not {v}")
+        if not isinstance(e.get("MaximumRetryAttempts"), int) or not 0 <= e["MaximumRetryAttempts"] <= 100:
+            problems.append(f"the indexer's retries are not capped: MaximumRetryAttempts={e.get('MaximumRetryAttempts')}")
+        if not ((e.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"):
+            problems.append("the indexer's stream mapping has no on-failure destination")
+    for st in statements_of(p.get("Policies", [])):
+        if any(str(a).startswith("dynamodb:") for a in as_list(st.get("Action"))):
+            if as_list(st.get("Action")) != ["dynamodb:GetItem"] or ref_target(st.get("Resource")) != "TasksTable":
+                problems.append(f"the indexer's DynamoDB statement {st.get('Sid')} is more than GetItem on TasksTable")
+    for x in p.get("Policies", []):
+        if isinstance(x, dict) and any(k.startswith("DynamoDB") for k in x):
+            problems.append(f"the indexer uses a SAM DynamoDB policy template: {list(x)}")
+    # index/ stays private whatever opens the site.
+    bucket = next((k for k, r in res.items() if r["Type"] == "AWS::S3::Bucket"), None)
+    for label, ps in (("at its defaults", defaults(t)), ("with SitePublic=true", site_open_params(t)),
+                      ("with SiteAllowedCidrs", dict(defaults(t), SiteAllowedCidrs="198.51.100.0/24"))):
+        try:
+            keys = public_keys_of_template(t, bucket, ps)
+        except (KeyError, ValueError):
+            continue  # site_rules reports it
+        for key in PRIVATE_INDEX_KEYS:
+            if any(fnmatch.fnmatchcase(key, k) for k in keys if not k.startswith(("PUBLIC ", "BUCKET "))):
+                problems.append(f"the bucket policy makes {key} public {label}: {keys}")
     return problems
 
 
@@ -1193,9 +1351,45 @@ def mutations():
         ("SES without MailFrom", lambda t: mail_policy(t).__setitem__("If", ["AuthOn", *mail_policy(t)["If"][1:]])),
         ("submit may send mail", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"].append(
             {"Statement": [{"Sid": "Mail", "Effect": "Allow", "Action": "ses:SendEmail", "Resource": "*"}]})),
+        # Search.
+        ("index/ public", lambda t: res(t)["SiteBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"].append(
+            {"Sub": "${SiteBucket.Arn}/index/*"})),
+        ("everything public", lambda t: res(t)["SiteBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"].append(
+            {"Sub": "${SiteBucket.Arn}/*"})),
+        ("no tasks stream", lambda t: res(t)["TasksTable"]["Properties"].pop("StreamSpecification")),
+        ("a stream with SearchBackend=none", lambda t: res(t)["TasksTable"]["Properties"].__setitem__(
+            "StreamSpecification", {"StreamViewType": "NEW_IMAGE"})),
+        ("search off by default", lambda t: t["Parameters"]["SearchBackend"].__setitem__("Default", "none")),
+        ("a backend the submit config does not parse", lambda t: t["Parameters"]["SearchBackend"]["AllowedValues"].append("solr")),
+        ("CCAAS_SEARCH not passed", lambda t: res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].pop("CCAAS_SEARCH")),
+        ("indexer with SearchBackend=none", lambda t: res(t)["IndexerFunction"].pop("Condition")),
+        ("indexer failure queue with SearchBackend=none", lambda t: res(t)["IndexerFailureQueue"].pop("Condition")),
+        ("indexer errors alarm left out with SearchBackend=none", lambda t: res(t)["IndexerErrorsAlarm"].__setitem__("Condition", "SearchIndexed")),
+        ("two writers", lambda t: res(t)["IndexerFunction"]["Properties"].__setitem__("ReservedConcurrentExecutions", 2)),
+        ("parallel batches", lambda t: indexer_event(t).__setitem__("ParallelizationFactor", 2)),
+        ("no bisection", lambda t: indexer_event(t).pop("BisectBatchOnFunctionError")),
+        ("endless retries", lambda t: indexer_event(t).pop("MaximumRetryAttempts")),
+        ("no on-failure destination", lambda t: indexer_event(t).pop("DestinationConfig")),
+        ("batch of 10", lambda t: indexer_event(t).__setitem__("BatchSize", 10)),
+        ("indexer on the devices table", lambda t: indexer_event(t).__setitem__("Stream", {"GetAtt": "DevicesTable.StreamArn"})),
+        ("indexer writes tasks", lambda t: statement(t, "IndexerFunction", "ReadTasks").__setitem__(
+            "Action", ["dynamodb:GetItem", "dynamodb:PutItem"])),
+        ("indexer CRUD on tasks", lambda t: res(t)["IndexerFunction"]["Properties"]["Policies"].append(
+            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "TasksTable"}}})),
+        ("indexer writes all of index/", lambda t: statement(t, "IndexerFunction", "WriteSearchIndex").__setitem__(
+            "Resource", {"Sub": "${SiteBucket.Arn}/index/*"})),
+        ("indexer cannot delete old segments", lambda t: statement(t, "IndexerFunction", "WriteSearchIndex").__setitem__(
+            "Action", ["s3:GetObject", "s3:PutObject"])),
+        ("submit writes the search index", lambda t: statement(t, "SubmitFunction", "ReadCoverageIndexes").__setitem__(
+            "Action", ["s3:GetObject", "s3:PutObject"])),
         ("more devices at once than the scratch space holds", lambda t: res(t)["ProcessorFunction"]["Properties"]["Environment"]["Variables"].__setitem__(
             "CCAAS_DEVICE_CONCURRENCY", "64")),
     ]
+
+
+def indexer_event(t):
+    """The properties of the indexer's (one) stream event."""
+    return next(iter(t["Resources"]["IndexerFunction"]["Properties"]["Events"].values()))["Properties"]
 
 
 def mail_policy(t):
@@ -1229,12 +1423,21 @@ def resource_mutations():
         ("key env var", lambda r: r["key"].__setitem__("env", "CCAAS_KEY")),
         ("key missing", lambda r: r.pop("key")),
         ("mail env var", lambda r: r["mail"].__setitem__("env", "CCAAS_MAIL_SENDER")),
+        ("no tasks stream", lambda r: r["tables"][0].__setitem__("stream", None)),
+        ("index/ public", lambda r: r["bucket"]["public_keys"].append("index/*")),
     ]
+
+
+def private_index_rules(r):
+    """resources.json (what localstack/up makes public) never makes index/ public."""
+    import fnmatch
+    return [f"resources.json makes {key} public" for key in PRIVATE_INDEX_KEYS
+            if any(fnmatch.fnmatchcase(key, k) for k in r["bucket"]["public_keys"])]
 
 
 def problems_of(t, res):
     return (diff("template.yaml", from_template(t), "resources.json", from_resources(res))
-            + template_rules(t) + mail_rules(t, res))
+            + template_rules(t) + mail_rules(t, res) + private_index_rules(res))
 
 
 def main():

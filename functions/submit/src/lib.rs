@@ -21,7 +21,8 @@ use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
 use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
 use ccaas_queue::{KmsSealer, SqsTaskQueue};
-use ccaas_s3::{S3Indexes, S3Logs};
+use ccaas_s3::{S3IndexFiles, S3Indexes, S3Logs};
+use ccaas_search::replica::ReplicaSearch;
 use lambda_http::request::RequestContext;
 use tracing::{info, warn};
 
@@ -29,7 +30,7 @@ pub mod config;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 
-pub use config::Config;
+pub use config::{Config, SearchBackend};
 
 /// The API over the AWS adapters.
 pub type Deps = Api<DynamoTaskStore, SqsTaskQueue, S3Logs, KmsSealer>;
@@ -74,11 +75,46 @@ pub fn wire_impacts(config: &Config, sdk: &SdkConfig) -> Impacts<S3Indexes> {
     }
 }
 
-/// The search of the Lambda: none yet ([`NoSearch`]: `503 search_unavailable`); the index
-/// lives in `ccaas-local` (docs/design.md, "Search").
-pub fn wire_search(config: &Config) -> Search<NoSearch> {
+/// The search of the Lambda, as `CCAAS_SEARCH` says (docs/design.md, "Search").
+pub enum LambdaSearch {
+    /// `none`: every search answers `503 search_unavailable`.
+    Off(NoSearch),
+    /// `tantivy`: a copy, under `/tmp`, of the index the indexer function keeps on the
+    /// bucket's `index/search/`, refreshed at most once a second.
+    Tantivy(ReplicaSearch<S3IndexFiles>),
+}
+
+impl TaskSearch for LambdaSearch {
+    async fn upsert(&self, docs: &[ccaas_app::SearchDoc]) -> Result<(), Error> {
+        match self {
+            LambdaSearch::Off(s) => s.upsert(docs).await,
+            LambdaSearch::Tantivy(s) => s.upsert(docs).await,
+        }
+    }
+
+    async fn search(
+        &self,
+        query: &ccaas_domain::SearchQuery,
+    ) -> Result<ccaas_app::SearchPage, Error> {
+        match self {
+            LambdaSearch::Off(s) => s.search(query).await,
+            LambdaSearch::Tantivy(s) => s.search(query).await,
+        }
+    }
+}
+
+/// The production wiring of `GET /v1/search`: [`NoSearch`] (`503 search_unavailable`) with
+/// `CCAAS_SEARCH=none`, the replica of the bucket's index with `tantivy`.
+pub fn wire_search(config: &Config, sdk: &SdkConfig) -> Search<LambdaSearch> {
+    let index = match config.search {
+        SearchBackend::None => LambdaSearch::Off(NoSearch),
+        SearchBackend::Tantivy => LambdaSearch::Tantivy(ReplicaSearch::new(
+            S3IndexFiles::new(ccaas_s3::client(sdk), &config.stack.bucket),
+            config.index_dir.clone(),
+        )),
+    };
     Search {
-        index: NoSearch,
+        index,
         base_url: config.api_url.clone(),
     }
 }
@@ -127,8 +163,9 @@ pub struct ApiState<S, Q, L, K, D, X, Y = NoSearch> {
     /// Test impact over the coverage indexes (`POST /v1/impact`); its index store also serves
     /// `GET /v1/compare`.
     pub impacts: Impacts<X>,
-    /// Full-text search of tasks (`GET /v1/search`): [`NoSearch`] in the Lambda (`503
-    /// search_unavailable`), the tantivy index in `ccaas-local`.
+    /// Full-text search of tasks (`GET /v1/search`): [`LambdaSearch`] in the Lambda (the
+    /// bucket's index, or `503 search_unavailable` with `CCAAS_SEARCH=none`), the tantivy
+    /// index in `ccaas-local`.
     pub search: Search<Y>,
     /// How the caller is known.
     pub auth: Auth,
@@ -1283,7 +1320,7 @@ mod tests {
             e["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("not configured")
+                .contains("SearchBackend=none")
         );
     }
 
@@ -1547,5 +1584,38 @@ mod tests {
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%e2%82"), None);
         assert_eq!(percent_decode("%"), None);
+    }
+
+    #[tokio::test]
+    async fn the_lambda_reads_the_bucket_index_with_tantivy_and_answers_503_with_none() {
+        let sdk = ccaas_aws::sdk_config(std::time::Duration::from_secs(1)).await;
+        let config = |backend: &'static str| {
+            Config::read(&ccaas_aws::Env::new(move |k: &str| match k {
+                "CCAAS_SEARCH" => Some(backend.to_string()),
+                "CCAAS_DEVICE_ALLOW"
+                | "CCAAS_MAIL_FROM"
+                | "CCAAS_AUTH"
+                | "CCAAS_ADMIN_GROUP"
+                | "CCAAS_AWS_TIMEOUT_SECS"
+                | "CCAAS_INDEX_DIR" => None,
+                k if k.starts_with("CCAAS_") => Some("x".to_string()),
+                _ => None,
+            }))
+            .unwrap()
+        };
+        let q = ccaas_domain::SearchQuery::parse([("q", "tmm")]).unwrap();
+        let off = wire_search(&config("none"), &sdk);
+        assert!(matches!(off.index, LambdaSearch::Off(_)));
+        assert!(matches!(
+            off.index.search(&q).await,
+            Err(Error::NotConfigured {
+                code: "search_unavailable",
+                ..
+            })
+        ));
+        let on = wire_search(&config("tantivy"), &sdk);
+        assert!(matches!(on.index, LambdaSearch::Tantivy(_)));
+        // The replica refuses writes: the indexer function is the one writer.
+        assert!(on.index.upsert(&[]).await.is_err());
     }
 }

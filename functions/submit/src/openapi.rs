@@ -50,7 +50,7 @@ pub const ERROR_CODES: &str = "What went wrong. Its `code`:
 | 422 | `not_mergeable` | a `code-coverage-merge` names a task that does not exist, is no `code-coverage-end` or has not succeeded (`field` `data.tasks[i]`) |
 | 422 | `mixed_builds` | a `code-coverage-merge` names end tasks of several builds; the message names each build and its tasks (`field` `data.tasks`) |
 | 503 | `unavailable` | DynamoDB or SQS did not answer; retry (a `Retry-After` header is set) |
-| 503 | `search_unavailable` | `GET /v1/search` where the deployment has no search index (the AWS stack, for now) |
+| 503 | `search_unavailable` | `GET /v1/search` where the deployment has no search index (an AWS stack deployed with `SearchBackend=none`) |
 
 Bad input never gives a 5xx.";
 

@@ -128,16 +128,15 @@ impl<X: TaskSearch> Search<X> {
     }
 }
 
-/// The index of a deployment that has none (the submit Lambda until the AWS index is
-/// configured): every search is [`Error::NotConfigured`] `search_unavailable`, every upsert
-/// too.
+/// The index of a deployment that has none (the submit Lambda with `CCAAS_SEARCH=none`):
+/// every search is [`Error::NotConfigured`] `search_unavailable`, every upsert too.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoSearch;
 
 const NO_SEARCH: Error = Error::NotConfigured {
     code: "search_unavailable",
-    message: "full-text search is not configured in this deployment (it runs in ccaas-local; \
-              see docs/design.md, \"Search\"); list tasks with GET /v1/tasks and its filters",
+    message: "full-text search is off in this deployment (deployed with SearchBackend=none; \
+              see docs/deploy.md, \"Search\"); list tasks with GET /v1/tasks and its filters",
 };
 
 impl TaskSearch for NoSearch {

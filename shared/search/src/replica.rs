@@ -180,9 +180,8 @@ pub async fn pull<F: IndexFiles>(
     Ok(Some(tag))
 }
 
-/// The single writer's step (the body of a stream-fed indexer, such as the designed
-/// `functions/indexer` Lambda): brings `dir` up to the store's last commit, opens the writer
-/// there, upserts the documents of `ids` (each task as stored now, with its log; a task gone
+/// The single writer's step (the body of the stream-fed `functions/indexer` Lambda): brings
+/// `dir` up to the store's last commit, opens the writer there, upserts the documents of `ids` (each task as stored now, with its log; a task gone
 /// from the store is skipped), and pushes the new commit. Answers how many documents it wrote.
 /// Idempotent: the same ids again write the same documents. Must run in one process at a
 /// time per store (reserved concurrency 1): two would each push a commit of their own.
@@ -221,8 +220,10 @@ pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The reader side as a [`TaskSearch`]: searches a local copy in `dir` that it brings up to
 /// the store's last commit at most every [`REFRESH`] (a `HEAD` of `meta.json`, then only the
-/// new files). What the submit Lambda would serve `GET /v1/search` from (docs/design.md,
-/// "Search"). Upserts are refused: the store has one writer.
+/// new files). What the submit Lambda serves `GET /v1/search` from with
+/// `CCAAS_SEARCH=tantivy` (docs/design.md, "Search"). Before the store holds a first commit,
+/// every search answers no hits (no task has been indexed yet). Upserts are refused: the
+/// store has one writer.
 pub struct ReplicaSearch<F> {
     files: F,
     dir: std::path::PathBuf,
@@ -248,13 +249,14 @@ impl<F> ReplicaSearch<F> {
 
 impl<F: IndexFiles> ReplicaSearch<F> {
     /// The current index, pulled and reloaded when the store has a newer commit and the last
-    /// check is older than [`REFRESH`].
-    async fn current(&self) -> Result<crate::TantivySearch, Error> {
+    /// check is older than [`REFRESH`]; `None` while the store holds no commit yet (a new
+    /// stack before its first indexed task).
+    async fn current(&self) -> Result<Option<crate::TantivySearch>, Error> {
         let mut state = self.state.lock().await;
         if let Some(l) = state.as_ref()
             && l.checked.elapsed() < REFRESH
         {
-            return Ok(l.index.clone());
+            return Ok(Some(l.index.clone()));
         }
         let known = state.as_ref().map(|l| l.tag.clone());
         match pull(&self.files, &self.dir, known.as_deref()).await? {
@@ -271,17 +273,14 @@ impl<F: IndexFiles> ReplicaSearch<F> {
                     tag,
                     checked: std::time::Instant::now(),
                 });
-                Ok(index)
+                Ok(Some(index))
             }
             None => match state.as_mut() {
                 Some(l) => {
                     l.checked = std::time::Instant::now();
-                    Ok(l.index.clone())
+                    Ok(Some(l.index.clone()))
                 }
-                None => Err(Error::Unavailable {
-                    backend: "search index",
-                    source: "no search index has been written yet".into(),
-                }),
+                None => Ok(None),
             },
         }
     }
@@ -296,7 +295,14 @@ impl<F: IndexFiles> ccaas_app::TaskSearch for ReplicaSearch<F> {
         &self,
         query: &ccaas_domain::SearchQuery,
     ) -> Result<ccaas_app::SearchPage, Error> {
-        self.current().await?.search(query).await
+        match self.current().await? {
+            Some(index) => index.search(query).await,
+            // Nothing indexed yet: no task matches.
+            None => Ok(ccaas_app::SearchPage {
+                hits: Vec::new(),
+                total: 0,
+            }),
+        }
     }
 }
 
