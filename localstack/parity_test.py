@@ -680,7 +680,7 @@ def dangling_references(out, t):
         return v
     ct = {"Conditions": plain(out.get("Conditions", {}))}
     problems = []
-    for backend in ("none", "tantivy"):
+    for backend in ("none", "tantivy", "opensearch"):
         params = dict(defaults(t), SearchBackend=backend)
         made = {k for k, r in out["Resources"].items()
                 if "Condition" not in r or eval_condition(ct, r["Condition"], params)}
@@ -851,7 +851,7 @@ def search_rules(t):
     sb = params.get("SearchBackend")
     if not sb:
         return ["the template has no SearchBackend parameter"]
-    with open(os.path.join(ROOT, "functions", "submit", "src", "config.rs")) as f:
+    with open(os.path.join(ROOT, "shared", "aws", "src", "config.rs")) as f:
         parsed = set(re.findall(r'SearchBackend::\w+ => "(\w+)"', f.read()))
     if set(sb.get("AllowedValues") or []) != parsed:
         problems.append(f"SearchBackend allows {sb.get('AllowedValues')}, the submit config parses {sorted(parsed)}")
@@ -898,6 +898,30 @@ def search_rules(t):
             problems.append(f"the indexer's retries are not capped: MaximumRetryAttempts={e.get('MaximumRetryAttempts')}")
         if not ((e.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"):
             problems.append("the indexer's stream mapping has no on-failure destination")
+    # The backend and the OpenSearch settings reach both functions; OpenSearch permissions
+    # exist only with SearchBackend=opensearch, and the submit function's cannot PUT or DELETE.
+    ind = (p.get("Environment") or {}).get("Variables") or {}
+    for fn, env_ in (("SubmitFunction", sub), ("IndexerFunction", ind)):
+        for k, param in (("CCAAS_SEARCH", "SearchBackend"), ("CCAAS_OPENSEARCH_ENDPOINT", "OpenSearchEndpoint"),
+                         ("CCAAS_OPENSEARCH_INDEX", "OpenSearchIndex"),
+                         ("CCAAS_OPENSEARCH_SERVICE", "OpenSearchService")):
+            if env_.get(k) != {"Ref": param}:
+                problems.append(f"{fn} gets {k}={env_.get(k)}, not the {param} parameter")
+        for x in res[fn]["Properties"].get("Policies", []):
+            branch = x.get("If") if isinstance(x, dict) and set(x) == {"If"} else None
+            cond, sts = (branch[0], statements_of([branch[1]])) if branch else (None, statements_of([x]))
+            acts = [str(a) for st in sts for a in as_list(st.get("Action"))]
+            if any(a.startswith(("aoss:", "es:")) for a in acts):
+                if cond != "SearchOpenSearch":
+                    problems.append(f"{fn} has OpenSearch permissions outside the SearchOpenSearch condition: {acts}")
+                if fn == "SubmitFunction" and any(a in ("es:ESHttpPut", "es:ESHttpDelete", "es:ESHttp*", "es:*") for a in acts):
+                    problems.append(f"the submit function may write OpenSearch: {acts}")
+    try:
+        for label, want in (("opensearch", True), ("tantivy", False), ("none", False)):
+            if eval_condition(t, "SearchOpenSearch", dict(defaults(t), SearchBackend=label)) != want:
+                problems.append(f"SearchOpenSearch is not {want} with SearchBackend={label}")
+    except (KeyError, ValueError) as e:
+        problems.append(f"the SearchOpenSearch condition does not evaluate: {e}")
     for st in statements_of(p.get("Policies", [])):
         if any(str(a).startswith("dynamodb:") for a in as_list(st.get("Action"))):
             if as_list(st.get("Action")) != ["dynamodb:GetItem"] or ref_target(st.get("Resource")) != "TasksTable":
@@ -1362,6 +1386,12 @@ def mutations():
         ("search off by default", lambda t: t["Parameters"]["SearchBackend"].__setitem__("Default", "none")),
         ("a backend the submit config does not parse", lambda t: t["Parameters"]["SearchBackend"]["AllowedValues"].append("solr")),
         ("CCAAS_SEARCH not passed", lambda t: res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].pop("CCAAS_SEARCH")),
+        ("indexer without CCAAS_SEARCH", lambda t: res(t)["IndexerFunction"]["Properties"]["Environment"]["Variables"].pop("CCAAS_SEARCH")),
+        ("OpenSearch endpoint not passed", lambda t: res(t)["SubmitFunction"]["Properties"]["Environment"]["Variables"].pop("CCAAS_OPENSEARCH_ENDPOINT")),
+        ("OpenSearch permissions whatever the backend", lambda t: res(t)["IndexerFunction"]["Properties"]["Policies"].append(
+            {"Statement": [{"Effect": "Allow", "Action": ["aoss:APIAccessAll"], "Resource": "*"}]})),
+        ("the submit function writes OpenSearch", lambda t: res(t)["SubmitFunction"]["Properties"]["Policies"][-1]["If"][1]["Statement"][0]["Action"].append("es:ESHttpPut")),
+        ("SearchOpenSearch on tantivy", lambda t: t["Conditions"].__setitem__("SearchOpenSearch", {"Equals": [{"Ref": "SearchBackend"}, "tantivy"]})),
         ("indexer with SearchBackend=none", lambda t: res(t)["IndexerFunction"].pop("Condition")),
         ("indexer failure queue with SearchBackend=none", lambda t: res(t)["IndexerFailureQueue"].pop("Condition")),
         ("indexer errors alarm left out with SearchBackend=none", lambda t: res(t)["IndexerErrorsAlarm"].__setitem__("Condition", "SearchIndexed")),

@@ -1,8 +1,6 @@
 //! The indexer function's typed configuration, read once from the environment.
 
-use std::path::PathBuf;
-
-use ccaas_aws::{ConfigError, Env, Stack};
+use ccaas_aws::{ConfigError, Env, SearchBackend, SearchSettings, Stack};
 
 /// What the indexer function reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,9 +8,11 @@ pub struct Config {
     /// The stack's tables, bucket and AWS call limit (the tasks table and the bucket's `logs/`
     /// and `index/search/` are what it uses).
     pub stack: Stack,
-    /// `CCAAS_INDEX_DIR` (default `ccaas-search` under the temp dir, `/tmp` on Lambda): the
-    /// writer's copy of the index, kept by a warm container between batches.
-    pub index_dir: PathBuf,
+    /// `CCAAS_SEARCH` (default `tantivy`; the template deploys the indexer only with a
+    /// backend) and its settings: `tantivy` writes the bucket's index through a copy in
+    /// `CCAAS_INDEX_DIR` (default `ccaas-search` under the temp dir, `/tmp` on Lambda) that a
+    /// warm container keeps between batches; `opensearch` writes the `CCAAS_OPENSEARCH_*` index.
+    pub search: SearchSettings,
 }
 
 impl Config {
@@ -26,11 +26,7 @@ impl Config {
     pub fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Config {
             stack: Stack::read(env)?,
-            index_dir: env
-                .optional("CCAAS_INDEX_DIR")
-                .filter(|d| !d.trim().is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| std::env::temp_dir().join("ccaas-search")),
+            search: SearchSettings::read(env, SearchBackend::Tantivy)?,
         })
     }
 }
@@ -43,7 +39,12 @@ mod tests {
         (k.starts_with("CCAAS_")
             && !matches!(
                 k,
-                "CCAAS_INDEX_DIR" | "CCAAS_AWS_TIMEOUT_SECS" | "CCAAS_MAIL_FROM"
+                "CCAAS_INDEX_DIR"
+                    | "CCAAS_AWS_TIMEOUT_SECS"
+                    | "CCAAS_MAIL_FROM"
+                    | "CCAAS_SEARCH"
+                    | "CCAAS_OPENSEARCH_INDEX"
+                    | "CCAAS_OPENSEARCH_SERVICE"
             ))
         .then(|| "x".to_string())
     }
@@ -51,13 +52,17 @@ mod tests {
     #[test]
     fn the_index_dir_defaults_to_the_temp_dir_and_can_be_set() {
         let c = Config::read(&Env::new(stack)).unwrap();
-        assert_eq!(c.index_dir, std::env::temp_dir().join("ccaas-search"));
+        assert_eq!(c.search.backend, SearchBackend::Tantivy);
+        assert_eq!(
+            c.search.index_dir,
+            std::env::temp_dir().join("ccaas-search")
+        );
         let c = Config::read(&Env::new(|k: &str| match k {
             "CCAAS_INDEX_DIR" => Some("/var/ix".into()),
             _ => stack(k),
         }))
         .unwrap();
-        assert_eq!(c.index_dir, PathBuf::from("/var/ix"));
+        assert_eq!(c.search.index_dir, std::path::PathBuf::from("/var/ix"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The search indexer Lambda (docs/design.md, "Search"): the tasks table's DynamoDB stream
-//! into the tantivy index on the bucket's private `index/search/`. Per batch it takes the
+//! into the tantivy index on the bucket's private `index/search/` (or, with
+//! `CCAAS_SEARCH=opensearch`, into an OpenSearch index by one bulk upsert per batch). Per batch it takes the
 //! task ids the records changed ([`changed_tasks`]) and runs the single writer's step
 //! ([`ccaas_search::replica::apply`]): pull the store's last commit into `/tmp`, upsert each
 //! task as stored now with its log, commit, push the new files and `meta.json` last. The
@@ -14,10 +15,11 @@ use std::path::PathBuf;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use ccaas_app::ports::IndexFiles;
-use ccaas_app::{LogStore, TaskStore};
-use ccaas_aws::SdkConfig;
+use ccaas_app::{LogStore, TaskSearch, TaskStore};
+use ccaas_aws::{SdkConfig, SearchBackend};
 use ccaas_domain::TaskId;
 use ccaas_dynamo::DynamoTaskStore;
+use ccaas_opensearch::{OpenSearchError, OpenSearchTasks};
 use ccaas_s3::{S3IndexFiles, S3Logs};
 use serde_dynamo::AttributeValue;
 use tracing::info;
@@ -53,16 +55,24 @@ pub struct Indexer<F, S, L> {
     pub logs: L,
     /// The writer's copy of the index (under `/tmp` on Lambda).
     pub dir: PathBuf,
+    /// With `CCAAS_SEARCH=opensearch`, the OpenSearch index written instead of the bucket's
+    /// tantivy index (`files` and `dir` are then unused).
+    pub opensearch: Option<OpenSearchTasks>,
 }
 
 /// The indexer over the AWS adapters.
 pub type Deps = Indexer<S3IndexFiles, DynamoTaskStore, S3Logs>;
 
-/// The production wiring, from the config and the process's SDK configuration.
-pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
+/// The production wiring, from the config and the process's SDK configuration. Errors:
+/// [`ccaas_opensearch::from_settings`]'s with `CCAAS_SEARCH=opensearch`, at start.
+pub fn wire(config: &Config, sdk: &SdkConfig) -> Result<Deps, OpenSearchError> {
     let stack = &config.stack;
     let s3 = ccaas_s3::client(sdk);
-    Indexer {
+    let opensearch = match config.search.backend {
+        SearchBackend::OpenSearch => Some(ccaas_opensearch::from_settings(&config.search, sdk)?),
+        SearchBackend::None | SearchBackend::Tantivy => None,
+    };
+    Ok(Indexer {
         files: S3IndexFiles::new(s3.clone(), &stack.bucket),
         store: DynamoTaskStore::new(
             ccaas_dynamo::client(sdk),
@@ -70,8 +80,9 @@ pub fn wire(config: &Config, sdk: &SdkConfig) -> Deps {
             &stack.usage_table,
         ),
         logs: S3Logs::new(s3, &stack.bucket),
-        dir: config.index_dir.clone(),
-    }
+        dir: config.search.index_dir.clone(),
+        opensearch,
+    })
 }
 
 /// The task a stream record changed, if it is a task's insert or change. The tasks table also
@@ -127,19 +138,30 @@ where
         info!(records = event.records.len(), "no task changed");
         return Ok(DynamoDbEventResponse::default());
     }
-    let indexed = ccaas_search::replica::apply(
-        &indexer.files,
-        &indexer.dir,
-        &indexer.store,
-        &indexer.logs,
-        &ids,
-        now_ms,
-    )
-    .await
-    .map_err(|source| IndexerError::Batch {
+    let batch = |source| IndexerError::Batch {
         tasks: ids.len(),
         source,
-    })?;
+    };
+    let indexed = match &indexer.opensearch {
+        // OpenSearch takes the documents as they are: one bulk upsert, searchable on return.
+        Some(index) => {
+            let docs = ccaas_app::search::docs_of(&indexer.store, &indexer.logs, &ids)
+                .await
+                .map_err(batch)?;
+            index.upsert(&docs).await.map_err(batch)?;
+            docs.len()
+        }
+        None => ccaas_search::replica::apply(
+            &indexer.files,
+            &indexer.dir,
+            &indexer.store,
+            &indexer.logs,
+            &ids,
+            now_ms,
+        )
+        .await
+        .map_err(batch)?,
+    };
     info!(
         records = event.records.len(),
         tasks = ids.len(),

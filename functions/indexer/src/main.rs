@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     ccaas_aws::init_tracing();
     let config = ccaas_indexer::Config::from_env()?;
     let sdk = ccaas_aws::sdk_config(config.stack.aws_timeout).await;
-    let indexer = Arc::new(ccaas_indexer::wire(&config, &sdk));
+    let indexer = Arc::new(ccaas_indexer::wire(&config, &sdk)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let indexer = indexer.clone();
         async move {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ccaas_app::contract::task_store::task;
-use ccaas_app::ports::{IdempotencyRecord, TaskSearch};
+use ccaas_app::ports::{IdempotencyRecord, IndexFiles, TaskSearch};
 use ccaas_app::{LogStore, TaskStore};
 use ccaas_domain::{SearchQuery, Status, TaskError, TaskId};
 use ccaas_dynamo::DynamoTaskStore;
@@ -107,6 +107,7 @@ async fn stream_batches_make_tasks_searchable_on_s3_and_a_redelivery_or_a_new_st
         store: store.clone(),
         logs: logs.clone(),
         dir: writer_dir.path().join("index"),
+        opensearch: None,
     };
 
     let t0 = 1_800_000_000_000;
@@ -194,6 +195,7 @@ async fn a_batch_that_cannot_be_indexed_fails_so_the_stream_retries_it() {
         store,
         logs: S3Logs::new(emu.s3(), &bucket),
         dir: dir.path().join("index"),
+        opensearch: None,
     };
     let e = handle(&indexer, &ev, 0).await.unwrap_err();
     assert!(e.to_string().contains("1 changed tasks"), "{e}");
@@ -205,4 +207,84 @@ async fn a_batch_that_cannot_be_indexed_fails_so_the_stream_retries_it() {
                       "SizeBytes": 20, "StreamViewType": "NEW_IMAGE" },
     })]);
     assert!(handle(&indexer, &none, 0).await.is_ok());
+}
+
+/// A loopback stand-in for OpenSearch that keeps the bodies of the `_bulk` requests it is sent
+/// (the adapter's own HTTP behaviour is tested in ccaas-opensearch; here, what the indexer
+/// sends for a batch).
+async fn opensearch_stand_in() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::{Method, Uri};
+    let bulks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bulks.clone();
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: String| {
+        let kept = kept.clone();
+        async move {
+            match (method.as_str(), uri.path()) {
+                ("HEAD", "/tasks") => (axum::http::StatusCode::OK, String::new()),
+                ("POST", "/tasks/_bulk") => {
+                    kept.lock().unwrap().push(body);
+                    (
+                        axum::http::StatusCode::OK,
+                        r#"{"errors":false,"items":[]}"#.to_string(),
+                    )
+                }
+                _ => (axum::http::StatusCode::BAD_REQUEST, String::new()),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, bulks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_opensearch_a_batch_is_one_bulk_upsert_of_its_tasks_as_stored_now_and_no_bucket_index()
+{
+    let emu = Emulator::private();
+    let (table, bucket) = (emu.var("CCAAS_TASKS_TABLE"), emu.var("CCAAS_BUCKET"));
+    let store = DynamoTaskStore::new(emu.dynamodb(), &table, emu.var("CCAAS_USAGE_TABLE"));
+    let mut a = task(TaskId::from_parts(1_800_000_000_000, 11), "dave");
+    a.name = Some("echidna nightly".into());
+    store.create(&a, None).await.unwrap();
+    let ev = batch(vec![
+        record(&emu, &table, a.id.as_str(), "INSERT", 1).await,
+        record(&emu, &table, a.id.as_str(), "MODIFY", 1).await,
+    ]);
+    let (url, bulks) = opensearch_stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    let indexer = Indexer {
+        files: S3IndexFiles::new(emu.s3(), &bucket),
+        store,
+        logs: S3Logs::new(emu.s3(), &bucket),
+        dir: dir.path().join("index"),
+        opensearch: Some(
+            ccaas_opensearch::OpenSearchTasks::new(&url, "tasks", ccaas_opensearch::Auth::None)
+                .unwrap(),
+        ),
+    };
+    handle(&indexer, &ev, 0).await.unwrap();
+    let bulks = bulks.lock().unwrap().clone();
+    assert_eq!(bulks.len(), 1, "one bulk per batch");
+    let lines: Vec<serde_json::Value> = bulks[0]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the task once, though the batch changed it twice"
+    );
+    assert_eq!(lines[0]["index"]["_id"], a.id.as_str());
+    assert_eq!(lines[1]["name"], "echidna nightly");
+    assert_eq!(lines[1]["f_user"], "dave");
+    // Nothing was written to the bucket's tantivy index.
+    assert!(
+        S3IndexFiles::new(emu.s3(), &bucket)
+            .list()
+            .await
+            .unwrap()
+            .is_empty(),
+        "no index/search/ files"
+    );
 }

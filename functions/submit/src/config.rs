@@ -1,6 +1,7 @@
 //! The submit function's typed configuration, read once from the environment.
 
-use ccaas_aws::{ConfigError, Env, Stack};
+pub use ccaas_aws::SearchBackend;
+use ccaas_aws::{ConfigError, Env, SearchSettings, Stack};
 use ccaas_domain::DeviceAllow;
 
 /// What the submit function (and `ccaas-local`'s API) reads.
@@ -31,40 +32,9 @@ pub struct Config {
     /// `CCAAS_DEVICE_ALLOW` (default: every device): the devices a task may name; others are
     /// refused with 403 `device_not_allowed`.
     pub device_allow: DeviceAllow,
-    /// `CCAAS_SEARCH` (default `none`): where `GET /v1/search` reads (the template's
-    /// `SearchBackend`). `ccaas-local` keeps its own index and ignores it.
-    pub search: SearchBackend,
-    /// `CCAAS_INDEX_DIR` (default `ccaas-search` under the temp dir, `/tmp` on Lambda): the
-    /// reader's copy of the index with [`SearchBackend::Tantivy`].
-    pub index_dir: std::path::PathBuf,
-}
-
-/// Where the Lambda's `GET /v1/search` reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SearchBackend {
-    /// `none`: no index; every search answers 503 `search_unavailable`.
-    None,
-    /// `tantivy`: a copy of the index the indexer function writes to the bucket's
-    /// `index/search/`, refreshed on demand.
-    Tantivy,
-}
-
-impl SearchBackend {
-    /// Every backend, in the order the template's `SearchBackend` lists them.
-    pub const ALL: [SearchBackend; 2] = [SearchBackend::None, SearchBackend::Tantivy];
-
-    /// The value of `CCAAS_SEARCH` (and of the template parameter).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SearchBackend::None => "none",
-            SearchBackend::Tantivy => "tantivy",
-        }
-    }
-
-    /// The backend a `CCAAS_SEARCH` value names, if any.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|b| b.as_str() == s)
-    }
+    /// `CCAAS_SEARCH` (default `none`) and its settings: where `GET /v1/search` reads (the
+    /// template's `SearchBackend`). `ccaas-local` keeps its own index and ignores them.
+    pub search: SearchSettings,
 }
 
 /// Whether `g` can be told apart inside a groups claim, in either form it arrives in (API
@@ -139,22 +109,7 @@ impl Config {
                     name: "CCAAS_DEVICE_ALLOW",
                     why,
                 })?,
-            search: match env.optional("CCAAS_SEARCH") {
-                None => SearchBackend::None,
-                Some(v) => SearchBackend::parse(&v).ok_or_else(|| ConfigError::Invalid {
-                    name: "CCAAS_SEARCH",
-                    why: format!(
-                        "{:?} is not one of {}",
-                        v.chars().take(32).collect::<String>(),
-                        SearchBackend::ALL.map(SearchBackend::as_str).join(", ")
-                    ),
-                })?,
-            },
-            index_dir: env
-                .optional("CCAAS_INDEX_DIR")
-                .filter(|d| !d.trim().is_empty())
-                .map(Into::into)
-                .unwrap_or_else(|| std::env::temp_dir().join("ccaas-search")),
+            search: SearchSettings::read(env, SearchBackend::None)?,
         })
     }
 }
@@ -291,11 +246,17 @@ mod tests {
                 _ => stack(k),
             }))
         };
-        assert_eq!(read(None).unwrap().search, SearchBackend::None);
-        assert_eq!(read(Some("none")).unwrap().search, SearchBackend::None);
+        assert_eq!(read(None).unwrap().search.backend, SearchBackend::None);
+        assert_eq!(
+            read(Some("none")).unwrap().search.backend,
+            SearchBackend::None
+        );
         let on = read(Some("tantivy")).unwrap();
-        assert_eq!(on.search, SearchBackend::Tantivy);
-        assert_eq!(on.index_dir, std::env::temp_dir().join("ccaas-search"));
+        assert_eq!(on.search.backend, SearchBackend::Tantivy);
+        assert_eq!(
+            on.search.index_dir,
+            std::env::temp_dir().join("ccaas-search")
+        );
         let e = read(Some("elastic")).unwrap_err();
         assert!(e.to_string().contains("CCAAS_SEARCH"), "{e}");
     }

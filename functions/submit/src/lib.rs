@@ -20,6 +20,7 @@ use ccaas_app::{
 use ccaas_aws::SdkConfig;
 use ccaas_domain::submission::MAX_BODY_BYTES;
 use ccaas_dynamo::{DynamoDevices, DynamoTaskStore};
+use ccaas_opensearch::{OpenSearchError, OpenSearchTasks};
 use ccaas_queue::{KmsSealer, SqsTaskQueue};
 use ccaas_s3::{S3IndexFiles, S3Indexes, S3Logs};
 use ccaas_search::replica::ReplicaSearch;
@@ -82,6 +83,8 @@ pub enum LambdaSearch {
     /// `tantivy`: a copy, under `/tmp`, of the index the indexer function keeps on the
     /// bucket's `index/search/`, refreshed at most once a second.
     Tantivy(ReplicaSearch<S3IndexFiles>),
+    /// `opensearch`: the OpenSearch index the indexer function writes.
+    OpenSearch(OpenSearchTasks),
 }
 
 impl TaskSearch for LambdaSearch {
@@ -89,6 +92,7 @@ impl TaskSearch for LambdaSearch {
         match self {
             LambdaSearch::Off(s) => s.upsert(docs).await,
             LambdaSearch::Tantivy(s) => s.upsert(docs).await,
+            LambdaSearch::OpenSearch(s) => s.upsert(docs).await,
         }
     }
 
@@ -99,24 +103,33 @@ impl TaskSearch for LambdaSearch {
         match self {
             LambdaSearch::Off(s) => s.search(query).await,
             LambdaSearch::Tantivy(s) => s.search(query).await,
+            LambdaSearch::OpenSearch(s) => s.search(query).await,
         }
     }
 }
 
 /// The production wiring of `GET /v1/search`: [`NoSearch`] (`503 search_unavailable`) with
-/// `CCAAS_SEARCH=none`, the replica of the bucket's index with `tantivy`.
-pub fn wire_search(config: &Config, sdk: &SdkConfig) -> Search<LambdaSearch> {
-    let index = match config.search {
+/// `CCAAS_SEARCH=none`, the replica of the bucket's index with `tantivy`, the OpenSearch
+/// index with `opensearch`. Errors: [`ccaas_opensearch::from_settings`]'s, at start, not at
+/// the first search.
+pub fn wire_search(
+    config: &Config,
+    sdk: &SdkConfig,
+) -> Result<Search<LambdaSearch>, OpenSearchError> {
+    let index = match config.search.backend {
         SearchBackend::None => LambdaSearch::Off(NoSearch),
         SearchBackend::Tantivy => LambdaSearch::Tantivy(ReplicaSearch::new(
             S3IndexFiles::new(ccaas_s3::client(sdk), &config.stack.bucket),
-            config.index_dir.clone(),
+            config.search.index_dir.clone(),
         )),
+        SearchBackend::OpenSearch => {
+            LambdaSearch::OpenSearch(ccaas_opensearch::from_settings(&config.search, sdk)?)
+        }
     };
-    Search {
+    Ok(Search {
         index,
         base_url: config.api_url.clone(),
-    }
+    })
 }
 
 /// How the handler knows who calls.
@@ -1587,24 +1600,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_lambda_reads_the_bucket_index_with_tantivy_and_answers_503_with_none() {
-        let sdk = ccaas_aws::sdk_config(std::time::Duration::from_secs(1)).await;
-        let config = |backend: &'static str| {
+    async fn the_lambda_reads_the_bucket_index_with_tantivy_opensearch_with_opensearch_and_answers_503_with_none()
+     {
+        // A region of its own: the signer needs one, whatever this machine's environment says.
+        let sdk = ccaas_aws::sdk_config(std::time::Duration::from_secs(1))
+            .await
+            .to_builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let config = |backend: &'static str, endpoint: &'static str| {
             Config::read(&ccaas_aws::Env::new(move |k: &str| match k {
                 "CCAAS_SEARCH" => Some(backend.to_string()),
+                "CCAAS_OPENSEARCH_ENDPOINT" => Some(endpoint.to_string()),
                 "CCAAS_DEVICE_ALLOW"
                 | "CCAAS_MAIL_FROM"
                 | "CCAAS_AUTH"
                 | "CCAAS_ADMIN_GROUP"
                 | "CCAAS_AWS_TIMEOUT_SECS"
-                | "CCAAS_INDEX_DIR" => None,
+                | "CCAAS_INDEX_DIR"
+                | "CCAAS_OPENSEARCH_INDEX"
+                | "CCAAS_OPENSEARCH_SERVICE" => None,
                 k if k.starts_with("CCAAS_") => Some("x".to_string()),
                 _ => None,
             }))
             .unwrap()
         };
         let q = ccaas_domain::SearchQuery::parse([("q", "tmm")]).unwrap();
-        let off = wire_search(&config("none"), &sdk);
+        let off = wire_search(&config("none", ""), &sdk).unwrap();
         assert!(matches!(off.index, LambdaSearch::Off(_)));
         assert!(matches!(
             off.index.search(&q).await,
@@ -1613,9 +1635,20 @@ mod tests {
                 ..
             })
         ));
-        let on = wire_search(&config("tantivy"), &sdk);
+        let on = wire_search(&config("tantivy", ""), &sdk).unwrap();
         assert!(matches!(on.index, LambdaSearch::Tantivy(_)));
         // The replica refuses writes: the indexer function is the one writer.
         assert!(on.index.upsert(&[]).await.is_err());
+        let os = wire_search(
+            &config("opensearch", "https://abc.us-east-1.aoss.amazonaws.com"),
+            &sdk,
+        )
+        .unwrap();
+        assert!(matches!(os.index, LambdaSearch::OpenSearch(_)));
+        // An endpoint OpenSearch cannot be is refused at start, not at the first search.
+        let e = wire_search(&config("opensearch", "http://10.0.0.1:9200"), &sdk)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("endpoint"), "{e}");
     }
 }

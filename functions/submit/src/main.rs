@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
         api: wire(&config, &sdk),
         devices: wire_devices(&config, &sdk),
         impacts: wire_impacts(&config, &sdk),
-        search: wire_search(&config, &sdk),
+        search: wire_search(&config, &sdk)?,
         auth: Auth::from_config(&config),
         metrics: ccaas_submit::stdout_metrics(),
     });

@@ -63,6 +63,24 @@ pub fn doc_of(task: &Task, log: Option<&[u8]>) -> SearchDoc {
     }
 }
 
+/// The documents of the tasks `ids` as stored now, each with its log (a task that no longer
+/// exists is left out): what an indexer upserts for a batch of changes. Read-only. Errors:
+/// [`Error::Unavailable`] from the task or log store.
+pub async fn docs_of<S: crate::TaskStore, L: crate::LogStore>(
+    store: &S,
+    logs: &L,
+    ids: &[ccaas_domain::TaskId],
+) -> Result<Vec<SearchDoc>, Error> {
+    let mut docs = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(task) = store.get(id).await? {
+            let log = logs.read_log(id).await?;
+            docs.push(doc_of(&task, log.as_deref()));
+        }
+    }
+    Ok(docs)
+}
+
 /// The longest snippet, in bytes (about what tantivy's snippets hold).
 pub const SNIPPET_BYTES: usize = 150;
 

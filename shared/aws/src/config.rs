@@ -162,6 +162,119 @@ pub async fn sdk_config(timeout: Duration) -> aws_config::SdkConfig {
         .await
 }
 
+/// Where task search lives: `CCAAS_SEARCH`, the template's `SearchBackend` (docs/design.md,
+/// "Search").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchBackend {
+    /// `none`: no index; every search answers 503 `search_unavailable`.
+    None,
+    /// `tantivy`: the index the indexer function keeps on the bucket's `index/search/`, a copy
+    /// of which the submit function reads, refreshed on demand.
+    Tantivy,
+    /// `opensearch`: an OpenSearch index (`CCAAS_OPENSEARCH_*`) the indexer writes and the
+    /// submit function queries.
+    OpenSearch,
+}
+
+impl SearchBackend {
+    /// Every backend, in the order the template's `SearchBackend` lists them.
+    pub const ALL: [SearchBackend; 3] = [
+        SearchBackend::None,
+        SearchBackend::Tantivy,
+        SearchBackend::OpenSearch,
+    ];
+
+    /// The value of `CCAAS_SEARCH` (and of the template parameter).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchBackend::None => "none",
+            SearchBackend::Tantivy => "tantivy",
+            SearchBackend::OpenSearch => "opensearch",
+        }
+    }
+
+    /// The backend a `CCAAS_SEARCH` value names, if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// Where an OpenSearch index is (with [`SearchBackend::OpenSearch`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenSearchAt {
+    /// `CCAAS_OPENSEARCH_ENDPOINT` (required with `opensearch`): `https://host[:port]` of an
+    /// OpenSearch Serverless collection, an OpenSearch Service domain or a cluster.
+    pub endpoint: String,
+    /// `CCAAS_OPENSEARCH_INDEX` (default `ccaas-tasks`): the index.
+    pub index: String,
+    /// `CCAAS_OPENSEARCH_SERVICE` (default `aoss`): the SigV4 signing name, `aoss` for
+    /// Serverless or `es` for a domain; `none` sends unsigned requests (a cluster of one's own).
+    pub service: String,
+}
+
+/// The search settings the submit and indexer functions read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchSettings {
+    /// `CCAAS_SEARCH` (the default is the caller's: `none` for submit, `tantivy` for the
+    /// indexer, which the template deploys only with a backend).
+    pub backend: SearchBackend,
+    /// `CCAAS_INDEX_DIR` (default `ccaas-search` under the temp dir, `/tmp` on Lambda): the
+    /// local copy of a tantivy index.
+    pub index_dir: std::path::PathBuf,
+    /// With `opensearch`, where the index is; `None` otherwise.
+    pub opensearch: Option<OpenSearchAt>,
+}
+
+impl SearchSettings {
+    /// Reads the search settings, `default` when `CCAAS_SEARCH` is unset. Errors: an unknown
+    /// `CCAAS_SEARCH`, a missing `CCAAS_OPENSEARCH_ENDPOINT` with `opensearch`, an unknown
+    /// `CCAAS_OPENSEARCH_SERVICE`; named.
+    pub fn read<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        default: SearchBackend,
+    ) -> Result<Self, ConfigError> {
+        let backend = match env.optional("CCAAS_SEARCH") {
+            None => default,
+            Some(v) => SearchBackend::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                name: "CCAAS_SEARCH",
+                why: format!(
+                    "{:?} is not one of {}",
+                    v.chars().take(32).collect::<String>(),
+                    SearchBackend::ALL.map(SearchBackend::as_str).join(", ")
+                ),
+            })?,
+        };
+        let opensearch = if backend == SearchBackend::OpenSearch {
+            let service = env
+                .optional("CCAAS_OPENSEARCH_SERVICE")
+                .unwrap_or_else(|| "aoss".into());
+            if !matches!(service.as_str(), "aoss" | "es" | "none") {
+                return Err(ConfigError::Invalid {
+                    name: "CCAAS_OPENSEARCH_SERVICE",
+                    why: "must be aoss (Serverless), es (a domain) or none (unsigned)".into(),
+                });
+            }
+            Some(OpenSearchAt {
+                endpoint: env.required("CCAAS_OPENSEARCH_ENDPOINT")?.trim().to_owned(),
+                index: env
+                    .optional("CCAAS_OPENSEARCH_INDEX")
+                    .unwrap_or_else(|| "ccaas-tasks".into()),
+                service,
+            })
+        } else {
+            None
+        };
+        Ok(SearchSettings {
+            backend,
+            index_dir: env
+                .optional("CCAAS_INDEX_DIR")
+                .map(Into::into)
+                .unwrap_or_else(|| std::env::temp_dir().join("ccaas-search")),
+            opensearch,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,5 +359,59 @@ mod tests {
             env.required("BLANK"),
             Err(ConfigError::Missing("BLANK"))
         ));
+    }
+
+    #[test]
+    fn search_takes_the_caller_s_default_a_known_backend_and_opensearch_needs_an_endpoint() {
+        let read = |vars: &'static [(&'static str, &'static str)], default| {
+            SearchSettings::read(
+                &Env::new(move |k: &str| {
+                    vars.iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| (*v).to_string())
+                }),
+                default,
+            )
+        };
+        let s = read(&[], SearchBackend::None).unwrap();
+        assert_eq!((s.backend, s.opensearch), (SearchBackend::None, None));
+        assert_eq!(s.index_dir, std::env::temp_dir().join("ccaas-search"));
+        assert_eq!(
+            read(&[], SearchBackend::Tantivy).unwrap().backend,
+            SearchBackend::Tantivy
+        );
+        let e = read(&[("CCAAS_SEARCH", "elastic")], SearchBackend::None).unwrap_err();
+        assert!(e.to_string().contains("CCAAS_SEARCH"), "{e}");
+        let e = read(&[("CCAAS_SEARCH", "opensearch")], SearchBackend::None).unwrap_err();
+        assert!(e.to_string().contains("CCAAS_OPENSEARCH_ENDPOINT"), "{e}");
+        let s = read(
+            &[
+                ("CCAAS_SEARCH", "opensearch"),
+                (
+                    "CCAAS_OPENSEARCH_ENDPOINT",
+                    "https://abc.us-east-1.aoss.amazonaws.com",
+                ),
+            ],
+            SearchBackend::None,
+        )
+        .unwrap();
+        assert_eq!(
+            s.opensearch,
+            Some(OpenSearchAt {
+                endpoint: "https://abc.us-east-1.aoss.amazonaws.com".into(),
+                index: "ccaas-tasks".into(),
+                service: "aoss".into(),
+            })
+        );
+        let e = read(
+            &[
+                ("CCAAS_SEARCH", "opensearch"),
+                ("CCAAS_OPENSEARCH_ENDPOINT", "https://x"),
+                ("CCAAS_OPENSEARCH_SERVICE", "s3"),
+            ],
+            SearchBackend::None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("CCAAS_OPENSEARCH_SERVICE"), "{e}");
     }
 }

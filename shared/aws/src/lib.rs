@@ -7,7 +7,9 @@
 pub mod config;
 
 pub use aws_config::SdkConfig;
-pub use config::{ConfigError, Env, Stack, sdk_config};
+pub use config::{
+    ConfigError, Env, OpenSearchAt, SearchBackend, SearchSettings, Stack, sdk_config,
+};
 
 /// The errors of the AWS adapters; at the role-trait boundary they become
 /// [`ccaas_app::Error`] ([`AwsError::into_app`]).

@@ -159,6 +159,56 @@ impl OpenSearchTasks {
     }
 }
 
+impl OpenSearchTasks {
+    /// The index `index` on `endpoint` as a function on AWS reaches it: requests signed for
+    /// `service` (`aoss` or `es`) with `credentials` in `region`, the SDK configuration's; or
+    /// unsigned when `service` is `none`. Sends nothing yet. Errors:
+    /// [`OpenSearchError::Config`], also when signing is asked for without credentials or a
+    /// region.
+    pub fn on_aws(
+        endpoint: &str,
+        index: &str,
+        service: &str,
+        credentials: Option<SharedCredentialsProvider>,
+        region: Option<&str>,
+    ) -> Result<Self, OpenSearchError> {
+        let auth = if service == "none" {
+            Auth::None
+        } else {
+            Auth::SigV4 {
+                credentials: credentials.ok_or_else(|| {
+                    OpenSearchError::Config("no AWS credentials to sign requests with".into())
+                })?,
+                region: region
+                    .ok_or_else(|| OpenSearchError::Config("no AWS region to sign for".into()))?
+                    .to_owned(),
+                service: service.to_owned(),
+            }
+        };
+        Self::new(endpoint, index, auth)
+    }
+}
+
+/// The OpenSearch index of `settings` (with `CCAAS_SEARCH=opensearch`), as the submit and
+/// indexer functions reach it: requests signed with the SDK configuration's credentials and
+/// region. Errors: [`OpenSearchError::Config`] (no `CCAAS_OPENSEARCH_ENDPOINT`; an endpoint or
+/// index OpenSearch would not take; no credentials or region to sign with).
+pub fn from_settings(
+    settings: &ccaas_aws::SearchSettings,
+    sdk: &ccaas_aws::SdkConfig,
+) -> Result<OpenSearchTasks, OpenSearchError> {
+    let at = settings.opensearch.as_ref().ok_or_else(|| {
+        OpenSearchError::Config("CCAAS_SEARCH=opensearch needs CCAAS_OPENSEARCH_ENDPOINT".into())
+    })?;
+    OpenSearchTasks::on_aws(
+        &at.endpoint,
+        &at.index,
+        &at.service,
+        sdk.credentials_provider(),
+        sdk.region().map(|r| r.as_ref()),
+    )
+}
+
 impl Inner {
     /// Sends one request and returns the status and the body (at most [`MAX_RESPONSE`] bytes).
     async fn send(

@@ -201,13 +201,7 @@ where
 {
     use ccaas_app::TaskSearch;
     pull(files, dir, None).await?;
-    let mut docs = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(task) = store.get(id).await? {
-            let log = logs.read_log(id).await?;
-            docs.push(ccaas_app::search::doc_of(&task, log.as_deref()));
-        }
-    }
+    let docs = ccaas_app::search::docs_of(store, logs, ids).await?;
     let index = crate::TantivySearch::open(dir)?;
     index.upsert(&docs).await?;
     drop(index);
