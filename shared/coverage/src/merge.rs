@@ -19,9 +19,9 @@ use tracing::info;
 
 use crate::connector::Connector;
 use crate::error::CoverageError;
-use crate::render::{BuildNotes, PageFacts, RenderWarning, model_of, source_names, write_report};
+use crate::render::{BuildNotes, PageFacts, RenderWarning, model_of, sources_for, write_report};
 use crate::runner::{Collected, CoverageRunner, blocking};
-use crate::unpack::{SpillError, UnpackLimits, unpack, unpack_notes, unpack_sources};
+use crate::unpack::{UnpackLimits, unpack, unpack_notes};
 
 impl<C, S, A, P, L, B, I> CoverageRunner<C, S, A, P, L, B, I>
 where
@@ -237,25 +237,23 @@ where
         let timestamp = task.id.unix_ms() / 1000;
         let sources_key = format!("builds/{build}/sources.tar.gz");
         let (rendered, index) = blocking(move || {
-            let mut sources = crate::unpack::Spilled::default();
-            if let Some(f) = &sources_file {
-                let names = source_names(&cov);
-                let file = std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
-                let keep = |p: &str| p.rsplit('/').next().is_some_and(|n| names.contains(n));
-                match unpack_sources(std::io::BufReader::new(file), &source_limits, keep) {
-                    Ok(s) => sources = s,
-                    Err(SpillError::Scratch(e)) => return Err(CoverageError::Scratch(e)),
-                    Err(SpillError::Input(why)) => warnings.push(RenderWarning {
-                        code: "sources_unusable",
-                        message: format!(
-                            "{sources_key} is not usable ({why}); the pages list the instrumented lines only"
-                        ),
-                    }),
-                }
-            }
+            let sources = sources_for(
+                &cov,
+                sources_file.as_ref().map(|f| f.path()),
+                &source_limits,
+                &sources_key,
+                &mut warnings,
+            )?;
             drop(sources_file);
             let index = crate::index::session_index(&cov, meta)?;
-            let r = write_report(&cov, &facts, warnings, &sources, timestamp, max_report_bytes)?;
+            let r = write_report(
+                &cov,
+                &facts,
+                warnings,
+                &sources,
+                timestamp,
+                max_report_bytes,
+            )?;
             Ok((r, index))
         })
         .await?;

@@ -334,6 +334,39 @@ pub fn source_names(cov: &Coverage) -> BTreeSet<String> {
         .collect()
 }
 
+/// The source texts for the report of `cov` from a build's `sources.tar.gz` in `file`, when
+/// the build published one: only the files whose names `cov` has. An unusable archive is a
+/// warning (`sources_unusable`, naming `key`) and the pages then list the instrumented lines
+/// only. Errors: [`CoverageError::Scratch`] (the scratch disk, no fault of the sources: the
+/// task is retried).
+pub(crate) fn sources_for(
+    cov: &Coverage,
+    file: Option<&std::path::Path>,
+    limits: &crate::unpack::UnpackLimits,
+    key: &str,
+    warnings: &mut Vec<RenderWarning>,
+) -> Result<Spilled, CoverageError> {
+    let Some(path) = file else {
+        return Ok(Spilled::default());
+    };
+    let names = source_names(cov);
+    let file = std::fs::File::open(path).map_err(CoverageError::Scratch)?;
+    let keep = |p: &str| p.rsplit('/').next().is_some_and(|n| names.contains(n));
+    match crate::unpack::unpack_sources(std::io::BufReader::new(file), limits, keep) {
+        Ok(s) => Ok(s),
+        Err(SpillError::Scratch(e)) => Err(CoverageError::Scratch(e)),
+        Err(SpillError::Input(why)) => {
+            warnings.push(RenderWarning {
+                code: "sources_unusable",
+                message: format!(
+                    "{key} is not usable ({why}); the pages list the instrumented lines only"
+                ),
+            });
+            Ok(Spilled::default())
+        }
+    }
+}
+
 /// Runs the engine ([`model`]) and writes the report ([`write_report`]). CPU-bound: call it
 /// from a blocking thread.
 pub fn render(

@@ -15,9 +15,9 @@ use tracing::{info, warn};
 use crate::connector::Connector;
 use crate::error::CoverageError;
 use crate::render::{
-    BuildNotes, MAX_WARNINGS, PageFacts, RenderWarning, Rendered, model, source_names, write_report,
+    BuildNotes, MAX_WARNINGS, PageFacts, RenderWarning, Rendered, model, sources_for, write_report,
 };
-use crate::unpack::{SpillError, UnpackLimits, unpack, unpack_notes, unpack_sources};
+use crate::unpack::{UnpackLimits, unpack, unpack_notes};
 
 /// Runner settings.
 #[derive(Clone, Debug)]
@@ -589,31 +589,28 @@ where
         // gives the same bytes.
         let timestamp = task.id.unix_ms() / 1000;
         blocking(move || {
-            let mut sources = crate::unpack::Spilled::default();
-            if let Some(f) = &sources_file {
-                let key = notes_key.replace("notes.tar.gz", "sources.tar.gz");
-                let names = source_names(&cov);
-                let file = std::fs::File::open(f.path()).map_err(CoverageError::Scratch)?;
-                let keep = |p: &str| p.rsplit('/').next().is_some_and(|n| names.contains(n));
-                match unpack_sources(std::io::BufReader::new(file), &source_limits, keep) {
-                    Ok(s) => sources = s,
-                    // A failing scratch disk is no fault of the sources: the task is retried.
-                    Err(SpillError::Scratch(e)) => return Err(CoverageError::Scratch(e)),
-                    Err(SpillError::Input(why)) => warnings.push(RenderWarning {
-                        code: "sources_unusable",
-                        message: format!(
-                            "{key} is not usable ({why}); the pages list the instrumented lines only"
-                        ),
-                    }),
-                }
-            }
+            let key = notes_key.replace("notes.tar.gz", "sources.tar.gz");
+            let sources = sources_for(
+                &cov,
+                sources_file.as_ref().map(|f| f.path()),
+                &source_limits,
+                &key,
+                &mut warnings,
+            )?;
             drop(sources_file);
             // From the same model as the report's files, so its lines are the report's.
             let index = match indexed {
                 true => Some(crate::index::session_index(&cov, meta)?),
                 false => None,
             };
-            let r = write_report(&cov, &facts, warnings, &sources, timestamp, max_report_bytes);
+            let r = write_report(
+                &cov,
+                &facts,
+                warnings,
+                &sources,
+                timestamp,
+                max_report_bytes,
+            );
             info!(task_id = %task_id, stage = "render", secs = render_clock.elapsed().as_secs_f64(),
                 ok = r.is_ok(), "stage done");
             Ok((r?, index))
