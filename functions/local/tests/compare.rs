@@ -9,43 +9,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use common::sim::Sim;
 use common::{App, Emulator, spawn_app};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// One whole session on `sim` with `traffic` between its start and end; the end task.
-async fn session(app: &App, sim: &Sim, name: &str, traffic: &[&str]) -> Value {
-    let r = app
-        .post(
-            sim.body_with("compare-test", "code-coverage-start", "", ""),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let start = r.json()["id"].as_str().unwrap().to_string();
-    let started = app.wait_terminal(&start, Duration::from_secs(120)).await;
-    assert_eq!(started["status"], "succeeded", "{started}");
-    let answer = match traffic.last() {
-        Some(&"10.0.0.1") => "internal",
-        _ => "external via gateway",
-    };
-    assert_eq!(sim.poke(traffic), answer);
-    let body = sim.body_with(
-        "compare-test",
-        "code-coverage-end",
-        &format!(r#","session":"{start}""#),
-        &format!(r#","name":"{name}""#),
-    );
-    let r = app.post(body, None).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let end = r.json()["id"].as_str().unwrap().to_string();
-    let ended = app.wait_terminal(&end, Duration::from_secs(180)).await;
-    assert_eq!(ended["status"], "succeeded", "{ended}");
-    ended
-}
 
 /// Per source file of a report's lcov file, the lines with a count above zero; and the
 /// instrumented lines in all.
@@ -84,8 +52,22 @@ async fn the_compare_of_two_sessions_lists_exactly_the_lines_their_lcov_files_di
     let profile = format!("simulator:{}", sim.root);
     let app = spawn_app(emu, &[("CCAAS_DEVICE_PROFILE", profile.as_str())]).await;
 
-    let internal = session(&app, &sim, "internal routes", &["tmm", "route", "10.0.0.1"]).await;
-    let external = session(&app, &sim, "external routes", &["tmm", "route", "8.8.8.8"]).await;
+    let internal = app
+        .traffic_session(
+            &sim,
+            "compare-test",
+            "internal routes",
+            &["tmm", "route", "10.0.0.1"],
+        )
+        .await;
+    let external = app
+        .traffic_session(
+            &sim,
+            "compare-test",
+            "external routes",
+            &["tmm", "route", "8.8.8.8"],
+        )
+        .await;
     let (base, head) = (
         internal["id"].as_str().unwrap(),
         external["id"].as_str().unwrap(),

@@ -7,47 +7,11 @@
 
 mod common;
 
-use std::time::Duration;
 
 use common::sim::{Sim, object};
 use common::{App, Emulator, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// One whole session on `sim` with `traffic` between its start and end; (session, end task).
-async fn session(app: &App, sim: &Sim, name: &str, traffic: &[&str]) -> (String, String) {
-    let r = app
-        .post(
-            sim.body_with("impact-test", "code-coverage-start", "", ""),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let start = r.json()["id"].as_str().unwrap().to_string();
-    let started = app.wait_terminal(&start, Duration::from_secs(120)).await;
-    assert_eq!(started["status"], "succeeded", "{started}");
-    assert_eq!(sim.poke(traffic), traffic_answer(traffic));
-    let body = sim.body_with(
-        "impact-test",
-        "code-coverage-end",
-        &format!(r#","session":"{start}""#),
-        &format!(r#","name":"{name}""#),
-    );
-    let r = app.post(body, None).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let end = r.json()["id"].as_str().unwrap().to_string();
-    let ended = app.wait_terminal(&end, Duration::from_secs(180)).await;
-    assert_eq!(ended["status"], "succeeded", "{ended}");
-    assert_eq!(ended["result"]["session"], start.as_str());
-    (start, end)
-}
-
-fn traffic_answer(traffic: &[&str]) -> &'static str {
-    match traffic.last() {
-        Some(&"10.0.0.1") => "internal",
-        _ => "external via gateway",
-    }
-}
 
 /// A git diff that replaces line `n` of the simulator's tmm.c.
 fn diff_of_line(n: usize) -> String {
@@ -92,9 +56,28 @@ async fn impact_lists_the_session_that_ran_a_changed_line_and_the_lines_none_ran
     let profile = format!("simulator:{}", sim.root);
     let app = spawn_app(emu, &[("CCAAS_DEVICE_PROFILE", profile.as_str())]).await;
 
-    let (internal, internal_end) =
-        session(&app, &sim, "internal routes", &["tmm", "route", "10.0.0.1"]).await;
-    let (external, _) = session(&app, &sim, "external routes", &["tmm", "route", "8.8.8.8"]).await;
+    let session_and_end = |ended: Value| {
+        let text = |k: &str| ended["result"][k].as_str().unwrap_or_default().to_string();
+        (text("session"), ended["id"].as_str().unwrap().to_string())
+    };
+    let (internal, internal_end) = session_and_end(
+        app.traffic_session(
+            &sim,
+            "impact-test",
+            "internal routes",
+            &["tmm", "route", "10.0.0.1"],
+        )
+        .await,
+    );
+    let (external, _) = session_and_end(
+        app.traffic_session(
+            &sim,
+            "impact-test",
+            "external routes",
+            &["tmm", "route", "8.8.8.8"],
+        )
+        .await,
+    );
 
     // The index of each session is in the bucket, private, next to its report.
     let build = "17.1.0-0.0.16-1234567";

@@ -17,33 +17,6 @@ use common::{App, Emulator, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// One whole session on `sim` with `traffic` between its start and end; the end task's id.
-async fn session(app: &App, sim: &Sim, name: &str, traffic: &[&str]) -> String {
-    let r = app
-        .post(
-            sim.body_with("merge-test", "code-coverage-start", "", ""),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let start = r.json()["id"].as_str().unwrap().to_string();
-    let started = app.wait_terminal(&start, Duration::from_secs(120)).await;
-    assert_eq!(started["status"], "succeeded", "{started}");
-    sim.poke(traffic);
-    let body = sim.body_with(
-        "merge-test",
-        "code-coverage-end",
-        &format!(r#","session":"{start}""#),
-        &format!(r#","name":"{name}""#),
-    );
-    let r = app.post(body, None).await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
-    let end = r.json()["id"].as_str().unwrap().to_string();
-    let ended = app.wait_terminal(&end, Duration::from_secs(180)).await;
-    assert_eq!(ended["status"], "succeeded", "{ended}");
-    end
-}
-
 /// The `DA` records of an lcov file: count by (source file, line).
 fn lcov_lines(lcov: &[u8]) -> BTreeMap<(String, u64), u64> {
     let mut out = BTreeMap::new();
@@ -106,8 +79,28 @@ async fn a_merge_of_two_sessions_is_their_union_with_gcovs_counts_summed_and_mix
     let profile = format!("simulator:{}", sim.root);
     let app = spawn_app(emu, &[("CCAAS_DEVICE_PROFILE", profile.as_str())]).await;
 
-    let internal = session(&app, &sim, "internal routes", &["tmm", "route", "10.0.0.1"]).await;
-    let external = session(&app, &sim, "external routes", &["tmm", "route", "8.8.8.8"]).await;
+    let internal = app
+        .traffic_session(
+            &sim,
+            "merge-test",
+            "internal routes",
+            &["tmm", "route", "10.0.0.1"],
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let external = app
+        .traffic_session(
+            &sim,
+            "merge-test",
+            "external routes",
+            &["tmm", "route", "8.8.8.8"],
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let (status, accepted) = merge(&app, &[&internal, &external]).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
@@ -205,7 +198,17 @@ async fn a_merge_of_two_sessions_is_their_union_with_gcovs_counts_summed_and_mix
     let version = Path::new(&sim.root).join("VERSION");
     let text = std::fs::read_to_string(&version).unwrap();
     std::fs::write(&version, text.replace("0.0.16", "0.0.17")).unwrap();
-    let other = session(&app, &sim, "next build", &["tmm", "route", "10.0.0.1"]).await;
+    let other = app
+        .traffic_session(
+            &sim,
+            "merge-test",
+            "next build",
+            &["tmm", "route", "10.0.0.1"],
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (status, refused) = merge(&app, &[&internal, &other]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["error"]["code"], "mixed_builds");

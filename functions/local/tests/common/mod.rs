@@ -148,6 +148,47 @@ impl App {
         reply(r).await
     }
 
+    /// One whole coverage session of `user` named `name` on the simulator: a start, then
+    /// `traffic` poked into the simulated daemons (a tmm `route` must answer as tmm does), then
+    /// an end; both must succeed. Returns the end task, whose `result.session` is the start.
+    #[allow(dead_code)] // not every live test runs sessions
+    pub async fn traffic_session(
+        &self,
+        sim: &sim::Sim,
+        user: &str,
+        name: &str,
+        traffic: &[&str],
+    ) -> Value {
+        let r = self
+            .post(sim.body_with(user, "code-coverage-start", "", ""), None)
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let start = r.json()["id"].as_str().unwrap().to_string();
+        let started = self.wait_terminal(&start, Duration::from_secs(120)).await;
+        assert_eq!(started["status"], "succeeded", "{started}");
+        let answer = sim.poke(traffic);
+        if traffic.get(1) == Some(&"route") {
+            let want = match traffic.last() {
+                Some(&"10.0.0.1") => "internal",
+                _ => "external via gateway",
+            };
+            assert_eq!(answer, want, "{traffic:?}");
+        }
+        let body = sim.body_with(
+            user,
+            "code-coverage-end",
+            &format!(r#","session":"{start}""#),
+            &format!(r#","name":"{name}""#),
+        );
+        let r = self.post(body, None).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+        let end = r.json()["id"].as_str().unwrap().to_string();
+        let ended = self.wait_terminal(&end, Duration::from_secs(180)).await;
+        assert_eq!(ended["status"], "succeeded", "{ended}");
+        assert_eq!(ended["result"]["session"], start.as_str(), "{ended}");
+        ended
+    }
+
     /// Polls a task until it is succeeded or failed, and returns it. A terminal task without
     /// its result or error fails the wait at once (see [`is_terminal`]).
     pub async fn wait_terminal(&self, id: &str, within: Duration) -> Value {
