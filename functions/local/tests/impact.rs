@@ -7,7 +7,6 @@
 
 mod common;
 
-
 use common::sim::{Sim, object};
 use common::{App, Emulator, spawn_app};
 use reqwest::StatusCode;
