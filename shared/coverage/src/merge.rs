@@ -50,7 +50,8 @@ where
             let Some(bytes) = self.artifacts.get_facts(id).await? else {
                 return Err(CoverageError::NotMergeable(format!(
                     "task {id} has no collected coverage data: only a code-coverage-end task \
-                     that collected its session can be merged"
+                     that collected its session can be merged, while its raw data is kept \
+                     (the bucket's raw/ expiry)"
                 )));
             };
             let c = serde_json::from_slice::<Collected>(&bytes).map_err(|_| {
